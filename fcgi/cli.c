@@ -1,0 +1,331 @@
+/*
+ * fcpush: the command-line tool. Creates a database, publishes (an argument,
+ * or one message per line of standard input), follows a channel, applies
+ * retention, sets a channel's retention and prints statistics. It writes the
+ * same SQLite file as the workers, so its commits wake their subscribers.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "json.h"
+#include "log.h"
+#include "route.h"
+#include "store.h"
+#include "wake.h"
+
+static volatile sig_atomic_t cli_interrupted;
+
+static void
+cli_on_signal(int sig)
+{
+	(void)sig;
+	cli_interrupted = 1;
+}
+
+static void
+cli_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: fcpush [--database FILE] [--config FILE] COMMAND ...\n"
+		"  init                                  create the database (schema/fcpush.sql)\n"
+		"  publish CHANNEL [DATA] [--event NAME] [--content-type TYPE]\n"
+		"                                        publish DATA, or one message per line of stdin\n"
+		"  tail CHANNEL[,CHANNEL...] [--since SEQ] [--count N]\n"
+		"                                        print messages as JSON lines and follow\n"
+		"  trim                                  apply retention now\n"
+		"  stats                                 channels and counts as JSON\n"
+		"  retention CHANNEL [--max-messages N] [--max-age-s S] [--max-bytes B]\n"
+		"                                        set a channel's retention (0 = default)\n"
+		"The database is --database, else FCPUSH_DATABASE, else the config's `database`.\n");
+}
+
+/* Find "--name VALUE" among argv[from..argc) and return VALUE, else NULL. */
+static const char *
+cli_opt(int argc, char **argv, int from, const char *name)
+{
+	int i;
+
+	for (i = from; i < argc - 1; i++) {
+		if (strcmp(argv[i], name) == 0)
+			return argv[i + 1];
+	}
+	return NULL;
+}
+
+/* The i-th positional argument from argv[from..), skipping "--opt VALUE". */
+static const char *
+cli_arg(int argc, char **argv, int from, int index)
+{
+	int i, n = 0;
+
+	for (i = from; i < argc; i++) {
+		if (strncmp(argv[i], "--", 2) == 0) {
+			i++;
+			continue;
+		}
+		if (n++ == index)
+			return argv[i];
+	}
+	return NULL;
+}
+
+static int
+cli_opt_i64(int argc, char **argv, int from, const char *name, int64_t dflt, int64_t *out)
+{
+	const char *v = cli_opt(argc, argv, from, name);
+
+	*out = dflt;
+	if (v != NULL && util_parse_i64(v, 0, INT64_MAX, out) == -1) {
+		fprintf(stderr, "fcpush: %s wants a whole number >= 0, not \"%s\"\n", name, v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cli_publish_one(struct store *st, const char *channel, const char *event, const char *ct, const char *data,
+		size_t len)
+{
+	struct store_pub pub = {channel, event, ct, data, len};
+	int64_t seq = 0;
+	struct store_group g = {&pub, 1, &seq, STORE_OK, NULL};
+	enum store_result r;
+
+	if (json_content_type_is_json(ct) && store_json_valid(st, data, len) != 1) {
+		fprintf(stderr, "fcpush: the message is declared %s but is not valid JSON\n", ct);
+		return -1;
+	}
+	r = store_append_groups(st, &g, 1, util_now_ms());
+	if (r != STORE_OK || g.result != STORE_OK) {
+		fprintf(stderr, "fcpush: publish failed: %s\n", g.cause != NULL ? g.cause : store_errmsg(st));
+		free(g.cause);
+		return -1;
+	}
+	printf("%lld\n", (long long)seq);
+	fflush(stdout);
+	return 0;
+}
+
+static int
+cli_publish(struct store *st, int argc, char **argv, int from)
+{
+	const char *channel = cli_arg(argc, argv, from, 0), *data = cli_arg(argc, argv, from, 1);
+	const char *event = cli_opt(argc, argv, from, "--event");
+	const char *ct = cli_opt(argc, argv, from, "--content-type");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (channel == NULL || !route_channel_valid(channel)) {
+		fprintf(stderr, "fcpush: publish needs a channel name of 1-128 of A-Z a-z 0-9 . _ ~ -\n");
+		return -1;
+	}
+	if (data != NULL)
+		return cli_publish_one(st, channel, event, ct, data, strlen(data));
+	/* One message per line: `tail -f app.log | fcpush publish logs`. */
+	while (!cli_interrupted && (n = getline(&line, &cap, stdin)) != -1) {
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (n > 0 && line[n - 1] == '\r')
+			line[--n] = '\0';
+		if (cli_publish_one(st, channel, event, ct, line, (size_t)n) == -1) {
+			free(line);
+			return -1;
+		}
+	}
+	free(line);
+	return 0;
+}
+
+static int
+cli_tail(struct store *st, const char *db, int argc, char **argv, int from)
+{
+	const char *arg = cli_arg(argc, argv, from, 0);
+	char *list, *save = NULL, *tok, *chans[ROUTE_MAX_CHANNELS];
+	struct wake *w = NULL;
+	struct msglist l;
+	struct buf out;
+	int64_t since = 0, count = 0, printed = 0;
+	size_t n = 0, i;
+	struct pollfd pfd;
+	int rc = -1;
+
+	if (arg == NULL) {
+		cli_usage(stderr);
+		return -1;
+	}
+	list = xstrdup(arg);
+	for (tok = strtok_r(list, ",", &save); tok != NULL && n < ROUTE_MAX_CHANNELS; tok = strtok_r(NULL, ",", &save))
+		chans[n++] = tok;
+	msglist_init(&l);
+	buf_init(&out);
+	if (cli_opt_i64(argc, argv, from, "--count", 0, &count) == -1)
+		goto out;
+	if (cli_opt(argc, argv, from, "--since") != NULL) {
+		if (cli_opt_i64(argc, argv, from, "--since", 0, &since) == -1)
+			goto out;
+	} else if (store_high_seq(st, &since) != STORE_OK) {
+		goto out;
+	}
+	w = wake_new(db, NULL);
+	if (w == NULL) {
+		fprintf(stderr, "fcpush: cannot watch %s for commits\n", db);
+		goto out;
+	}
+	pfd.fd = wake_fd(w);
+	pfd.events = POLLIN;
+	while (!cli_interrupted) {
+		msglist_clear(&l);
+		if (store_read_since(st, (const char *const *)chans, n, since, 1000, &l) != STORE_OK) {
+			fprintf(stderr, "fcpush: %s\n", store_errmsg(st));
+			goto out;
+		}
+		for (i = 0; i < l.n; i++) {
+			buf_reset(&out);
+			json_append_message(&out, l.v[i], NULL);
+			buf_putc(&out, '\n');
+			fwrite(out.data, 1, out.len, stdout);
+			since = l.v[i]->seq;
+			if (count > 0 && ++printed >= count) {
+				fflush(stdout);
+				rc = 0;
+				goto out;
+			}
+		}
+		fflush(stdout);
+		if (l.n == 1000)
+			continue;
+		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+			goto out;
+		wake_drain(w);
+	}
+	rc = 0;
+out:
+	wake_free(w);
+	buf_fini(&out);
+	msglist_fini(&l);
+	free(list);
+	return rc;
+}
+
+static int
+cli_stats(struct store *st)
+{
+	struct store_channel_info *infos = NULL;
+	struct buf b;
+	size_t n = 0, i;
+	int64_t high = 0;
+
+	if (store_channel_list(st, &infos, &n) != STORE_OK || store_high_seq(st, &high) != STORE_OK) {
+		fprintf(stderr, "fcpush: %s\n", store_errmsg(st));
+		return -1;
+	}
+	buf_init(&b);
+	buf_printf(&b, "{\"high_seq\":%lld,\"channels\":[", (long long)high);
+	for (i = 0; i < n; i++) {
+		buf_puts(&b, i == 0 ? "{\"channel\":" : ",{\"channel\":");
+		json_append_cstr(&b, infos[i].name);
+		buf_printf(&b, ",\"messages\":%lld,\"bytes\":%lld,\"first_seq\":%lld,\"last_seq\":%lld,\"trimmed_seq\":%lld}",
+			   (long long)infos[i].messages, (long long)infos[i].bytes, (long long)infos[i].first_seq,
+			   (long long)infos[i].last_seq, (long long)infos[i].trimmed_seq);
+	}
+	buf_puts(&b, "]}\n");
+	fputs(b.data, stdout);
+	buf_fini(&b);
+	free(infos);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config cfg;
+	struct store *st = NULL;
+	struct store_retention ret;
+	const char *db = NULL, *cmd, *cfgfile = NULL;
+	char *cause = NULL;
+	int i, rc = 1, flags = 0;
+	int64_t deleted = 0;
+
+	config_init(&cfg);
+	log_set_level(LOG_LEVEL_WARN);
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--database") == 0 && i + 1 < argc)
+			db = argv[++i];
+		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			cfgfile = argv[++i];
+		else
+			break;
+	}
+	if (i >= argc || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+		cli_usage(i >= argc ? stderr : stdout);
+		config_fini(&cfg);
+		return i >= argc ? 2 : 0;
+	}
+	cmd = argv[i++];
+	if ((cfgfile != NULL && config_load_file(&cfg, cfgfile, &cause) == -1) || config_load_env(&cfg, &cause) == -1) {
+		fprintf(stderr, "fcpush: %s\n", cause);
+		goto out;
+	}
+	if (db == NULL)
+		db = cfg.database;
+	if (strcmp(cmd, "init") == 0)
+		flags = STORE_CREATE;
+	st = store_open(db, flags, (int)cfg.busy_timeout_ms, &cause);
+	if (st == NULL) {
+		fprintf(stderr, "fcpush: %s\n", cause);
+		goto out;
+	}
+	signal(SIGINT, cli_on_signal);
+	signal(SIGTERM, cli_on_signal);
+	if (strcmp(cmd, "init") == 0) {
+		printf("database %s ready (schema version %d)\n", db, STORE_SCHEMA_VERSION);
+		rc = 0;
+	} else if (strcmp(cmd, "publish") == 0) {
+		rc = cli_publish(st, argc, argv, i) == 0 ? 0 : 1;
+	} else if (strcmp(cmd, "tail") == 0) {
+		rc = cli_tail(st, db, argc, argv, i) == 0 ? 0 : 1;
+	} else if (strcmp(cmd, "trim") == 0) {
+		ret.max_messages = cfg.retention_max_messages;
+		ret.max_age_ms = cfg.retention_max_age_s * 1000;
+		ret.max_bytes = cfg.retention_max_bytes;
+		if (store_trim(st, &ret, util_now_ms(), &deleted) == STORE_OK) {
+			printf("%lld messages removed\n", (long long)deleted);
+			rc = 0;
+		} else {
+			fprintf(stderr, "fcpush: trim failed: %s\n", store_errmsg(st));
+		}
+	} else if (strcmp(cmd, "stats") == 0) {
+		rc = cli_stats(st) == 0 ? 0 : 1;
+	} else if (strcmp(cmd, "retention") == 0) {
+		const char *ch = cli_arg(argc, argv, i, 0);
+
+		if (ch == NULL || !route_channel_valid(ch) ||
+		    cli_opt_i64(argc, argv, i, "--max-messages", 0, &ret.max_messages) == -1 ||
+		    cli_opt_i64(argc, argv, i, "--max-age-s", 0, &ret.max_age_ms) == -1 ||
+		    cli_opt_i64(argc, argv, i, "--max-bytes", 0, &ret.max_bytes) == -1) {
+			cli_usage(stderr);
+			goto out;
+		}
+		ret.max_age_ms *= 1000;
+		if (store_set_retention(st, ch, &ret) == STORE_OK)
+			rc = 0;
+		else
+			fprintf(stderr, "fcpush: %s\n", store_errmsg(st));
+	} else {
+		fprintf(stderr, "fcpush: unknown command \"%s\"\n", cmd);
+		cli_usage(stderr);
+		rc = 2;
+	}
+out:
+	store_close(st);
+	config_fini(&cfg);
+	free(cause);
+	return rc;
+}

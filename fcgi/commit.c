@@ -1,0 +1,178 @@
+/*
+ * Group commit over one writer connection (see commit.h). The queue is a
+ * singly linked list of submissions living on their submitters' stacks; the
+ * leader detaches the whole list, commits it without holding the lock, then
+ * marks every submission done and broadcasts.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "commit.h"
+#include "util.h"
+
+struct submission {
+	struct store_group group;
+	int64_t time_ms;
+	int done;
+	struct submission *next;
+};
+
+struct committer {
+	struct store *writer;
+	committer_cb on_commit;
+	void *arg;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct submission *head, **tail;
+	int leader_active;
+	uint64_t transactions;
+	uint64_t messages;
+	struct store_group *groups; /* leader's scratch array */
+	size_t groups_cap;
+};
+
+struct committer *
+committer_new(struct store *writer, committer_cb on_commit, void *arg)
+{
+	struct committer *c = xcalloc(1, sizeof *c);
+
+	c->writer = writer;
+	c->on_commit = on_commit;
+	c->arg = arg;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	c->tail = &c->head;
+	return c;
+}
+
+void
+committer_free(struct committer *c)
+{
+	if (c == NULL)
+		return;
+	store_close(c->writer);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->cond);
+	free(c->groups);
+	free(c);
+}
+
+/* Become the leader: wait until no other leader runs. Called and returns
+ * with the lock held. */
+static void
+committer_lead(struct committer *c)
+{
+	while (c->leader_active)
+		pthread_cond_wait(&c->cond, &c->lock);
+	c->leader_active = 1;
+}
+
+static void
+committer_step_down(struct committer *c)
+{
+	c->leader_active = 0;
+	pthread_cond_broadcast(&c->cond);
+}
+
+/* Commit every queued submission in one transaction. Called with the lock
+ * held and leadership taken; returns the same way. */
+static void
+committer_flush(struct committer *c)
+{
+	struct submission *batch = c->head, *s;
+	size_t n = 0, i;
+	int64_t now, high = 0;
+	uint64_t msgs = 0;
+
+	c->head = NULL;
+	c->tail = &c->head;
+	for (s = batch; s != NULL; s = s->next)
+		n++;
+	if (n == 0)
+		return;
+	if (n > c->groups_cap) {
+		c->groups_cap = n * 2;
+		c->groups = xrealloc(c->groups, c->groups_cap * sizeof *c->groups);
+	}
+	pthread_mutex_unlock(&c->lock);
+
+	for (s = batch, i = 0; s != NULL; s = s->next, i++)
+		c->groups[i] = s->group;
+	now = util_now_ms();
+	store_append_groups(c->writer, c->groups, n, now);
+	for (s = batch, i = 0; s != NULL; s = s->next, i++) {
+		s->group.result = c->groups[i].result;
+		s->group.cause = c->groups[i].cause;
+		s->time_ms = now;
+		if (s->group.result == STORE_OK && s->group.n > 0) {
+			msgs += s->group.n;
+			if (s->group.seqs[s->group.n - 1] > high)
+				high = s->group.seqs[s->group.n - 1];
+		}
+	}
+	if (high > 0 && c->on_commit != NULL)
+		c->on_commit(c->arg, high);
+
+	pthread_mutex_lock(&c->lock);
+	if (msgs > 0) {
+		c->transactions++;
+		c->messages += msgs;
+	}
+	for (s = batch; s != NULL; s = s->next)
+		s->done = 1;
+}
+
+enum store_result
+committer_submit(struct committer *c, const struct store_pub *pubs, size_t n, int64_t *seqs, int64_t *time_ms,
+		 char **cause)
+{
+	struct submission me = {.group = {.pubs = pubs, .n = n, .seqs = seqs, .result = STORE_OK}};
+
+	pthread_mutex_lock(&c->lock);
+	*c->tail = &me;
+	c->tail = &me.next;
+	while (!me.done && c->leader_active)
+		pthread_cond_wait(&c->cond, &c->lock);
+	if (!me.done) {
+		/* No leader: lead, committing everything queued including me. */
+		c->leader_active = 1;
+		committer_flush(c);
+		committer_step_down(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+
+	if (time_ms != NULL)
+		*time_ms = me.time_ms;
+	if (cause != NULL)
+		*cause = me.group.cause;
+	else
+		free(me.group.cause);
+	return me.group.result;
+}
+
+enum store_result
+committer_run(struct committer *c, enum store_result (*fn)(struct store *st, void *arg), void *arg)
+{
+	enum store_result r;
+
+	pthread_mutex_lock(&c->lock);
+	committer_lead(c);
+	/* Queued publishes go first so they are not held behind fn. */
+	committer_flush(c);
+	pthread_mutex_unlock(&c->lock);
+	r = fn(c->writer, arg);
+	pthread_mutex_lock(&c->lock);
+	committer_flush(c);
+	committer_step_down(c);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+void
+committer_counts(struct committer *c, uint64_t *transactions, uint64_t *messages)
+{
+	pthread_mutex_lock(&c->lock);
+	*transactions = c->transactions;
+	*messages = c->messages;
+	pthread_mutex_unlock(&c->lock);
+}

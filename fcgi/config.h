@@ -1,0 +1,56 @@
+/*
+ * Configuration as one table: every key with its type, default, bounds and
+ * help, read from a file of `key = value` lines and from FCPUSH_<KEY>
+ * environment variables (environment wins). conf/fcpush.conf.example lists
+ * every key; tests check that it matches this table.
+ */
+#ifndef FCPUSH_CONFIG_H
+#define FCPUSH_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+struct config {
+	char *database;           /* SQLite file */
+	char *listen;             /* unix socket path, or host:port; "" = FastCGI socket on fd 0 */
+	char *listen_mode;        /* octal permissions of a unix socket, e.g. "0660" */
+	char *cors_allow_origins; /* "" none, "*" any, else comma-separated origins */
+	char *log_level;          /* error, warn, info, debug */
+	int64_t threads;              /* request threads */
+	int64_t listen_backlog;       /* listen(2) backlog of the socket */
+	int64_t busy_timeout_ms;      /* SQLite busy timeout */
+	int64_t max_message_bytes;    /* largest body of one publish */
+	int64_t max_batch_bytes;      /* largest body of POST /publish */
+	int64_t max_batch_messages;   /* most messages in one batch */
+	int64_t page_messages;        /* most messages in one poll response */
+	int64_t long_poll_max_wait_s; /* cap on Prefer: wait / ?wait */
+	int64_t max_parked;           /* most parked requests per process */
+	int64_t retention_max_messages; /* default per channel; 0 unlimited */
+	int64_t retention_max_age_s;    /* default per channel; 0 unlimited */
+	int64_t retention_max_bytes;    /* default per channel; 0 unlimited */
+	int64_t trim_interval_ms;     /* delay between a publish and the retention pass */
+	int64_t heartbeat_s;          /* idle streams get a heartbeat this often */
+	int64_t retry_ms;             /* SSE retry: sent to clients */
+};
+
+/* Fill c with every default. Strings are owned by c (config_fini frees). */
+void config_init(struct config *c);
+void config_fini(struct config *c);
+/* Set one key from its text form, checking type and bounds. Returns 0, or -1
+ * with *cause (caller frees; cause may be NULL) naming the key, the bad value
+ * and the allowed range, or an unknown key. */
+int config_set(struct config *c, const char *key, const char *value, char **cause);
+/* Read a file of `key = value` lines (# comments, blank lines). -1 with
+ * *cause "path:line: ..." on the first bad line or when the file cannot be
+ * read. */
+int config_load_file(struct config *c, const char *path, char **cause);
+/* Apply FCPUSH_<KEY> variables from the environment (key upper-cased). -1 with
+ * *cause on the first bad value. Unknown FCPUSH_ variables are ignored. */
+int config_load_env(struct config *c, char **cause);
+/* Write every key with its default and help as a commented example file. */
+void config_write_example(FILE *f);
+/* Whether origin (a request's Origin header) is allowed by
+ * cors_allow_origins. 0 for NULL origin. */
+int config_origin_allowed(const struct config *c, const char *origin);
+
+#endif

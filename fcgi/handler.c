@@ -1,0 +1,718 @@
+/*
+ * Request handlers of the HTTP contract (see handler.h and DESIGN.md).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "cursor.h"
+#include "handler.h"
+#include "json.h"
+#include "log.h"
+#include "route.h"
+
+#define HANDLER_MAX_EVENT_LEN 128
+
+static void handler_publish(struct handler_ctx *, const struct http_request *, const struct route *,
+			    struct http_response *);
+static void handler_publish_batch(struct handler_ctx *, const struct http_request *, const struct route *,
+				  struct http_response *);
+static enum handler_result handler_poll(struct handler_ctx *, const struct http_request *, const struct route *,
+					struct http_response *, struct park_spec **);
+static void handler_info(struct handler_ctx *, const struct route *, struct http_response *);
+static void handler_list(struct handler_ctx *, struct http_response *);
+static void handler_delete(struct handler_ctx *, const struct route *, struct http_response *);
+static void handler_message(struct handler_ctx *, const struct route *, struct http_response *);
+static void handler_status(struct handler_ctx *, struct http_response *);
+
+void
+handler_app_init(struct app *app, struct config *cfg)
+{
+	memset(app, 0, sizeof *app);
+	app->cfg = cfg;
+	app->retention.max_messages = cfg->retention_max_messages;
+	app->retention.max_age_ms = cfg->retention_max_age_s * 1000;
+	app->retention.max_bytes = cfg->retention_max_bytes;
+	app->started_ms = util_now_ms();
+}
+
+/* The methods each endpoint allows, for 405's Allow header. */
+static const char *
+handler_allowed(enum route_kind kind)
+{
+	switch (kind) {
+	case ROUTE_CHANNEL: return "GET, POST, DELETE, OPTIONS";
+	case ROUTE_PUBLISH_BATCH: return "POST, OPTIONS";
+	default: return "GET, OPTIONS";
+	}
+}
+
+static int
+handler_method_allowed(enum route_kind kind, const char *method)
+{
+	const char *allowed = handler_allowed(kind), *p;
+	size_t len = strlen(method);
+
+	for (p = strstr(allowed, method); p != NULL; p = strstr(p + 1, method)) {
+		if ((p == allowed || p[-1] == ' ') && (p[len] == ',' || p[len] == '\0'))
+			return 1;
+	}
+	return 0;
+}
+
+static void
+handler_preflight(struct handler_ctx *h, const struct http_request *req, const struct route *r,
+		  struct http_response *resp)
+{
+	resp->status = 204;
+	http_header(resp, "Allow", "%s", handler_allowed(r->kind));
+	if (req->origin != NULL && config_origin_allowed(h->app->cfg, req->origin)) {
+		http_header(resp, "Access-Control-Allow-Methods", "%s", handler_allowed(r->kind));
+		http_header(resp, "Access-Control-Allow-Headers",
+			    "Content-Type, Last-Event-ID, If-None-Match, Prefer, X-EventSource-Event, Cache-Control");
+		http_header(resp, "Access-Control-Max-Age", "86400");
+	}
+}
+
+enum handler_result
+handler_run(struct handler_ctx *h, const struct http_request *req, struct http_response *resp,
+	    struct park_spec **park)
+{
+	enum handler_result result = HANDLER_FINISHED;
+	struct route r;
+	char *cause = NULL;
+	int status = 400;
+	const char *method = req->method != NULL ? req->method : "GET";
+
+	atomic_fetch_add(&h->app->stats.requests, 1);
+	*park = NULL;
+	memset(&r, 0, sizeof r);
+	http_cors(resp, h->app->cfg, req->origin);
+	if (route_parse(req->uri != NULL ? req->uri : "/", &r, &status, &cause) == -1) {
+		http_error(resp, status, status == 404 ? "not_found" : "bad_request", "%s", cause);
+		goto out;
+	}
+	if (r.kind == ROUTE_NOTFOUND) {
+		http_error(resp, 404, "not_found", "no endpoint at %s", req->uri != NULL ? req->uri : "/");
+		goto out;
+	}
+	if (strcmp(method, "OPTIONS") == 0) {
+		handler_preflight(h, req, &r, resp);
+		goto out;
+	}
+	if (!handler_method_allowed(r.kind, method)) {
+		http_header(resp, "Allow", "%s", handler_allowed(r.kind));
+		http_error(resp, 405, "method_not_allowed", "%s is not allowed here; allowed: %s", method,
+			   handler_allowed(r.kind));
+		goto out;
+	}
+	switch (r.kind) {
+	case ROUTE_CHANNEL:
+		if (strcmp(method, "POST") == 0)
+			handler_publish(h, req, &r, resp);
+		else if (strcmp(method, "DELETE") == 0)
+			handler_delete(h, &r, resp);
+		else
+			result = handler_poll(h, req, &r, resp, park);
+		break;
+	case ROUTE_PUBLISH_BATCH: handler_publish_batch(h, req, &r, resp); break;
+	case ROUTE_CHANNEL_INFO: handler_info(h, &r, resp); break;
+	case ROUTE_CHANNEL_LIST: handler_list(h, resp); break;
+	case ROUTE_MESSAGE: handler_message(h, &r, resp); break;
+	case ROUTE_STATUS: handler_status(h, resp); break;
+	case ROUTE_NOTFOUND: break;
+	}
+out:
+	if (result == HANDLER_FINISHED) {
+		if (resp->status >= 500)
+			atomic_fetch_add(&h->app->stats.errors_5xx, 1);
+		else if (resp->status >= 400)
+			atomic_fetch_add(&h->app->stats.errors_4xx, 1);
+	}
+	free(cause);
+	route_fini(&r);
+	return result;
+}
+
+/* ---- reading bodies and mapping store results ------------------------ */
+
+/* Read the whole body into out, refusing more than limit bytes. Returns 0,
+ * or -1 after setting the error answer (413, or 400 when it cannot be read). */
+static int
+handler_read_body(const struct http_request *req, int64_t limit, struct buf *out, struct http_response *resp)
+{
+	ssize_t n;
+
+	if (req->content_length > limit) {
+		http_error(resp, 413, "too_large", "the body is %lld bytes; the limit is %lld bytes",
+			   (long long)req->content_length, (long long)limit);
+		return -1;
+	}
+	if (req->read_body == NULL)
+		return 0;
+	for (;;) {
+		buf_reserve(out, 16384);
+		n = req->read_body(req->read_arg, out->data + out->len, out->cap - out->len - 1);
+		if (n < 0) {
+			http_error(resp, 400, "bad_body", "the request body could not be read");
+			return -1;
+		}
+		if (n == 0)
+			break;
+		out->len += (size_t)n;
+		out->data[out->len] = '\0';
+		if ((int64_t)out->len > limit) {
+			http_error(resp, 413, "too_large", "the body is over the limit of %lld bytes", (long long)limit);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+handler_store_error(struct http_response *resp, enum store_result sr, const char *cause)
+{
+	if (sr == STORE_BUSY) {
+		http_header(resp, "Retry-After", "1");
+		http_error(resp, 503, "store_unavailable", "the message store is busy or not writable; nothing was written%s%s",
+			   cause != NULL ? ": " : "", cause != NULL ? cause : "");
+	} else if (sr == STORE_INVALID) {
+		http_error(resp, 400, "bad_request", "%s", cause != NULL ? cause : "invalid input");
+	} else {
+		http_error(resp, 500, "store_error", "the message store failed%s%s", cause != NULL ? ": " : "",
+			   cause != NULL ? cause : "");
+	}
+}
+
+/* Whether an event name is usable in SSE (no control characters, 1..128). */
+static int
+handler_event_valid(const char *event)
+{
+	size_t len = strlen(event), i;
+
+	if (len == 0 || len > HANDLER_MAX_EVENT_LEN)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)event[i] < 0x20 || event[i] == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+/* Whether a Content-Type header is a well-formed type/subtype. */
+static int
+handler_content_type_valid(const char *ct)
+{
+	const char *slash = strchr(ct, '/');
+	size_t i;
+
+	if (slash == NULL || slash == ct || slash[1] == '\0' || slash[1] == ';' || slash[1] == ' ')
+		return 0;
+	for (i = 0; ct[i] != '\0'; i++) {
+		if ((unsigned char)ct[i] < 0x20)
+			return 0;
+	}
+	return 1;
+}
+
+/* ---- publish ----------------------------------------------------------- */
+
+static void
+handler_publish(struct handler_ctx *h, const struct http_request *req, const struct route *r,
+		struct http_response *resp)
+{
+	const struct config *cfg = h->app->cfg;
+	struct store_pub pub;
+	struct buf body;
+	char *event = NULL, *cause = NULL;
+	const char *ct = req->content_type;
+	int64_t seq = 0, time_ms = 0;
+	enum store_result sr;
+	int bad = 0;
+
+	buf_init(&body);
+	if (r->nchannels != 1) {
+		http_error(resp, 400, "bad_channel", "publish to one channel at a time; POST %s/publish takes a batch for several",
+			   r->mount);
+		goto out;
+	}
+	event = route_query_get(r->query, "event", &bad);
+	if (event == NULL && req->event != NULL && *req->event != '\0')
+		event = xstrdup(req->event);
+	if (bad || (event != NULL && !handler_event_valid(event))) {
+		http_error(resp, 400, "bad_event", "an event name is 1 to %d characters without control characters",
+			   HANDLER_MAX_EVENT_LEN);
+		goto out;
+	}
+	if (ct != NULL && *ct == '\0')
+		ct = NULL;
+	if (ct != NULL && !handler_content_type_valid(ct)) {
+		http_error(resp, 415, "bad_content_type", "Content-Type \"%s\" is not a type/subtype media type", ct);
+		goto out;
+	}
+	if (handler_read_body(req, cfg->max_message_bytes, &body, resp) == -1)
+		goto out;
+	if (json_content_type_is_json(ct) && store_json_valid(h->st, body.data != NULL ? body.data : "", body.len) != 1) {
+		http_error(resp, 400, "bad_json", "the body is declared as %s but is not valid JSON", ct);
+		goto out;
+	}
+	pub.channel = r->channels[0];
+	pub.event = event;
+	pub.content_type = ct;
+	pub.body = body.data != NULL ? body.data : "";
+	pub.body_len = body.len;
+	sr = committer_submit(h->app->committer, &pub, 1, &seq, &time_ms, &cause);
+	if (sr != STORE_OK) {
+		handler_store_error(resp, sr, cause);
+		goto out;
+	}
+	atomic_fetch_add(&h->app->stats.publishes, 1);
+	atomic_fetch_add(&h->app->stats.messages, 1);
+	resp->status = 201;
+	http_header(resp, "Location", "%s/channels/%s/messages/%lld", r->mount, pub.channel, (long long)seq);
+	http_header(resp, "Content-Type", "application/json");
+	buf_puts(&resp->body, "{\"channel\":");
+	json_append_cstr(&resp->body, pub.channel);
+	buf_printf(&resp->body, ",\"seq\":%lld,\"time\":%lld}\n", (long long)seq, (long long)time_ms);
+out:
+	free(cause);
+	free(event);
+	buf_fini(&body);
+}
+
+static void
+handler_publish_batch(struct handler_ctx *h, const struct http_request *req, const struct route *r,
+		      struct http_response *resp)
+{
+	const struct config *cfg = h->app->cfg;
+	struct store_pub *pubs = NULL;
+	int64_t *seqs = NULL, time_ms = 0;
+	struct buf body;
+	char *cause = NULL;
+	enum store_result sr;
+	size_t n = 0, i;
+
+	buf_init(&body);
+	if (req->content_type != NULL && *req->content_type != '\0' && !json_content_type_is_json(req->content_type)) {
+		http_error(resp, 415, "bad_content_type", "a batch is a JSON array: send Content-Type: application/json");
+		goto out;
+	}
+	if (handler_read_body(req, cfg->max_batch_bytes, &body, resp) == -1)
+		goto out;
+	sr = store_parse_batch(h->st, body.data != NULL ? body.data : "", body.len, &pubs, &n, &cause);
+	if (sr != STORE_OK) {
+		handler_store_error(resp, sr, cause);
+		goto out;
+	}
+	if ((int64_t)n > cfg->max_batch_messages) {
+		http_error(resp, 413, "too_many_messages", "the batch has %zu messages; the limit is %lld", n,
+			   (long long)cfg->max_batch_messages);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (!route_channel_valid(pubs[i].channel)) {
+			http_error(resp, 400, "bad_channel",
+				   "element %zu: channel name \"%.140s\" is not 1-128 of A-Z a-z 0-9 . _ ~ -", i,
+				   pubs[i].channel);
+			goto out;
+		}
+		if (pubs[i].event != NULL && !handler_event_valid(pubs[i].event)) {
+			http_error(resp, 400, "bad_event", "element %zu: an event name is 1 to %d characters without control characters",
+				   i, HANDLER_MAX_EVENT_LEN);
+			goto out;
+		}
+		if ((int64_t)pubs[i].body_len > cfg->max_message_bytes) {
+			http_error(resp, 413, "too_large", "element %zu: the message is %zu bytes; the limit is %lld bytes", i,
+				   pubs[i].body_len, (long long)cfg->max_message_bytes);
+			goto out;
+		}
+	}
+	seqs = xcalloc(n, sizeof *seqs);
+	sr = committer_submit(h->app->committer, pubs, n, seqs, &time_ms, &cause);
+	if (sr != STORE_OK) {
+		handler_store_error(resp, sr, cause);
+		goto out;
+	}
+	atomic_fetch_add(&h->app->stats.publishes, 1);
+	atomic_fetch_add(&h->app->stats.messages, n);
+	resp->status = 201;
+	http_header(resp, "Content-Type", "application/json");
+	buf_reserve(&resp->body, n * 48);
+	buf_putc(&resp->body, '[');
+	for (i = 0; i < n; i++) {
+		buf_puts(&resp->body, i == 0 ? "{\"channel\":" : ",{\"channel\":");
+		json_append_cstr(&resp->body, pubs[i].channel);
+		buf_printf(&resp->body, ",\"seq\":%lld}", (long long)seqs[i]);
+	}
+	buf_puts(&resp->body, "]\n");
+	(void)r;
+out:
+	free(seqs);
+	free(pubs);
+	free(cause);
+	buf_fini(&body);
+}
+
+/* ---- poll and long poll ------------------------------------------------ */
+
+void
+handler_messages_response(const struct park_spec *spec, struct store_message *const *msgs, size_t n, int more,
+			  int gap, int64_t oldest, int64_t last_seq, struct http_response *resp)
+{
+	size_t i;
+
+	resp->status = 200;
+	if (spec->headers.len > 0)
+		buf_append(&resp->head, spec->headers.data, spec->headers.len);
+	http_header(resp, "Content-Type", "application/json");
+	http_header(resp, "Cache-Control", "no-cache");
+	http_header(resp, "ETag", "\"%lld\"", (long long)last_seq);
+	if (gap)
+		http_header(resp, "Push-Gap", "%lld", (long long)oldest);
+	buf_puts(&resp->body, "{\"channel\":");
+	json_append_cstr(&resp->body, spec->label);
+	buf_puts(&resp->body, ",\"messages\":[");
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			buf_putc(&resp->body, ',');
+		json_append_message(&resp->body, msgs[i], NULL);
+	}
+	buf_printf(&resp->body, "],\"last_seq\":%lld", (long long)last_seq);
+	if (more)
+		buf_puts(&resp->body, ",\"more\":true");
+	if (gap)
+		buf_printf(&resp->body, ",\"gap\":true,\"oldest\":%lld", (long long)oldest);
+	buf_puts(&resp->body, "}\n");
+}
+
+void
+handler_empty_response(const struct park_spec *spec, struct http_response *resp)
+{
+	resp->status = spec->conditional ? 304 : 204;
+	if (spec->headers.len > 0)
+		buf_append(&resp->head, spec->headers.data, spec->headers.len);
+	http_header(resp, "Cache-Control", "no-cache");
+	http_header(resp, "ETag", "\"%lld\"", (long long)spec->since);
+}
+
+/* Gather the poll's cursor and wait from the request. -1 after answering 400. */
+static int
+handler_poll_params(struct handler_ctx *h, const struct http_request *req, const struct route *r,
+		    struct cursor *c, int64_t *wait_ms, int64_t *applied_s, struct http_response *resp)
+{
+	struct cursor_input in;
+	char *since, *lei, *lei2, *last, *wait, *cause = NULL;
+	int bad = 0, rc = -1;
+
+	since = route_query_get(r->query, "since", &bad);
+	lei = route_query_get(r->query, "lastEventId", &bad);
+	lei2 = route_query_get(r->query, "last_event_id", &bad);
+	last = route_query_get(r->query, "last", &bad);
+	wait = route_query_get(r->query, "wait", &bad);
+	if (bad) {
+		http_error(resp, 400, "bad_query", "the query string has a malformed percent escape");
+		goto out;
+	}
+	in.since = since;
+	in.last_event_id = req->last_event_id;
+	in.last_event_id_q = lei != NULL ? lei : lei2;
+	in.if_none_match = req->if_none_match;
+	in.last = last;
+	if (cursor_parse(&in, h->app->cfg->page_messages, c, &cause) == -1) {
+		http_error(resp, 400, "bad_cursor", "%s", cause);
+		goto out;
+	}
+	if (cursor_parse_wait(req->prefer, wait, h->app->cfg->long_poll_max_wait_s, wait_ms, applied_s, &cause) == -1) {
+		http_error(resp, 400, "bad_wait", "%s", cause);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(cause);
+	free(since);
+	free(lei);
+	free(lei2);
+	free(last);
+	free(wait);
+	return rc;
+}
+
+static struct park_spec *
+handler_spec(const struct route *r)
+{
+	struct park_spec *spec = park_spec_new();
+	struct buf label;
+	size_t i;
+
+	buf_init(&label);
+	spec->channels = xcalloc(r->nchannels, sizeof *spec->channels);
+	spec->nchannels = r->nchannels;
+	for (i = 0; i < r->nchannels; i++) {
+		spec->channels[i] = xstrdup(r->channels[i]);
+		if (i > 0)
+			buf_putc(&label, ',');
+		buf_puts(&label, r->channels[i]);
+	}
+	spec->label = buf_steal(&label);
+	return spec;
+}
+
+static enum handler_result
+handler_poll(struct handler_ctx *h, const struct http_request *req, const struct route *r,
+	     struct http_response *resp, struct park_spec **park)
+{
+	const struct config *cfg = h->app->cfg;
+	const char *const *chans = (const char *const *)r->channels;
+	struct park_spec *spec = NULL;
+	enum handler_result result = HANDLER_FINISHED;
+	struct cursor c;
+	struct msglist msgs;
+	int64_t wait_ms = -1, applied_s = 0, high = 0, dhigh = 0, trimmed = 0, oldest = 0, last_seq;
+	size_t page = (size_t)cfg->page_messages;
+	enum store_result sr;
+	int gap = 0, more = 0;
+
+	msglist_init(&msgs);
+	atomic_fetch_add(&h->app->stats.polls, 1);
+	if (!http_accepts(req->accept, "application/json")) {
+		http_error(resp, 406, "not_acceptable",
+			   "this endpoint answers application/json (poll, long poll); Accept was \"%s\"", req->accept);
+		goto out;
+	}
+	if (handler_poll_params(h, req, r, &c, &wait_ms, &applied_s, resp) == -1)
+		goto out;
+	spec = handler_spec(r);
+	spec->conditional = c.conditional;
+	if (resp->head.len > 0)
+		buf_append(&spec->headers, resp->head.data, resp->head.len); /* CORS */
+	if (wait_ms >= 0)
+		buf_printf(&spec->headers, "Preference-Applied: wait=%lld\r\n", (long long)applied_s);
+
+	/* The high-water mark first, then the read: a row committed between the
+	 * two is either read or above high, so the loop will see it. */
+	sr = store_high_seq(h->st, &high);
+	if (sr == STORE_OK && wait_ms > 0)
+		sr = store_deletion_high(h->st, &dhigh);
+	if (sr == STORE_OK) {
+		switch (c.kind) {
+		case CURSOR_SINCE:
+			sr = store_gap(h->st, chans, r->nchannels, c.since, &trimmed, &oldest);
+			gap = sr == STORE_OK && c.since < trimmed;
+			if (sr == STORE_OK)
+				sr = store_read_since(h->st, chans, r->nchannels, c.since, page + 1, &msgs);
+			spec->since = c.since;
+			break;
+		case CURSOR_LAST:
+			sr = store_read_last(h->st, chans, r->nchannels, (size_t)c.last, &msgs);
+			spec->since = high;
+			break;
+		case CURSOR_NONE:
+			/* A poll gets the latest page; a wait starts at now. */
+			if (wait_ms > 0)
+				spec->since = high;
+			else
+				sr = store_read_last(h->st, chans, r->nchannels, page, &msgs);
+			break;
+		}
+	}
+	if (sr != STORE_OK) {
+		handler_store_error(resp, sr, store_errmsg(h->st));
+		goto out;
+	}
+	if (msgs.n > page) {
+		more = 1;
+		msgs.n = page; /* msglist_fini still frees them all: see below */
+	}
+	if (msgs.n > 0 || gap) {
+		last_seq = msgs.n > 0 ? msgs.v[msgs.n - 1]->seq : (trimmed > c.since ? trimmed : c.since);
+		buf_reset(&resp->head);
+		handler_messages_response(spec, msgs.v, msgs.n, more, gap, oldest, last_seq, resp);
+		goto out;
+	}
+	if (wait_ms > 0) {
+		spec->high_seq = high;
+		spec->deletion_high = dhigh;
+		spec->deadline_ms = util_mono_ms() + wait_ms;
+		*park = spec;
+		spec = NULL;
+		result = HANDLER_WAIT_FOR_EVENT;
+		goto out;
+	}
+	buf_reset(&resp->head);
+	handler_empty_response(spec, resp);
+out:
+	if (more)
+		msgs.n = page + 1;
+	msglist_fini(&msgs);
+	park_spec_free(spec);
+	return result;
+}
+
+/* ---- channels, messages, status --------------------------------------- */
+
+static void
+handler_info_json(struct handler_ctx *h, const struct store_channel_info *ci, struct buf *b)
+{
+	buf_puts(b, "{\"channel\":");
+	json_append_cstr(b, ci->name);
+	buf_printf(b,
+		   ",\"messages\":%lld,\"bytes\":%lld,\"first_seq\":%lld,\"last_seq\":%lld,\"last_publish_time\":%lld,"
+		   "\"trimmed_seq\":%lld,\"created\":%lld,\"retention\":{\"max_messages\":%lld,\"max_age_s\":%lld,"
+		   "\"max_bytes\":%lld},\"subscribers\":{\"long_poll\":%zu}}",
+		   (long long)ci->messages, (long long)ci->bytes, (long long)ci->first_seq, (long long)ci->last_seq,
+		   (long long)ci->last_time_ms, (long long)ci->trimmed_seq, (long long)ci->created_ms,
+		   (long long)(ci->retention.max_messages > 0 ? ci->retention.max_messages
+							       : h->app->retention.max_messages),
+		   (long long)((ci->retention.max_age_ms > 0 ? ci->retention.max_age_ms : h->app->retention.max_age_ms) /
+			       1000),
+		   (long long)(ci->retention.max_bytes > 0 ? ci->retention.max_bytes : h->app->retention.max_bytes),
+		   h->app->loop != NULL ? loop_channel_subscribers(h->app->loop, ci->name) : 0);
+}
+
+static void
+handler_info(struct handler_ctx *h, const struct route *r, struct http_response *resp)
+{
+	struct store_channel_info ci;
+	enum store_result sr;
+
+	if (r->nchannels != 1) {
+		http_error(resp, 400, "bad_channel", "info is per channel: name one channel");
+		return;
+	}
+	sr = store_channel_info(h->st, r->channels[0], &ci);
+	if (sr == STORE_NOTFOUND) {
+		http_error(resp, 404, "no_channel", "channel \"%s\" does not exist", r->channels[0]);
+		return;
+	}
+	if (sr != STORE_OK) {
+		handler_store_error(resp, sr, store_errmsg(h->st));
+		return;
+	}
+	http_header(resp, "Content-Type", "application/json");
+	http_header(resp, "Cache-Control", "no-cache");
+	handler_info_json(h, &ci, &resp->body);
+	buf_putc(&resp->body, '\n');
+}
+
+static void
+handler_list(struct handler_ctx *h, struct http_response *resp)
+{
+	struct store_channel_info *infos = NULL;
+	enum store_result sr;
+	size_t n = 0, i;
+
+	sr = store_channel_list(h->st, &infos, &n);
+	if (sr != STORE_OK) {
+		handler_store_error(resp, sr, store_errmsg(h->st));
+		return;
+	}
+	http_header(resp, "Content-Type", "application/json");
+	http_header(resp, "Cache-Control", "no-cache");
+	buf_puts(&resp->body, "{\"channels\":[");
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			buf_putc(&resp->body, ',');
+		handler_info_json(h, &infos[i], &resp->body);
+	}
+	buf_puts(&resp->body, "]}\n");
+	free(infos);
+}
+
+struct handler_delete_arg {
+	const char *channel;
+};
+
+static enum store_result
+handler_delete_fn(struct store *st, void *arg)
+{
+	const struct handler_delete_arg *a = arg;
+
+	return store_channel_delete(st, a->channel, util_now_ms());
+}
+
+static void
+handler_delete(struct handler_ctx *h, const struct route *r, struct http_response *resp)
+{
+	struct handler_delete_arg a;
+	enum store_result sr;
+
+	if (r->nchannels != 1) {
+		http_error(resp, 400, "bad_channel", "delete one channel at a time");
+		return;
+	}
+	a.channel = r->channels[0];
+	sr = committer_run(h->app->committer, handler_delete_fn, &a);
+	if (sr == STORE_NOTFOUND) {
+		http_error(resp, 404, "no_channel", "channel \"%s\" does not exist", a.channel);
+		return;
+	}
+	if (sr != STORE_OK) {
+		handler_store_error(resp, sr, NULL);
+		return;
+	}
+	if (h->app->loop != NULL)
+		loop_notify_commit(h->app->loop, 0);
+	resp->status = 204;
+}
+
+static void
+handler_message(struct handler_ctx *h, const struct route *r, struct http_response *resp)
+{
+	struct msglist l;
+	const struct store_message *m;
+	enum store_result sr;
+
+	msglist_init(&l);
+	if (r->nchannels != 1) {
+		http_error(resp, 400, "bad_channel", "a message belongs to one channel");
+		goto out;
+	}
+	sr = store_read_one(h->st, r->channels[0], r->seq, &l);
+	if (sr == STORE_NOTFOUND || (sr == STORE_OK && l.n == 0)) {
+		http_error(resp, 404, "no_message", "channel \"%s\" has no message %lld", r->channels[0],
+			   (long long)r->seq);
+		goto out;
+	}
+	if (sr != STORE_OK) {
+		handler_store_error(resp, sr, store_errmsg(h->st));
+		goto out;
+	}
+	m = l.v[0];
+	http_header(resp, "Content-Type", "%s", m->content_type);
+	http_header(resp, "ETag", "\"%lld\"", (long long)m->seq);
+	http_header(resp, "Cache-Control", "public, max-age=31536000, immutable");
+	if (m->event != NULL)
+		http_header(resp, "X-EventSource-Event", "%s", m->event);
+	buf_append(&resp->body, m->body, m->body_len);
+out:
+	msglist_fini(&l);
+}
+
+static void
+handler_status(struct handler_ctx *h, struct http_response *resp)
+{
+	struct stats *s = &h->app->stats;
+	uint64_t tx = 0, msgs = 0;
+
+	committer_counts(h->app->committer, &tx, &msgs);
+	http_header(resp, "Content-Type", "application/json");
+	http_header(resp, "Cache-Control", "no-store");
+	buf_printf(&resp->body,
+		   "{\"pid\":%ld,\"uptime_ms\":%lld,\"requests\":%llu,\"publishes\":%llu,\"messages\":%llu,"
+		   "\"transactions\":%llu,\"committed_messages\":%llu,\"polls\":%llu,\"long_polls\":%llu,"
+		   "\"parked\":%zu,\"parked_by_transport\":{\"long_poll\":%zu},\"woken\":%llu,\"timeouts\":%llu,"
+		   "\"gone\":%llu,\"closed\":%llu,\"deliveries\":%llu,\"wakeups\":%llu,\"errors_4xx\":%llu,"
+		   "\"errors_5xx\":%llu,\"wake_latency_us\":{\"last\":%lld,\"max\":%lld}}\n",
+		   (long)getpid(), (long long)(util_now_ms() - h->app->started_ms),
+		   (unsigned long long)atomic_load(&s->requests), (unsigned long long)atomic_load(&s->publishes),
+		   (unsigned long long)atomic_load(&s->messages), (unsigned long long)tx, (unsigned long long)msgs,
+		   (unsigned long long)atomic_load(&s->polls), (unsigned long long)atomic_load(&s->long_polls),
+		   h->app->loop != NULL ? loop_parked(h->app->loop) : 0,
+		   h->app->loop != NULL ? loop_parked(h->app->loop) : 0, (unsigned long long)atomic_load(&s->woken),
+		   (unsigned long long)atomic_load(&s->timeouts), (unsigned long long)atomic_load(&s->gone),
+		   (unsigned long long)atomic_load(&s->closed), (unsigned long long)atomic_load(&s->deliveries),
+		   (unsigned long long)atomic_load(&s->wakeups), (unsigned long long)atomic_load(&s->errors_4xx),
+		   (unsigned long long)atomic_load(&s->errors_5xx), (long long)atomic_load(&s->wake_last_us),
+		   (long long)atomic_load(&s->wake_max_us));
+}

@@ -1,0 +1,80 @@
+/*
+ * The request handlers of the HTTP contract (DESIGN.md): publish, batch
+ * publish, poll and long poll, channel info and list, delete, status, CORS
+ * preflight. They see a request as struct http_request and answer in a
+ * struct http_response, with no FastCGI in sight, so tests drive them
+ * directly. A handler that must wait says so in its return value.
+ */
+#ifndef FCPUSH_HANDLER_H
+#define FCPUSH_HANDLER_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "commit.h"
+#include "config.h"
+#include "http.h"
+#include "loop.h"
+#include "store.h"
+
+/* Counters of one worker process, reported by GET /status. */
+struct stats {
+	atomic_uint_fast64_t requests;
+	atomic_uint_fast64_t publishes;  /* successful publish requests (single and batch) */
+	atomic_uint_fast64_t messages;   /* messages published by this process */
+	atomic_uint_fast64_t polls;      /* poll and long-poll requests */
+	atomic_uint_fast64_t long_polls; /* long polls parked */
+	atomic_uint_fast64_t woken;      /* parked long polls answered with messages */
+	atomic_uint_fast64_t timeouts;   /* parked long polls answered at their deadline */
+	atomic_uint_fast64_t gone;       /* parked long polls answered 410 */
+	atomic_uint_fast64_t closed;     /* parked requests whose client went away */
+	atomic_uint_fast64_t deliveries; /* messages written to parked subscribers */
+	atomic_uint_fast64_t wakeups;    /* loop wake-ups that read new rows */
+	atomic_uint_fast64_t errors_4xx;
+	atomic_uint_fast64_t errors_5xx;
+	atomic_int_fast64_t wake_last_us; /* local commit -> answers written, last */
+	atomic_int_fast64_t wake_max_us;
+};
+
+/* State of one worker process, shared by its threads. */
+struct app {
+	struct config *cfg;
+	struct committer *committer;
+	struct loop *loop;
+	struct stats stats;
+	struct store_retention retention; /* defaults from cfg */
+	int64_t started_ms;
+};
+
+/* A request thread's own context: app and its own store connection. */
+struct handler_ctx {
+	struct app *app;
+	struct store *st;
+};
+
+enum handler_result {
+	HANDLER_FINISHED = 0,  /* resp holds the whole answer */
+	HANDLER_WAIT_FOR_EVENT /* park the request: *park says for what; resp unused */
+};
+
+/* Fill app's retention defaults from its config. */
+void handler_app_init(struct app *app, struct config *cfg);
+
+/* Handle one request. Reads the body through req->read_body when the
+ * endpoint takes one. Every failure is an answer in resp (a JSON error),
+ * never a return value. On HANDLER_WAIT_FOR_EVENT *park is a new spec the
+ * caller hands to loop_park (or frees). */
+enum handler_result handler_run(struct handler_ctx *h, const struct http_request *req, struct http_response *resp,
+				 struct park_spec **park);
+
+/* Build the answer to a poll: 200 with {"channel", "messages", "last_seq"
+ * [, "more": true] [, "gap": true]}, ETag: "last_seq", Push-Gap when gap
+ * (oldest available seq), plus spec->headers. msgs[0..n-1] are in ascending
+ * seq order and borrowed. last_seq is the cursor the client continues from. */
+void handler_messages_response(const struct park_spec *spec, struct store_message *const *msgs, size_t n,
+			       int more, int gap, int64_t oldest, int64_t last_seq, struct http_response *resp);
+/* The answer to a long poll that found nothing: 204, or 304 with the same
+ * ETag when it was conditional. */
+void handler_empty_response(const struct park_spec *spec, struct http_response *resp);
+
+#endif

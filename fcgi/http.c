@@ -1,0 +1,178 @@
+/*
+ * CGI response building (see http.h).
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http.h"
+#include "json.h"
+
+void
+http_response_init(struct http_response *r)
+{
+	r->status = 200;
+	buf_init(&r->head);
+	buf_init(&r->body);
+}
+
+void
+http_response_fini(struct http_response *r)
+{
+	buf_fini(&r->head);
+	buf_fini(&r->body);
+}
+
+void
+http_response_reset(struct http_response *r)
+{
+	r->status = 200;
+	buf_reset(&r->head);
+	buf_reset(&r->body);
+}
+
+void
+http_header(struct http_response *r, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	buf_puts(&r->head, name);
+	buf_puts(&r->head, ": ");
+	va_start(ap, fmt);
+	buf_vprintf(&r->head, fmt, ap);
+	va_end(ap);
+	buf_puts(&r->head, "\r\n");
+}
+
+void
+http_error(struct http_response *r, int status, const char *code, const char *fmt, ...)
+{
+	struct buf detail;
+	va_list ap;
+
+	buf_init(&detail);
+	va_start(ap, fmt);
+	buf_vprintf(&detail, fmt, ap);
+	va_end(ap);
+	r->status = status;
+	http_header(r, "Content-Type", "application/json");
+	http_header(r, "Cache-Control", "no-store");
+	buf_reset(&r->body);
+	buf_puts(&r->body, "{\"error\":");
+	json_append_cstr(&r->body, code);
+	buf_puts(&r->body, ",\"detail\":");
+	json_append_string(&r->body, detail.data != NULL ? detail.data : "", detail.len);
+	buf_puts(&r->body, "}\n");
+	buf_fini(&detail);
+}
+
+void
+http_cors(struct http_response *r, const struct config *cfg, const char *origin)
+{
+	if (!config_origin_allowed(cfg, origin))
+		return;
+	http_header(r, "Access-Control-Allow-Origin", "%s", strcmp(cfg->cors_allow_origins, "*") == 0 ? "*" : origin);
+	http_header(r, "Vary", "Origin");
+	http_header(r, "Access-Control-Expose-Headers",
+		    "ETag, Location, Push-Gap, Preference-Applied, Retry-After, Content-Range");
+}
+
+const char *
+http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 206: return "Partial Content";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 406: return "Not Acceptable";
+	case 410: return "Gone";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 416: return "Range Not Satisfiable";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Unknown";
+	}
+}
+
+void
+http_serialize(const struct http_response *r, struct buf *out)
+{
+	int bodyless = r->status < 200 || r->status == 204 || r->status == 304;
+
+	buf_reserve(out, r->head.len + r->body.len + 64);
+	buf_printf(out, "Status: %d %s\r\n", r->status, http_reason(r->status));
+	if (r->head.len > 0)
+		buf_append(out, r->head.data, r->head.len);
+	if (!bodyless) {
+		buf_printf(out, "Content-Length: %zu\r\n\r\n", r->body.len);
+		if (r->body.len > 0)
+			buf_append(out, r->body.data, r->body.len);
+	} else {
+		buf_puts(out, "\r\n");
+	}
+}
+
+/* Compare a media range (up to ';') with type, honouring * wildcards. */
+static int
+http_range_matches(const char *range, size_t len, const char *type)
+{
+	const char *slash = strchr(type, '/');
+	size_t major = (size_t)(slash - type);
+
+	while (len > 0 && (range[len - 1] == ' ' || range[len - 1] == '\t'))
+		len--;
+	if (len == 3 && strncmp(range, "*/*", 3) == 0)
+		return 1;
+	if (len == major + 2 && strncasecmp(range, type, major + 1) == 0 && range[major + 1] == '*')
+		return 1;
+	return len == strlen(type) && strncasecmp(range, type, len) == 0;
+}
+
+/* Whether the parameters of one Accept element (after its first ';') set
+ * q=0, which refuses the type (RFC 9110 §12.4.2). */
+static int
+http_q_zero(const char *params, size_t len)
+{
+	const char *q;
+	char tmp[64];
+
+	if (len >= sizeof tmp)
+		len = sizeof tmp - 1;
+	memcpy(tmp, params, len);
+	tmp[len] = '\0';
+	q = strstr(tmp, "q=");
+	return q != NULL && strtod(q + 2, NULL) <= 0.0;
+}
+
+int
+http_accepts(const char *accept, const char *type)
+{
+	const char *p = accept, *end, *semi;
+	size_t len;
+
+	if (accept == NULL || *accept == '\0')
+		return 1;
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		end = strchr(p, ',');
+		len = end != NULL ? (size_t)(end - p) : strlen(p);
+		semi = memchr(p, ';', len);
+		if (http_range_matches(p, semi != NULL ? (size_t)(semi - p) : len, type) &&
+		    !(semi != NULL && http_q_zero(semi, len - (size_t)(semi - p))))
+			return 1;
+		p += len;
+	}
+	return 0;
+}

@@ -1,0 +1,67 @@
+/*
+ * HTTP as a FastCGI responder sees it: the request's CGI parameters
+ * (RFC 3875 §4.1) gathered in one struct, and the response built as CGI
+ * output — a Status: line, headers, a blank line, the body (RFC 3875 §6) —
+ * which the web server turns into an HTTP response.
+ */
+#ifndef FCPUSH_HTTP_H
+#define FCPUSH_HTTP_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "util.h"
+
+/* A request. Strings are borrowed from the FastCGI parameters and valid only
+ * until the request finishes or is parked; NULL when absent. */
+struct http_request {
+	const char *method;        /* REQUEST_METHOD */
+	const char *uri;           /* REQUEST_URI, raw */
+	const char *content_type;  /* CONTENT_TYPE */
+	int64_t content_length;    /* CONTENT_LENGTH, -1 when absent */
+	const char *accept;        /* HTTP_ACCEPT */
+	const char *origin;        /* HTTP_ORIGIN */
+	const char *last_event_id; /* HTTP_LAST_EVENT_ID */
+	const char *if_none_match; /* HTTP_IF_NONE_MATCH */
+	const char *prefer;        /* HTTP_PREFER */
+	const char *event;         /* HTTP_X_EVENTSOURCE_EVENT */
+	const char *acr_method;    /* HTTP_ACCESS_CONTROL_REQUEST_METHOD (CORS preflight) */
+	/* Read up to n bytes of the body into p; returns bytes read, 0 at the
+	 * end, -1 on error. */
+	ssize_t (*read_body)(void *arg, char *p, size_t n);
+	void *read_arg;
+};
+
+/* A response under construction. Caller storage. */
+struct http_response {
+	int status;
+	struct buf head; /* header lines, each ending in \r\n */
+	struct buf body;
+};
+
+void http_response_init(struct http_response *r);
+void http_response_fini(struct http_response *r);
+/* Empty it for reuse: status 200, no headers, no body. */
+void http_response_reset(struct http_response *r);
+/* Add one header line "name: value" (value printf-formatted). */
+void http_header(struct http_response *r, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Replace the response with an error: status, Content-Type application/json,
+ * body {"error": code, "detail": <printf-formatted sentence>}. Headers added
+ * before (CORS, Allow) are kept. */
+void http_error(struct http_response *r, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Add the CORS headers (Fetch standard, "CORS protocol") when origin is allowed
+ * by cfg: Access-Control-Allow-Origin, Vary: Origin and the exposed headers. */
+void http_cors(struct http_response *r, const struct config *cfg, const char *origin);
+/* Write the response as CGI output into out: "Status: NNN Reason", headers,
+ * Content-Length (except for 1xx/204/304), blank line, body. */
+void http_serialize(const struct http_response *r, struct buf *out);
+/* The reason phrase of a status code ("Unknown" for others). */
+const char *http_reason(int status);
+/* Whether an Accept header value admits type (e.g. "application/json"):
+ * NULL/empty Accept, a matching type, type/ * or * / * with q > 0. */
+int http_accepts(const char *accept, const char *type);
+
+#endif

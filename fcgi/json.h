@@ -1,0 +1,39 @@
+/*
+ * JSON output: string escaping (RFC 8259 §7), base64 (RFC 4648 §4) and the
+ * message object every JSON transport sends. Parsing JSON is SQLite's job
+ * (json1, in store.c); writing it is a few lines of escaping, kept here.
+ */
+#ifndef FCPUSH_JSON_H
+#define FCPUSH_JSON_H
+
+#include <stddef.h>
+
+#include "store.h"
+#include "util.h"
+
+/* Append s (len bytes) as a quoted JSON string. Control characters are
+ * escaped; bytes that are not valid UTF-8 become U+FFFD. */
+void json_append_string(struct buf *b, const char *s, size_t len);
+/* Append a quoted JSON string of NUL-terminated s, or null when s is NULL. */
+void json_append_cstr(struct buf *b, const char *s);
+/* Append the base64 encoding of len bytes (no quotes). */
+void json_append_base64(struct buf *b, const unsigned char *data, size_t len);
+/* Whether len bytes are valid UTF-8 (RFC 3629: no overlongs, surrogates or
+ * code points above U+10FFFF). */
+int json_utf8_valid(const unsigned char *s, size_t len);
+/* Whether a content type is JSON: application/json or any type ending in
+ * +json, parameters ignored, case-insensitive. NULL is not. */
+int json_content_type_is_json(const char *content_type);
+/* Whether a content type is text we send as a JSON string: text/... ,
+ * application/x-www-form-urlencoded, application/xml, application/javascript,
+ * and a NULL type. */
+int json_content_type_is_text(const char *content_type);
+/* Append one message object:
+ * {"channel":..,"seq":..,"time":..,"event":..,"content_type":..,"data":..}
+ * where "event" is omitted when NULL, data is the body itself for a valid JSON
+ * body, a string for a text body that is valid UTF-8, else base64 text plus
+ * "encoding":"base64". extra_type, when not NULL, adds "type":extra_type first
+ * (the WebSocket and NDJSON framing). */
+void json_append_message(struct buf *b, const struct store_message *m, const char *extra_type);
+
+#endif

@@ -1,0 +1,889 @@
+/*
+ * The parked-request event loop (see loop.h).
+ *
+ * Data: every parked request is a struct parked. A hash table maps channel
+ * names to the parked requests waiting on them (a request on several channels
+ * is in several lists; each list entry knows its slot in the request so that
+ * removal is O(1)). A binary min-heap orders requests by deadline. Only the
+ * loop thread touches these, except that other threads read the counts under
+ * index_lock.
+ *
+ * Delivery: on every wake-up the loop reads the rows above its high-water
+ * mark once (store_read_all_since), in pages, and for each row visits only
+ * the requests waiting on that row's channel.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "fcgi_out.h"
+#include "handler.h"
+#include "log.h"
+#include "loop.h"
+#include "wake.h"
+
+#define LOOP_READ_PAGE 1024
+#define LOOP_MAX_EVENTS 256
+
+/* epoll user data tags: parked requests are tagged with their pointer. */
+#define LOOP_TAG_NOTIFY ((void *)1)
+#define LOOP_TAG_WAKE ((void *)2)
+
+struct chan;
+
+enum parked_state {
+	PARKED_WAITING = 0, /* in the index and the heap */
+	PARKED_DRAINING     /* answered; output still being written */
+};
+
+struct parked {
+	int fd;
+	enum parked_state state;
+	struct park_spec *spec;
+	struct chan **chans; /* spec->nchannels channel lists it is in */
+	size_t *slots;       /* its slot in each list */
+	size_t heap_index;
+	struct fcgi_out out;
+	/* Messages gathered for it during one dispatch (borrowed). */
+	struct store_message **hits;
+	size_t nhits, hits_cap;
+	int more;
+	struct parked *next_hit;
+};
+
+struct chan_entry {
+	struct parked *p;
+	size_t idx; /* index into p->chans / p->slots */
+};
+
+struct chan {
+	char *name;
+	struct chan_entry *v;
+	size_t n, cap;
+	struct chan *next; /* hash chain */
+};
+
+struct park_msg {
+	int fd;
+	int request_id;
+	struct park_spec *spec;
+};
+
+struct loop {
+	struct app *app;
+	struct store *st;
+	struct wake *wake;
+	int epfd;
+	int notify_fd; /* eventfd */
+
+	pthread_mutex_t inbox_lock;
+	struct park_msg *inbox;
+	size_t inbox_n, inbox_cap;
+	int stopping;              /* under inbox_lock */
+	int64_t local_commit;      /* under inbox_lock: highest seq committed here, not yet seen */
+	int64_t local_commit_us;   /* under inbox_lock: when it was notified */
+	size_t nparked;            /* under inbox_lock: parked + queued in the inbox */
+
+	pthread_mutex_t index_lock; /* guards chans for readers in other threads */
+	struct chan **buckets;
+	size_t nbuckets, nchans;
+
+	struct parked **heap;
+	size_t heap_n, heap_cap;
+
+	int64_t seen_seq;      /* every row up to here has been dispatched */
+	int64_t seen_deletion; /* every deletion up to here has been applied */
+	int64_t trim_at_ms;    /* monotonic; 0 when no trim is scheduled */
+	int64_t expiry_at_ms;  /* monotonic; 0 when no message will expire */
+	struct msglist rows;
+	struct buf scratch;
+	struct http_response resp;
+};
+
+static void loop_answer(struct loop *, struct parked *, struct http_response *);
+static void loop_release(struct loop *, struct parked *);
+
+/* ---- park specs ---------------------------------------------------------- */
+
+struct park_spec *
+park_spec_new(void)
+{
+	struct park_spec *spec = xcalloc(1, sizeof *spec);
+
+	buf_init(&spec->headers);
+	return spec;
+}
+
+void
+park_spec_free(struct park_spec *spec)
+{
+	size_t i;
+
+	if (spec == NULL)
+		return;
+	for (i = 0; i < spec->nchannels; i++)
+		free(spec->channels[i]);
+	free(spec->channels);
+	free(spec->label);
+	buf_fini(&spec->headers);
+	free(spec);
+}
+
+/* ---- channel index --------------------------------------------------------- */
+
+static size_t
+loop_hash(const char *s)
+{
+	size_t h = 14695981039346656037ULL;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static struct chan *
+loop_chan_find(struct loop *loop, const char *name)
+{
+	struct chan *c;
+
+	for (c = loop->buckets[loop_hash(name) & (loop->nbuckets - 1)]; c != NULL; c = c->next) {
+		if (strcmp(c->name, name) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+static void
+loop_rehash(struct loop *loop)
+{
+	size_t nb = loop->nbuckets * 2, i;
+	struct chan **b = xcalloc(nb, sizeof *b), *c, *next;
+
+	for (i = 0; i < loop->nbuckets; i++) {
+		for (c = loop->buckets[i]; c != NULL; c = next) {
+			next = c->next;
+			c->next = b[loop_hash(c->name) & (nb - 1)];
+			b[loop_hash(c->name) & (nb - 1)] = c;
+		}
+	}
+	free(loop->buckets);
+	loop->buckets = b;
+	loop->nbuckets = nb;
+}
+
+/* Called with index_lock held. */
+static struct chan *
+loop_chan_get(struct loop *loop, const char *name)
+{
+	struct chan *c = loop_chan_find(loop, name);
+	size_t h;
+
+	if (c != NULL)
+		return c;
+	if (loop->nchans >= loop->nbuckets * 2)
+		loop_rehash(loop);
+	c = xcalloc(1, sizeof *c);
+	c->name = xstrdup(name);
+	h = loop_hash(name) & (loop->nbuckets - 1);
+	c->next = loop->buckets[h];
+	loop->buckets[h] = c;
+	loop->nchans++;
+	return c;
+}
+
+/* Called with index_lock held: drop an empty channel list. */
+static void
+loop_chan_drop(struct loop *loop, struct chan *c)
+{
+	struct chan **pp = &loop->buckets[loop_hash(c->name) & (loop->nbuckets - 1)];
+
+	while (*pp != c)
+		pp = &(*pp)->next;
+	*pp = c->next;
+	loop->nchans--;
+	free(c->name);
+	free(c->v);
+	free(c);
+}
+
+static void
+loop_index_add(struct loop *loop, struct parked *p)
+{
+	struct chan *c;
+	size_t i;
+
+	pthread_mutex_lock(&loop->index_lock);
+	for (i = 0; i < p->spec->nchannels; i++) {
+		c = loop_chan_get(loop, p->spec->channels[i]);
+		if (c->n == c->cap) {
+			c->cap = c->cap == 0 ? 4 : c->cap * 2;
+			c->v = xrealloc(c->v, c->cap * sizeof *c->v);
+		}
+		c->v[c->n].p = p;
+		c->v[c->n].idx = i;
+		p->chans[i] = c;
+		p->slots[i] = c->n++;
+	}
+	pthread_mutex_unlock(&loop->index_lock);
+}
+
+static void
+loop_index_remove(struct loop *loop, struct parked *p)
+{
+	struct chan_entry *moved;
+	struct chan *c;
+	size_t i, slot;
+
+	pthread_mutex_lock(&loop->index_lock);
+	for (i = 0; i < p->spec->nchannels; i++) {
+		c = p->chans[i];
+		slot = p->slots[i];
+		c->v[slot] = c->v[--c->n];
+		if (slot < c->n) {
+			moved = &c->v[slot];
+			moved->p->slots[moved->idx] = slot;
+		}
+		if (c->n == 0)
+			loop_chan_drop(loop, c);
+		p->chans[i] = NULL;
+	}
+	pthread_mutex_unlock(&loop->index_lock);
+}
+
+/* ---- deadline heap --------------------------------------------------------- */
+
+static int
+loop_heap_less(const struct loop *loop, size_t a, size_t b)
+{
+	return loop->heap[a]->spec->deadline_ms < loop->heap[b]->spec->deadline_ms;
+}
+
+static void
+loop_heap_swap(struct loop *loop, size_t a, size_t b)
+{
+	struct parked *t = loop->heap[a];
+
+	loop->heap[a] = loop->heap[b];
+	loop->heap[b] = t;
+	loop->heap[a]->heap_index = a;
+	loop->heap[b]->heap_index = b;
+}
+
+static void
+loop_heap_up(struct loop *loop, size_t i)
+{
+	while (i > 0 && loop_heap_less(loop, i, (i - 1) / 2)) {
+		loop_heap_swap(loop, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void
+loop_heap_down(struct loop *loop, size_t i)
+{
+	size_t l, r, m;
+
+	for (;;) {
+		l = 2 * i + 1;
+		r = l + 1;
+		m = i;
+		if (l < loop->heap_n && loop_heap_less(loop, l, m))
+			m = l;
+		if (r < loop->heap_n && loop_heap_less(loop, r, m))
+			m = r;
+		if (m == i)
+			return;
+		loop_heap_swap(loop, i, m);
+		i = m;
+	}
+}
+
+static void
+loop_heap_push(struct loop *loop, struct parked *p)
+{
+	if (loop->heap_n == loop->heap_cap) {
+		loop->heap_cap = loop->heap_cap == 0 ? 64 : loop->heap_cap * 2;
+		loop->heap = xrealloc(loop->heap, loop->heap_cap * sizeof *loop->heap);
+	}
+	p->heap_index = loop->heap_n;
+	loop->heap[loop->heap_n++] = p;
+	loop_heap_up(loop, p->heap_index);
+}
+
+static void
+loop_heap_remove(struct loop *loop, struct parked *p)
+{
+	size_t i = p->heap_index;
+
+	loop->heap_n--;
+	if (i != loop->heap_n) {
+		loop_heap_swap(loop, i, loop->heap_n);
+		loop_heap_down(loop, i);
+		loop_heap_up(loop, i);
+	}
+}
+
+/* ---- life cycle -------------------------------------------------------------- */
+
+struct loop *
+loop_new(struct app *app, struct store *reader, char **cause)
+{
+	struct loop *loop = xcalloc(1, sizeof *loop);
+	struct epoll_event ev;
+
+	loop->app = app;
+	loop->st = reader;
+	loop->epfd = -1;
+	loop->notify_fd = -1;
+	pthread_mutex_init(&loop->inbox_lock, NULL);
+	pthread_mutex_init(&loop->index_lock, NULL);
+	loop->nbuckets = 256;
+	loop->buckets = xcalloc(loop->nbuckets, sizeof *loop->buckets);
+	msglist_init(&loop->rows);
+	buf_init(&loop->scratch);
+	http_response_init(&loop->resp);
+
+	loop->wake = wake_new(app->cfg->database, cause);
+	if (loop->wake == NULL)
+		goto fail;
+	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	loop->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (loop->epfd == -1 || loop->notify_fd == -1) {
+		if (cause != NULL)
+			*cause = xasprintf("epoll/eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	ev.events = EPOLLIN;
+	ev.data.ptr = LOOP_TAG_NOTIFY;
+	epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->notify_fd, &ev);
+	ev.data.ptr = LOOP_TAG_WAKE;
+	epoll_ctl(loop->epfd, EPOLL_CTL_ADD, wake_fd(loop->wake), &ev);
+	if (store_high_seq(loop->st, &loop->seen_seq) != STORE_OK ||
+	    store_deletion_high(loop->st, &loop->seen_deletion) != STORE_OK) {
+		if (cause != NULL)
+			*cause = xasprintf("reading the store: %s", store_errmsg(loop->st));
+		goto fail;
+	}
+	return loop;
+fail:
+	loop_free(loop);
+	return NULL;
+}
+
+void
+loop_free(struct loop *loop)
+{
+	size_t i;
+
+	if (loop == NULL)
+		return;
+	for (i = 0; i < loop->inbox_n; i++) {
+		close(loop->inbox[i].fd);
+		park_spec_free(loop->inbox[i].spec);
+	}
+	free(loop->inbox);
+	free(loop->buckets);
+	free(loop->heap);
+	msglist_fini(&loop->rows);
+	buf_fini(&loop->scratch);
+	http_response_fini(&loop->resp);
+	wake_free(loop->wake);
+	store_close(loop->st);
+	if (loop->epfd != -1)
+		close(loop->epfd);
+	if (loop->notify_fd != -1)
+		close(loop->notify_fd);
+	pthread_mutex_destroy(&loop->inbox_lock);
+	pthread_mutex_destroy(&loop->index_lock);
+	free(loop);
+}
+
+static void
+loop_kick(struct loop *loop)
+{
+	uint64_t one = 1;
+	ssize_t n;
+
+	n = write(loop->notify_fd, &one, sizeof one);
+	(void)n; /* EAGAIN: the counter is already non-zero, the loop will wake */
+}
+
+void
+loop_stop(struct loop *loop)
+{
+	pthread_mutex_lock(&loop->inbox_lock);
+	loop->stopping = 1;
+	pthread_mutex_unlock(&loop->inbox_lock);
+	loop_kick(loop);
+}
+
+int
+loop_park(struct loop *loop, int fd, int request_id, struct park_spec *spec)
+{
+	pthread_mutex_lock(&loop->inbox_lock);
+	if (loop->nparked >= (size_t)loop->app->cfg->max_parked || loop->stopping) {
+		pthread_mutex_unlock(&loop->inbox_lock);
+		return -1;
+	}
+	if (loop->inbox_n == loop->inbox_cap) {
+		loop->inbox_cap = loop->inbox_cap == 0 ? 64 : loop->inbox_cap * 2;
+		loop->inbox = xrealloc(loop->inbox, loop->inbox_cap * sizeof *loop->inbox);
+	}
+	loop->inbox[loop->inbox_n].fd = fd;
+	loop->inbox[loop->inbox_n].request_id = request_id;
+	loop->inbox[loop->inbox_n].spec = spec;
+	loop->inbox_n++;
+	loop->nparked++;
+	pthread_mutex_unlock(&loop->inbox_lock);
+	atomic_fetch_add(&loop->app->stats.long_polls, 1);
+	loop_kick(loop);
+	return 0;
+}
+
+void
+loop_notify_commit(void *arg, int64_t high_seq)
+{
+	struct loop *loop = arg;
+
+	pthread_mutex_lock(&loop->inbox_lock);
+	if (high_seq >= loop->local_commit) {
+		loop->local_commit = high_seq > 0 ? high_seq : loop->local_commit;
+		loop->local_commit_us = util_mono_us();
+	}
+	pthread_mutex_unlock(&loop->inbox_lock);
+	loop_kick(loop);
+}
+
+size_t
+loop_parked(struct loop *loop)
+{
+	size_t n;
+
+	pthread_mutex_lock(&loop->inbox_lock);
+	n = loop->nparked;
+	pthread_mutex_unlock(&loop->inbox_lock);
+	return n;
+}
+
+size_t
+loop_channel_subscribers(struct loop *loop, const char *channel)
+{
+	struct chan *c;
+	size_t n;
+
+	pthread_mutex_lock(&loop->index_lock);
+	c = loop_chan_find(loop, channel);
+	n = c != NULL ? c->n : 0;
+	pthread_mutex_unlock(&loop->index_lock);
+	return n;
+}
+
+/* ---- answering ------------------------------------------------------------ */
+
+/* Take p out of the index and the heap, queue the answer and write what the
+ * socket takes; then free p, or keep it until EPOLLOUT drains the rest. */
+static void
+loop_answer(struct loop *loop, struct parked *p, struct http_response *resp)
+{
+	struct epoll_event ev;
+	enum fcgi_out_result r;
+
+	if (p->state == PARKED_WAITING) {
+		loop_index_remove(loop, p);
+		loop_heap_remove(loop, p);
+	}
+	buf_reset(&loop->scratch);
+	http_serialize(resp, &loop->scratch);
+	fcgi_out_stdout(&p->out, loop->scratch.data, loop->scratch.len);
+	fcgi_out_end(&p->out, 0);
+	r = fcgi_out_flush(&p->out);
+	if (r == FCGI_OUT_AGAIN) {
+		p->state = PARKED_DRAINING;
+		ev.events = EPOLLOUT | EPOLLRDHUP;
+		ev.data.ptr = p;
+		epoll_ctl(loop->epfd, EPOLL_CTL_MOD, p->fd, &ev);
+		return;
+	}
+	p->state = PARKED_DRAINING;
+	loop_release(loop, p);
+}
+
+/* Forget p entirely: close its connection and free it. */
+static void
+loop_release(struct loop *loop, struct parked *p)
+{
+	if (p->state == PARKED_WAITING) {
+		loop_index_remove(loop, p);
+		loop_heap_remove(loop, p);
+	}
+	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, p->fd, NULL);
+	close(p->fd);
+	fcgi_out_fini(&p->out);
+	park_spec_free(p->spec);
+	free(p->chans);
+	free(p->slots);
+	free(p->hits);
+	free(p);
+	pthread_mutex_lock(&loop->inbox_lock);
+	loop->nparked--;
+	pthread_mutex_unlock(&loop->inbox_lock);
+}
+
+static void
+loop_answer_empty(struct loop *loop, struct parked *p)
+{
+	http_response_reset(&loop->resp);
+	handler_empty_response(p->spec, &loop->resp);
+	loop_answer(loop, p, &loop->resp);
+}
+
+static void
+loop_answer_gone(struct loop *loop, struct parked *p, const char *channel)
+{
+	http_response_reset(&loop->resp);
+	if (p->spec->headers.len > 0)
+		buf_append(&loop->resp.head, p->spec->headers.data, p->spec->headers.len);
+	http_error(&loop->resp, 410, "channel_deleted", "channel \"%s\" was deleted", channel);
+	atomic_fetch_add(&loop->app->stats.gone, 1);
+	loop_answer(loop, p, &loop->resp);
+}
+
+static void
+loop_answer_hits(struct loop *loop, struct parked *p)
+{
+	http_response_reset(&loop->resp);
+	handler_messages_response(p->spec, p->hits, p->nhits, p->more, 0, 0, p->hits[p->nhits - 1]->seq, &loop->resp);
+	atomic_fetch_add(&loop->app->stats.woken, 1);
+	atomic_fetch_add(&loop->app->stats.deliveries, p->nhits);
+	loop_answer(loop, p, &loop->resp);
+}
+
+/* ---- dispatch --------------------------------------------------------------- */
+
+static void
+loop_hit(struct parked *p, struct store_message *m, size_t page, struct parked **woken)
+{
+	if (m->seq <= p->spec->since)
+		return;
+	if (p->nhits == 0) {
+		p->next_hit = *woken;
+		*woken = p;
+	}
+	if (p->nhits >= page) {
+		p->more = 1;
+		return;
+	}
+	if (p->nhits == p->hits_cap) {
+		p->hits_cap = p->hits_cap == 0 ? 4 : p->hits_cap * 2;
+		p->hits = xrealloc(p->hits, p->hits_cap * sizeof *p->hits);
+	}
+	p->hits[p->nhits++] = m;
+}
+
+/* Apply channel deletions logged since the last look: 410 to their waiters. */
+static void
+loop_dispatch_deletions(struct loop *loop)
+{
+	struct store_deletion *dels = NULL;
+	struct chan *c;
+	size_t n = 0, i;
+
+	if (store_read_deletions(loop->st, loop->seen_deletion, &dels, &n) != STORE_OK) {
+		log_error("reading deletions: %s", store_errmsg(loop->st));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		while ((c = loop_chan_find(loop, dels[i].channel)) != NULL)
+			loop_answer_gone(loop, c->v[0].p, dels[i].channel);
+		loop->seen_deletion = dels[i].id;
+	}
+	free(dels);
+}
+
+/* Read every row above seen_seq once, page by page, and answer every parked
+ * request a row concerns. */
+static void
+loop_dispatch(struct loop *loop)
+{
+	size_t page = (size_t)loop->app->cfg->page_messages, i, j;
+	struct parked *woken, *p, *next;
+	struct store_message *m;
+	struct chan *c;
+	int64_t start_us = util_mono_us(), local_us;
+
+	loop_dispatch_deletions(loop);
+	for (;;) {
+		msglist_clear(&loop->rows);
+		if (store_read_all_since(loop->st, loop->seen_seq, LOOP_READ_PAGE, &loop->rows) != STORE_OK) {
+			log_error("reading new messages: %s", store_errmsg(loop->st));
+			return;
+		}
+		if (loop->rows.n == 0)
+			break;
+		atomic_fetch_add(&loop->app->stats.wakeups, 1);
+		if (loop->trim_at_ms == 0)
+			loop->trim_at_ms = util_mono_ms() + loop->app->cfg->trim_interval_ms;
+		woken = NULL;
+		for (i = 0; i < loop->rows.n; i++) {
+			m = loop->rows.v[i];
+			c = loop_chan_find(loop, m->channel);
+			for (j = 0; c != NULL && j < c->n; j++)
+				loop_hit(c->v[j].p, m, page, &woken);
+		}
+		loop->seen_seq = loop->rows.v[loop->rows.n - 1]->seq;
+		for (p = woken; p != NULL; p = next) {
+			next = p->next_hit;
+			loop_answer_hits(loop, p);
+		}
+		if (loop->rows.n < LOOP_READ_PAGE)
+			break;
+	}
+	msglist_clear(&loop->rows);
+
+	pthread_mutex_lock(&loop->inbox_lock);
+	local_us = loop->local_commit_us;
+	loop->local_commit_us = 0;
+	pthread_mutex_unlock(&loop->inbox_lock);
+	if (local_us > 0) {
+		int64_t lat = util_mono_us() - local_us;
+
+		atomic_store(&loop->app->stats.wake_last_us, lat);
+		if (lat > atomic_load(&loop->app->stats.wake_max_us))
+			atomic_store(&loop->app->stats.wake_max_us, lat);
+	}
+	(void)start_us;
+}
+
+/* Register the parked requests handed over by request threads. A request
+ * whose high-water mark is below what the loop already dispatched may have
+ * missed rows: look for them now. */
+static void
+loop_take_inbox(struct loop *loop)
+{
+	struct park_msg *msgs;
+	struct epoll_event ev;
+	struct parked *p;
+	struct msglist l;
+	size_t n, i, k, page = (size_t)loop->app->cfg->page_messages;
+
+	pthread_mutex_lock(&loop->inbox_lock);
+	msgs = loop->inbox;
+	n = loop->inbox_n;
+	loop->inbox = NULL;
+	loop->inbox_n = loop->inbox_cap = 0;
+	pthread_mutex_unlock(&loop->inbox_lock);
+
+	msglist_init(&l);
+	for (i = 0; i < n; i++) {
+		p = xcalloc(1, sizeof *p);
+		p->fd = msgs[i].fd;
+		p->spec = msgs[i].spec;
+		p->chans = xcalloc(p->spec->nchannels, sizeof *p->chans);
+		p->slots = xcalloc(p->spec->nchannels, sizeof *p->slots);
+		fcgi_out_init(&p->out, p->fd, msgs[i].request_id);
+		fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK);
+		ev.events = EPOLLIN | EPOLLRDHUP;
+		ev.data.ptr = p;
+		epoll_ctl(loop->epfd, EPOLL_CTL_ADD, p->fd, &ev);
+		loop_index_add(loop, p);
+		loop_heap_push(loop, p);
+		if (p->spec->deletion_high < loop->seen_deletion) {
+			/* A deletion the loop already applied may concern it. */
+			struct store_deletion *dels = NULL;
+			size_t nd = 0, d, ch;
+			int gone = 0;
+
+			if (store_read_deletions(loop->st, p->spec->deletion_high, &dels, &nd) == STORE_OK) {
+				for (d = 0; d < nd && !gone && dels[d].id <= loop->seen_deletion; d++) {
+					for (ch = 0; ch < p->spec->nchannels && !gone; ch++) {
+						if (strcmp(dels[d].channel, p->spec->channels[ch]) == 0) {
+							loop_answer_gone(loop, p, dels[d].channel);
+							gone = 1;
+						}
+					}
+				}
+			}
+			free(dels);
+			if (gone)
+				continue;
+		}
+		if (p->spec->high_seq < loop->seen_seq) {
+			msglist_clear(&l);
+			if (store_read_since(loop->st, (const char *const *)p->spec->channels, p->spec->nchannels,
+					     p->spec->since, page + 1, &l) == STORE_OK &&
+			    l.n > 0) {
+				struct parked *woken = NULL;
+
+				for (k = 0; k < l.n; k++)
+					loop_hit(p, l.v[k], page, &woken);
+				if (p->nhits > 0)
+					loop_answer_hits(loop, p);
+			}
+		}
+	}
+	msglist_fini(&l);
+	free(msgs);
+}
+
+/* A parked connection became readable or hung up. The web server sends
+ * nothing more after the request, so data is read and dropped; end of file
+ * or an error means it closed the connection (its client left). */
+static void
+loop_on_conn(struct loop *loop, struct parked *p, uint32_t events)
+{
+	char sink[512];
+	ssize_t n;
+
+	if (p->state == PARKED_DRAINING && (events & EPOLLOUT)) {
+		enum fcgi_out_result r = fcgi_out_flush(&p->out);
+
+		if (r != FCGI_OUT_AGAIN)
+			loop_release(loop, p);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		for (;;) {
+			n = read(p->fd, sink, sizeof sink);
+			if (n > 0)
+				continue;
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) && !(events & (EPOLLHUP | EPOLLERR)))
+				return;
+			break;
+		}
+		if (p->state == PARKED_WAITING)
+			atomic_fetch_add(&loop->app->stats.closed, 1);
+		loop_release(loop, p);
+	}
+}
+
+static void
+loop_expire(struct loop *loop, int64_t now)
+{
+	while (loop->heap_n > 0 && loop->heap[0]->spec->deadline_ms <= now) {
+		atomic_fetch_add(&loop->app->stats.timeouts, 1);
+		loop_answer_empty(loop, loop->heap[0]);
+	}
+}
+
+static enum store_result
+loop_trim_fn(struct store *st, void *arg)
+{
+	struct loop *loop = arg;
+	int64_t deleted = 0;
+	enum store_result r = store_trim(st, &loop->app->retention, util_now_ms(), &deleted);
+
+	if (r == STORE_OK && deleted > 0)
+		log_debug("retention removed %lld messages", (long long)deleted);
+	return r;
+}
+
+/* Apply retention, then schedule the next pass when a message will expire by
+ * age. Nothing is scheduled while nothing is published or due. */
+static void
+loop_trim(struct loop *loop)
+{
+	int64_t when = 0, now_ms;
+
+	loop->trim_at_ms = 0;
+	loop->expiry_at_ms = 0;
+	if (committer_run(loop->app->committer, loop_trim_fn, loop) != STORE_OK)
+		log_warn("retention pass failed; will retry after the next publish");
+	if (store_next_expiry(loop->st, &loop->app->retention, &when) == STORE_OK && when > 0) {
+		now_ms = util_now_ms();
+		loop->expiry_at_ms = util_mono_ms() + (when > now_ms ? when - now_ms : 0) + 1;
+	}
+}
+
+static int
+loop_timeout(const struct loop *loop, int64_t now)
+{
+	int64_t t = -1, d;
+
+	if (loop->heap_n > 0)
+		t = loop->heap[0]->spec->deadline_ms;
+	if (loop->trim_at_ms > 0 && (t == -1 || loop->trim_at_ms < t))
+		t = loop->trim_at_ms;
+	if (loop->expiry_at_ms > 0 && (t == -1 || loop->expiry_at_ms < t))
+		t = loop->expiry_at_ms;
+	if (t == -1)
+		return -1;
+	d = t - now;
+	return d < 0 ? 0 : d > 60000 ? 60000 : (int)d;
+}
+
+/* Answer everything and drain what can be written before returning. */
+static void
+loop_shutdown(struct loop *loop)
+{
+	int64_t deadline = util_mono_ms() + 2000;
+	struct epoll_event evs[LOOP_MAX_EVENTS];
+	int n, i;
+
+	loop_take_inbox(loop);
+	while (loop->heap_n > 0)
+		loop_answer_empty(loop, loop->heap[0]);
+	while (loop_parked(loop) > 0 && util_mono_ms() < deadline) {
+		n = epoll_wait(loop->epfd, evs, LOOP_MAX_EVENTS, 100);
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.ptr != LOOP_TAG_NOTIFY && evs[i].data.ptr != LOOP_TAG_WAKE)
+				loop_on_conn(loop, evs[i].data.ptr, evs[i].events);
+		}
+	}
+}
+
+void *
+loop_thread(void *arg)
+{
+	struct loop *loop = arg;
+	struct epoll_event evs[LOOP_MAX_EVENTS];
+	int n, i, dispatch, stopping;
+	int64_t now;
+	uint64_t counter;
+	ssize_t rn;
+
+	for (;;) {
+		n = epoll_wait(loop->epfd, evs, LOOP_MAX_EVENTS, loop_timeout(loop, util_mono_ms()));
+		if (n == -1 && errno != EINTR) {
+			log_error("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		/* Connection events first: dispatch may free parked requests that
+		 * later entries of evs[] would still point to. */
+		dispatch = 0;
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.ptr == LOOP_TAG_NOTIFY) {
+				rn = read(loop->notify_fd, &counter, sizeof counter);
+				(void)rn;
+				dispatch = 1;
+			} else if (evs[i].data.ptr == LOOP_TAG_WAKE) {
+				if (wake_drain(loop->wake) != 0)
+					dispatch = 1;
+			} else {
+				loop_on_conn(loop, evs[i].data.ptr, evs[i].events);
+			}
+		}
+		/* New requests before the read, so the rows read reach them too. */
+		loop_take_inbox(loop);
+		if (dispatch)
+			loop_dispatch(loop);
+		now = util_mono_ms();
+		loop_expire(loop, now);
+		if ((loop->trim_at_ms > 0 && loop->trim_at_ms <= now) ||
+		    (loop->expiry_at_ms > 0 && loop->expiry_at_ms <= now))
+			loop_trim(loop);
+		pthread_mutex_lock(&loop->inbox_lock);
+		stopping = loop->stopping;
+		pthread_mutex_unlock(&loop->inbox_lock);
+		if (stopping)
+			break;
+	}
+	loop_shutdown(loop);
+	return NULL;
+}

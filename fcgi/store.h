@@ -1,0 +1,210 @@
+/*
+ * The message store: one SQLite file in WAL mode holding every published
+ * message with its sequence number, the channels with their retention
+ * settings, and a log of deleted channels. All SQL of fcpush lives in store.c;
+ * no other file includes <sqlite3.h>.
+ *
+ * A struct store is one SQLite connection and is used by one thread at a
+ * time. Each thread that needs the database opens its own.
+ */
+#ifndef FCPUSH_STORE_H
+#define FCPUSH_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+/* The schema version this build reads and writes (PRAGMA user_version). */
+#define STORE_SCHEMA_VERSION 1
+
+/* Outcomes of store calls that can fail in more than one way. */
+enum store_result {
+	STORE_OK = 0,
+	STORE_NOTFOUND, /* no such channel or message */
+	STORE_INVALID,  /* the input was refused (bad JSON, bad field): a 400 */
+	STORE_BUSY,     /* locked past the busy timeout, or read-only/unwritable: a 503, nothing written */
+	STORE_ERROR     /* anything else; logged with sqlite3_errmsg() */
+};
+
+/* Flags for store_open. */
+#define STORE_CREATE 0x1   /* create the file and the schema when missing */
+#define STORE_READONLY 0x2 /* open read-only (CLI tail, stats) */
+
+/* One message to append. Strings are NUL-terminated; event may be NULL (no
+ * event name) and content_type may be NULL (stored as
+ * "application/octet-stream"). The store copies what it keeps. */
+struct store_pub {
+	const char *channel;
+	const char *event;
+	const char *content_type;
+	const void *body;
+	size_t body_len;
+};
+
+/* A group of messages that commit or fail together inside a larger
+ * transaction (see store_append_groups). The store fills seqs[0..n-1] and
+ * result; seqs is caller storage of n elements. */
+struct store_group {
+	const struct store_pub *pubs;
+	size_t n;
+	int64_t *seqs;
+	enum store_result result;
+	char *cause; /* set (malloc'd, caller frees) when result != STORE_OK */
+};
+
+/* One stored message, as read back. The message and its strings are one
+ * allocation owned by the msglist that holds it. body_is_json is 1 when the
+ * content type is JSON (application/json or any +json type) and the body is
+ * valid JSON (checked with json1's json_valid), so it may be embedded raw. */
+struct store_message {
+	int64_t seq;
+	int64_t time_ms;
+	const char *channel;
+	const char *event;        /* NULL when the message has none */
+	const char *content_type; /* never NULL */
+	const unsigned char *body;
+	size_t body_len;
+	int body_is_json;
+};
+
+/* A list of messages in ascending seq order. Caller storage; msglist_init
+ * before use, msglist_fini frees every message. */
+struct msglist {
+	struct store_message **v;
+	size_t n;
+	size_t cap;
+};
+
+/* Retention limits; 0 means unlimited. */
+struct store_retention {
+	int64_t max_messages;
+	int64_t max_age_ms;
+	int64_t max_bytes;
+};
+
+/* What GET /channels/{ch}/info and GET /channels report of a channel.
+ * Counts cover the messages still stored. first_seq/last_seq are 0 when the
+ * channel holds no message; trimmed_seq is the highest seq retention (or
+ * `trim`) has deleted, 0 when none. retention holds the per-channel override
+ * (0 fields: the default applies). */
+struct store_channel_info {
+	char name[129];
+	int64_t messages;
+	int64_t bytes;
+	int64_t first_seq;
+	int64_t last_seq;
+	int64_t last_time_ms;
+	int64_t trimmed_seq;
+	int64_t created_ms;
+	struct store_retention retention;
+};
+
+/* A channel deletion, as logged for other processes to see. */
+struct store_deletion {
+	int64_t id; /* increasing */
+	char channel[129];
+	int64_t time_ms;
+};
+
+void msglist_init(struct msglist *l);
+void msglist_fini(struct msglist *l);
+/* Free all messages but keep the list usable. */
+void msglist_clear(struct msglist *l);
+
+/* Open the database at path (busy timeout in ms for every statement).
+ * Sets WAL mode and synchronous=NORMAL (a commit survives kill -9 of any
+ * process). With STORE_CREATE, a missing file or empty database gets the
+ * schema of schema/fcpush.sql (compiled in). Checks PRAGMA user_version:
+ * a file of another schema version is refused. Returns NULL on failure and,
+ * when cause is not NULL, sets *cause to a sentence the caller frees. */
+struct store *store_open(const char *path, int flags, int busy_timeout_ms, char **cause);
+/* Finalize every statement and close. st may be NULL. */
+void store_close(struct store *st);
+
+/* Append groups of messages in ONE transaction (BEGIN IMMEDIATE ... COMMIT),
+ * each group inside its own SAVEPOINT so that a group that fails (result set,
+ * nothing of it kept) does not undo the others. Creates missing channel rows.
+ * now_ms is the publish time stored in every row. Returns STORE_OK when the
+ * transaction committed (check each group's result), STORE_BUSY when the
+ * database stayed locked past the busy timeout or is unwritable, STORE_ERROR
+ * otherwise; in both failure cases nothing at all was written and every group
+ * result is set to the same value. */
+enum store_result store_append_groups(struct store *st, struct store_group *groups, size_t ngroups,
+				      int64_t now_ms);
+
+/* Parse a batch publish body, a JSON array of objects
+ * {"channel": str, "event": str?, "content_type": str?, "data": any} with
+ * SQLite's json1 (json_valid, json_each). A string data is stored as its text
+ * (content type defaults to text/plain; charset=utf-8); any other JSON value is
+ * stored as its JSON text (content type defaults to application/json). On
+ * success sets *pubs to an array of *n entries whose strings live in the same
+ * allocation: free(*pubs) releases all. Returns STORE_INVALID with *cause
+ * naming the first bad element (not an array, empty, element not an object,
+ * channel missing or not a string, data missing) or STORE_ERROR. */
+enum store_result store_parse_batch(struct store *st, const char *json, size_t len,
+				    struct store_pub **pubs, size_t *n, char **cause);
+
+/* Whether len bytes at text are valid JSON (json1 json_valid). 1, 0, or -1 on
+ * error. */
+int store_json_valid(struct store *st, const char *text, size_t len);
+
+/* Read up to limit messages with seq > since on any of the nch channels,
+ * ascending, appending to out. Returns STORE_OK or STORE_ERROR/STORE_BUSY. */
+enum store_result store_read_since(struct store *st, const char *const *channels, size_t nch,
+				   int64_t since, size_t limit, struct msglist *out);
+/* The last n messages across the nch channels, appended to out in ascending
+ * seq order. */
+enum store_result store_read_last(struct store *st, const char *const *channels, size_t nch, size_t n,
+				  struct msglist *out);
+/* Up to limit messages with seq > since on every channel, ascending: the one
+ * read an event loop does per wake-up. */
+enum store_result store_read_all_since(struct store *st, int64_t since, size_t limit,
+				       struct msglist *out);
+/* One message by channel and seq; STORE_NOTFOUND when absent. */
+enum store_result store_read_one(struct store *st, const char *channel, int64_t seq, struct msglist *out);
+
+/* The highest seq ever assigned (sqlite_sequence, so it never goes back even
+ * when rows are deleted); 0 for an empty database. */
+enum store_result store_high_seq(struct store *st, int64_t *seq);
+
+/* Gap check for a cursor: *trimmed is the highest trimmed_seq among the nch
+ * channels and *oldest the lowest seq still stored on them that is > since
+ * (0 when none). The caller reports a gap when since < *trimmed. */
+enum store_result store_gap(struct store *st, const char *const *channels, size_t nch, int64_t since,
+			    int64_t *trimmed, int64_t *oldest);
+
+/* Info of one channel; STORE_NOTFOUND when it has neither a channel row nor
+ * messages (a channel written by a raw sqlite3 INSERT has only messages). */
+enum store_result store_channel_info(struct store *st, const char *channel, struct store_channel_info *info);
+/* Every channel, sorted by name; *infos is malloc'd (caller frees), *n set. */
+enum store_result store_channel_list(struct store *st, struct store_channel_info **infos, size_t *n);
+/* Delete a channel, its messages and its channel row in one transaction and
+ * log the deletion (store_read_deletions). STORE_NOTFOUND when it did not
+ * exist; STORE_BUSY as for appends. */
+enum store_result store_channel_delete(struct store *st, const char *channel, int64_t now_ms);
+/* The id of the latest logged deletion, 0 when none. */
+enum store_result store_deletion_high(struct store *st, int64_t *id);
+/* Deletions with id > since, ascending; *dels malloc'd (caller frees). */
+enum store_result store_read_deletions(struct store *st, int64_t since, struct store_deletion **dels,
+				       size_t *n);
+
+/* Set a channel's retention override (0 fields clear the override), creating
+ * the channel row when missing. */
+enum store_result store_set_retention(struct store *st, const char *channel, const struct store_retention *r);
+/* Apply retention to every channel: a channel's override where set, else
+ * defaults. Deletes the oldest messages beyond max_messages, older than
+ * now_ms - max_age_ms, and beyond max_bytes of bodies (newest kept), and
+ * raises each channel's trimmed_seq to the highest seq it deleted. One
+ * transaction. *deleted (may be NULL) gets the number of messages removed. */
+enum store_result store_trim(struct store *st, const struct store_retention *defaults, int64_t now_ms,
+			     int64_t *deleted);
+/* The earliest time (ms) at which an age limit will expire a stored message,
+ * 0 when no message is subject to an age limit. For scheduling trims without
+ * polling. */
+enum store_result store_next_expiry(struct store *st, const struct store_retention *defaults, int64_t *when_ms);
+
+/* The last error message of the connection (sqlite3_errmsg), for logs. */
+const char *store_errmsg(struct store *st);
+
+#endif

@@ -1,0 +1,308 @@
+/*
+ * fcpush.fcgi: the long-lived FastCGI responder. A few request threads accept
+ * and answer requests with libfcgi; requests that must wait are handed to the
+ * event loop thread (loop.h) and cost no thread while they wait. One writer
+ * connection, shared through group commit (commit.h), takes every publish.
+ */
+#include <errno.h>
+#include <fcgiapp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commit.h"
+#include "config.h"
+#include "handler.h"
+#include "log.h"
+#include "loop.h"
+#include "store.h"
+
+struct worker {
+	struct app app;
+	struct config cfg;
+	int listen_fd;
+	pthread_t *threads;
+	size_t nthreads;
+	atomic_int stopping;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: fcpush.fcgi [--config FILE] [--print-config-example] [--version]\n"
+		   "Every key of the configuration may also be set as FCPUSH_<KEY> in the environment.\n");
+}
+
+static ssize_t
+worker_read_body(void *arg, char *p, size_t n)
+{
+	FCGX_Request *req = arg;
+	int want = n > 65536 ? 65536 : (int)n;
+
+	return FCGX_GetStr(p, want, req->in);
+}
+
+static void
+worker_request(struct http_request *r, FCGX_Request *req)
+{
+	const char *cl = FCGX_GetParam("CONTENT_LENGTH", req->envp);
+	int64_t len;
+
+	memset(r, 0, sizeof *r);
+	r->method = FCGX_GetParam("REQUEST_METHOD", req->envp);
+	r->uri = FCGX_GetParam("REQUEST_URI", req->envp);
+	r->content_type = FCGX_GetParam("CONTENT_TYPE", req->envp);
+	r->content_length = cl != NULL && util_parse_i64(cl, 0, INT64_MAX, &len) == 0 ? len : -1;
+	r->accept = FCGX_GetParam("HTTP_ACCEPT", req->envp);
+	r->origin = FCGX_GetParam("HTTP_ORIGIN", req->envp);
+	r->last_event_id = FCGX_GetParam("HTTP_LAST_EVENT_ID", req->envp);
+	r->if_none_match = FCGX_GetParam("HTTP_IF_NONE_MATCH", req->envp);
+	r->prefer = FCGX_GetParam("HTTP_PREFER", req->envp);
+	r->event = FCGX_GetParam("HTTP_X_EVENTSOURCE_EVENT", req->envp);
+	r->acr_method = FCGX_GetParam("HTTP_ACCESS_CONTROL_REQUEST_METHOD", req->envp);
+	r->read_body = worker_read_body;
+	r->read_arg = req;
+}
+
+static void
+worker_send(FCGX_Request *req, const struct http_response *resp, struct buf *out)
+{
+	buf_reset(out);
+	http_serialize(resp, out);
+	FCGX_PutStr(out->data, (int)out->len, req->out);
+	FCGX_Finish_r(req);
+}
+
+static void *
+worker_thread(void *arg)
+{
+	struct worker *w = arg;
+	struct handler_ctx ctx;
+	struct http_request hr;
+	struct http_response resp;
+	struct park_spec *spec;
+	FCGX_Request *req = xcalloc(1, sizeof *req);
+	struct buf out;
+	char *cause = NULL;
+	int fd, id;
+
+	ctx.app = &w->app;
+	ctx.st = store_open(w->cfg.database, 0, (int)w->cfg.busy_timeout_ms, &cause);
+	if (ctx.st == NULL) {
+		log_error("request thread cannot open the store: %s", cause);
+		free(cause);
+		free(req);
+		return NULL;
+	}
+	http_response_init(&resp);
+	buf_init(&out);
+	FCGX_InitRequest(req, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+	while (!atomic_load(&w->stopping)) {
+		if (FCGX_Accept_r(req) < 0) {
+			if (atomic_load(&w->stopping))
+				break;
+			continue;
+		}
+		worker_request(&hr, req);
+		http_response_reset(&resp);
+		if (handler_run(&ctx, &hr, &resp, &spec) == HANDLER_FINISHED) {
+			worker_send(req, &resp, &out);
+			continue;
+		}
+		/* Park: the loop owns the connection from here. libfcgi's streams
+		 * and parameters are freed now (FCGX_Free without close), so a
+		 * waiting request holds only its fd and spec. */
+		fd = req->ipcFd;
+		id = req->requestId;
+		if (loop_park(w->app.loop, fd, id, spec) == -1) {
+			park_spec_free(spec);
+			http_response_reset(&resp);
+			http_header(&resp, "Retry-After", "1");
+			http_error(&resp, 503, "too_many_waiting", "this worker holds its limit of %lld waiting requests",
+				   (long long)w->cfg.max_parked);
+			worker_send(req, &resp, &out);
+			continue;
+		}
+		FCGX_Free(req, 0);
+		FCGX_InitRequest(req, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+	}
+	FCGX_Free(req, 1);
+	free(req);
+	buf_fini(&out);
+	http_response_fini(&resp);
+	store_close(ctx.st);
+	return NULL;
+}
+
+static void
+worker_on_sigusr1(int sig)
+{
+	(void)sig; /* only interrupts accept(2) */
+}
+
+/* Wake every request thread out of accept(2) until all have returned. */
+static void
+worker_join_threads(struct worker *w)
+{
+	struct timespec ts;
+	size_t i;
+
+	FCGX_ShutdownPending();
+	for (i = 0; i < w->nthreads; i++) {
+		for (;;) {
+			pthread_kill(w->threads[i], SIGUSR1);
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 50 * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			if (pthread_timedjoin_np(w->threads[i], NULL, &ts) == 0)
+				break;
+		}
+	}
+}
+
+static int
+worker_open_socket(struct worker *w)
+{
+	long mode;
+	char *end;
+
+	if (w->cfg.listen[0] == '\0') {
+		w->listen_fd = 0; /* FCGI_LISTENSOCK_FILENO: spawned by the web server or systemd */
+		return 0;
+	}
+	if (w->cfg.listen[0] == '/')
+		unlink(w->cfg.listen);
+	w->listen_fd = FCGX_OpenSocket(w->cfg.listen, (int)w->cfg.listen_backlog);
+	if (w->listen_fd < 0) {
+		fprintf(stderr, "fcpush.fcgi: cannot listen on %s: %s\n", w->cfg.listen, strerror(errno));
+		return -1;
+	}
+	if (w->cfg.listen[0] == '/') {
+		mode = strtol(w->cfg.listen_mode, &end, 8);
+		if (chmod(w->cfg.listen, (mode_t)mode) == -1)
+			log_warn("chmod %s: %s", w->cfg.listen, strerror(errno));
+	}
+	log_info("listening on %s", w->cfg.listen);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct worker w;
+	struct store *writer = NULL, *reader = NULL;
+	pthread_t loop_tid;
+	struct sigaction sa;
+	sigset_t stop_set;
+	char *cause = NULL;
+	const char *config_path = NULL;
+	int i, sig, rc = EXIT_FAILURE;
+	size_t started = 0;
+
+	memset(&w, 0, sizeof w);
+	config_init(&w.cfg);
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			config_path = argv[++i];
+		} else if (strcmp(argv[i], "--print-config-example") == 0) {
+			config_write_example(stdout);
+			config_fini(&w.cfg);
+			return EXIT_SUCCESS;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("fcpush.fcgi %s\n", PACKAGE_VERSION);
+			config_fini(&w.cfg);
+			return EXIT_SUCCESS;
+		} else {
+			usage(strcmp(argv[i], "--help") == 0 ? stdout : stderr);
+			config_fini(&w.cfg);
+			return strcmp(argv[i], "--help") == 0 ? EXIT_SUCCESS : 2;
+		}
+	}
+	if ((config_path != NULL && config_load_file(&w.cfg, config_path, &cause) == -1) ||
+	    config_load_env(&w.cfg, &cause) == -1) {
+		fprintf(stderr, "fcpush.fcgi: %s\n", cause);
+		goto out;
+	}
+	log_set_level((enum log_level)log_level_parse(w.cfg.log_level));
+	handler_app_init(&w.app, &w.cfg);
+
+	writer = store_open(w.cfg.database, STORE_CREATE, (int)w.cfg.busy_timeout_ms, &cause);
+	if (writer == NULL) {
+		fprintf(stderr, "fcpush.fcgi: %s\n", cause);
+		goto out;
+	}
+	reader = store_open(w.cfg.database, 0, (int)w.cfg.busy_timeout_ms, &cause);
+	if (reader == NULL) {
+		fprintf(stderr, "fcpush.fcgi: %s\n", cause);
+		goto out;
+	}
+	w.app.loop = loop_new(&w.app, reader, &cause);
+	reader = NULL;
+	if (w.app.loop == NULL) {
+		fprintf(stderr, "fcpush.fcgi: %s\n", cause);
+		goto out;
+	}
+	w.app.committer = committer_new(writer, loop_notify_commit, w.app.loop);
+	writer = NULL;
+
+	/* libfcgi installs its own SIGPIPE/SIGTERM/SIGUSR1 handlers in
+	 * FCGX_Init; ours go in after it. Stop signals are blocked in every
+	 * thread and taken by sigwait below. */
+	if (FCGX_Init() != 0) {
+		fprintf(stderr, "fcpush.fcgi: FCGX_Init failed\n");
+		goto out;
+	}
+	if (worker_open_socket(&w) == -1)
+		goto out;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = worker_on_sigusr1; /* no SA_RESTART: accept(2) returns EINTR */
+	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&stop_set);
+	sigaddset(&stop_set, SIGTERM);
+	sigaddset(&stop_set, SIGINT);
+	sigaddset(&stop_set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
+
+	if (pthread_create(&loop_tid, NULL, loop_thread, w.app.loop) != 0) {
+		fprintf(stderr, "fcpush.fcgi: cannot start the event loop thread\n");
+		goto out;
+	}
+	w.nthreads = (size_t)w.cfg.threads;
+	w.threads = xcalloc(w.nthreads, sizeof *w.threads);
+	for (started = 0; started < w.nthreads; started++) {
+		if (pthread_create(&w.threads[started], NULL, worker_thread, &w) != 0)
+			break;
+	}
+	w.nthreads = started;
+	log_info("fcpush.fcgi %s serving %s with %zu request threads", PACKAGE_VERSION, w.cfg.database, started);
+
+	sigwait(&stop_set, &sig);
+	log_info("signal %d: stopping", sig);
+	atomic_store(&w.stopping, 1);
+	worker_join_threads(&w);
+	loop_stop(w.app.loop);
+	pthread_join(loop_tid, NULL);
+	rc = EXIT_SUCCESS;
+	log_info("stopped");
+out:
+	free(w.threads);
+	loop_free(w.app.loop);
+	committer_free(w.app.committer);
+	store_close(writer);
+	store_close(reader);
+	if (rc == EXIT_SUCCESS && w.cfg.listen[0] == '/')
+		unlink(w.cfg.listen);
+	config_fini(&w.cfg);
+	free(cause);
+	return rc;
+}

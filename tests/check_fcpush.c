@@ -1,0 +1,54 @@
+/*
+ * The unit test runner: every module's suite in one SRunner. Exit status is
+ * 0 only when every test passed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "suites.h"
+#include "util.h"
+
+char *
+test_tmpdir(void)
+{
+	const char *base = getenv("TMPDIR");
+	char *dir = xasprintf("%s/fcpush-test-XXXXXX", base != NULL && *base != '\0' ? base : "/tmp");
+
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		abort();
+	}
+	return dir;
+}
+
+void
+test_tmpdir_remove(const char *dir)
+{
+	char *cmd = xasprintf("rm -rf '%s'", dir);
+
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+	free(cmd);
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(util_suite());
+	int failed;
+
+	srunner_add_suite(sr, config_suite());
+	srunner_add_suite(sr, json_suite());
+	srunner_add_suite(sr, route_suite());
+	srunner_add_suite(sr, cursor_suite());
+	srunner_add_suite(sr, store_suite());
+	srunner_add_suite(sr, retention_suite());
+	srunner_add_suite(sr, commit_suite());
+	srunner_add_suite(sr, http_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,22 @@
+/* One Check suite per module; check_fcpush.c runs them all. */
+#ifndef FCPUSH_TESTS_SUITES_H
+#define FCPUSH_TESTS_SUITES_H
+
+#include <check.h>
+
+Suite *util_suite(void);
+Suite *config_suite(void);
+Suite *json_suite(void);
+Suite *route_suite(void);
+Suite *cursor_suite(void);
+Suite *store_suite(void);
+Suite *retention_suite(void);
+Suite *commit_suite(void);
+Suite *http_suite(void);
+
+/* A fresh temporary directory for one test (caller frees the path; the
+ * directory and what is in it are removed by test_tmpdir_remove). */
+char *test_tmpdir(void);
+void test_tmpdir_remove(const char *dir);
+
+#endif
