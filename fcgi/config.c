@@ -1,0 +1,422 @@
+/*
+ * Configuration: one table of every key (type, default, bounds, help) and
+ * one parser that checks them, fed by a `key = value` file and FCPUSH_<KEY>
+ * environment variables. The example file is written from the same table.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "util.h"
+
+enum config_type {
+	CONFIG_STRING, /* any text */
+	CONFIG_INT,    /* decimal integer between min and max */
+	CONFIG_OCTAL   /* octal digits (string kept as given) between min and max */
+};
+
+#define CONFIG_SIZE_SUFFIX 0x1 /* integer may end in k, M or G (x1024) */
+#define CONFIG_LOG_LEVEL 0x2   /* string must be a log level name */
+
+struct config_option {
+	const char *name;
+	enum config_type type;
+	size_t offset;
+	const char *default_string; /* CONFIG_STRING, CONFIG_OCTAL */
+	int64_t default_int;        /* CONFIG_INT */
+	int64_t min;
+	int64_t max;
+	int flags;
+	const char *help;
+};
+
+#define OPT_STRING(field, def, fl, help) \
+	{#field, CONFIG_STRING, offsetof(struct config, field), def, 0, 0, 0, fl, help}
+#define OPT_INT(field, def, lo, hi, fl, help) \
+	{#field, CONFIG_INT, offsetof(struct config, field), NULL, def, lo, hi, fl, help}
+
+static const struct config_option config_options[] = {
+	OPT_STRING(database, "/var/lib/fcpush/fcpush.db", 0,
+	    "SQLite database file holding every message (created by `fcpush init`)."),
+	OPT_STRING(listen, "", 0,
+	    "Where the FastCGI worker listens: a unix socket path or host:port. Empty: the socket "
+	    "the web server passes on fd 0 (lighttpd, mod_fcgid, spawn-fcgi)."),
+	{"listen_mode", CONFIG_OCTAL, offsetof(struct config, listen_mode), "0660", 0, 0, 0777, 0,
+	 "Permissions of the unix socket named by listen, in octal."},
+	OPT_STRING(cors_allow_origins, "", 0,
+	    "Origins allowed to make cross-origin requests: empty for none, * for any, else a "
+	    "comma-separated list of exact origins such as https://example.com."),
+	OPT_STRING(log_level, "info", CONFIG_LOG_LEVEL, "Least severe messages logged: error, warn, info or debug."),
+	OPT_INT(threads, 4, 1, 256, 0, "Threads accepting and serving requests in each worker process."),
+	OPT_INT(listen_backlog, 1024, 1, 65535, 0, "listen(2) backlog of the socket named by listen."),
+	OPT_INT(busy_timeout_ms, 5000, 0, 600000, 0,
+	    "How long a statement waits for a locked database, in milliseconds, before the request "
+	    "fails with 503."),
+	OPT_INT(max_message_bytes, 1048576, 1, 1073741824, CONFIG_SIZE_SUFFIX,
+	    "Largest body of one published message, in bytes (suffix k, M or G for x1024)."),
+	OPT_INT(max_batch_bytes, 16777216, 1, 1073741824, CONFIG_SIZE_SUFFIX,
+	    "Largest body of one POST /publish batch, in bytes (suffix k, M or G for x1024)."),
+	OPT_INT(max_batch_messages, 10000, 1, 1000000, 0, "Most messages in one POST /publish batch."),
+	OPT_INT(page_messages, 100, 1, 100000, 0, "Most messages in one poll response."),
+	OPT_INT(long_poll_max_wait_s, 30, 1, 3600, 0,
+	    "Cap on Prefer: wait and ?wait for long polls, in seconds."),
+	OPT_INT(max_parked, 10000, 1, 1000000, 0,
+	    "Most parked subscribers (long polls and streams) per worker process."),
+	OPT_INT(retention_max_messages, 0, 0, INT64_C(1) << 62, 0,
+	    "Default messages kept per channel (0 unlimited); a channel may override it."),
+	OPT_INT(retention_max_age_s, 0, 0, INT64_C(1) << 40, 0,
+	    "Default age after which messages are deleted, in seconds (0 unlimited); a channel may "
+	    "override it."),
+	OPT_INT(retention_max_bytes, 0, 0, INT64_C(1) << 62, CONFIG_SIZE_SUFFIX,
+	    "Default bytes of bodies kept per channel (0 unlimited; suffix k, M or G for x1024); a "
+	    "channel may override it."),
+	OPT_INT(trim_interval_ms, 1000, 10, 3600000, 0,
+	    "Delay between a publish and the retention pass that follows it, in milliseconds."),
+	OPT_INT(heartbeat_s, 15, 1, 3600, 0, "Idle streams get a heartbeat this often, in seconds."),
+	OPT_INT(retry_ms, 2000, 0, 3600000, 0,
+	    "SSE retry: sent to EventSource clients, the reconnection delay in milliseconds."),
+};
+
+#define CONFIG_NOPTIONS (sizeof config_options / sizeof config_options[0])
+
+static const struct config_option *config_find(const char *key);
+static int config_parse_int(const struct config_option *o, const char *value, int64_t *out, char **cause);
+static char *config_trim(char *s);
+static int config_fail(char **cause, char *why);
+static void config_write_comment(FILE *f, const char *text);
+
+static int
+config_fail(char **cause, char *why)
+{
+	if (cause != NULL)
+		*cause = why;
+	else
+		free(why);
+	return -1;
+}
+
+static const struct config_option *
+config_find(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < CONFIG_NOPTIONS; i++) {
+		if (strcmp(config_options[i].name, key) == 0)
+			return &config_options[i];
+	}
+	return NULL;
+}
+
+void
+config_init(struct config *c)
+{
+	const struct config_option *o;
+	size_t i;
+
+	memset(c, 0, sizeof *c);
+	for (i = 0; i < CONFIG_NOPTIONS; i++) {
+		o = &config_options[i];
+		if (o->type == CONFIG_INT)
+			*(int64_t *)((char *)c + o->offset) = o->default_int;
+		else
+			*(char **)((char *)c + o->offset) = xstrdup(o->default_string);
+	}
+}
+
+void
+config_fini(struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < CONFIG_NOPTIONS; i++) {
+		if (config_options[i].type != CONFIG_INT)
+			free(*(char **)((char *)c + config_options[i].offset));
+	}
+	memset(c, 0, sizeof *c);
+}
+
+/* Parse an integer value of option o: an optional '-', decimal digits and,
+ * for size options, one of k/K, M/m, G/g; then check the bounds. */
+static int
+config_parse_int(const struct config_option *o, const char *value, int64_t *out, char **cause)
+{
+	const char *p = value;
+	int64_t v = 0, mult = 1;
+	int neg = 0, big = 0;
+
+	if (*p == '-') {
+		neg = 1;
+		p++;
+	}
+	if (*p < '0' || *p > '9')
+		goto bad;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (INT64_MAX - 9) / 10)
+			big = 1;
+		else
+			v = v * 10 + (*p - '0');
+	}
+	if (*p != '\0' && (o->flags & CONFIG_SIZE_SUFFIX) && p[1] == '\0') {
+		switch (*p) {
+		case 'k':
+		case 'K':
+			mult = INT64_C(1) << 10;
+			break;
+		case 'm':
+		case 'M':
+			mult = INT64_C(1) << 20;
+			break;
+		case 'g':
+		case 'G':
+			mult = INT64_C(1) << 30;
+			break;
+		default:
+			goto bad;
+		}
+		p++;
+	}
+	if (*p != '\0')
+		goto bad;
+	if (v > INT64_MAX / mult)
+		big = 1;
+	else
+		v *= mult;
+	if (neg)
+		v = -v;
+	if (big || v < o->min || v > o->max)
+		return config_fail(cause, xasprintf("%s: %s is out of range %lld..%lld", o->name, value,
+						    (long long)o->min, (long long)o->max));
+	*out = v;
+	return 0;
+
+bad:
+	return config_fail(cause, xasprintf("%s: \"%s\" is not a whole number%s (range %lld..%lld)",
+					    o->name, value,
+					    (o->flags & CONFIG_SIZE_SUFFIX) ? " with an optional k, M or G suffix" : "",
+					    (long long)o->min, (long long)o->max));
+}
+
+int
+config_set(struct config *c, const char *key, const char *value, char **cause)
+{
+	const struct config_option *o = config_find(key);
+	char **sp;
+	int64_t v;
+	size_t n;
+
+	if (o == NULL)
+		return config_fail(cause, xasprintf("unknown key \"%s\"", key));
+	if (value == NULL)
+		return config_fail(cause, xasprintf("%s: no value", key));
+	switch (o->type) {
+	case CONFIG_INT:
+		if (config_parse_int(o, value, &v, cause) != 0)
+			return -1;
+		*(int64_t *)((char *)c + o->offset) = v;
+		return 0;
+	case CONFIG_OCTAL:
+		n = strspn(value, "01234567");
+		if (n == 0 || value[n] != '\0')
+			return config_fail(cause, xasprintf("%s: \"%s\" is not an octal number (range "
+							    "%#llo..%#llo)",
+							    o->name, value, (unsigned long long)o->min,
+							    (unsigned long long)o->max));
+		v = (int64_t)strtoll(value, NULL, 8);
+		if (n > 12 || v < o->min || v > o->max)
+			return config_fail(cause, xasprintf("%s: %s is out of range %#llo..%#llo", o->name,
+							    value, (unsigned long long)o->min,
+							    (unsigned long long)o->max));
+		break;
+	case CONFIG_STRING:
+		if ((o->flags & CONFIG_LOG_LEVEL) && log_level_parse(value) < 0)
+			return config_fail(cause, xasprintf("%s: \"%s\" is not one of error, warn, info, "
+							    "debug",
+							    o->name, value));
+		break;
+	}
+	sp = (char **)((char *)c + o->offset);
+	free(*sp);
+	*sp = xstrdup(value);
+	return 0;
+}
+
+/* Strip leading and trailing whitespace in place. */
+static char *
+config_trim(char *s)
+{
+	size_t n;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+int
+config_load_file(struct config *c, const char *path, char **cause)
+{
+	FILE *f = NULL;
+	char *line = NULL, *key, *value, *eq, *why = NULL;
+	size_t cap = 0, n;
+	long lineno = 0;
+	int rc = -1;
+
+	f = fopen(path, "r");
+	if (f == NULL) {
+		config_fail(cause, xasprintf("%s: %s", path, strerror(errno)));
+		goto out;
+	}
+	while (getline(&line, &cap, f) != -1) {
+		lineno++;
+		key = config_trim(line);
+		if (*key == '\0' || *key == '#')
+			continue;
+		eq = strchr(key, '=');
+		if (eq == NULL) {
+			config_fail(cause, xasprintf("%s:%ld: expected `key = value`", path, lineno));
+			goto out;
+		}
+		*eq = '\0';
+		key = config_trim(key);
+		value = config_trim(eq + 1);
+		n = strlen(value);
+		if (n >= 2 && value[0] == '"' && value[n - 1] == '"') {
+			value[n - 1] = '\0';
+			value++;
+		}
+		if (config_set(c, key, value, &why) != 0) {
+			config_fail(cause, xasprintf("%s:%ld: %s", path, lineno, why));
+			goto out;
+		}
+	}
+	if (ferror(f)) {
+		config_fail(cause, xasprintf("%s: %s", path, strerror(errno)));
+		goto out;
+	}
+	rc = 0;
+
+out:
+	free(why);
+	free(line);
+	if (f != NULL)
+		fclose(f);
+	return rc;
+}
+
+int
+config_load_env(struct config *c, char **cause)
+{
+	char var[64], *why = NULL;
+	const char *value;
+	size_t i, j;
+
+	for (i = 0; i < CONFIG_NOPTIONS; i++) {
+		memcpy(var, "FCPUSH_", 7);
+		for (j = 0; config_options[i].name[j] != '\0' && 7 + j < sizeof var - 1; j++)
+			var[7 + j] = (char)toupper((unsigned char)config_options[i].name[j]);
+		var[7 + j] = '\0';
+		value = getenv(var);
+		if (value == NULL)
+			continue;
+		if (config_set(c, config_options[i].name, value, &why) != 0) {
+			config_fail(cause, xasprintf("environment %s: %s", var, why));
+			free(why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Write text as "# " comment lines of at most 78 columns, broken at spaces. */
+static void
+config_write_comment(FILE *f, const char *text)
+{
+	const char *p = text, *brk;
+	size_t n;
+
+	while (*p != '\0') {
+		n = strlen(p);
+		if (n > 76) {
+			for (brk = p + 76; brk > p && *brk != ' '; brk--)
+				;
+			n = brk > p ? (size_t)(brk - p) : n;
+		}
+		fprintf(f, "# %.*s\n", (int)n, p);
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+}
+
+void
+config_write_example(FILE *f)
+{
+	const struct config_option *o;
+	size_t i;
+
+	fputs("# fcpush configuration.\n"
+	      "#\n"
+	      "# One `key = value` per line. Blank lines and lines starting with # are\n"
+	      "# ignored; there are no comments after a value. A value may be wrapped in\n"
+	      "# double quotes, which is how to write an empty string. Every key is\n"
+	      "# optional: each one below is commented out and shows its default.\n"
+	      "#\n"
+	      "# Precedence: defaults < this file < environment. Any key can also be set\n"
+	      "# by the variable FCPUSH_<KEY>, the key upper-cased (FCPUSH_THREADS=8).\n"
+	      "#\n"
+	      "# Generated from the table in fcgi/config.c; tests check that they agree.\n"
+	      "\n",
+	      f);
+	for (i = 0; i < CONFIG_NOPTIONS; i++) {
+		o = &config_options[i];
+		config_write_comment(f, o->help);
+		switch (o->type) {
+		case CONFIG_INT:
+			fprintf(f, "# range: %lld..%lld\n#%s = %lld\n\n", (long long)o->min, (long long)o->max,
+				o->name, (long long)o->default_int);
+			break;
+		case CONFIG_OCTAL:
+			fprintf(f, "# range: %#llo..%#llo (octal)\n#%s = %s\n\n", (unsigned long long)o->min,
+				(unsigned long long)o->max, o->name, o->default_string);
+			break;
+		case CONFIG_STRING:
+			if (o->flags & CONFIG_LOG_LEVEL)
+				fputs("# range: error, warn, info, debug\n", f);
+			if (*o->default_string == '\0')
+				fprintf(f, "#%s = \"\"\n\n", o->name);
+			else
+				fprintf(f, "#%s = %s\n\n", o->name, o->default_string);
+			break;
+		}
+	}
+}
+
+int
+config_origin_allowed(const struct config *c, const char *origin)
+{
+	const char *p, *end, *comma;
+	size_t olen;
+
+	if (origin == NULL || c->cors_allow_origins == NULL)
+		return 0;
+	olen = strlen(origin);
+	for (p = c->cors_allow_origins; *p != '\0'; p = *comma == '\0' ? comma : comma + 1) {
+		comma = p + strcspn(p, ",");
+		while (p < comma && (*p == ' ' || *p == '\t'))
+			p++;
+		end = comma;
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if (end - p == 1 && *p == '*')
+			return 1;
+		if ((size_t)(end - p) == olen && olen > 0 && memcmp(p, origin, olen) == 0)
+			return 1;
+	}
+	return 0;
+}

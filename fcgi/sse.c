@@ -1,0 +1,59 @@
+/*
+ * text/event-stream encoding (see sse.h).
+ */
+#include <string.h>
+
+#include "json.h"
+#include "sse.h"
+
+void
+sse_append_event(struct buf *b, const struct store_message *m)
+{
+	const char *p = (const char *)m->body, *end = p + m->body_len, *eol;
+	struct buf b64;
+
+	buf_reserve(b, m->body_len + 64);
+	buf_printf(b, "id: %lld\n", (long long)m->seq);
+	if (m->event != NULL)
+		buf_printf(b, "event: %s\n", m->event);
+	if (!json_utf8_valid(m->body, m->body_len)) {
+		buf_init(&b64);
+		json_append_base64(&b64, m->body, m->body_len);
+		buf_puts(b, "data: ");
+		buf_append(b, b64.data, b64.len);
+		buf_puts(b, "\n\n");
+		buf_fini(&b64);
+		return;
+	}
+	for (;;) {
+		for (eol = p; eol < end && *eol != '\n' && *eol != '\r'; eol++)
+			;
+		buf_append(b, "data: ", eol > p ? 6 : 5);
+		buf_append(b, p, (size_t)(eol - p));
+		buf_putc(b, '\n');
+		if (eol == end)
+			break;
+		p = eol + (*eol == '\r' && eol + 1 < end && eol[1] == '\n' ? 2 : 1);
+	}
+	buf_putc(b, '\n');
+}
+
+void
+sse_append_comment(struct buf *b, const char *text)
+{
+	buf_puts(b, ": ");
+	buf_puts(b, text);
+	buf_putc(b, '\n');
+}
+
+void
+sse_append_retry(struct buf *b, int64_t ms)
+{
+	buf_printf(b, "retry: %lld\n", (long long)ms);
+}
+
+void
+sse_append_control(struct buf *b, const char *name, const char *json)
+{
+	buf_printf(b, "event: %s\ndata: %s\n\n", name, json);
+}
