@@ -1,0 +1,816 @@
+/*
+ * Tests of the message store: appends and reads, batch parsing, channels and
+ * the deletion log, and how the store fails (locked, read-only, foreign or
+ * uninitialised files). Each test gets a fresh database in its own directory.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h> /* raw access from a second connection, as an operator would */
+
+#include "store.h"
+#include "suites.h"
+#include "util.h"
+
+static char *dir;
+static char *path;
+static struct store *st;
+
+static void
+setup(void)
+{
+	char *cause = NULL;
+
+	dir = test_tmpdir();
+	path = xasprintf("%s/fcpush.db", dir);
+	st = store_open(path, STORE_CREATE, 1000, &cause);
+	ck_assert_msg(st != NULL, "store_open: %s", cause != NULL ? cause : "?");
+}
+
+static void
+teardown(void)
+{
+	store_close(st);
+	test_tmpdir_remove(dir);
+	free(path);
+	free(dir);
+}
+
+/* Append one message in its own group; returns its seq. */
+static int64_t
+append1(const char *channel, const char *event, const char *type, const void *body, size_t len, int64_t now)
+{
+	struct store_pub p = { channel, event, type, body, len };
+	int64_t seq = 0;
+	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL };
+
+	ck_assert_int_eq(store_append_groups(st, &g, 1, now), STORE_OK);
+	ck_assert_int_eq(g.result, STORE_OK);
+	ck_assert_ptr_null(g.cause);
+	ck_assert_int_gt(seq, 0);
+	return seq;
+}
+
+static int64_t
+append_text(const char *channel, const char *text)
+{
+	return append1(channel, NULL, "text/plain", text, strlen(text), 1000);
+}
+
+/* Run SQL on a second connection, as the sqlite3 shell would. */
+static void
+raw_exec(const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *err = NULL;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 1000);
+	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &err) == SQLITE_OK, "%s: %s", sql, err);
+	sqlite3_close(db);
+}
+
+static size_t
+count_all(void)
+{
+	struct msglist l;
+	size_t n;
+
+	msglist_init(&l);
+	ck_assert_int_eq(store_read_all_since(st, 0, SIZE_MAX, &l), STORE_OK);
+	n = l.n;
+	msglist_fini(&l);
+	return n;
+}
+
+static void
+assert_body(const struct store_message *m, const char *text)
+{
+	ck_assert_uint_eq(m->body_len, strlen(text));
+	ck_assert_mem_eq(m->body, text, m->body_len);
+}
+
+/* ---- Core -------------------------------------------------------------- */
+
+START_TEST(test_append_read_back)
+{
+	static const unsigned char bin[] = { 'a', 0, 'b', 0, 0xff };
+	struct store_pub p[3] = {
+		{ "news", "update", "text/plain; charset=utf-8", "hello\nworld", 11 },
+		{ "news", NULL, "application/octet-stream", bin, sizeof bin },
+		{ "news", NULL, NULL, NULL, 0 },
+	};
+	int64_t seqs[3] = { 0 };
+	struct store_group g = { p, 3, seqs, STORE_ERROR, NULL };
+	const char *ch[] = { "news" };
+	struct msglist l;
+	struct store_message *m;
+
+	ck_assert_int_eq(store_append_groups(st, &g, 1, 1700000000123), STORE_OK);
+	ck_assert_int_eq(g.result, STORE_OK);
+	ck_assert_int_eq(seqs[1], seqs[0] + 1);
+	ck_assert_int_eq(seqs[2], seqs[1] + 1);
+
+	msglist_init(&l);
+	ck_assert_int_eq(store_read_since(st, ch, 1, 0, 10, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 3);
+
+	m = l.v[0];
+	ck_assert_int_eq(m->seq, seqs[0]);
+	ck_assert_int_eq(m->time_ms, 1700000000123);
+	ck_assert_str_eq(m->channel, "news");
+	ck_assert_str_eq(m->event, "update");
+	ck_assert_str_eq(m->content_type, "text/plain; charset=utf-8");
+	assert_body(m, "hello\nworld");
+	ck_assert_int_eq(m->body_is_json, 0);
+
+	m = l.v[1];
+	ck_assert_ptr_null(m->event);
+	ck_assert_str_eq(m->content_type, "application/octet-stream");
+	ck_assert_uint_eq(m->body_len, sizeof bin);
+	ck_assert_mem_eq(m->body, bin, sizeof bin);
+	ck_assert_int_eq(m->body[m->body_len], '\0');
+
+	m = l.v[2];
+	ck_assert_str_eq(m->content_type, "application/octet-stream");
+	ck_assert_uint_eq(m->body_len, 0);
+	ck_assert_ptr_nonnull(m->body);
+	ck_assert_int_eq(m->body[0], '\0');
+
+	msglist_clear(&l);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_int_eq(store_read_one(st, "news", seqs[1], &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_mem_eq(l.v[0]->body, bin, sizeof bin);
+	msglist_fini(&l);
+}
+END_TEST
+
+START_TEST(test_seq_across_channels)
+{
+	const char *chans[] = { "a", "b", "a", "c", "b" };
+	int64_t prev = 0, seq, high;
+	size_t i;
+
+	for (i = 0; i < 5; i++) {
+		seq = append_text(chans[i], "x");
+		ck_assert_int_gt(seq, prev);
+		prev = seq;
+	}
+	ck_assert_int_eq(store_high_seq(st, &high), STORE_OK);
+	ck_assert_int_eq(high, prev);
+}
+END_TEST
+
+START_TEST(test_multi_channel_read)
+{
+	const char *want[] = { "a", "c", "a" }; /* order and repeats do not matter */
+	const char *others[] = { "b" };
+	int64_t s[6];
+	struct msglist l;
+
+	s[0] = append_text("a", "a1");
+	s[1] = append_text("b", "b1");
+	s[2] = append_text("c", "c1");
+	s[3] = append_text("a", "a2");
+	s[4] = append_text("b", "b2");
+	s[5] = append_text("c", "c2");
+
+	msglist_init(&l);
+	ck_assert_int_eq(store_read_since(st, want, 3, s[0], 100, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 3);
+	ck_assert_int_eq(l.v[0]->seq, s[2]);
+	ck_assert_int_eq(l.v[1]->seq, s[3]);
+	ck_assert_int_eq(l.v[2]->seq, s[5]);
+	assert_body(l.v[2], "c2");
+	msglist_clear(&l);
+
+	/* The limit takes the first messages after the cursor. */
+	ck_assert_int_eq(store_read_since(st, want, 2, 0, 2, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_int_eq(l.v[0]->seq, s[0]);
+	ck_assert_int_eq(l.v[1]->seq, s[2]);
+	msglist_clear(&l);
+
+	/* Appending to a list keeps what was there. */
+	ck_assert_int_eq(store_read_since(st, want, 2, s[3], 10, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_int_eq(store_read_since(st, others, 1, s[3], 10, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_int_eq(l.v[0]->seq, s[5]);
+	ck_assert_int_eq(l.v[1]->seq, s[4]);
+	msglist_fini(&l);
+}
+END_TEST
+
+START_TEST(test_read_last)
+{
+	const char *ab[] = { "a", "b" }, *a[] = { "a" };
+	int64_t s[6];
+	struct msglist l;
+	int i;
+
+	for (i = 0; i < 6; i++)
+		s[i] = append_text(i % 3 == 2 ? "c" : i % 3 == 1 ? "b" : "a", "x");
+	/* a: s0 s3; b: s1 s4; c: s2 s5 */
+	msglist_init(&l);
+	ck_assert_int_eq(store_read_last(st, ab, 2, 3, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 3);
+	ck_assert_int_eq(l.v[0]->seq, s[1]);
+	ck_assert_int_eq(l.v[1]->seq, s[3]);
+	ck_assert_int_eq(l.v[2]->seq, s[4]);
+	msglist_clear(&l);
+
+	ck_assert_int_eq(store_read_last(st, a, 1, 1, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_int_eq(l.v[0]->seq, s[3]);
+	msglist_clear(&l);
+
+	/* More than there are: all of them, ascending. */
+	ck_assert_int_eq(store_read_last(st, a, 1, 50, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_int_eq(l.v[0]->seq, s[0]);
+	ck_assert_int_eq(l.v[1]->seq, s[3]);
+	msglist_clear(&l);
+	ck_assert_int_eq(store_read_last(st, ab, 2, 50, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 4);
+	ck_assert_int_eq(l.v[0]->seq, s[0]);
+	ck_assert_int_eq(l.v[3]->seq, s[4]);
+	msglist_fini(&l);
+}
+END_TEST
+
+START_TEST(test_read_all_since)
+{
+	int64_t s[4];
+	struct msglist l;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		s[i] = append_text(i % 2 ? "odd" : "even", "x");
+	msglist_init(&l);
+	ck_assert_int_eq(store_read_all_since(st, s[0], 2, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_int_eq(l.v[0]->seq, s[1]);
+	ck_assert_str_eq(l.v[0]->channel, "odd");
+	ck_assert_int_eq(l.v[1]->seq, s[2]);
+	msglist_clear(&l);
+	ck_assert_int_eq(store_read_all_since(st, s[3], 10, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 0);
+	msglist_fini(&l);
+}
+END_TEST
+
+START_TEST(test_raw_insert)
+{
+	const char *ch[] = { "c" };
+	struct store_channel_info info;
+	struct msglist l;
+	int64_t now = util_now_ms();
+
+	raw_exec("INSERT INTO messages(channel, body) VALUES('c', 'hi');"
+		 "INSERT INTO messages(channel, content_type, body) VALUES"
+		 " ('c', 'application/json', '{\"a\":[1,2]}'),"
+		 " ('c', 'Application/Problem+JSON; charset=utf-8', x'7b7d'),"
+		 " ('c', 'application/json', '{bad'),"
+		 " ('c', 'text/plain', '{\"a\":1}');");
+	msglist_init(&l);
+	ck_assert_int_eq(store_read_since(st, ch, 1, 0, 10, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 5);
+	ck_assert_str_eq(l.v[0]->channel, "c");
+	ck_assert_ptr_null(l.v[0]->event);
+	ck_assert_str_eq(l.v[0]->content_type, "text/plain; charset=utf-8");
+	assert_body(l.v[0], "hi");
+	ck_assert_int_ge(l.v[0]->time_ms, now - 60000);
+	ck_assert_int_le(l.v[0]->time_ms, now + 60000);
+	ck_assert_int_eq(l.v[0]->body_is_json, 0);
+	ck_assert_int_eq(l.v[1]->body_is_json, 1);
+	assert_body(l.v[1], "{\"a\":[1,2]}");
+	ck_assert_int_eq(l.v[2]->body_is_json, 1);
+	assert_body(l.v[2], "{}");
+	ck_assert_int_eq(l.v[3]->body_is_json, 0);
+	ck_assert_int_eq(l.v[4]->body_is_json, 0);
+	msglist_fini(&l);
+
+	/* The channel has no row, yet it exists. */
+	ck_assert_int_eq(store_channel_info(st, "c", &info), STORE_OK);
+	ck_assert_int_eq(info.messages, 5);
+	ck_assert_int_gt(info.created_ms, 0);
+}
+END_TEST
+
+START_TEST(test_body_is_json)
+{
+	static const struct {
+		const char *type, *body;
+		size_t len;
+		int json;
+	} cases[] = {
+		{ "application/json", "{\"k\": [1, 2.5, null]}", 0, 1 },
+		{ "application/json; charset=utf-8", "\"s\"", 0, 1 },
+		{ "application/vnd.api+json", "[]", 0, 1 },
+		{ "application/json", "{\"k\": ", 0, 0 },
+		{ "text/plain", "{}", 0, 0 },
+		{ "application/jsonx", "{}", 0, 0 },
+		{ "application/json-seq", "{}", 0, 0 },
+		{ "APPLICATION/JSON ; charset=utf-8", "1", 0, 1 },
+		{ "application/ld+json;profile=x", "{}", 0, 1 },
+		{ "text/json", "{}", 0, 0 },
+		{ "application/json", "{}\0junk", 7, 0 },
+	};
+	const char *ch[] = { "j" };
+	struct msglist l;
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		append1("j", NULL, cases[i].type, cases[i].body,
+			cases[i].len != 0 ? cases[i].len : strlen(cases[i].body), 1);
+	msglist_init(&l);
+	ck_assert_int_eq(store_read_since(st, ch, 1, 0, 100, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, sizeof cases / sizeof cases[0]);
+	for (i = 0; i < l.n; i++)
+		ck_assert_msg(l.v[i]->body_is_json == cases[i].json, "case %zu (%s)", i, cases[i].type);
+	msglist_fini(&l);
+}
+END_TEST
+
+START_TEST(test_group_isolation)
+{
+	struct store_pub p0[] = { { "a", NULL, NULL, "1", 1 } };
+	struct store_pub p1[] = { { "a", NULL, NULL, "2", 1 }, { NULL, NULL, NULL, "x", 1 } };
+	struct store_pub p2[] = { { "b", NULL, NULL, "3", 1 } };
+	int64_t s0[1] = { 0 }, s1[2] = { -1, -1 }, s2[1] = { 0 };
+	struct store_group g[3] = {
+		{ p0, 1, s0, STORE_ERROR, NULL },
+		{ p1, 2, s1, STORE_ERROR, NULL },
+		{ p2, 1, s2, STORE_ERROR, NULL },
+	};
+	struct msglist l;
+
+	ck_assert_int_eq(store_append_groups(st, g, 3, 5), STORE_OK);
+	ck_assert_int_eq(g[0].result, STORE_OK);
+	ck_assert_int_eq(g[1].result, STORE_INVALID);
+	ck_assert_ptr_nonnull(g[1].cause);
+	ck_assert_ptr_nonnull(strstr(g[1].cause, "message 1"));
+	ck_assert_int_eq(s1[0], 0);
+	ck_assert_int_eq(s1[1], 0);
+	ck_assert_int_eq(g[2].result, STORE_OK);
+	ck_assert_int_gt(s2[0], s0[0]);
+	free(g[1].cause);
+
+	msglist_init(&l);
+	ck_assert_int_eq(store_read_all_since(st, 0, 10, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 2);
+	assert_body(l.v[0], "1");
+	assert_body(l.v[1], "3");
+	msglist_fini(&l);
+}
+END_TEST
+
+START_TEST(test_parse_batch)
+{
+	static const char json[] = "[{\"channel\":\"a\",\"data\":\"hello\\nworld\"},"
+				   " {\"channel\":\"b\",\"event\":\"tick\",\"data\":{\"x\":[1,true,null]}},"
+				   " {\"channel\":\"c\",\"data\":42,\"content_type\":\"text/x-number\"},"
+				   " {\"channel\":\"a\",\"data\":\"\\u00e9\\\\u0000z\",\"event\":null},"
+				   " {\"channel\":\"d\",\"data\":null}]";
+	struct store_pub *p = NULL;
+	size_t n = 0;
+	char *cause = NULL;
+	int64_t seqs[5];
+	struct store_group g;
+	struct msglist l;
+
+	ck_assert_int_eq(store_parse_batch(st, json, strlen(json), &p, &n, &cause), STORE_OK);
+	ck_assert_ptr_null(cause);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_str_eq(p[0].channel, "a");
+	ck_assert_ptr_null(p[0].event);
+	ck_assert_str_eq(p[0].content_type, "text/plain; charset=utf-8");
+	ck_assert_uint_eq(p[0].body_len, 11);
+	ck_assert_mem_eq(p[0].body, "hello\nworld", 11);
+	ck_assert_str_eq(p[1].channel, "b");
+	ck_assert_str_eq(p[1].event, "tick");
+	ck_assert_str_eq(p[1].content_type, "application/json");
+	ck_assert_str_eq((const char *)p[1].body, "{\"x\":[1,true,null]}");
+	ck_assert_str_eq(p[2].content_type, "text/x-number");
+	ck_assert_str_eq((const char *)p[2].body, "42");
+	ck_assert_ptr_null(p[3].event);
+	ck_assert_str_eq((const char *)p[3].body, "\xc3\xa9\\u0000z"); /* an escaped backslash */
+	ck_assert_str_eq(p[4].content_type, "application/json");
+	ck_assert_str_eq((const char *)p[4].body, "null");
+
+	g = (struct store_group){ p, n, seqs, STORE_ERROR, NULL };
+	ck_assert_int_eq(store_append_groups(st, &g, 1, 9), STORE_OK);
+	ck_assert_int_eq(g.result, STORE_OK);
+	free(p);
+	msglist_init(&l);
+	ck_assert_int_eq(store_read_all_since(st, 0, 10, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 5);
+	ck_assert_int_eq(l.v[1]->body_is_json, 1);
+	ck_assert_str_eq(l.v[1]->event, "tick");
+	ck_assert_uint_eq(l.v[3]->body_len, 9);
+	msglist_fini(&l);
+}
+END_TEST
+
+START_TEST(test_json_valid)
+{
+	ck_assert_int_eq(store_json_valid(st, "{\"a\": [1, 2]}", 13), 1);
+	ck_assert_int_eq(store_json_valid(st, "{\"a\": [1, 2]", 12), 0);
+	ck_assert_int_eq(store_json_valid(st, "{}xyz", 2), 1); /* only len bytes count */
+	ck_assert_int_eq(store_json_valid(st, "{}\0", 3), 0);
+	ck_assert_int_eq(store_json_valid(st, "", 0), 0);
+}
+END_TEST
+
+START_TEST(test_channels)
+{
+	struct store_retention r = { 7, 0, 0 };
+	struct store_channel_info info, *infos = NULL;
+	struct store_deletion *dels = NULL;
+	int64_t a1, a2, b1, high, id;
+	size_t n;
+
+	a1 = append1("a", NULL, "text/plain", "12345", 5, 100);
+	b1 = append1("b", NULL, "text/plain", "1", 1, 200);
+	a2 = append1("a", NULL, "text/plain", "123", 3, 300);
+	ck_assert_int_eq(store_set_retention(st, "c", &r), STORE_OK);
+
+	ck_assert_int_eq(store_channel_info(st, "a", &info), STORE_OK);
+	ck_assert_str_eq(info.name, "a");
+	ck_assert_int_eq(info.messages, 2);
+	ck_assert_int_eq(info.bytes, 8);
+	ck_assert_int_eq(info.first_seq, a1);
+	ck_assert_int_eq(info.last_seq, a2);
+	ck_assert_int_eq(info.last_time_ms, 300);
+	ck_assert_int_eq(info.created_ms, 100);
+	ck_assert_int_eq(info.trimmed_seq, 0);
+	ck_assert_int_eq(info.retention.max_messages, 0);
+
+	ck_assert_int_eq(store_channel_info(st, "c", &info), STORE_OK);
+	ck_assert_int_eq(info.messages, 0);
+	ck_assert_int_eq(info.first_seq, 0);
+	ck_assert_int_eq(info.retention.max_messages, 7);
+	ck_assert_int_eq(store_channel_info(st, "nope", &info), STORE_NOTFOUND);
+
+	ck_assert_int_eq(store_channel_list(st, &infos, &n), STORE_OK);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(infos[0].name, "a");
+	ck_assert_int_eq(infos[0].messages, 2);
+	ck_assert_str_eq(infos[1].name, "b");
+	ck_assert_int_eq(infos[1].last_seq, b1);
+	ck_assert_str_eq(infos[2].name, "c");
+	ck_assert_int_eq(infos[2].retention.max_messages, 7);
+	free(infos);
+
+	ck_assert_int_eq(store_deletion_high(st, &id), STORE_OK);
+	ck_assert_int_eq(id, 0);
+	ck_assert_int_eq(store_channel_delete(st, "a", 1234), STORE_OK);
+	ck_assert_int_eq(store_channel_info(st, "a", &info), STORE_NOTFOUND);
+	ck_assert_int_eq(store_channel_delete(st, "c", 1235), STORE_OK); /* a row, no messages */
+	ck_assert_int_eq(store_channel_delete(st, "a", 1236), STORE_NOTFOUND);
+	ck_assert_int_eq(store_channel_delete(st, "zz", 1237), STORE_NOTFOUND);
+	ck_assert_int_eq(store_deletion_high(st, &id), STORE_OK);
+	ck_assert_int_eq(id, 2);
+	ck_assert_int_eq(store_read_deletions(st, 0, &dels, &n), STORE_OK);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(dels[0].channel, "a");
+	ck_assert_int_eq(dels[0].time_ms, 1234);
+	ck_assert_str_eq(dels[1].channel, "c");
+	ck_assert_int_gt(dels[1].id, dels[0].id);
+	free(dels);
+	ck_assert_int_eq(store_read_deletions(st, id, &dels, &n), STORE_OK);
+	ck_assert_uint_eq(n, 0);
+	free(dels);
+
+	/* The highest seq was on "a": deleting it does not take seq back. */
+	ck_assert_int_eq(store_high_seq(st, &high), STORE_OK);
+	ck_assert_int_eq(high, a2);
+	ck_assert_int_gt(append_text("b", "later"), a2);
+	ck_assert_int_eq(store_channel_list(st, &infos, &n), STORE_OK);
+	ck_assert_uint_eq(n, 1);
+	free(infos);
+}
+END_TEST
+
+/* ---- Limits ------------------------------------------------------------ */
+
+START_TEST(test_many_channels)
+{
+	char names[70][16];
+	const char *list[70];
+	struct msglist l;
+	int i;
+
+	for (i = 0; i < 70; i++) {
+		snprintf(names[i], sizeof names[i], "ch%02d", i);
+		list[i] = names[i];
+		append_text(names[i], names[i]);
+	}
+	/* Names that need escaping in the bound JSON array. */
+	append_text("q\"uo\\te", "odd");
+	msglist_init(&l);
+	ck_assert_int_eq(store_read_since(st, list + 3, 64, 0, 1000, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 64);
+	ck_assert_str_eq(l.v[0]->channel, "ch03");
+	ck_assert_str_eq(l.v[63]->channel, "ch66");
+	msglist_clear(&l);
+	list[0] = "q\"uo\\te";
+	ck_assert_int_eq(store_read_last(st, list, 2, 10, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_str_eq(l.v[1]->channel, "q\"uo\\te");
+	msglist_fini(&l);
+}
+END_TEST
+
+START_TEST(test_limits)
+{
+	const char *a[] = { "a" }, *ab[] = { "a", "b" };
+	struct msglist l;
+	int64_t first = 0, s;
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		s = append_text(i % 2 ? "b" : "a", "x");
+		if (i == 0)
+			first = s;
+	}
+	msglist_init(&l);
+	ck_assert_int_eq(store_read_since(st, a, 1, 0, 3, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 3);
+	ck_assert_int_eq(l.v[2]->seq, first + 4);
+	msglist_clear(&l);
+	ck_assert_int_eq(store_read_since(st, ab, 2, first, 5, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 5);
+	ck_assert_int_eq(l.v[0]->seq, first + 1);
+	ck_assert_int_eq(l.v[4]->seq, first + 5);
+	msglist_clear(&l);
+	ck_assert_int_eq(store_read_since(st, a, 1, 0, 0, &l), STORE_OK);
+	ck_assert_int_eq(store_read_last(st, ab, 2, 0, &l), STORE_OK);
+	ck_assert_int_eq(store_read_since(st, ab, 0, 0, 10, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_int_eq(store_read_since(st, ab, 2, 0, SIZE_MAX, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 20);
+	msglist_fini(&l);
+}
+END_TEST
+
+START_TEST(test_large_body)
+{
+	size_t len = 4 << 20, i;
+	unsigned char *body = xmalloc(len);
+	struct msglist l;
+	int64_t seq;
+
+	for (i = 0; i < len; i++)
+		body[i] = (unsigned char)(i * 7);
+	seq = append1("big", NULL, "application/octet-stream", body, len, 1);
+	msglist_init(&l);
+	ck_assert_int_eq(store_read_one(st, "big", seq, &l), STORE_OK);
+	ck_assert_uint_eq(l.v[0]->body_len, len);
+	ck_assert_int_eq(memcmp(l.v[0]->body, body, len), 0);
+	msglist_fini(&l);
+	free(body);
+}
+END_TEST
+
+START_TEST(test_big_batch)
+{
+	size_t n = 10000, i;
+	struct store_pub *p = xcalloc(n, sizeof *p);
+	int64_t *seqs = xcalloc(n, sizeof *seqs), high;
+	struct store_group g = { p, n, seqs, STORE_ERROR, NULL };
+
+	for (i = 0; i < n; i++)
+		p[i] = (struct store_pub){ i % 3 ? "x" : "y", NULL, "text/plain", "payload", 7 };
+	ck_assert_int_eq(store_append_groups(st, &g, 1, 1), STORE_OK);
+	ck_assert_int_eq(g.result, STORE_OK);
+	for (i = 1; i < n; i++)
+		ck_assert_int_eq(seqs[i], seqs[i - 1] + 1);
+	ck_assert_int_eq(store_high_seq(st, &high), STORE_OK);
+	ck_assert_int_eq(high, seqs[n - 1]);
+	ck_assert_uint_eq(count_all(), n);
+	free(p);
+	free(seqs);
+}
+END_TEST
+
+/* ---- Errors ------------------------------------------------------------ */
+
+START_TEST(test_busy_when_locked)
+{
+	struct store *st2;
+	struct store_pub p = { "a", NULL, NULL, "x", 1 };
+	int64_t seq = -1;
+	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL };
+	struct store_retention r = { 1, 0, 0 };
+	sqlite3 *db = NULL;
+	char *cause = NULL;
+
+	append_text("keep", "1");
+	append_text("keep", "2");
+	st2 = store_open(path, 0, 50, &cause);
+	ck_assert_ptr_nonnull(st2);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+	ck_assert_int_eq(store_append_groups(st2, &g, 1, 1), STORE_BUSY);
+	ck_assert_int_eq(g.result, STORE_BUSY);
+	ck_assert_ptr_nonnull(g.cause);
+	ck_assert_int_eq(seq, 0);
+	free(g.cause);
+	ck_assert_int_eq(store_channel_delete(st2, "keep", 1), STORE_BUSY);
+	ck_assert_int_eq(store_trim(st2, &r, 1, NULL), STORE_BUSY);
+	/* Reads go on while another connection writes (WAL). */
+	ck_assert_uint_eq(count_all(), 2);
+
+	ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_uint_eq(count_all(), 2);
+	/* The same connection works once the lock is gone. */
+	ck_assert_int_eq(store_append_groups(st2, &g, 1, 1), STORE_OK);
+	ck_assert_uint_eq(count_all(), 3);
+	store_close(st2);
+}
+END_TEST
+
+START_TEST(test_busy_when_readonly)
+{
+	struct store *ro;
+	struct store_pub p = { "a", NULL, NULL, "x", 1 };
+	int64_t seq = -1, high;
+	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL };
+	struct msglist l;
+	char *cause = NULL;
+
+	append_text("a", "1");
+	ro = store_open(path, STORE_READONLY, 50, &cause);
+	ck_assert_msg(ro != NULL, "%s", cause);
+	ck_assert_int_eq(store_append_groups(ro, &g, 1, 1), STORE_BUSY);
+	ck_assert_int_eq(g.result, STORE_BUSY);
+	free(g.cause);
+	ck_assert_int_eq(store_channel_delete(ro, "a", 1), STORE_BUSY);
+	msglist_init(&l);
+	ck_assert_int_eq(store_read_all_since(ro, 0, 10, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 1);
+	msglist_fini(&l);
+	ck_assert_int_eq(store_high_seq(ro, &high), STORE_OK);
+	ck_assert_int_eq(high, 1);
+	store_close(ro);
+	ck_assert_uint_eq(count_all(), 1);
+}
+END_TEST
+
+START_TEST(test_version_mismatch)
+{
+	char *cause = NULL;
+	struct store *other;
+
+	raw_exec("PRAGMA user_version = 7");
+	other = store_open(path, STORE_CREATE, 50, &cause);
+	ck_assert_ptr_null(other);
+	ck_assert_ptr_nonnull(cause);
+	ck_assert_msg(strstr(cause, "version 7") != NULL && strstr(cause, "version 1") != NULL, "%s", cause);
+	free(cause);
+}
+END_TEST
+
+START_TEST(test_not_initialised)
+{
+	char *empty = xasprintf("%s/empty.db", dir), *missing = xasprintf("%s/missing.db", dir);
+	char *foreign = xasprintf("%s/foreign.db", dir), *cause = NULL;
+	sqlite3 *db = NULL;
+	FILE *f;
+
+	f = fopen(empty, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_ptr_null(store_open(empty, 0, 50, &cause));
+	ck_assert_msg(strstr(cause, "not initialised: run fcpush init") != NULL, "%s", cause);
+	free(cause);
+	ck_assert_ptr_null(store_open(empty, STORE_READONLY | STORE_CREATE, 50, &cause));
+	ck_assert_msg(strstr(cause, "not initialised") != NULL, "%s", cause);
+	free(cause);
+
+	ck_assert_ptr_null(store_open(missing, 0, 50, &cause));
+	ck_assert_ptr_nonnull(strstr(cause, "cannot open"));
+	free(cause);
+	ck_assert_ptr_null(store_open(missing, 0, 50, NULL)); /* cause may be NULL */
+
+	ck_assert_int_eq(sqlite3_open(foreign, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_ptr_null(store_open(foreign, STORE_CREATE, 50, &cause));
+	ck_assert_msg(strstr(cause, "not an fcpush database") != NULL, "%s", cause);
+	free(cause);
+	free(empty);
+	free(missing);
+	free(foreign);
+}
+END_TEST
+
+START_TEST(test_parse_batch_errors)
+{
+	static const struct {
+		const char *json, *cause;
+	} cases[] = {
+		{ "", "not valid JSON" },
+		{ "nope", "not valid JSON" },
+		{ "[{\"channel\":\"a\",\"data\":1}", "not valid JSON" },
+		{ "{\"channel\":\"a\",\"data\":1}", "must be a JSON array" },
+		{ "[]", "no message" },
+		{ "[1]", "element 0: not an object" },
+		{ "[{\"channel\":\"a\",\"data\":1},\"x\"]", "element 1: not an object" },
+		{ "[{\"data\":1}]", "element 0: \"channel\" is missing" },
+		{ "[{\"channel\":\"a\",\"data\":1},{\"channel\":\"a\",\"data\":1},"
+		  "{\"channel\":\"a\",\"data\":1},{\"channel\":5,\"data\":1}]",
+		  "element 3: \"channel\" must be a string" },
+		{ "[{\"channel\":null,\"data\":1}]", "\"channel\" must be a string" },
+		{ "[{\"channel\":\"a\"}]", "element 0: \"data\" is missing" },
+		{ "[{\"channel\":\"a\",\"data\":1,\"event\":3}]", "\"event\" must be a string" },
+		{ "[{\"channel\":\"a\",\"data\":1,\"content_type\":[]}]",
+		  "\"content_type\" must be a string" },
+		{ "[{\"channel\":\"a\\u0000b\",\"data\":1}]", "NUL" },
+	};
+	struct store_pub *p;
+	size_t i, n;
+	char *cause;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		p = (struct store_pub *)&n;
+		n = 99;
+		cause = NULL;
+		ck_assert_msg(store_parse_batch(st, cases[i].json, strlen(cases[i].json), &p, &n, &cause) ==
+				      STORE_INVALID,
+			      "case %zu", i);
+		ck_assert_ptr_null(p);
+		ck_assert_uint_eq(n, 0);
+		ck_assert_msg(cause != NULL && strstr(cause, cases[i].cause) != NULL, "case %zu: %s", i,
+			      cause != NULL ? cause : "(null)");
+		free(cause);
+	}
+	/* A NUL inside the text is not JSON, even after a valid prefix. */
+	ck_assert_int_eq(store_parse_batch(st, "[{\"channel\":\"a\",\"data\":1}]\0x", 28, &p, &n, NULL),
+			 STORE_INVALID);
+}
+END_TEST
+
+START_TEST(test_not_found)
+{
+	struct msglist l;
+	int64_t seq = append_text("a", "x");
+	struct store_retention bad = { -1, 0, 0 };
+
+	msglist_init(&l);
+	ck_assert_int_eq(store_read_one(st, "a", seq + 1, &l), STORE_NOTFOUND);
+	ck_assert_int_eq(store_read_one(st, "b", seq, &l), STORE_NOTFOUND);
+	ck_assert_uint_eq(l.n, 0);
+	msglist_fini(&l);
+	ck_assert_int_eq(store_set_retention(st, "a", &bad), STORE_INVALID);
+}
+END_TEST
+
+Suite *
+store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc;
+
+	tc = tcase_create("Core");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_append_read_back);
+	tcase_add_test(tc, test_seq_across_channels);
+	tcase_add_test(tc, test_multi_channel_read);
+	tcase_add_test(tc, test_read_last);
+	tcase_add_test(tc, test_read_all_since);
+	tcase_add_test(tc, test_raw_insert);
+	tcase_add_test(tc, test_body_is_json);
+	tcase_add_test(tc, test_group_isolation);
+	tcase_add_test(tc, test_parse_batch);
+	tcase_add_test(tc, test_json_valid);
+	tcase_add_test(tc, test_channels);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("Limits");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 20); /* big bodies and batches, slower under sanitizers */
+	tcase_add_test(tc, test_many_channels);
+	tcase_add_test(tc, test_limits);
+	tcase_add_test(tc, test_large_body);
+	tcase_add_test(tc, test_big_batch);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("Errors");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_busy_when_locked);
+	tcase_add_test(tc, test_busy_when_readonly);
+	tcase_add_test(tc, test_version_mismatch);
+	tcase_add_test(tc, test_not_initialised);
+	tcase_add_test(tc, test_parse_batch_errors);
+	tcase_add_test(tc, test_not_found);
+	suite_add_tcase(s, tc);
+	return s;
+}
