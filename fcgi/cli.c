@@ -89,8 +89,8 @@ cli_opt_i64(int argc, char **argv, int from, const char *name, int64_t dflt, int
 }
 
 static int
-cli_publish_one(struct store *st, const char *channel, const char *event, const char *ct, const char *data,
-		size_t len)
+cli_publish_one(struct store *st, struct wake *w, const char *channel, const char *event, const char *ct,
+		const char *data, size_t len)
 {
 	struct store_pub pub = {channel, event, ct, data, len};
 	int64_t seq = 0;
@@ -107,40 +107,54 @@ cli_publish_one(struct store *st, const char *channel, const char *event, const 
 		free(g.cause);
 		return -1;
 	}
+	wake_notify(w);
 	printf("%lld\n", (long long)seq);
 	fflush(stdout);
 	return 0;
 }
 
 static int
-cli_publish(struct store *st, int argc, char **argv, int from)
+cli_publish(struct store *st, const char *db, int argc, char **argv, int from)
 {
 	const char *channel = cli_arg(argc, argv, from, 0), *data = cli_arg(argc, argv, from, 1);
 	const char *event = cli_opt(argc, argv, from, "--event");
 	const char *ct = cli_opt(argc, argv, from, "--content-type");
+	struct wake *w = NULL;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
+	int rc = 0;
 
 	if (channel == NULL || !route_channel_valid(channel)) {
 		fprintf(stderr, "fcpush: publish needs a channel name of 1-128 of A-Z a-z 0-9 . _ ~ -\n");
 		return -1;
 	}
-	if (data != NULL)
-		return cli_publish_one(st, channel, event, ct, data, strlen(data));
+	if (ct == NULL)
+		ct = "text/plain; charset=utf-8";
+	w = wake_new(db, NULL);
+	if (w == NULL) {
+		fprintf(stderr, "fcpush: cannot signal commits next to %s\n", db);
+		return -1;
+	}
+	if (data != NULL) {
+		rc = cli_publish_one(st, w, channel, event, ct, data, strlen(data));
+		wake_free(w);
+		return rc;
+	}
 	/* One message per line: `tail -f app.log | fcpush publish logs`. */
 	while (!cli_interrupted && (n = getline(&line, &cap, stdin)) != -1) {
 		if (n > 0 && line[n - 1] == '\n')
 			line[--n] = '\0';
 		if (n > 0 && line[n - 1] == '\r')
 			line[--n] = '\0';
-		if (cli_publish_one(st, channel, event, ct, line, (size_t)n) == -1) {
-			free(line);
-			return -1;
+		if (cli_publish_one(st, w, channel, event, ct, line, (size_t)n) == -1) {
+			rc = -1;
+			break;
 		}
 	}
 	free(line);
-	return 0;
+	wake_free(w);
+	return rc;
 }
 
 static int
@@ -154,7 +168,7 @@ cli_tail(struct store *st, const char *db, int argc, char **argv, int from)
 	int64_t since = 0, count = 0, printed = 0;
 	size_t n = 0, i;
 	struct pollfd pfd;
-	int rc = -1;
+	int rc = -1, timeout_ms = -1, seen;
 
 	if (arg == NULL) {
 		cli_usage(stderr);
@@ -201,9 +215,17 @@ cli_tail(struct store *st, const char *db, int argc, char **argv, int from)
 		fflush(stdout);
 		if (l.n == 1000)
 			continue;
-		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+		/* After a WAL write, look again after 1, 2, 4 ... 512 ms until its
+		 * commit shows (see wake.h); otherwise sleep until an event. */
+		if (l.n > 0 || timeout_ms >= 512)
+			timeout_ms = -1;
+		else if (timeout_ms > 0)
+			timeout_ms *= 2;
+		if (poll(&pfd, 1, timeout_ms) == -1 && errno != EINTR)
 			goto out;
-		wake_drain(w);
+		seen = wake_drain(w);
+		if (seen > 0 && (seen & WAKE_WAL))
+			timeout_ms = 1;
 	}
 	rc = 0;
 out:
@@ -288,7 +310,7 @@ main(int argc, char **argv)
 		printf("database %s ready (schema version %d)\n", db, STORE_SCHEMA_VERSION);
 		rc = 0;
 	} else if (strcmp(cmd, "publish") == 0) {
-		rc = cli_publish(st, argc, argv, i) == 0 ? 0 : 1;
+		rc = cli_publish(st, db, argc, argv, i) == 0 ? 0 : 1;
 	} else if (strcmp(cmd, "tail") == 0) {
 		rc = cli_tail(st, db, argc, argv, i) == 0 ? 0 : 1;
 	} else if (strcmp(cmd, "trim") == 0) {

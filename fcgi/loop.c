@@ -99,6 +99,8 @@ struct loop {
 	int64_t seen_seq;      /* every row up to here has been dispatched */
 	int64_t seen_deletion; /* every deletion up to here has been applied */
 	int64_t trim_at_ms;    /* monotonic; 0 when no trim is scheduled */
+	int64_t recheck_at_ms; /* monotonic; 0 when no WAL write awaits its commit */
+	int64_t recheck_delay_ms;
 	int64_t expiry_at_ms;  /* monotonic; 0 when no message will expire */
 	struct msglist rows;
 	struct buf scratch;
@@ -457,6 +459,7 @@ loop_notify_commit(void *arg, int64_t high_seq)
 	}
 	pthread_mutex_unlock(&loop->inbox_lock);
 	loop_kick(loop);
+	wake_notify(loop->wake); /* the other processes */
 }
 
 size_t
@@ -606,25 +609,27 @@ loop_dispatch_deletions(struct loop *loop)
 }
 
 /* Read every row above seen_seq once, page by page, and answer every parked
- * request a row concerns. */
-static void
+ * request a row concerns. Returns 1 when there were new rows. */
+static int
 loop_dispatch(struct loop *loop)
 {
 	size_t page = (size_t)loop->app->cfg->page_messages, i, j;
 	struct parked *woken, *p, *next;
 	struct store_message *m;
 	struct chan *c;
-	int64_t start_us = util_mono_us(), local_us;
+	int64_t local_us;
+	int found = 0;
 
 	loop_dispatch_deletions(loop);
 	for (;;) {
 		msglist_clear(&loop->rows);
 		if (store_read_all_since(loop->st, loop->seen_seq, LOOP_READ_PAGE, &loop->rows) != STORE_OK) {
 			log_error("reading new messages: %s", store_errmsg(loop->st));
-			return;
+			return 0;
 		}
 		if (loop->rows.n == 0)
 			break;
+		found = 1;
 		atomic_fetch_add(&loop->app->stats.wakeups, 1);
 		if (loop->trim_at_ms == 0)
 			loop->trim_at_ms = util_mono_ms() + loop->app->cfg->trim_interval_ms;
@@ -656,7 +661,28 @@ loop_dispatch(struct loop *loop)
 		if (lat > atomic_load(&loop->app->stats.wake_max_us))
 			atomic_store(&loop->app->stats.wake_max_us, lat);
 	}
-	(void)start_us;
+	return found;
+}
+
+/* A WAL write was seen: its commit may not be visible yet (wake.h). Look
+ * again after 1, 2, 4 ... 512 ms until new rows show up. Only runs after a
+ * write, so an idle loop still sleeps without a timeout. */
+static void
+loop_recheck_start(struct loop *loop, int64_t now)
+{
+	loop->recheck_delay_ms = 1;
+	loop->recheck_at_ms = now + 1;
+}
+
+static void
+loop_recheck(struct loop *loop, int64_t now)
+{
+	if (loop_dispatch(loop) || loop->recheck_delay_ms >= 512) {
+		loop->recheck_at_ms = 0;
+		return;
+	}
+	loop->recheck_delay_ms *= 2;
+	loop->recheck_at_ms = now + loop->recheck_delay_ms;
 }
 
 /* Register the parked requests handed over by request threads. A request
@@ -812,6 +838,8 @@ loop_timeout(const struct loop *loop, int64_t now)
 		t = loop->trim_at_ms;
 	if (loop->expiry_at_ms > 0 && (t == -1 || loop->expiry_at_ms < t))
 		t = loop->expiry_at_ms;
+	if (loop->recheck_at_ms > 0 && (t == -1 || loop->recheck_at_ms < t))
+		t = loop->recheck_at_ms;
 	if (t == -1)
 		return -1;
 	d = t - now;
@@ -843,7 +871,7 @@ loop_thread(void *arg)
 {
 	struct loop *loop = arg;
 	struct epoll_event evs[LOOP_MAX_EVENTS];
-	int n, i, dispatch, stopping;
+	int n, i, dispatch, stopping, seen;
 	int64_t now;
 	uint64_t counter;
 	ssize_t rn;
@@ -863,8 +891,11 @@ loop_thread(void *arg)
 				(void)rn;
 				dispatch = 1;
 			} else if (evs[i].data.ptr == LOOP_TAG_WAKE) {
-				if (wake_drain(loop->wake) != 0)
+				seen = wake_drain(loop->wake);
+				if (seen > 0)
 					dispatch = 1;
+				if (seen > 0 && (seen & WAKE_WAL))
+					loop_recheck_start(loop, util_mono_ms());
 			} else {
 				loop_on_conn(loop, evs[i].data.ptr, evs[i].events);
 			}
@@ -874,6 +905,8 @@ loop_thread(void *arg)
 		if (dispatch)
 			loop_dispatch(loop);
 		now = util_mono_ms();
+		if (loop->recheck_at_ms > 0 && loop->recheck_at_ms <= now)
+			loop_recheck(loop, now);
 		loop_expire(loop, now);
 		if ((loop->trim_at_ms > 0 && loop->trim_at_ms <= now) ||
 		    (loop->expiry_at_ms > 0 && loop->expiry_at_ms <= now))

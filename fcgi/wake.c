@@ -1,14 +1,15 @@
 /*
  * Cross-process wake-up through inotify on the database directory, filtered
- * to the -wal file (see wake.h). Measured: the event reaches a process
- * blocked in epoll_wait within tens of microseconds of the writer's write(2).
+ * to the -wal and -wake files (see wake.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -17,7 +18,9 @@
 struct wake {
 	int fd;
 	int wd;
-	char *wal_name; /* basename of the -wal file */
+	int notify_fd;     /* DB-wake, opened for writing; -1 when it cannot be */
+	char *wal_name;    /* basename of the -wal file */
+	char *notify_name; /* basename of the -wake file */
 };
 
 struct wake *
@@ -27,8 +30,15 @@ wake_new(const char *db_path, char **cause)
 	char *copy1 = xstrdup(db_path), *copy2 = xstrdup(db_path);
 	const char *dir = dirname(copy1), *base = basename(copy2);
 
+	char *notify_path = xasprintf("%s-wake", db_path);
+
 	w->wd = -1;
 	w->wal_name = xasprintf("%s-wal", base);
+	w->notify_name = xasprintf("%s-wake", base);
+	w->notify_fd = open(notify_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+	if (w->notify_fd != -1)
+		fchmod(w->notify_fd, 0666); /* any fcpush process may signal */
+	free(notify_path);
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w->fd == -1) {
 		if (cause != NULL)
@@ -58,7 +68,10 @@ wake_free(struct wake *w)
 		return;
 	if (w->fd != -1)
 		close(w->fd);
+	if (w->notify_fd != -1)
+		close(w->notify_fd);
 	free(w->wal_name);
+	free(w->notify_name);
 	free(w);
 }
 
@@ -89,9 +102,21 @@ wake_drain(struct wake *w)
 		for (p = events; p < events + n; p += sizeof *ev + ev->len) {
 			ev = (const struct inotify_event *)p;
 			if (ev->mask & IN_Q_OVERFLOW)
-				relevant = 1; /* events were lost: assume a commit */
+				relevant |= WAKE_COMMIT | WAKE_WAL; /* events were lost */
+			else if (ev->len > 0 && strcmp(ev->name, w->notify_name) == 0)
+				relevant |= WAKE_COMMIT;
 			else if (ev->len > 0 && strcmp(ev->name, w->wal_name) == 0)
-				relevant = 1;
+				relevant |= WAKE_WAL;
 		}
 	}
+}
+
+int
+wake_notify(struct wake *w)
+{
+	static const char one = '1';
+
+	if (w->notify_fd == -1)
+		return -1;
+	return pwrite(w->notify_fd, &one, 1, 0) == 1 ? 0 : -1;
 }

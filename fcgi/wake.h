@@ -1,16 +1,27 @@
 /*
- * The cross-process wake-up signal: a commit by any process (a worker, the
- * CLI, the sqlite3 shell) appends to the database's -wal file, and inotify
- * reports that write to every process watching it at once. No polling while
- * nothing happens; one readable fd per process whatever the number of
- * waiting subscribers.
+ * The cross-process wake-up signal. inotify on the database directory
+ * reports two files to every watching process at once:
+ * - DB-wake, which fcpush's own writers (workers, CLI) write one byte to right
+ *   after each commit (wake_notify): the commit is visible when it arrives.
+ * - DB-wal, which every writer appends to, the sqlite3 shell included. Its
+ *   event comes when the WAL frames are written, which is before SQLite
+ *   publishes the commit in the -shm index (a memory write inotify cannot
+ *   see): a reader that looks at once may not see the rows yet, so the caller
+ *   looks again a little later (WAKE_WAL).
+ * No polling while nothing happens; one readable fd per process whatever the
+ * number of waiting subscribers.
  */
 #ifndef FCPUSH_WAKE_H
 #define FCPUSH_WAKE_H
 
 struct wake;
 
-/* Watch the -wal file of the database at db_path. The directory is watched
+/* What wake_drain saw (a bit mask). */
+#define WAKE_COMMIT 0x1 /* DB-wake: a commit is visible */
+#define WAKE_WAL 0x2    /* DB-wal was written: a commit may become visible soon */
+
+/* Watch the -wal and -wake files of the database at db_path, and open (or
+ * create, mode 0666) DB-wake for wake_notify. The directory is watched
  * (IN_MODIFY | IN_CREATE | IN_MOVED_TO, filtered to the -wal name) rather than
  * the file, so a -wal file that is deleted and recreated is still seen.
  * Returns NULL with *cause (caller frees; may be NULL) when inotify cannot be
@@ -20,8 +31,12 @@ struct wake *wake_new(const char *db_path, char **cause);
 void wake_free(struct wake *w);
 /* The non-blocking fd to poll for readability. */
 int wake_fd(const struct wake *w);
-/* Read every pending event. Returns 1 when one of them concerned the -wal
- * file (new rows may have committed), 0 when none did, -1 on a read error. */
+/* Read every pending event. Returns a mask of WAKE_COMMIT and WAKE_WAL (0 when
+ * no event concerned the database), or -1 on a read error. */
 int wake_drain(struct wake *w);
+/* Tell every watching process, this one included, that a commit finished:
+ * one 1-byte pwrite(2) to DB-wake. Thread-safe. Returns 0, or -1 when the
+ * file could not be opened or written (the WAL event still wakes them). */
+int wake_notify(struct wake *w);
 
 #endif
