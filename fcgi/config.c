@@ -79,6 +79,9 @@ static const struct config_option config_options[] = {
 	OPT_INT(heartbeat_s, 15, 1, 3600, 0, "Idle streams get a heartbeat this often, in seconds."),
 	OPT_INT(retry_ms, 2000, 0, 3600000, 0,
 	    "SSE retry: sent to EventSource clients, the reconnection delay in milliseconds."),
+	OPT_INT(stream_max_pending_bytes, 262144, 4096, 1073741824, CONFIG_SIZE_SUFFIX,
+	    "A stream (SSE, NDJSON) whose client reads slower than messages arrive is disconnected once this "
+	    "many bytes wait to be written to it (suffix k, M or G); it resumes from its last seq and loses nothing."),
 };
 
 #define CONFIG_NOPTIONS (sizeof config_options / sizeof config_options[0])

@@ -31,6 +31,7 @@ struct config {
 	int64_t trim_interval_ms;     /* delay between a publish and the retention pass */
 	int64_t heartbeat_s;          /* idle streams get a heartbeat this often */
 	int64_t retry_ms;             /* SSE retry: sent to clients */
+	int64_t stream_max_pending_bytes; /* unwritten output past which a stream is dropped */
 };
 
 /* Fill c with every default. Strings are owned by c (config_fini frees). */

@@ -11,6 +11,7 @@
 #include "json.h"
 #include "log.h"
 #include "route.h"
+#include "sse.h"
 
 #define HANDLER_MAX_EVENT_LEN 128
 
@@ -458,6 +459,71 @@ handler_spec(const struct route *r)
 	return spec;
 }
 
+/* Append the opening of a stream to spec->opening: headers, then for SSE a
+ * comment that commits them and the retry field, the gap notice, and the
+ * backlog messages. */
+static void
+handler_stream_opening(const struct config *cfg, struct park_spec *spec, struct http_response *resp,
+		       const struct msglist *msgs, size_t n, int gap, int64_t oldest)
+{
+	struct buf *b = &spec->opening;
+	size_t i;
+
+	resp->status = 200;
+	http_header(resp, "Content-Type", "%s",
+		    spec->kind == PARK_SSE ? "text/event-stream; charset=utf-8" : "application/x-ndjson");
+	http_header(resp, "Cache-Control", "no-cache");
+	http_header(resp, "X-Accel-Buffering", "no");
+	http_serialize_head(resp, b);
+	if (spec->kind == PARK_SSE) {
+		sse_append_comment(b, "fcpush");
+		sse_append_retry(b, cfg->retry_ms);
+		buf_putc(b, '\n');
+	}
+	if (gap) {
+		if (spec->kind == PARK_SSE) {
+			char json[48];
+
+			snprintf(json, sizeof json, "{\"oldest\":%lld}", (long long)oldest);
+			sse_append_control(b, "gap", json);
+		} else {
+			buf_printf(b, "{\"type\":\"gap\",\"oldest\":%lld}\n", (long long)oldest);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (spec->kind == PARK_SSE) {
+			sse_append_event(b, msgs->v[i]);
+		} else {
+			json_append_message(b, msgs->v[i], "message");
+			buf_putc(b, '\n');
+		}
+	}
+}
+
+/* Which transport a GET on a channel asks for: a stream kind, PARK_LONG_POLL
+ * for JSON (poll or long poll), or -1 when none can be served. */
+static int
+handler_transport(const struct http_request *req, const struct route *r)
+{
+	char *stream = route_query_get(r->query, "stream", NULL);
+	int kind = -1;
+
+	if (stream != NULL && strcmp(stream, "ndjson") == 0)
+		kind = PARK_NDJSON;
+	else if (stream != NULL && strcmp(stream, "sse") == 0)
+		kind = PARK_SSE;
+	else if (req->accept != NULL && strstr(req->accept, "text/event-stream") != NULL &&
+		 http_accepts(req->accept, "text/event-stream"))
+		kind = PARK_SSE;
+	else if (req->accept != NULL && strstr(req->accept, "application/x-ndjson") != NULL &&
+		 http_accepts(req->accept, "application/x-ndjson"))
+		kind = PARK_NDJSON;
+	else if (http_accepts(req->accept, "application/json"))
+		kind = PARK_LONG_POLL;
+	free(stream);
+	return kind;
+}
+
 static enum handler_result
 handler_poll(struct handler_ctx *h, const struct http_request *req, const struct route *r,
 	     struct http_response *resp, struct park_spec **park)
@@ -471,19 +537,27 @@ handler_poll(struct handler_ctx *h, const struct http_request *req, const struct
 	int64_t wait_ms = -1, applied_s = 0, high = 0, dhigh = 0, trimmed = 0, oldest = 0, last_seq;
 	size_t page = (size_t)cfg->page_messages;
 	enum store_result sr;
-	int gap = 0, more = 0;
+	int gap = 0, more = 0, kind;
 
 	msglist_init(&msgs);
 	atomic_fetch_add(&h->app->stats.polls, 1);
-	if (!http_accepts(req->accept, "application/json")) {
+	kind = handler_transport(req, r);
+	if (kind == -1) {
 		http_error(resp, 406, "not_acceptable",
-			   "this endpoint answers application/json (poll, long poll); Accept was \"%s\"", req->accept);
+			   "this endpoint answers application/json (poll, long poll), text/event-stream (SSE) and "
+			   "application/x-ndjson (stream); Accept was \"%s\"",
+			   req->accept);
 		goto out;
 	}
 	if (handler_poll_params(h, req, r, &c, &wait_ms, &applied_s, resp) == -1)
 		goto out;
 	spec = handler_spec(r);
+	spec->kind = (enum park_kind)kind;
 	spec->conditional = c.conditional;
+	if (kind != PARK_LONG_POLL) {
+		wait_ms = 1; /* streams always park */
+		c.conditional = 0;
+	}
 	if (resp->head.len > 0)
 		buf_append(&spec->headers, resp->head.data, resp->head.len); /* CORS */
 	if (wait_ms >= 0)
@@ -494,6 +568,15 @@ handler_poll(struct handler_ctx *h, const struct http_request *req, const struct
 	sr = store_high_seq(h->st, &high);
 	if (sr == STORE_OK && wait_ms > 0)
 		sr = store_deletion_high(h->st, &dhigh);
+	if (sr == STORE_OK && c.kind == CURSOR_LAST && kind != PARK_LONG_POLL) {
+		/* A stream asked for the last N: they are its backlog, then live. */
+		sr = store_read_last(h->st, chans, r->nchannels, (size_t)c.last, &msgs);
+		spec->since = msgs.n > 0 ? msgs.v[msgs.n - 1]->seq : high;
+		if (msgs.n > 0 && high < spec->since)
+			high = spec->since;
+		c.kind = CURSOR_NONE;
+		goto stream;
+	}
 	if (sr == STORE_OK) {
 		switch (c.kind) {
 		case CURSOR_SINCE:
@@ -518,6 +601,28 @@ handler_poll(struct handler_ctx *h, const struct http_request *req, const struct
 	}
 	if (sr != STORE_OK) {
 		handler_store_error(resp, sr, store_errmsg(h->st));
+		goto out;
+	}
+stream:
+	if (kind != PARK_LONG_POLL) {
+		/* Streams park with their opening; the loop reads on when behind. */
+		if (msgs.n > page) {
+			spec->behind = 1;
+			more = 1;
+			msgs.n = page;
+		}
+		if (msgs.n > 0 && c.kind == CURSOR_SINCE)
+			spec->since = msgs.v[msgs.n - 1]->seq;
+		else if (c.kind == CURSOR_NONE && spec->since == 0)
+			spec->since = high;
+		handler_stream_opening(h->app->cfg, spec, resp, &msgs, msgs.n, gap, oldest);
+		spec->high_seq = high > spec->since ? high : spec->since;
+		spec->deletion_high = dhigh;
+		spec->deadline_ms = INT64_MAX;
+		buf_reset(&spec->headers);
+		*park = spec;
+		spec = NULL;
+		result = HANDLER_WAIT_FOR_EVENT;
 		goto out;
 	}
 	if (msgs.n > page) {
@@ -701,7 +806,8 @@ handler_status(struct handler_ctx *h, struct http_response *resp)
 	buf_printf(&resp->body,
 		   "{\"pid\":%ld,\"uptime_ms\":%lld,\"requests\":%llu,\"publishes\":%llu,\"messages\":%llu,"
 		   "\"transactions\":%llu,\"committed_messages\":%llu,\"polls\":%llu,\"long_polls\":%llu,"
-		   "\"parked\":%zu,\"parked_by_transport\":{\"long_poll\":%zu},\"woken\":%llu,\"timeouts\":%llu,"
+		   "\"parked\":%zu,\"parked_by_transport\":{\"long_poll\":%zu,\"sse\":%zu,\"ndjson\":%zu},\"streams\":%llu,"
+		   "\"dropped\":%llu,\"woken\":%llu,\"timeouts\":%llu,"
 		   "\"gone\":%llu,\"closed\":%llu,\"deliveries\":%llu,\"wakeups\":%llu,\"errors_4xx\":%llu,"
 		   "\"errors_5xx\":%llu,\"wake_latency_us\":{\"last\":%lld,\"max\":%lld}}\n",
 		   (long)getpid(), (long long)(util_now_ms() - h->app->started_ms),
@@ -709,7 +815,11 @@ handler_status(struct handler_ctx *h, struct http_response *resp)
 		   (unsigned long long)atomic_load(&s->messages), (unsigned long long)tx, (unsigned long long)msgs,
 		   (unsigned long long)atomic_load(&s->polls), (unsigned long long)atomic_load(&s->long_polls),
 		   h->app->loop != NULL ? loop_parked(h->app->loop) : 0,
-		   h->app->loop != NULL ? loop_parked(h->app->loop) : 0, (unsigned long long)atomic_load(&s->woken),
+		   h->app->loop != NULL ? loop_parked_kind(h->app->loop, PARK_LONG_POLL) : 0,
+		   h->app->loop != NULL ? loop_parked_kind(h->app->loop, PARK_SSE) : 0,
+		   h->app->loop != NULL ? loop_parked_kind(h->app->loop, PARK_NDJSON) : 0,
+		   (unsigned long long)atomic_load(&s->streams), (unsigned long long)atomic_load(&s->dropped),
+		   (unsigned long long)atomic_load(&s->woken),
 		   (unsigned long long)atomic_load(&s->timeouts), (unsigned long long)atomic_load(&s->gone),
 		   (unsigned long long)atomic_load(&s->closed), (unsigned long long)atomic_load(&s->deliveries),
 		   (unsigned long long)atomic_load(&s->wakeups), (unsigned long long)atomic_load(&s->errors_4xx),

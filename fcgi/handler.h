@@ -24,6 +24,8 @@ struct stats {
 	atomic_uint_fast64_t messages;   /* messages published by this process */
 	atomic_uint_fast64_t polls;      /* poll and long-poll requests */
 	atomic_uint_fast64_t long_polls; /* long polls parked */
+	atomic_uint_fast64_t streams;    /* SSE and NDJSON streams opened */
+	atomic_uint_fast64_t dropped;    /* streams dropped for falling behind */
 	atomic_uint_fast64_t woken;      /* parked long polls answered with messages */
 	atomic_uint_fast64_t timeouts;   /* parked long polls answered at their deadline */
 	atomic_uint_fast64_t gone;       /* parked long polls answered 410 */

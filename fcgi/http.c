@@ -121,6 +121,15 @@ http_serialize(const struct http_response *r, struct buf *out)
 	}
 }
 
+void
+http_serialize_head(const struct http_response *r, struct buf *out)
+{
+	buf_printf(out, "Status: %d %s\r\n", r->status, http_reason(r->status));
+	if (r->head.len > 0)
+		buf_append(out, r->head.data, r->head.len);
+	buf_puts(out, "\r\n");
+}
+
 /* Compare a media range (up to ';') with type, honouring * wildcards. */
 static int
 http_range_matches(const char *range, size_t len, const char *type)

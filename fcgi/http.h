@@ -58,6 +58,10 @@ void http_cors(struct http_response *r, const struct config *cfg, const char *or
 /* Write the response as CGI output into out: "Status: NNN Reason", headers,
  * Content-Length (except for 1xx/204/304), blank line, body. */
 void http_serialize(const struct http_response *r, struct buf *out);
+/* Write only the status line and headers of r as CGI output, ending with the
+ * blank line, without Content-Length: the start of a stream whose length is
+ * unknown (the web server adds Transfer-Encoding: chunked for HTTP/1.1). */
+void http_serialize_head(const struct http_response *r, struct buf *out);
 /* The reason phrase of a status code ("Unknown" for others). */
 const char *http_reason(int status);
 /* Whether an Accept header value admits type (e.g. "application/json"):

@@ -10,11 +10,20 @@
  *
  * Delivery: on every wake-up the loop reads the rows above its high-water
  * mark once (store_read_all_since), in pages, and for each row visits only
- * the requests waiting on that row's channel.
+ * the requests waiting on that row's channel. A row is encoded once per
+ * transport (SSE event, NDJSON line) and the same bytes are queued to every
+ * stream; each stream then gets one write(2) per wake-up.
+ *
+ * Streams stay parked after each delivery. A stream whose history does not
+ * fit its opening is "behind": live rows skip it and it reads on from the
+ * store page by page as its socket drains, until it has caught up. Output a
+ * client does not read piles up in its queue; past stream_max_pending_bytes
+ * the stream is dropped (its client resumes from its last seq).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -23,8 +32,10 @@
 
 #include "fcgi_out.h"
 #include "handler.h"
+#include "json.h"
 #include "log.h"
 #include "loop.h"
+#include "sse.h"
 #include "wake.h"
 
 #define LOOP_READ_PAGE 1024
@@ -44,6 +55,9 @@ enum parked_state {
 struct parked {
 	int fd;
 	enum parked_state state;
+	int want_out;             /* EPOLLOUT is armed */
+	int64_t last_write_ms;    /* streams: for heartbeats */
+	struct parked *stream_prev, *stream_next; /* the list of streams */
 	struct park_spec *spec;
 	struct chan **chans; /* spec->nchannels channel lists it is in */
 	size_t *slots;       /* its slot in each list */
@@ -88,6 +102,7 @@ struct loop {
 	int64_t local_commit;      /* under inbox_lock: highest seq committed here, not yet seen */
 	int64_t local_commit_us;   /* under inbox_lock: when it was notified */
 	size_t nparked;            /* under inbox_lock: parked + queued in the inbox */
+	size_t nkind[PARK_KINDS];  /* under inbox_lock: the same by kind */
 
 	pthread_mutex_t index_lock; /* guards chans for readers in other threads */
 	struct chan **buckets;
@@ -100,6 +115,9 @@ struct loop {
 	int64_t seen_deletion; /* every deletion up to here has been applied */
 	int64_t trim_at_ms;    /* monotonic; 0 when no trim is scheduled */
 	int64_t recheck_at_ms; /* monotonic; 0 when no WAL write awaits its commit */
+	int64_t heartbeat_at_ms; /* monotonic; 0 when no stream is open */
+	struct parked *streams;  /* every open stream */
+	struct buf enc[PARK_KINDS]; /* the current row, encoded once per stream kind */
 	int64_t recheck_delay_ms;
 	int64_t expiry_at_ms;  /* monotonic; 0 when no message will expire */
 	struct msglist rows;
@@ -118,6 +136,7 @@ park_spec_new(void)
 	struct park_spec *spec = xcalloc(1, sizeof *spec);
 
 	buf_init(&spec->headers);
+	buf_init(&spec->opening);
 	return spec;
 }
 
@@ -133,6 +152,7 @@ park_spec_free(struct park_spec *spec)
 	free(spec->channels);
 	free(spec->label);
 	buf_fini(&spec->headers);
+	buf_fini(&spec->opening);
 	free(spec);
 }
 
@@ -349,6 +369,8 @@ loop_new(struct app *app, struct store *reader, char **cause)
 	msglist_init(&loop->rows);
 	buf_init(&loop->scratch);
 	http_response_init(&loop->resp);
+	for (int k = 0; k < PARK_KINDS; k++)
+		buf_init(&loop->enc[k]);
 
 	loop->wake = wake_new(app->cfg->database, cause);
 	if (loop->wake == NULL)
@@ -394,6 +416,8 @@ loop_free(struct loop *loop)
 	msglist_fini(&loop->rows);
 	buf_fini(&loop->scratch);
 	http_response_fini(&loop->resp);
+	for (int k = 0; k < PARK_KINDS; k++)
+		buf_fini(&loop->enc[k]);
 	wake_free(loop->wake);
 	store_close(loop->st);
 	if (loop->epfd != -1)
@@ -441,8 +465,12 @@ loop_park(struct loop *loop, int fd, int request_id, struct park_spec *spec)
 	loop->inbox[loop->inbox_n].spec = spec;
 	loop->inbox_n++;
 	loop->nparked++;
+	loop->nkind[spec->kind]++;
 	pthread_mutex_unlock(&loop->inbox_lock);
-	atomic_fetch_add(&loop->app->stats.long_polls, 1);
+	if (spec->kind == PARK_LONG_POLL)
+		atomic_fetch_add(&loop->app->stats.long_polls, 1);
+	else
+		atomic_fetch_add(&loop->app->stats.streams, 1);
 	loop_kick(loop);
 	return 0;
 }
@@ -474,6 +502,17 @@ loop_parked(struct loop *loop)
 }
 
 size_t
+loop_parked_kind(struct loop *loop, enum park_kind kind)
+{
+	size_t n;
+
+	pthread_mutex_lock(&loop->inbox_lock);
+	n = loop->nkind[kind];
+	pthread_mutex_unlock(&loop->inbox_lock);
+	return n;
+}
+
+size_t
 loop_channel_subscribers(struct loop *loop, const char *channel)
 {
 	struct chan *c;
@@ -488,42 +527,48 @@ loop_channel_subscribers(struct loop *loop, const char *channel)
 
 /* ---- answering ------------------------------------------------------------ */
 
-/* Take p out of the index and the heap, queue the answer and write what the
- * socket takes; then free p, or keep it until EPOLLOUT drains the rest. */
+/* Arm or disarm EPOLLOUT as p's queue needs it. */
 static void
-loop_answer(struct loop *loop, struct parked *p, struct http_response *resp)
+loop_want_out(struct loop *loop, struct parked *p, int want)
 {
 	struct epoll_event ev;
-	enum fcgi_out_result r;
 
-	if (p->state == PARKED_WAITING) {
-		loop_index_remove(loop, p);
-		loop_heap_remove(loop, p);
-	}
-	buf_reset(&loop->scratch);
-	http_serialize(resp, &loop->scratch);
-	fcgi_out_stdout(&p->out, loop->scratch.data, loop->scratch.len);
-	fcgi_out_end(&p->out, 0);
-	r = fcgi_out_flush(&p->out);
-	if (r == FCGI_OUT_AGAIN) {
-		p->state = PARKED_DRAINING;
-		ev.events = EPOLLOUT | EPOLLRDHUP;
-		ev.data.ptr = p;
-		epoll_ctl(loop->epfd, EPOLL_CTL_MOD, p->fd, &ev);
+	if (p->want_out == want)
 		return;
+	p->want_out = want;
+	ev.events = EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0);
+	ev.data.ptr = p;
+	epoll_ctl(loop->epfd, EPOLL_CTL_MOD, p->fd, &ev);
+}
+
+/* Take p out of the index, the heap and the stream list: it gets no more
+ * messages. */
+static void
+loop_unpark(struct loop *loop, struct parked *p)
+{
+	if (p->state != PARKED_WAITING)
+		return;
+	loop_index_remove(loop, p);
+	if (p->spec->kind == PARK_LONG_POLL) {
+		loop_heap_remove(loop, p);
+	} else {
+		if (p->stream_prev != NULL)
+			p->stream_prev->stream_next = p->stream_next;
+		else
+			loop->streams = p->stream_next;
+		if (p->stream_next != NULL)
+			p->stream_next->stream_prev = p->stream_prev;
 	}
 	p->state = PARKED_DRAINING;
-	loop_release(loop, p);
 }
 
 /* Forget p entirely: close its connection and free it. */
 static void
 loop_release(struct loop *loop, struct parked *p)
 {
-	if (p->state == PARKED_WAITING) {
-		loop_index_remove(loop, p);
-		loop_heap_remove(loop, p);
-	}
+	enum park_kind kind = p->spec->kind;
+
+	loop_unpark(loop, p);
 	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, p->fd, NULL);
 	close(p->fd);
 	fcgi_out_fini(&p->out);
@@ -534,7 +579,61 @@ loop_release(struct loop *loop, struct parked *p)
 	free(p);
 	pthread_mutex_lock(&loop->inbox_lock);
 	loop->nparked--;
+	loop->nkind[kind]--;
 	pthread_mutex_unlock(&loop->inbox_lock);
+}
+
+/* Write what p's socket takes. A closed connection frees p; a draining
+ * request that is done frees p; a stream whose unwritten output passes the
+ * bound is dropped. Returns 0 while p lives, -1 once it is freed. */
+static int
+loop_flush(struct loop *loop, struct parked *p)
+{
+	enum fcgi_out_result r = fcgi_out_flush(&p->out);
+
+	if (r == FCGI_OUT_ERROR) {
+		if (p->state == PARKED_WAITING)
+			atomic_fetch_add(&loop->app->stats.closed, 1);
+		loop_release(loop, p);
+		return -1;
+	}
+	if (r == FCGI_OUT_DONE && p->state == PARKED_DRAINING) {
+		loop_release(loop, p);
+		return -1;
+	}
+	if (r == FCGI_OUT_AGAIN && p->state == PARKED_WAITING &&
+	    fcgi_out_pending(&p->out) > (size_t)loop->app->cfg->stream_max_pending_bytes) {
+		log_debug("dropping a stream %zu bytes behind", fcgi_out_pending(&p->out));
+		atomic_fetch_add(&loop->app->stats.dropped, 1);
+		loop_release(loop, p);
+		return -1;
+	}
+	loop_want_out(loop, p, r == FCGI_OUT_AGAIN);
+	return 0;
+}
+
+/* Queue the whole answer of a long poll and the end of the request, write
+ * what the socket takes, and free p when all is written. */
+static void
+loop_answer(struct loop *loop, struct parked *p, struct http_response *resp)
+{
+	loop_unpark(loop, p);
+	buf_reset(&loop->scratch);
+	http_serialize(resp, &loop->scratch);
+	fcgi_out_stdout(&p->out, loop->scratch.data, loop->scratch.len);
+	fcgi_out_end(&p->out, 0);
+	loop_flush(loop, p);
+}
+
+/* End a stream with a last piece of output (may be NULL). */
+static void
+loop_end_stream(struct loop *loop, struct parked *p, const char *last)
+{
+	loop_unpark(loop, p);
+	if (last != NULL)
+		fcgi_out_stdout(&p->out, last, strlen(last));
+	fcgi_out_end(&p->out, 0);
+	loop_flush(loop, p);
 }
 
 static void
@@ -548,11 +647,25 @@ loop_answer_empty(struct loop *loop, struct parked *p)
 static void
 loop_answer_gone(struct loop *loop, struct parked *p, const char *channel)
 {
+	atomic_fetch_add(&loop->app->stats.gone, 1);
+	if (p->spec->kind != PARK_LONG_POLL) {
+		buf_reset(&loop->scratch);
+		if (p->spec->kind == PARK_SSE) {
+			buf_puts(&loop->scratch, "event: deleted\ndata: {\"channel\":");
+			json_append_cstr(&loop->scratch, channel);
+			buf_puts(&loop->scratch, "}\n\n");
+		} else {
+			buf_puts(&loop->scratch, "{\"type\":\"deleted\",\"channel\":");
+			json_append_cstr(&loop->scratch, channel);
+			buf_puts(&loop->scratch, "}\n");
+		}
+		loop_end_stream(loop, p, loop->scratch.data);
+		return;
+	}
 	http_response_reset(&loop->resp);
 	if (p->spec->headers.len > 0)
 		buf_append(&loop->resp.head, p->spec->headers.data, p->spec->headers.len);
 	http_error(&loop->resp, 410, "channel_deleted", "channel \"%s\" was deleted", channel);
-	atomic_fetch_add(&loop->app->stats.gone, 1);
 	loop_answer(loop, p, &loop->resp);
 }
 
@@ -566,16 +679,109 @@ loop_answer_hits(struct loop *loop, struct parked *p)
 	loop_answer(loop, p, &loop->resp);
 }
 
+/* ---- streams ---------------------------------------------------------------- */
+
+/* Encode m for a stream of kind into b. */
+static void
+loop_encode(struct buf *b, enum park_kind kind, const struct store_message *m)
+{
+	if (kind == PARK_SSE) {
+		sse_append_event(b, m);
+	} else {
+		json_append_message(b, m, "message");
+		buf_putc(b, '\n');
+	}
+}
+
+/* Read the history a behind stream has not had yet, page by page, while its
+ * socket takes it. Ends when it caught up (it then gets live rows) or when
+ * its socket is full (EPOLLOUT brings it back here). Returns -1 if p was
+ * freed. */
+static int
+loop_catch_up(struct loop *loop, struct parked *p)
+{
+	size_t page = (size_t)loop->app->cfg->page_messages, i;
+	struct msglist l;
+	int rc = 0;
+
+	msglist_init(&l);
+	while (p->spec->behind && p->state == PARKED_WAITING && fcgi_out_pending(&p->out) == 0) {
+		msglist_clear(&l);
+		if (store_read_since(loop->st, (const char *const *)p->spec->channels, p->spec->nchannels, p->spec->since,
+				     page, &l) != STORE_OK) {
+			log_error("catching a stream up: %s", store_errmsg(loop->st));
+			break;
+		}
+		for (i = 0; i < l.n; i++) {
+			buf_reset(&loop->scratch);
+			loop_encode(&loop->scratch, p->spec->kind, l.v[i]);
+			fcgi_out_stdout(&p->out, loop->scratch.data, loop->scratch.len);
+			p->spec->since = l.v[i]->seq;
+		}
+		atomic_fetch_add(&loop->app->stats.deliveries, l.n);
+		/* A short page: the read saw every row committed so far, so all
+		 * up to seen_seq (and beyond) is queued; live rows take over and
+		 * skip what it already has (seq <= since). */
+		if (l.n < page)
+			p->spec->behind = 0;
+		p->last_write_ms = util_mono_ms();
+		if (loop_flush(loop, p) == -1) {
+			rc = -1;
+			break;
+		}
+	}
+	msglist_fini(&l);
+	return rc;
+}
+
+/* Queue one heartbeat to every stream that wrote nothing for a heartbeat
+ * interval; then schedule the next look. */
+static void
+loop_heartbeat(struct loop *loop, int64_t now)
+{
+	int64_t every = loop->app->cfg->heartbeat_s * 1000;
+	struct parked *p, *next;
+	char line[64];
+
+	for (p = loop->streams; p != NULL; p = next) {
+		next = p->stream_next;
+		if (now - p->last_write_ms < every || fcgi_out_pending(&p->out) > 0)
+			continue;
+		if (p->spec->kind == PARK_SSE)
+			snprintf(line, sizeof line, ": heartbeat\n\n");
+		else
+			snprintf(line, sizeof line, "{\"type\":\"heartbeat\",\"time\":%lld}\n", (long long)util_now_ms());
+		fcgi_out_stdout(&p->out, line, strlen(line));
+		p->last_write_ms = now;
+		loop_flush(loop, p);
+	}
+	loop->heartbeat_at_ms = loop->streams != NULL ? now + every / 2 : 0;
+}
+
 /* ---- dispatch --------------------------------------------------------------- */
 
+/* Row m concerns parked request p: a long poll collects it; a stream that
+ * is live gets its encoding for the stream's kind (made once per row). */
 static void
-loop_hit(struct parked *p, struct store_message *m, size_t page, struct parked **woken)
+loop_hit(struct loop *loop, struct parked *p, struct store_message *m, size_t page, struct parked **woken)
 {
-	if (m->seq <= p->spec->since)
+	struct buf *enc;
+
+	if (m->seq <= p->spec->since || (p->spec->kind != PARK_LONG_POLL && p->spec->behind))
 		return;
-	if (p->nhits == 0) {
+	if (p->nhits == 0 && !p->more) {
 		p->next_hit = *woken;
 		*woken = p;
+	}
+	if (p->spec->kind != PARK_LONG_POLL) {
+		enc = &loop->enc[p->spec->kind];
+		if (enc->len == 0)
+			loop_encode(enc, p->spec->kind, m);
+		fcgi_out_stdout(&p->out, enc->data, enc->len);
+		p->spec->since = m->seq;
+		p->more = 1; /* marks it woken */
+		atomic_fetch_add(&loop->app->stats.deliveries, 1);
+		return;
 	}
 	if (p->nhits >= page) {
 		p->more = 1;
@@ -586,6 +792,20 @@ loop_hit(struct parked *p, struct store_message *m, size_t page, struct parked *
 		p->hits = xrealloc(p->hits, p->hits_cap * sizeof *p->hits);
 	}
 	p->hits[p->nhits++] = m;
+}
+
+/* Finish a dispatch for a woken request: answer a long poll, write to a
+ * stream. */
+static void
+loop_deliver(struct loop *loop, struct parked *p, int64_t now)
+{
+	if (p->spec->kind == PARK_LONG_POLL) {
+		loop_answer_hits(loop, p);
+		return;
+	}
+	p->more = 0;
+	p->last_write_ms = now;
+	loop_flush(loop, p);
 }
 
 /* Apply channel deletions logged since the last look: 410 to their waiters. */
@@ -608,16 +828,16 @@ loop_dispatch_deletions(struct loop *loop)
 	free(dels);
 }
 
-/* Read every row above seen_seq once, page by page, and answer every parked
- * request a row concerns. Returns 1 when there were new rows. */
+/* Read every row above seen_seq once, page by page, and deliver each to every
+ * parked request it concerns. Returns 1 when there were new rows. */
 static int
 loop_dispatch(struct loop *loop)
 {
-	size_t page = (size_t)loop->app->cfg->page_messages, i, j;
+	size_t page = (size_t)loop->app->cfg->page_messages, i, j, k;
 	struct parked *woken, *p, *next;
 	struct store_message *m;
 	struct chan *c;
-	int64_t local_us;
+	int64_t local_us, now;
 	int found = 0;
 
 	loop_dispatch_deletions(loop);
@@ -636,14 +856,17 @@ loop_dispatch(struct loop *loop)
 		woken = NULL;
 		for (i = 0; i < loop->rows.n; i++) {
 			m = loop->rows.v[i];
+			for (k = 0; k < PARK_KINDS; k++)
+				buf_reset(&loop->enc[k]);
 			c = loop_chan_find(loop, m->channel);
 			for (j = 0; c != NULL && j < c->n; j++)
-				loop_hit(c->v[j].p, m, page, &woken);
+				loop_hit(loop, c->v[j].p, m, page, &woken);
 		}
 		loop->seen_seq = loop->rows.v[loop->rows.n - 1]->seq;
+		now = util_mono_ms();
 		for (p = woken; p != NULL; p = next) {
 			next = p->next_hit;
-			loop_answer_hits(loop, p);
+			loop_deliver(loop, p, now);
 		}
 		if (loop->rows.n < LOOP_READ_PAGE)
 			break;
@@ -685,17 +908,39 @@ loop_recheck(struct loop *loop, int64_t now)
 	loop->recheck_at_ms = now + loop->recheck_delay_ms;
 }
 
+/* Whether a deletion the loop already applied concerns p (it was parked
+ * after the handler looked and before the loop saw it). */
+static const char *
+loop_missed_deletion(struct loop *loop, struct parked *p, struct store_deletion **dels)
+{
+	size_t nd = 0, d, ch;
+
+	if (p->spec->deletion_high >= loop->seen_deletion ||
+	    store_read_deletions(loop->st, p->spec->deletion_high, dels, &nd) != STORE_OK)
+		return NULL;
+	for (d = 0; d < nd && (*dels)[d].id <= loop->seen_deletion; d++) {
+		for (ch = 0; ch < p->spec->nchannels; ch++) {
+			if (strcmp((*dels)[d].channel, p->spec->channels[ch]) == 0)
+				return (*dels)[d].channel;
+		}
+	}
+	return NULL;
+}
+
 /* Register the parked requests handed over by request threads. A request
  * whose high-water mark is below what the loop already dispatched may have
- * missed rows: look for them now. */
+ * missed rows: look for them now. A stream gets its opening written. */
 static void
 loop_take_inbox(struct loop *loop)
 {
+	struct store_deletion *dels;
 	struct park_msg *msgs;
 	struct epoll_event ev;
-	struct parked *p;
+	struct parked *p, *woken;
 	struct msglist l;
+	const char *gone;
 	size_t n, i, k, page = (size_t)loop->app->cfg->page_messages;
+	int64_t now = util_mono_ms();
 
 	pthread_mutex_lock(&loop->inbox_lock);
 	msgs = loop->inbox;
@@ -711,42 +956,48 @@ loop_take_inbox(struct loop *loop)
 		p->spec = msgs[i].spec;
 		p->chans = xcalloc(p->spec->nchannels, sizeof *p->chans);
 		p->slots = xcalloc(p->spec->nchannels, sizeof *p->slots);
+		p->last_write_ms = now;
 		fcgi_out_init(&p->out, p->fd, msgs[i].request_id);
 		fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK);
 		ev.events = EPOLLIN | EPOLLRDHUP;
 		ev.data.ptr = p;
 		epoll_ctl(loop->epfd, EPOLL_CTL_ADD, p->fd, &ev);
 		loop_index_add(loop, p);
-		loop_heap_push(loop, p);
-		if (p->spec->deletion_high < loop->seen_deletion) {
-			/* A deletion the loop already applied may concern it. */
-			struct store_deletion *dels = NULL;
-			size_t nd = 0, d, ch;
-			int gone = 0;
-
-			if (store_read_deletions(loop->st, p->spec->deletion_high, &dels, &nd) == STORE_OK) {
-				for (d = 0; d < nd && !gone && dels[d].id <= loop->seen_deletion; d++) {
-					for (ch = 0; ch < p->spec->nchannels && !gone; ch++) {
-						if (strcmp(dels[d].channel, p->spec->channels[ch]) == 0) {
-							loop_answer_gone(loop, p, dels[d].channel);
-							gone = 1;
-						}
-					}
-				}
-			}
-			free(dels);
-			if (gone)
+		if (p->spec->kind == PARK_LONG_POLL) {
+			loop_heap_push(loop, p);
+		} else {
+			p->stream_next = loop->streams;
+			if (loop->streams != NULL)
+				loop->streams->stream_prev = p;
+			loop->streams = p;
+			if (loop->heartbeat_at_ms == 0)
+				loop->heartbeat_at_ms = now + loop->app->cfg->heartbeat_s * 1000 / 2;
+			fcgi_out_stdout(&p->out, p->spec->opening.data, p->spec->opening.len);
+			buf_fini(&p->spec->opening);
+			if (p->spec->high_seq < loop->seen_seq)
+				p->spec->behind = 1; /* rows it may have missed are read from the store */
+			if (loop_flush(loop, p) == -1)
 				continue;
+		}
+		dels = NULL;
+		gone = loop_missed_deletion(loop, p, &dels);
+		if (gone != NULL)
+			loop_answer_gone(loop, p, gone);
+		free(dels);
+		if (gone != NULL)
+			continue;
+		if (p->spec->kind != PARK_LONG_POLL) {
+			loop_catch_up(loop, p);
+			continue;
 		}
 		if (p->spec->high_seq < loop->seen_seq) {
 			msglist_clear(&l);
 			if (store_read_since(loop->st, (const char *const *)p->spec->channels, p->spec->nchannels,
 					     p->spec->since, page + 1, &l) == STORE_OK &&
 			    l.n > 0) {
-				struct parked *woken = NULL;
-
+				woken = NULL;
 				for (k = 0; k < l.n; k++)
-					loop_hit(p, l.v[k], page, &woken);
+					loop_hit(loop, p, l.v[k], page, &woken);
 				if (p->nhits > 0)
 					loop_answer_hits(loop, p);
 			}
@@ -756,7 +1007,7 @@ loop_take_inbox(struct loop *loop)
 	free(msgs);
 }
 
-/* A parked connection became readable or hung up. The web server sends
+/* A parked connection is writable, readable or hung up. The web server sends
  * nothing more after the request, so data is read and dropped; end of file
  * or an error means it closed the connection (its client left). */
 static void
@@ -765,12 +1016,11 @@ loop_on_conn(struct loop *loop, struct parked *p, uint32_t events)
 	char sink[512];
 	ssize_t n;
 
-	if (p->state == PARKED_DRAINING && (events & EPOLLOUT)) {
-		enum fcgi_out_result r = fcgi_out_flush(&p->out);
-
-		if (r != FCGI_OUT_AGAIN)
-			loop_release(loop, p);
-		return;
+	if (events & EPOLLOUT) {
+		if (loop_flush(loop, p) == -1)
+			return;
+		if (p->spec->behind && loop_catch_up(loop, p) == -1)
+			return;
 	}
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
 		for (;;) {
@@ -830,23 +1080,27 @@ loop_trim(struct loop *loop)
 static int
 loop_timeout(const struct loop *loop, int64_t now)
 {
-	int64_t t = -1, d;
+	int64_t t = -1, d, at[4];
+	size_t i;
 
-	if (loop->heap_n > 0)
-		t = loop->heap[0]->spec->deadline_ms;
-	if (loop->trim_at_ms > 0 && (t == -1 || loop->trim_at_ms < t))
-		t = loop->trim_at_ms;
-	if (loop->expiry_at_ms > 0 && (t == -1 || loop->expiry_at_ms < t))
-		t = loop->expiry_at_ms;
-	if (loop->recheck_at_ms > 0 && (t == -1 || loop->recheck_at_ms < t))
-		t = loop->recheck_at_ms;
+	at[0] = loop->heap_n > 0 ? loop->heap[0]->spec->deadline_ms : 0;
+	at[1] = loop->trim_at_ms;
+	at[2] = loop->expiry_at_ms;
+	at[3] = loop->recheck_at_ms;
+	for (i = 0; i < 4; i++) {
+		if (at[i] > 0 && (t == -1 || at[i] < t))
+			t = at[i];
+	}
+	if (loop->heartbeat_at_ms > 0 && (t == -1 || loop->heartbeat_at_ms < t))
+		t = loop->heartbeat_at_ms;
 	if (t == -1)
 		return -1;
 	d = t - now;
 	return d < 0 ? 0 : d > 60000 ? 60000 : (int)d;
 }
 
-/* Answer everything and drain what can be written before returning. */
+/* Answer everything, end every stream, and drain what can be written before
+ * returning. */
 static void
 loop_shutdown(struct loop *loop)
 {
@@ -857,6 +1111,10 @@ loop_shutdown(struct loop *loop)
 	loop_take_inbox(loop);
 	while (loop->heap_n > 0)
 		loop_answer_empty(loop, loop->heap[0]);
+	while (loop->streams != NULL)
+		loop_end_stream(loop, loop->streams,
+				loop->streams->spec->kind == PARK_SSE ? ": fcpush is shutting down; reconnect\n\n"
+								      : "{\"type\":\"shutdown\"}\n");
 	while (loop_parked(loop) > 0 && util_mono_ms() < deadline) {
 		n = epoll_wait(loop->epfd, evs, LOOP_MAX_EVENTS, 100);
 		for (i = 0; i < n; i++) {
@@ -908,6 +1166,8 @@ loop_thread(void *arg)
 		if (loop->recheck_at_ms > 0 && loop->recheck_at_ms <= now)
 			loop_recheck(loop, now);
 		loop_expire(loop, now);
+		if (loop->heartbeat_at_ms > 0 && loop->heartbeat_at_ms <= now)
+			loop_heartbeat(loop, now);
 		if ((loop->trim_at_ms > 0 && loop->trim_at_ms <= now) ||
 		    (loop->expiry_at_ms > 0 && loop->expiry_at_ms <= now))
 			loop_trim(loop);

@@ -18,9 +18,18 @@
 struct app;
 struct loop;
 
-/* What a parked long poll waits for, built by the handler. Owned by the loop
+/* How a parked request is answered. */
+enum park_kind {
+	PARK_LONG_POLL = 0, /* one JSON answer, then the request ends */
+	PARK_SSE,           /* text/event-stream: an event per message, for as long as the client stays */
+	PARK_NDJSON,        /* application/x-ndjson: a JSON line per message, likewise */
+	PARK_KINDS
+};
+
+/* What a parked request waits for, built by the handler. Owned by the loop
  * once parked. */
 struct park_spec {
+	enum park_kind kind;
 	char **channels; /* nchannels names, each malloc'd */
 	size_t nchannels;
 	char *label;           /* channel list as requested, "a,b" */
@@ -29,7 +38,9 @@ struct park_spec {
 	int64_t deletion_high; /* store_deletion_high at the same time */
 	int64_t deadline_ms;   /* monotonic ms: answer 204/304 then */
 	int conditional;       /* the cursor came from If-None-Match */
-	struct buf headers;    /* extra header lines for the answer (CORS, Preference-Applied) */
+	struct buf headers;    /* long polls: extra header lines for the answer (CORS, Preference-Applied) */
+	struct buf opening;    /* streams: what is written first (headers, retry, gap, backlog) */
+	int behind;            /* streams: history past the opening is still to be read */
 };
 
 /* Allocate an empty spec; park_spec_free releases it and all it holds (spec
@@ -50,8 +61,11 @@ void loop_stop(struct loop *loop);
 
 /* Hand a request to the loop (thread-safe): fd is its FastCGI connection,
  * request_id its FastCGI request id; the loop owns both fd and spec from here
- * on and answers the request when a message for it commits, its deadline
- * passes, its channel is deleted, or the worker stops. Returns 0, or -1 when
+ * on. A long poll is answered when a message for it commits, its deadline
+ * passes, its channel is deleted, or the worker stops; a stream gets its
+ * opening, then every message, heartbeats when idle, and ends when its
+ * channel is deleted, its client leaves or falls more than
+ * stream_max_pending_bytes behind, or the worker stops. Returns 0, or -1 when
  * max_parked requests are already parked (nothing is taken: the caller
  * answers 503 and keeps fd and spec). */
 int loop_park(struct loop *loop, int fd, int request_id, struct park_spec *spec);
@@ -60,8 +74,10 @@ int loop_park(struct loop *loop, int fd, int request_id, struct park_spec *spec)
  * loop). Thread-safe, one eventfd write. */
 void loop_notify_commit(void *arg, int64_t high_seq);
 
-/* Parked requests now, and those waiting on one channel (thread-safe). */
+/* Parked requests now, of one kind, and those waiting on one channel
+ * (thread-safe). */
 size_t loop_parked(struct loop *loop);
+size_t loop_parked_kind(struct loop *loop, enum park_kind kind);
 size_t loop_channel_subscribers(struct loop *loop, const char *channel);
 
 #endif
