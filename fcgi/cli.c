@@ -92,7 +92,7 @@ static int
 cli_publish_one(struct store *st, struct wake *w, const char *channel, const char *event, const char *ct,
 		const char *data, size_t len)
 {
-	struct store_pub pub = {channel, event, ct, data, len};
+	struct store_pub pub = {channel, event, ct, data, len, NULL};
 	int64_t seq = 0;
 	struct store_group g = {&pub, 1, &seq, STORE_OK, NULL};
 	enum store_result r;

@@ -1,6 +1,9 @@
 /*
  * Request handlers of the HTTP contract (see handler.h and DESIGN.md).
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,6 +17,9 @@
 #include "sse.h"
 
 #define HANDLER_MAX_EVENT_LEN 128
+/* Bodies above this many bytes are spooled to a file next to the database
+ * and copied into the store in pieces, never held whole in memory. */
+#define HANDLER_SPOOL_BYTES (1024 * 1024)
 
 static void handler_publish(struct handler_ctx *, const struct http_request *, const struct route *,
 			    struct http_response *);
@@ -24,7 +30,8 @@ static enum handler_result handler_poll(struct handler_ctx *, const struct http_
 static void handler_info(struct handler_ctx *, const struct route *, struct http_response *);
 static void handler_list(struct handler_ctx *, struct http_response *);
 static void handler_delete(struct handler_ctx *, const struct route *, struct http_response *);
-static void handler_message(struct handler_ctx *, const struct route *, struct http_response *);
+static void handler_message(struct handler_ctx *, const struct http_request *, const struct route *,
+			    struct http_response *);
 static void handler_status(struct handler_ctx *, struct http_response *);
 
 void
@@ -120,7 +127,7 @@ handler_run(struct handler_ctx *h, const struct http_request *req, struct http_r
 	case ROUTE_PUBLISH_BATCH: handler_publish_batch(h, req, &r, resp); break;
 	case ROUTE_CHANNEL_INFO: handler_info(h, &r, resp); break;
 	case ROUTE_CHANNEL_LIST: handler_list(h, resp); break;
-	case ROUTE_MESSAGE: handler_message(h, &r, resp); break;
+	case ROUTE_MESSAGE: handler_message(h, req, &r, resp); break;
 	case ROUTE_STATUS: handler_status(h, resp); break;
 	case ROUTE_NOTFOUND: break;
 	}
@@ -169,6 +176,52 @@ handler_read_body(const struct http_request *req, int64_t limit, struct buf *out
 		}
 	}
 	return 0;
+}
+
+/* Copy the body into a new file next to the database (the same file system,
+ * writable by the worker), refusing more than limit bytes. Returns the path
+ * (caller unlinks and frees) with *len set, or NULL after setting the error
+ * answer. */
+static char *
+handler_spool_body(struct handler_ctx *h, const struct http_request *req, int64_t limit, size_t *len,
+		   struct http_response *resp)
+{
+	char *path = xasprintf("%s-spool-XXXXXX", h->app->cfg->database), chunk[65536];
+	ssize_t n;
+	size_t total = 0;
+	int fd = mkstemp(path);
+
+	if (fd == -1) {
+		http_error(resp, 503, "store_unavailable", "cannot spool the body: %s", strerror(errno));
+		free(path);
+		return NULL;
+	}
+	for (;;) {
+		n = req->read_body(req->read_arg, chunk, sizeof chunk);
+		if (n < 0) {
+			http_error(resp, 400, "bad_body", "the request body could not be read");
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		total += (size_t)n;
+		if ((int64_t)total > limit) {
+			http_error(resp, 413, "too_large", "the body is over the limit of %lld bytes", (long long)limit);
+			goto fail;
+		}
+		if (write(fd, chunk, (size_t)n) != n) {
+			http_error(resp, 503, "store_unavailable", "cannot spool the body: %s", strerror(errno));
+			goto fail;
+		}
+	}
+	close(fd);
+	*len = total;
+	return path;
+fail:
+	close(fd);
+	unlink(path);
+	free(path);
+	return NULL;
 }
 
 static void
@@ -224,9 +277,9 @@ handler_publish(struct handler_ctx *h, const struct http_request *req, const str
 		struct http_response *resp)
 {
 	const struct config *cfg = h->app->cfg;
-	struct store_pub pub;
+	struct store_pub pub = {0};
 	struct buf body;
-	char *event = NULL, *cause = NULL;
+	char *event = NULL, *cause = NULL, *spool = NULL;
 	const char *ct = req->content_type;
 	int64_t seq = 0, time_ms = 0;
 	enum store_result sr;
@@ -252,17 +305,29 @@ handler_publish(struct handler_ctx *h, const struct http_request *req, const str
 		http_error(resp, 415, "bad_content_type", "Content-Type \"%s\" is not a type/subtype media type", ct);
 		goto out;
 	}
-	if (handler_read_body(req, cfg->max_message_bytes, &body, resp) == -1)
-		goto out;
-	if (json_content_type_is_json(ct) && store_json_valid(h->st, body.data != NULL ? body.data : "", body.len) != 1) {
-		http_error(resp, 400, "bad_json", "the body is declared as %s but is not valid JSON", ct);
-		goto out;
+	if (req->content_length > HANDLER_SPOOL_BYTES && req->content_length <= cfg->max_message_bytes &&
+	    req->read_body != NULL) {
+		/* A large object: to a file, then into the row in pieces. (Its JSON,
+		 * if declared so, is checked when read: json_valid decides whether
+		 * it is embedded raw or sent as base64.) */
+		spool = handler_spool_body(h, req, cfg->max_message_bytes, &pub.body_len, resp);
+		if (spool == NULL)
+			goto out;
+		pub.body_path = spool;
+	} else {
+		if (handler_read_body(req, cfg->max_message_bytes, &body, resp) == -1)
+			goto out;
+		if (json_content_type_is_json(ct) &&
+		    store_json_valid(h->st, body.data != NULL ? body.data : "", body.len) != 1) {
+			http_error(resp, 400, "bad_json", "the body is declared as %s but is not valid JSON", ct);
+			goto out;
+		}
+		pub.body = body.data != NULL ? body.data : "";
+		pub.body_len = body.len;
 	}
 	pub.channel = r->channels[0];
 	pub.event = event;
 	pub.content_type = ct;
-	pub.body = body.data != NULL ? body.data : "";
-	pub.body_len = body.len;
 	sr = committer_submit(h->app->committer, &pub, 1, &seq, &time_ms, &cause);
 	if (sr != STORE_OK) {
 		handler_store_error(resp, sr, cause);
@@ -277,6 +342,10 @@ handler_publish(struct handler_ctx *h, const struct http_request *req, const str
 	json_append_cstr(&resp->body, pub.channel);
 	buf_printf(&resp->body, ",\"seq\":%lld,\"time\":%lld}\n", (long long)seq, (long long)time_ms);
 out:
+	if (spool != NULL) {
+		unlink(spool);
+		free(spool);
+	}
 	free(cause);
 	free(event);
 	buf_fini(&body);
@@ -761,37 +830,65 @@ handler_delete(struct handler_ctx *h, const struct route *r, struct http_respons
 	resp->status = 204;
 }
 
-static void
-handler_message(struct handler_ctx *h, const struct route *r, struct http_response *resp)
+static int
+handler_body_reader(void *arg, int64_t offset, void *p, size_t n)
 {
-	struct msglist l;
-	const struct store_message *m;
-	enum store_result sr;
+	return store_body_read(arg, offset, p, n) == STORE_OK ? 0 : -1;
+}
 
-	msglist_init(&l);
+/* One message's raw body with its Content-Type, whole or one byte range
+ * (RFC 9110 §14), read from the store in pieces as it is sent. The caller
+ * sends resp->body_length bytes through resp->body_reader, then calls
+ * store_body_close. */
+static void
+handler_message(struct handler_ctx *h, const struct http_request *req, const struct route *r,
+		struct http_response *resp)
+{
+	struct store_body_info info;
+	enum store_result sr;
+	int64_t first = 0, last = 0;
+	int range;
+
 	if (r->nchannels != 1) {
 		http_error(resp, 400, "bad_channel", "a message belongs to one channel");
-		goto out;
+		return;
 	}
-	sr = store_read_one(h->st, r->channels[0], r->seq, &l);
-	if (sr == STORE_NOTFOUND || (sr == STORE_OK && l.n == 0)) {
+	sr = store_body_open(h->st, r->channels[0], r->seq, &info);
+	if (sr == STORE_NOTFOUND) {
 		http_error(resp, 404, "no_message", "channel \"%s\" has no message %lld", r->channels[0],
 			   (long long)r->seq);
-		goto out;
+		return;
 	}
 	if (sr != STORE_OK) {
 		handler_store_error(resp, sr, store_errmsg(h->st));
-		goto out;
+		return;
 	}
-	m = l.v[0];
-	http_header(resp, "Content-Type", "%s", m->content_type);
-	http_header(resp, "ETag", "\"%lld\"", (long long)m->seq);
+	http_header(resp, "Accept-Ranges", "bytes");
+	http_header(resp, "ETag", "\"%lld\"", (long long)info.seq);
 	http_header(resp, "Cache-Control", "public, max-age=31536000, immutable");
-	if (m->event != NULL)
-		http_header(resp, "X-EventSource-Event", "%s", m->event);
-	buf_append(&resp->body, m->body, m->body_len);
-out:
-	msglist_fini(&l);
+	range = http_parse_range(req->range, info.size, &first, &last);
+	if (range == -1) {
+		store_body_close(h->st);
+		http_header(resp, "Content-Range", "bytes */%lld", (long long)info.size);
+		http_error(resp, 416, "range_not_satisfiable", "the message has %lld bytes; \"%s\" selects none of them",
+			   (long long)info.size, req->range);
+		return;
+	}
+	http_header(resp, "Content-Type", "%s", info.content_type);
+	if (info.event[0] != '\0')
+		http_header(resp, "X-EventSource-Event", "%s", info.event);
+	if (range == 1) {
+		resp->status = 206;
+		http_header(resp, "Content-Range", "bytes %lld-%lld/%lld", (long long)first, (long long)last,
+			    (long long)info.size);
+		resp->body_offset = first;
+		resp->body_length = last - first + 1;
+	} else {
+		resp->body_offset = 0;
+		resp->body_length = info.size;
+	}
+	resp->body_reader = handler_body_reader;
+	resp->body_arg = h->st;
 }
 
 static void

@@ -12,9 +12,9 @@
 void
 http_response_init(struct http_response *r)
 {
-	r->status = 200;
 	buf_init(&r->head);
 	buf_init(&r->body);
+	http_response_reset(r);
 }
 
 void
@@ -30,6 +30,10 @@ http_response_reset(struct http_response *r)
 	r->status = 200;
 	buf_reset(&r->head);
 	buf_reset(&r->body);
+	r->body_reader = NULL;
+	r->body_arg = NULL;
+	r->body_offset = 0;
+	r->body_length = 0;
 }
 
 void
@@ -112,7 +116,10 @@ http_serialize(const struct http_response *r, struct buf *out)
 	buf_printf(out, "Status: %d %s\r\n", r->status, http_reason(r->status));
 	if (r->head.len > 0)
 		buf_append(out, r->head.data, r->head.len);
-	if (!bodyless) {
+	if (!bodyless && r->body_reader != NULL) {
+		/* The caller sends the body_length bytes after this head. */
+		buf_printf(out, "Content-Length: %lld\r\n\r\n", (long long)r->body_length);
+	} else if (!bodyless) {
 		buf_printf(out, "Content-Length: %zu\r\n\r\n", r->body.len);
 		if (r->body.len > 0)
 			buf_append(out, r->body.data, r->body.len);
@@ -128,6 +135,58 @@ http_serialize_head(const struct http_response *r, struct buf *out)
 	if (r->head.len > 0)
 		buf_append(out, r->head.data, r->head.len);
 	buf_puts(out, "\r\n");
+}
+
+int
+http_parse_range(const char *range, int64_t size, int64_t *first, int64_t *last)
+{
+	const char *p, *dash;
+	char *a = NULL, *b = NULL;
+	int64_t x = 0, y = 0;
+	int rc = 0;
+
+	if (range == NULL || strncasecmp(range, "bytes=", 6) != 0)
+		return 0;
+	p = range + 6;
+	while (*p == ' ')
+		p++;
+	dash = strchr(p, '-');
+	if (dash == NULL || strchr(p, ',') != NULL)
+		return 0; /* malformed, or several ranges: send it all */
+	a = xstrndup(p, (size_t)(dash - p));
+	b = xstrdup(dash + 1);
+	for (char *t = b + strlen(b); t > b && (t[-1] == ' ' || t[-1] == '\t'); t--)
+		t[-1] = '\0';
+	if (*a == '\0') {
+		/* bytes=-n: the last n bytes */
+		if (util_parse_i64(b, 0, INT64_MAX, &y) == -1)
+			goto out;
+		if (y == 0 || size == 0) {
+			rc = -1;
+			goto out;
+		}
+		*first = y >= size ? 0 : size - y;
+		*last = size - 1;
+		rc = 1;
+		goto out;
+	}
+	if (util_parse_i64(a, 0, INT64_MAX, &x) == -1)
+		goto out;
+	if (*b == '\0')
+		y = size - 1;
+	else if (util_parse_i64(b, 0, INT64_MAX, &y) == -1 || y < x)
+		goto out;
+	if (x >= size) {
+		rc = -1;
+		goto out;
+	}
+	*first = x;
+	*last = y >= size ? size - 1 : y;
+	rc = 1;
+out:
+	free(a);
+	free(b);
+	return rc;
 }
 
 /* Compare a media range (up to ';') with type, honouring * wildcards. */

@@ -27,6 +27,7 @@ struct http_request {
 	const char *prefer;        /* HTTP_PREFER */
 	const char *event;         /* HTTP_X_EVENTSOURCE_EVENT */
 	const char *acr_method;    /* HTTP_ACCESS_CONTROL_REQUEST_METHOD (CORS preflight) */
+	const char *range;         /* HTTP_RANGE */
 	/* Read up to n bytes of the body into p; returns bytes read, 0 at the
 	 * end, -1 on error. */
 	ssize_t (*read_body)(void *arg, char *p, size_t n);
@@ -38,6 +39,14 @@ struct http_response {
 	int status;
 	struct buf head; /* header lines, each ending in \r\n */
 	struct buf body;
+	/* A body too large to build in memory (a message body streamed from
+	 * the store): when body_reader is set, the body is body_length bytes
+	 * from body_offset, produced in pieces by body_reader (0 on success, -1
+	 * on failure), and `body` is unused. */
+	int (*body_reader)(void *arg, int64_t offset, void *p, size_t n);
+	void *body_arg;
+	int64_t body_offset;
+	int64_t body_length;
 };
 
 void http_response_init(struct http_response *r);
@@ -62,6 +71,12 @@ void http_serialize(const struct http_response *r, struct buf *out);
  * blank line, without Content-Length: the start of a stream whose length is
  * unknown (the web server adds Transfer-Encoding: chunked for HTTP/1.1). */
 void http_serialize_head(const struct http_response *r, struct buf *out);
+/* Parse a Range header (RFC 9110 §14.1.2, §14.2) against a representation of
+ * size bytes. Returns 1 with the inclusive byte range [*first, *last] for one
+ * satisfiable range (bytes=a-b, bytes=a-, bytes=-n); 0 when the header is to
+ * be ignored and the whole body sent (absent, another unit, several ranges,
+ * malformed); -1 when no byte of it exists (answer 416). */
+int http_parse_range(const char *range, int64_t size, int64_t *first, int64_t *last);
 /* The reason phrase of a status code ("Unknown" for others). */
 const char *http_reason(int status);
 /* Whether an Accept header value admits type (e.g. "application/json"):

@@ -278,7 +278,7 @@ json_append_message(struct buf *b, const struct store_message *m, const char *ex
 {
 	const unsigned char *body = m->body != NULL ? m->body : (const unsigned char *)"";
 
-	buf_reserve(b, m->body_len + 128);
+	buf_reserve(b, (m->body_omitted ? 0 : m->body_len) + 128);
 	buf_append(b, "{", 1);
 	if (extra_type != NULL) {
 		buf_append(b, "\"type\":", 7);
@@ -298,7 +298,12 @@ json_append_message(struct buf *b, const struct store_message *m, const char *ex
 	buf_append(b, ",\"content_type\":", 16);
 	json_append_cstr(b, m->content_type);
 	buf_append(b, ",\"data\":", 8);
-	if (m->body_is_json && m->body_len > 0) {
+	if (m->body_omitted) {
+		/* A large object: announced, fetched from .../messages/SEQ. */
+		buf_puts(b, "null,\"size\":");
+		json_append_i64(b, (int64_t)m->body_len);
+		buf_puts(b, ",\"omitted\":true");
+	} else if (m->body_is_json && m->body_len > 0) {
 		buf_append(b, body, m->body_len);
 	} else if (json_content_type_is_text(m->content_type) && json_utf8_valid(body, m->body_len)) {
 		json_append_string(b, (const char *)body, m->body_len);

@@ -32,7 +32,8 @@ int json_content_type_is_text(const char *content_type);
  * {"channel":..,"seq":..,"time":..,"event":..,"content_type":..,"data":..}
  * where "event" is omitted when NULL, data is the body itself for a valid JSON
  * body, a string for a text body that is valid UTF-8, else base64 text plus
- * "encoding":"base64". extra_type, when not NULL, adds "type":extra_type first
+ * "encoding":"base64"; a body left on disk (body_omitted) is data null with
+ * "size" and "omitted":true. extra_type, when not NULL, adds "type":extra_type first
  * (the WebSocket and NDJSON framing). */
 void json_append_message(struct buf *b, const struct store_message *m, const char *extra_type);
 

@@ -16,6 +16,13 @@ sse_append_event(struct buf *b, const struct store_message *m)
 	buf_printf(b, "id: %lld\n", (long long)m->seq);
 	if (m->event != NULL)
 		buf_printf(b, "event: %s\n", m->event);
+	if (m->body_omitted) {
+		buf_puts(b, "data: {\"omitted\":true,\"size\":");
+		buf_printf(b, "%zu,\"content_type\":", m->body_len);
+		json_append_cstr(b, m->content_type);
+		buf_puts(b, "}\n\n");
+		return;
+	}
 	if (!json_utf8_valid(m->body, m->body_len)) {
 		buf_init(&b64);
 		json_append_base64(&b64, m->body, m->body_len);

@@ -16,7 +16,9 @@
  * dispatches it. Bodies split on LF, CR and CRLF alike (a client joins the
  * lines with LF, so CR and CRLF arrive as LF); an empty body is one empty
  * data line (dispatched as ""). A body that is not valid UTF-8 is sent as its
- * base64 text. */
+ * base64 text. A body too large to read with the message (body_omitted) is
+ * announced as data {"omitted":true,"size":N,"content_type":T}: the client
+ * fetches it from .../messages/SEQ. */
 void sse_append_event(struct buf *b, const struct store_message *m);
 /* Append a comment line ": text" (text must not hold CR or LF). Comments
  * are ignored by clients; they commit headers and keep connections alive. */

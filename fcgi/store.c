@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,8 +23,10 @@ extern const char store_schema_sql[];
 /* ---- SQL --------------------------------------------------------------- */
 
 /* The body's size in bytes. A body inserted as TEXT by hand would count
- * characters with a bare length(). */
-#define SQL_BODY_BYTES "length(CAST(body AS BLOB))"
+ * characters with a bare length(); a BLOB's length() and typeof() are read
+ * from the record header without loading the body (a CAST would load it). */
+#define SQL_BODY_BYTES "CASE typeof(body) WHEN 'blob' THEN length(body) ELSE length(CAST(body AS BLOB)) END"
+#define SQL_INLINE_MAX "1048576" /* STORE_INLINE_MAX_BYTES */
 
 /* 1 when the body can be embedded raw in JSON output: a JSON media type
  * (application/json or any +json type, parameters ignored; LIKE ignores ASCII
@@ -39,8 +42,14 @@ extern const char store_schema_sql[];
 	"   OR content_type LIKE '%+json;%' OR content_type LIKE '%+json %'"                   \
 	" THEN json_valid(body) ELSE 0 END"
 
-/* The columns every message read returns, in the order row_message reads. */
-#define SQL_MSG_COLS "seq, time_ms, channel, event, content_type, body, " SQL_IS_JSON " AS is_json"
+/* The columns every message read returns, in the order row_message reads.
+ * A body over STORE_INLINE_MAX_BYTES is left on disk: NULL here, its size in
+ * the last column. */
+#define SQL_MSG_COLS                                                                   \
+	"seq, time_ms, channel, event, content_type,"                                  \
+	" CASE WHEN " SQL_BODY_BYTES " <= " SQL_INLINE_MAX " THEN body END AS body,"   \
+	" CASE WHEN " SQL_BODY_BYTES " <= " SQL_INLINE_MAX " THEN " SQL_IS_JSON " ELSE 0 END AS is_json," \
+	" " SQL_BODY_BYTES " AS size"
 
 /* Several channels are passed as ONE bound JSON array of names and expanded
  * with json_each, so the SQL text never changes with the number of channels.
@@ -113,6 +122,8 @@ static const char sql_read_last_many[] =
 static const char sql_read_all_since[] =
 	"SELECT " SQL_MSG_COLS " FROM messages WHERE seq > ?1 ORDER BY seq LIMIT ?2";
 static const char sql_read_one[] = "SELECT " SQL_MSG_COLS " FROM messages WHERE seq = ?2 AND channel = ?1";
+static const char sql_body_info[] = "SELECT seq, time_ms, " SQL_BODY_BYTES ", content_type, coalesce(event, '')"
+				    " FROM messages WHERE seq = ?2 AND channel = ?1";
 static const char sql_high_seq[] = "SELECT seq FROM sqlite_sequence WHERE name = 'messages'";
 static const char sql_gap[] = "SELECT (SELECT coalesce(max(trimmed_seq), 0) FROM channels"
 			      "   WHERE name IN (SELECT value FROM json_each(?1))),"
@@ -215,6 +226,7 @@ enum stmt_id {
 	ST_READ_LAST_MANY,
 	ST_READ_ALL_SINCE,
 	ST_READ_ONE,
+	ST_BODY_INFO,
 	ST_HIGH_SEQ,
 	ST_GAP,
 	ST_CHANNEL_INFO,
@@ -251,6 +263,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_READ_LAST_MANY] = sql_read_last_many,
 	[ST_READ_ALL_SINCE] = sql_read_all_since,
 	[ST_READ_ONE] = sql_read_one,
+	[ST_BODY_INFO] = sql_body_info,
 	[ST_HIGH_SEQ] = sql_high_seq,
 	[ST_GAP] = sql_gap,
 	[ST_CHANNEL_INFO] = sql_channel_info,
@@ -270,6 +283,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 
 struct store {
 	sqlite3 *db;
+	sqlite3_blob *body; /* the body open for store_body_read, or NULL */
 	sqlite3_stmt *stmt[ST_COUNT];
 	struct buf channels; /* the JSON array bound as ?1 of the *_MANY reads */
 };
@@ -550,12 +564,70 @@ store_close(struct store *st)
 
 	if (st == NULL)
 		return;
+	store_body_close(st);
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	if (sqlite3_close(st->db) != SQLITE_OK)
 		log_error("store: close: %s", sqlite3_errmsg(st->db));
 	buf_fini(&st->channels);
 	free(st);
+}
+
+enum store_result
+store_body_open(struct store *st, const char *channel, int64_t seq, struct store_body_info *info)
+{
+	sqlite3_stmt *s = st->stmt[ST_BODY_INFO];
+	enum store_result res = STORE_OK;
+	int rc;
+
+	store_body_close(st);
+	sqlite3_bind_text(s, 1, channel, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, seq);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		info->seq = sqlite3_column_int64(s, 0);
+		info->time_ms = sqlite3_column_int64(s, 1);
+		info->size = sqlite3_column_int64(s, 2);
+		snprintf(info->content_type, sizeof info->content_type, "%s",
+			 (const char *)sqlite3_column_text(s, 3));
+		snprintf(info->event, sizeof info->event, "%s", (const char *)sqlite3_column_text(s, 4));
+	} else if (rc == SQLITE_DONE) {
+		res = STORE_NOTFOUND;
+	} else {
+		res = store_fail(st, rc, "body info");
+	}
+	store_done(s);
+	if (res != STORE_OK)
+		return res;
+	rc = sqlite3_blob_open(st->db, "main", "messages", "body", seq, 0, &st->body);
+	if (rc != SQLITE_OK) {
+		st->body = NULL;
+		return store_fail(st, rc, "body open");
+	}
+	return STORE_OK;
+}
+
+enum store_result
+store_body_read(struct store *st, int64_t offset, void *p, size_t n)
+{
+	int rc;
+
+	if (st->body == NULL || offset < 0 || n > INT32_MAX ||
+	    offset + (int64_t)n > sqlite3_blob_bytes(st->body))
+		return STORE_INVALID;
+	rc = sqlite3_blob_read(st->body, p, (int)n, (int)offset);
+	if (rc != SQLITE_OK)
+		return store_fail(st, rc, "body read");
+	return STORE_OK;
+}
+
+void
+store_body_close(struct store *st)
+{
+	if (st->body != NULL) {
+		sqlite3_blob_close(st->body);
+		st->body = NULL;
+	}
 }
 
 const char *
@@ -631,6 +703,45 @@ group_error(int rc)
 	}
 }
 
+/* Copy the body of p from its file into the zeroblob of row seq, 256 KiB at a
+ * time. Returns SQLITE_DONE, SQLITE_MISMATCH when the file is shorter than
+ * body_len or unreadable, or the SQLite error of the blob write. */
+static int
+copy_body(struct store *st, int64_t seq, const struct store_pub *p)
+{
+	sqlite3_blob *blob = NULL;
+	char *chunk = NULL;
+	FILE *f = NULL;
+	size_t off = 0, want, got;
+	int rc;
+
+	rc = sqlite3_blob_open(st->db, "main", "messages", "body", seq, 1, &blob);
+	if (rc != SQLITE_OK)
+		goto out;
+	f = fopen(p->body_path, "rb");
+	chunk = xmalloc(262144);
+	rc = SQLITE_DONE;
+	while (off < p->body_len) {
+		want = p->body_len - off < 262144 ? p->body_len - off : 262144;
+		got = f != NULL ? fread(chunk, 1, want, f) : 0;
+		if (got != want) {
+			rc = SQLITE_MISMATCH;
+			break;
+		}
+		if ((rc = sqlite3_blob_write(blob, chunk, (int)got, (int)off)) != SQLITE_OK)
+			break;
+		rc = SQLITE_DONE;
+		off += got;
+	}
+out:
+	if (blob != NULL)
+		sqlite3_blob_close(blob);
+	if (f != NULL)
+		fclose(f);
+	free(chunk);
+	return rc;
+}
+
 /* Insert one group. A group of several messages runs inside a savepoint;
  * a group of one needs none (the usual case of group commit), since a failed
  * INSERT undoes itself and the channel row is added only after the message
@@ -656,11 +767,21 @@ append_group(struct store *st, struct store_group *g, int64_t now_ms, const char
 		sqlite3_bind_text(ins, 3,
 				  p->content_type != NULL ? p->content_type : "application/octet-stream", -1,
 				  SQLITE_STATIC);
-		/* A zero-length blob from a non-NULL pointer, never SQL NULL. */
-		sqlite3_bind_blob64(ins, 4, p->body != NULL ? p->body : "", p->body_len, SQLITE_STATIC);
+		/* A zero-length blob from a non-NULL pointer, never SQL NULL. A
+		 * body from a file goes in as zeros, then is copied in pieces. */
+		if (p->body_path != NULL)
+			sqlite3_bind_zeroblob64(ins, 4, p->body_len);
+		else
+			sqlite3_bind_blob64(ins, 4, p->body != NULL ? p->body : "", p->body_len, SQLITE_STATIC);
 		sqlite3_bind_int64(ins, 5, now_ms);
 		rc = sqlite3_step(ins);
 		store_done(ins);
+		if (rc == SQLITE_DONE && p->body_path != NULL &&
+		    (rc = copy_body(st, sqlite3_last_insert_rowid(st->db), p)) != SQLITE_DONE) {
+			if ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL || (rc & 0xff) == SQLITE_BUSY)
+				goto txfail;
+			rc = SQLITE_MISMATCH; /* the file: this group's data, not the database */
+		}
 		if (rc != SQLITE_DONE) {
 			if (!group_error(rc))
 				goto txfail;
@@ -915,6 +1036,7 @@ store_parse_batch(struct store *st, const char *json, size_t len, struct store_p
 			ent->default_type != NULL ? ent->default_type : text + ent->content_type;
 		out[k].body = text + ent->body;
 		out[k].body_len = ent->body_len;
+		out[k].body_path = NULL;
 	}
 	*pubs = out;
 	*n = i;
@@ -938,6 +1060,7 @@ row_message(sqlite3_stmt *s)
 	const void *body;
 	size_t clen, elen = 0, tlen, blen, size;
 	struct store_message *m;
+	int omitted;
 	char *p;
 
 	channel = (const char *)sqlite3_column_text(s, 2);
@@ -949,6 +1072,7 @@ row_message(sqlite3_stmt *s)
 	tlen = (size_t)sqlite3_column_bytes(s, 4);
 	body = sqlite3_column_blob(s, 5);
 	blen = (size_t)sqlite3_column_bytes(s, 5);
+	omitted = sqlite3_column_type(s, 5) == SQLITE_NULL;
 
 	size = sizeof *m + clen + 1 + (event != NULL ? elen + 1 : 0) + tlen + 1 + blen + 1;
 	m = xmalloc(size);
@@ -983,6 +1107,9 @@ row_message(sqlite3_stmt *s)
 	p[blen] = '\0';
 	/* json_valid reads up to a NUL: a body with one is not embeddable. */
 	m->body_is_json = sqlite3_column_int(s, 6) != 0 && memchr(m->body, '\0', blen) == NULL;
+	m->body_omitted = omitted;
+	if (omitted)
+		m->body_len = (size_t)sqlite3_column_int64(s, 7);
 	return m;
 }
 

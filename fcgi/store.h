@@ -33,13 +33,17 @@ enum store_result {
 
 /* One message to append. Strings are NUL-terminated; event may be NULL (no
  * event name) and content_type may be NULL (stored as
- * "application/octet-stream"). The store copies what it keeps. */
+ * "application/octet-stream"). The store copies what it keeps. A large body
+ * may instead come from a file: with body_path set, body is ignored and the
+ * first body_len bytes of that file are copied into the row in pieces
+ * (incremental BLOB I/O), never all in memory. */
 struct store_pub {
 	const char *channel;
 	const char *event;
 	const char *content_type;
 	const void *body;
 	size_t body_len;
+	const char *body_path;
 };
 
 /* A group of messages that commit or fail together inside a larger
@@ -53,6 +57,11 @@ struct store_group {
 	char *cause; /* set (malloc'd, caller frees) when result != STORE_OK */
 };
 
+/* Bodies larger than this are not read with the message: the message says
+ * body_omitted and its size, and the body is fetched by store_body_open (a
+ * large object is announced to subscribers, then downloaded with Range). */
+#define STORE_INLINE_MAX_BYTES (1024 * 1024)
+
 /* One stored message, as read back. The message and its strings are one
  * allocation owned by the msglist that holds it. body_is_json is 1 when the
  * content type is JSON (application/json or any +json type) and the body is
@@ -63,9 +72,10 @@ struct store_message {
 	const char *channel;
 	const char *event;        /* NULL when the message has none */
 	const char *content_type; /* never NULL */
-	const unsigned char *body;
-	size_t body_len;
+	const unsigned char *body; /* "" when body_omitted */
+	size_t body_len;           /* the body's size in bytes, read or not */
 	int body_is_json;
+	int body_omitted;          /* larger than STORE_INLINE_MAX_BYTES: not read */
 };
 
 /* A list of messages in ascending seq order. Caller storage; msglist_init
@@ -203,6 +213,27 @@ enum store_result store_trim(struct store *st, const struct store_retention *def
  * 0 when no message is subject to an age limit. For scheduling trims without
  * polling. */
 enum store_result store_next_expiry(struct store *st, const struct store_retention *defaults, int64_t *when_ms);
+
+/* What a download needs to know of one message before reading its body. */
+struct store_body_info {
+	int64_t seq;
+	int64_t time_ms;
+	int64_t size;           /* bytes */
+	char content_type[256]; /* truncated past 255 bytes */
+	char event[129];        /* "" when none */
+};
+
+/* Look up message seq of channel for a download and open its body for
+ * store_body_read (SQLite incremental BLOB I/O, one open body per connection:
+ * an earlier one is closed). STORE_NOTFOUND when there is no such message. */
+enum store_result store_body_open(struct store *st, const char *channel, int64_t seq,
+				  struct store_body_info *info);
+/* Copy n bytes of the open body from offset (bytes) into p. Returns
+ * STORE_OK, STORE_INVALID past the end or with no body open, STORE_ERROR
+ * when the row changed under it (deleted by retention). */
+enum store_result store_body_read(struct store *st, int64_t offset, void *p, size_t n);
+/* Close the open body, if any (ends its read transaction). */
+void store_body_close(struct store *st);
 
 /* The last error message of the connection (sqlite3_errmsg), for logs. */
 const char *store_errmsg(struct store *st);

@@ -65,16 +65,33 @@ worker_request(struct http_request *r, FCGX_Request *req)
 	r->prefer = FCGX_GetParam("HTTP_PREFER", req->envp);
 	r->event = FCGX_GetParam("HTTP_X_EVENTSOURCE_EVENT", req->envp);
 	r->acr_method = FCGX_GetParam("HTTP_ACCESS_CONTROL_REQUEST_METHOD", req->envp);
+	r->range = FCGX_GetParam("HTTP_RANGE", req->envp);
 	r->read_body = worker_read_body;
 	r->read_arg = req;
 }
 
+/* Send the response; a body produced in pieces (a large message) is read
+ * and written 64 KiB at a time. If a piece cannot be read the response is cut
+ * short, which the client sees as an incomplete body. */
 static void
 worker_send(FCGX_Request *req, const struct http_response *resp, struct buf *out)
 {
+	int64_t off, end;
+	size_t n;
+
 	buf_reset(out);
 	http_serialize(resp, out);
 	FCGX_PutStr(out->data, (int)out->len, req->out);
+	if (resp->body_reader != NULL && resp->status != 304 && resp->status != 204) {
+		buf_reserve(out, 65536);
+		end = resp->body_offset + resp->body_length;
+		for (off = resp->body_offset; off < end; off += (int64_t)n) {
+			n = end - off > 65536 ? 65536 : (size_t)(end - off);
+			if (resp->body_reader(resp->body_arg, off, out->data, n) == -1 ||
+			    FCGX_PutStr(out->data, (int)n, req->out) < 0)
+				break;
+		}
+	}
 	FCGX_Finish_r(req);
 }
 
@@ -112,6 +129,7 @@ worker_thread(void *arg)
 		http_response_reset(&resp);
 		if (handler_run(&ctx, &hr, &resp, &spec) == HANDLER_FINISHED) {
 			worker_send(req, &resp, &out);
+			store_body_close(ctx.st);
 			continue;
 		}
 		/* Park: the loop owns the connection from here. libfcgi's streams

@@ -61,7 +61,7 @@ publisher(void *p)
 {
 	struct worker_arg *a = p;
 	char channel[32], body[32];
-	struct store_pub pub;
+	struct store_pub pub = {0};
 	int i;
 
 	snprintf(channel, sizeof channel, "t%d", a->id);
@@ -143,7 +143,7 @@ count_fn(struct store *st, void *arg)
 START_TEST(test_run_between_commits)
 {
 	struct committer *c = committer_new(store_open(db, 0, 1000, NULL), NULL, NULL);
-	struct store_pub pub = {"a", NULL, NULL, "x", 1};
+	struct store_pub pub = {"a", NULL, NULL, "x", 1, NULL};
 	int64_t seq = 0, high = 0, t = 0;
 
 	ck_assert_int_eq(committer_submit(c, &pub, 1, &seq, &t, NULL), STORE_OK);
@@ -157,7 +157,7 @@ END_TEST
 START_TEST(test_busy_store_fails_whole_group)
 {
 	struct committer *c = committer_new(store_open(db, 0, 50, NULL), NULL, NULL);
-	struct store_pub pubs[2] = {{"a", NULL, NULL, "1", 1}, {"a", NULL, NULL, "2", 1}};
+	struct store_pub pubs[2] = {{"a", NULL, NULL, "1", 1, NULL}, {"a", NULL, NULL, "2", 1, NULL}};
 	int64_t seqs[2] = {0, 0}, high = -1;
 	char *cause = NULL;
 	sqlite3 *blocker = NULL;

@@ -73,6 +73,34 @@ START_TEST(test_accepts)
 }
 END_TEST
 
+START_TEST(test_parse_range)
+{
+	int64_t a = -1, b = -1;
+
+	ck_assert_int_eq(http_parse_range(NULL, 100, &a, &b), 0);
+	ck_assert_int_eq(http_parse_range("bytes=0-9", 100, &a, &b), 1);
+	ck_assert(a == 0 && b == 9);
+	ck_assert_int_eq(http_parse_range("bytes=90-", 100, &a, &b), 1);
+	ck_assert(a == 90 && b == 99);
+	ck_assert_int_eq(http_parse_range("bytes=90-200", 100, &a, &b), 1);
+	ck_assert(a == 90 && b == 99);
+	ck_assert_int_eq(http_parse_range("bytes=-10", 100, &a, &b), 1);
+	ck_assert(a == 90 && b == 99);
+	ck_assert_int_eq(http_parse_range("bytes=-1000", 100, &a, &b), 1);
+	ck_assert(a == 0 && b == 99);
+	/* Unsatisfiable: 416. */
+	ck_assert_int_eq(http_parse_range("bytes=100-", 100, &a, &b), -1);
+	ck_assert_int_eq(http_parse_range("bytes=-0", 100, &a, &b), -1);
+	ck_assert_int_eq(http_parse_range("bytes=0-", 0, &a, &b), -1);
+	/* Ignored (whole body): other units, several ranges, malformed. */
+	ck_assert_int_eq(http_parse_range("items=0-1", 100, &a, &b), 0);
+	ck_assert_int_eq(http_parse_range("bytes=0-1,5-6", 100, &a, &b), 0);
+	ck_assert_int_eq(http_parse_range("bytes=5-1", 100, &a, &b), 0);
+	ck_assert_int_eq(http_parse_range("bytes=x-1", 100, &a, &b), 0);
+	ck_assert_int_eq(http_parse_range("bytes=1", 100, &a, &b), 0);
+}
+END_TEST
+
 /* ---- handlers -------------------------------------------------------------- */
 
 static char *dir;
@@ -275,6 +303,7 @@ http_suite(void)
 	tcase_add_test(core, test_serialize_bodyless);
 	tcase_add_test(core, test_error_is_json);
 	tcase_add_test(core, test_accepts);
+	tcase_add_test(core, test_parse_range);
 	tcase_add_checked_fixture(handlers, setup, teardown);
 	tcase_add_test(handlers, test_publish_then_poll);
 	tcase_add_test(handlers, test_poll_pages_with_more);

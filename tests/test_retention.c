@@ -43,7 +43,7 @@ static int64_t
 add(const char *channel, size_t len, int64_t now_ms)
 {
 	static const char bytes[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-	struct store_pub p = { channel, NULL, "text/plain", bytes, len };
+	struct store_pub p = { channel, NULL, "text/plain", bytes, len, NULL };
 	int64_t seq = 0;
 	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL };
 
@@ -304,7 +304,7 @@ START_TEST(test_many)
 	for (i = 0; i < 8; i++)
 		snprintf(names[i], sizeof names[i], "c%zu", i);
 	for (i = 0; i < n; i++)
-		p[i] = (struct store_pub){ names[i % 8], NULL, NULL, "0123456789", 10 };
+		p[i] = (struct store_pub){ names[i % 8], NULL, NULL, "0123456789", 10, NULL };
 	ck_assert_int_eq(store_append_groups(st, &g, 1, 1), STORE_OK);
 	ck_assert_int_eq(trim(100, 0, 0, 1), (int64_t)n - 800);
 	ck_assert_int_eq(info_of("c7").messages, 100);

@@ -42,7 +42,7 @@ teardown(void)
 static int64_t
 append1(const char *channel, const char *event, const char *type, const void *body, size_t len, int64_t now)
 {
-	struct store_pub p = { channel, event, type, body, len };
+	struct store_pub p = { channel, event, type, body, len, NULL };
 	int64_t seq = 0;
 	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL };
 
@@ -98,9 +98,9 @@ START_TEST(test_append_read_back)
 {
 	static const unsigned char bin[] = { 'a', 0, 'b', 0, 0xff };
 	struct store_pub p[3] = {
-		{ "news", "update", "text/plain; charset=utf-8", "hello\nworld", 11 },
-		{ "news", NULL, "application/octet-stream", bin, sizeof bin },
-		{ "news", NULL, NULL, NULL, 0 },
+		{ "news", "update", "text/plain; charset=utf-8", "hello\nworld", 11, NULL },
+		{ "news", NULL, "application/octet-stream", bin, sizeof bin, NULL },
+		{ "news", NULL, NULL, NULL, 0, NULL },
 	};
 	int64_t seqs[3] = { 0 };
 	struct store_group g = { p, 3, seqs, STORE_ERROR, NULL };
@@ -338,9 +338,9 @@ END_TEST
 
 START_TEST(test_group_isolation)
 {
-	struct store_pub p0[] = { { "a", NULL, NULL, "1", 1 } };
-	struct store_pub p1[] = { { "a", NULL, NULL, "2", 1 }, { NULL, NULL, NULL, "x", 1 } };
-	struct store_pub p2[] = { { "b", NULL, NULL, "3", 1 } };
+	struct store_pub p0[] = { { "a", NULL, NULL, "1", 1, NULL } };
+	struct store_pub p1[] = { { "a", NULL, NULL, "2", 1, NULL }, { NULL, NULL, NULL, "x", 1, NULL } };
+	struct store_pub p2[] = { { "b", NULL, NULL, "3", 1, NULL } };
 	int64_t s0[1] = { 0 }, s1[2] = { -1, -1 }, s2[1] = { 0 };
 	struct store_group g[3] = {
 		{ p0, 1, s0, STORE_ERROR, NULL },
@@ -558,6 +558,8 @@ START_TEST(test_limits)
 }
 END_TEST
 
+static void check_body_reads_back(int64_t seq, const unsigned char *body, size_t len);
+
 START_TEST(test_large_body)
 {
 	size_t len = 4 << 20, i;
@@ -569,11 +571,68 @@ START_TEST(test_large_body)
 		body[i] = (unsigned char)(i * 7);
 	seq = append1("big", NULL, "application/octet-stream", body, len, 1);
 	msglist_init(&l);
+	/* Over STORE_INLINE_MAX_BYTES: announced with its size, not read. */
 	ck_assert_int_eq(store_read_one(st, "big", seq, &l), STORE_OK);
 	ck_assert_uint_eq(l.v[0]->body_len, len);
-	ck_assert_int_eq(memcmp(l.v[0]->body, body, len), 0);
+	ck_assert_int_eq(l.v[0]->body_omitted, 1);
+	ck_assert_int_eq(l.v[0]->body_is_json, 0);
 	msglist_fini(&l);
+	check_body_reads_back(seq, body, len);
 	free(body);
+}
+END_TEST
+
+/* The body of message seq on channel "big", read through store_body_open in
+ * uneven pieces, equals body. */
+static void
+check_body_reads_back(int64_t seq, const unsigned char *body, size_t len)
+{
+	struct store_body_info info;
+	unsigned char *got = xmalloc(len + 1);
+	size_t off, n;
+
+	ck_assert_int_eq(store_body_open(st, "big", seq, &info), STORE_OK);
+	ck_assert_int_eq(info.size, (int64_t)len);
+	ck_assert_str_eq(info.content_type, "application/octet-stream");
+	for (off = 0; off < len; off += n) {
+		n = len - off < 100003 ? len - off : 100003;
+		ck_assert_int_eq(store_body_read(st, (int64_t)off, got + off, n), STORE_OK);
+	}
+	ck_assert_int_eq(store_body_read(st, (int64_t)len - 1, got, 2), STORE_INVALID);
+	store_body_close(st);
+	ck_assert_int_eq(memcmp(got, body, len), 0);
+	ck_assert_int_eq(store_body_open(st, "other", seq, &info), STORE_NOTFOUND);
+	free(got);
+}
+
+START_TEST(test_body_from_file)
+{
+	size_t len = (3 << 20) + 17, i;
+	unsigned char *body = xmalloc(len);
+	char *spool = xasprintf("%s/spool", dir);
+	struct store_pub p = {"big", NULL, "application/octet-stream", NULL, len, spool};
+	struct store_group g = {&p, 1, NULL, STORE_ERROR, NULL};
+	int64_t seq = 0;
+	FILE *f;
+
+	g.seqs = &seq;
+	for (i = 0; i < len; i++)
+		body[i] = (unsigned char)(i * 13 + 1);
+	f = fopen(spool, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(body, 1, len, f), len);
+	fclose(f);
+	ck_assert_int_eq(store_append_groups(st, &g, 1, 1), STORE_OK);
+	ck_assert_int_eq(g.result, STORE_OK);
+	check_body_reads_back(seq, body, len);
+
+	/* A file shorter than body_len fails the group, nothing written. */
+	p.body_len = len + 1;
+	ck_assert_int_eq(store_append_groups(st, &g, 1, 2), STORE_OK);
+	ck_assert_int_ne(g.result, STORE_OK);
+	free(g.cause);
+	free(body);
+	free(spool);
 }
 END_TEST
 
@@ -585,7 +644,7 @@ START_TEST(test_big_batch)
 	struct store_group g = { p, n, seqs, STORE_ERROR, NULL };
 
 	for (i = 0; i < n; i++)
-		p[i] = (struct store_pub){ i % 3 ? "x" : "y", NULL, "text/plain", "payload", 7 };
+		p[i] = (struct store_pub){ i % 3 ? "x" : "y", NULL, "text/plain", "payload", 7, NULL };
 	ck_assert_int_eq(store_append_groups(st, &g, 1, 1), STORE_OK);
 	ck_assert_int_eq(g.result, STORE_OK);
 	for (i = 1; i < n; i++)
@@ -603,7 +662,7 @@ END_TEST
 START_TEST(test_busy_when_locked)
 {
 	struct store *st2;
-	struct store_pub p = { "a", NULL, NULL, "x", 1 };
+	struct store_pub p = { "a", NULL, NULL, "x", 1, NULL };
 	int64_t seq = -1;
 	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL };
 	struct store_retention r = { 1, 0, 0 };
@@ -640,7 +699,7 @@ END_TEST
 START_TEST(test_busy_when_readonly)
 {
 	struct store *ro;
-	struct store_pub p = { "a", NULL, NULL, "x", 1 };
+	struct store_pub p = { "a", NULL, NULL, "x", 1, NULL };
 	int64_t seq = -1, high;
 	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL };
 	struct msglist l;
@@ -800,6 +859,7 @@ store_suite(void)
 	tcase_add_test(tc, test_many_channels);
 	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_large_body);
+	tcase_add_test(tc, test_body_from_file);
 	tcase_add_test(tc, test_big_batch);
 	suite_add_tcase(s, tc);
 
