@@ -100,14 +100,10 @@ cursor_parse(const struct cursor_input *in, int64_t max_last, struct cursor *c, 
 	size_t len;
 
 	memset(c, 0, sizeof *c);
-	if (in->since != NULL) {
-		if (util_parse_i64(in->since, 0, INT64_MAX, &c->since) != 0)
-			return cursor_error(cause, xasprintf("?since=%.64s is not a message seq (a whole "
-							     "number from 0 to %lld)",
-							     in->since, (long long)INT64_MAX));
-		c->kind = CURSOR_SINCE;
-		return 0;
-	}
+	/* An EventSource that reconnects requests its original URL again (any
+	 * ?since= in it included) and adds Last-Event-ID with the last event it
+	 * got; polyfills add ?lastEventId= instead. So those two, the newer
+	 * position, win over ?since. */
 	if (lei != NULL) {
 		lei += strspn(lei, OWS);
 		len = strlen(lei);
@@ -129,6 +125,14 @@ cursor_parse(const struct cursor_input *in, int64_t max_last, struct cursor *c, 
 			return cursor_error(cause, xasprintf("?lastEventId=%.64s is not a message seq (a "
 							     "whole number from 0 to %lld)",
 							     in->last_event_id_q, (long long)INT64_MAX));
+		c->kind = CURSOR_SINCE;
+		return 0;
+	}
+	if (in->since != NULL) {
+		if (util_parse_i64(in->since, 0, INT64_MAX, &c->since) != 0)
+			return cursor_error(cause, xasprintf("?since=%.64s is not a message seq (a whole "
+							     "number from 0 to %lld)",
+							     in->since, (long long)INT64_MAX));
 		c->kind = CURSOR_SINCE;
 		return 0;
 	}

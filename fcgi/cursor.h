@@ -31,8 +31,10 @@ struct cursor_input {
 	const char *last;             /* ?last= */
 };
 
-/* Pick the cursor: since, then Last-Event-ID, then its query aliases, then
- * If-None-Match; else last; else none. A seq is a decimal 0..2^63-1; last is
+/* Pick the cursor: Last-Event-ID, then its query aliases, then since, then
+ * If-None-Match; else last; else none. (An EventSource reconnects to its
+ * original URL, ?since= and all, with Last-Event-ID set to where it got to:
+ * the header is the newer position.) A seq is a decimal 0..2^63-1; last is
  * 1..max_last. Returns 0, or -1 with *cause (caller frees; may be NULL) for a
  * malformed value (an answer 400). An empty Last-Event-ID means none (the
  * WHATWG spec sends it empty after a reset). If-None-Match: * is no cursor. */

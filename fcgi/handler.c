@@ -529,12 +529,15 @@ handler_spec(const struct route *r)
 }
 
 /* Append the opening of a stream to spec->opening: headers, then for SSE a
- * comment that commits them and the retry field, the gap notice, and the
- * backlog messages. */
-static void
+ * comment that commits them and the retry field, the gap notice, and as many
+ * backlog messages as fit in half of stream_max_pending_bytes (so a slow start
+ * is never mistaken for a stalled reader). Returns how many went in; the
+ * stream reads the rest from the store as it drains. */
+static size_t
 handler_stream_opening(const struct config *cfg, struct park_spec *spec, struct http_response *resp,
 		       const struct msglist *msgs, size_t n, int gap, int64_t oldest)
 {
+	size_t budget = (size_t)cfg->stream_max_pending_bytes / 2;
 	struct buf *b = &spec->opening;
 	size_t i;
 
@@ -559,7 +562,7 @@ handler_stream_opening(const struct config *cfg, struct park_spec *spec, struct 
 			buf_printf(b, "{\"type\":\"gap\",\"oldest\":%lld}\n", (long long)oldest);
 		}
 	}
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && (i == 0 || b->len < budget); i++) {
 		if (spec->kind == PARK_SSE) {
 			sse_append_event(b, msgs->v[i]);
 		} else {
@@ -567,6 +570,7 @@ handler_stream_opening(const struct config *cfg, struct park_spec *spec, struct 
 			buf_putc(b, '\n');
 		}
 	}
+	return i;
 }
 
 /* Which transport a GET on a channel asks for: a stream kind, PARK_LONG_POLL
@@ -607,6 +611,7 @@ handler_poll(struct handler_ctx *h, const struct http_request *req, const struct
 	size_t page = (size_t)cfg->page_messages;
 	enum store_result sr;
 	int gap = 0, more = 0, kind;
+	size_t sent;
 
 	msglist_init(&msgs);
 	atomic_fetch_add(&h->app->stats.polls, 1);
@@ -680,11 +685,13 @@ stream:
 			more = 1;
 			msgs.n = page;
 		}
-		if (msgs.n > 0 && c.kind == CURSOR_SINCE)
-			spec->since = msgs.v[msgs.n - 1]->seq;
-		else if (c.kind == CURSOR_NONE && spec->since == 0)
+		if (c.kind == CURSOR_NONE && spec->since == 0)
 			spec->since = high;
-		handler_stream_opening(h->app->cfg, spec, resp, &msgs, msgs.n, gap, oldest);
+		sent = handler_stream_opening(h->app->cfg, spec, resp, &msgs, msgs.n, gap, oldest);
+		if (sent < msgs.n)
+			spec->behind = 1;
+		if (sent > 0 && c.kind == CURSOR_SINCE)
+			spec->since = msgs.v[sent - 1]->seq;
 		spec->high_seq = high > spec->since ? high : spec->since;
 		spec->deletion_high = dhigh;
 		spec->deadline_ms = INT64_MAX;

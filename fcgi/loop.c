@@ -57,6 +57,7 @@ struct parked {
 	enum parked_state state;
 	int want_out;             /* EPOLLOUT is armed */
 	int64_t last_write_ms;    /* streams: for heartbeats */
+	size_t last_unit;         /* streams: bytes of the last message queued */
 	struct parked *stream_prev, *stream_next; /* the list of streams */
 	struct park_spec *spec;
 	struct chan **chans; /* spec->nchannels channel lists it is in */
@@ -601,8 +602,10 @@ loop_flush(struct loop *loop, struct parked *p)
 		loop_release(loop, p);
 		return -1;
 	}
+	/* Behind by more than the bound, not counting the newest message: one
+	 * message larger than the bound is no sign of a stalled reader. */
 	if (r == FCGI_OUT_AGAIN && p->state == PARKED_WAITING &&
-	    fcgi_out_pending(&p->out) > (size_t)loop->app->cfg->stream_max_pending_bytes) {
+	    fcgi_out_pending(&p->out) > (size_t)loop->app->cfg->stream_max_pending_bytes + p->last_unit) {
 		log_debug("dropping a stream %zu bytes behind", fcgi_out_pending(&p->out));
 		atomic_fetch_add(&loop->app->stats.dropped, 1);
 		loop_release(loop, p);
@@ -694,13 +697,16 @@ loop_encode(struct buf *b, enum park_kind kind, const struct store_message *m)
 }
 
 /* Read the history a behind stream has not had yet, page by page, while its
- * socket takes it. Ends when it caught up (it then gets live rows) or when
- * its socket is full (EPOLLOUT brings it back here). Returns -1 if p was
+ * socket takes it. Each step queues at most half of stream_max_pending_bytes
+ * (rows read past that are read again next time), so catching up never looks
+ * like a stalled reader. Ends when it caught up (it then gets live rows) or
+ * when its socket is full (EPOLLOUT brings it back here). Returns -1 if p was
  * freed. */
 static int
 loop_catch_up(struct loop *loop, struct parked *p)
 {
 	size_t page = (size_t)loop->app->cfg->page_messages, i;
+	size_t budget = (size_t)loop->app->cfg->stream_max_pending_bytes / 2;
 	struct msglist l;
 	int rc = 0;
 
@@ -712,17 +718,18 @@ loop_catch_up(struct loop *loop, struct parked *p)
 			log_error("catching a stream up: %s", store_errmsg(loop->st));
 			break;
 		}
-		for (i = 0; i < l.n; i++) {
+		for (i = 0; i < l.n && (i == 0 || fcgi_out_pending(&p->out) < budget); i++) {
 			buf_reset(&loop->scratch);
 			loop_encode(&loop->scratch, p->spec->kind, l.v[i]);
 			fcgi_out_stdout(&p->out, loop->scratch.data, loop->scratch.len);
+			p->last_unit = loop->scratch.len;
 			p->spec->since = l.v[i]->seq;
 		}
-		atomic_fetch_add(&loop->app->stats.deliveries, l.n);
-		/* A short page: the read saw every row committed so far, so all
-		 * up to seen_seq (and beyond) is queued; live rows take over and
-		 * skip what it already has (seq <= since). */
-		if (l.n < page)
+		atomic_fetch_add(&loop->app->stats.deliveries, i);
+		/* A short page taken whole: the read saw every row committed so
+		 * far, so all up to seen_seq (and beyond) is queued; live rows take
+		 * over and skip what it already has (seq <= since). */
+		if (l.n < page && i == l.n)
 			p->spec->behind = 0;
 		p->last_write_ms = util_mono_ms();
 		if (loop_flush(loop, p) == -1) {
@@ -778,6 +785,7 @@ loop_hit(struct loop *loop, struct parked *p, struct store_message *m, size_t pa
 		if (enc->len == 0)
 			loop_encode(enc, p->spec->kind, m);
 		fcgi_out_stdout(&p->out, enc->data, enc->len);
+		p->last_unit = enc->len;
 		p->spec->since = m->seq;
 		p->more = 1; /* marks it woken */
 		atomic_fetch_add(&loop->app->stats.deliveries, 1);
@@ -973,6 +981,7 @@ loop_take_inbox(struct loop *loop)
 			if (loop->heartbeat_at_ms == 0)
 				loop->heartbeat_at_ms = now + loop->app->cfg->heartbeat_s * 1000 / 2;
 			fcgi_out_stdout(&p->out, p->spec->opening.data, p->spec->opening.len);
+			p->last_unit = p->spec->opening.len;
 			buf_fini(&p->spec->opening);
 			if (p->spec->high_seq < loop->seen_seq)
 				p->spec->behind = 1; /* rows it may have missed are read from the store */

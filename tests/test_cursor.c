@@ -100,17 +100,18 @@ START_TEST(test_precedence)
 		.since = "1", .last_event_id = "2", .last_event_id_q = "3", .if_none_match = "\"4\"", .last = "5",
 	};
 
-	cursor_ok(&in, CURSOR_SINCE, 1, 0);
-	in.since = NULL;
+	/* Last-Event-ID first: an EventSource reconnecting to a ?since= URL. */
 	cursor_ok(&in, CURSOR_SINCE, 2, 0);
 	in.last_event_id = NULL;
 	cursor_ok(&in, CURSOR_SINCE, 3, 0);
 	in.last_event_id_q = NULL;
+	cursor_ok(&in, CURSOR_SINCE, 1, 0);
+	in.since = NULL;
 	cursor_ok(&in, CURSOR_SINCE, 4, 1);
 	in.if_none_match = NULL;
 	cursor_ok(&in, CURSOR_LAST, 5, 0);
 	/* Lower sources are not even looked at once a higher one answers. */
-	in = (struct cursor_input){.since = "1", .last_event_id = "junk", .last = "0"};
+	in = (struct cursor_input){.last_event_id = "1", .since = "junk", .last = "0"};
 	cursor_ok(&in, CURSOR_SINCE, 1, 0);
 }
 END_TEST
