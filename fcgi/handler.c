@@ -548,9 +548,13 @@ handler_stream_opening(const struct config *cfg, struct park_spec *spec, struct 
 	http_header(resp, "X-Accel-Buffering", "no");
 	http_serialize_head(resp, b);
 	if (spec->kind == PARK_SSE) {
+		/* The id field sets the client's last event ID without an event
+		 * (WHATWG §9.2.6: the ID is taken before an empty data buffer
+		 * ends the dispatch), so a client dropped before its first event
+		 * still resumes from where it started. */
 		sse_append_comment(b, "fcpush");
 		sse_append_retry(b, cfg->retry_ms);
-		buf_putc(b, '\n');
+		buf_printf(b, "id: %lld\n\n", (long long)spec->since);
 	}
 	if (gap) {
 		if (spec->kind == PARK_SSE) {

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# A database locked past the busy timeout: publishes answer 503 with nothing
+# written, reads keep working (WAL), and once the lock goes the worker serves
+# as before. The lock is real: the sqlite3 shell holds BEGIN IMMEDIATE open,
+# fed through a fifo. busy_timeout_ms is small so the case is quick.
+. "$FCPUSH_SRCDIR/tests/lib.sh"
+fcpush_setup FCPUSH_BUSY_TIMEOUT_MS=200
+
+# db_locked: another connection cannot take the write lock now.
+db_locked() {
+	local err
+	err=$("$SQLITE3" "$DB" 'BEGIN IMMEDIATE; ROLLBACK;' 2>&1 >/dev/null) && return 1
+	grep -qi 'locked\|busy' <<<"$err"
+}
+
+# hold_lock NAME: start a sqlite3 shell that takes the write lock and keeps
+# its transaction open until release_lock; returns once it holds the lock
+# (it touches $T/NAME.held after BEGIN IMMEDIATE succeeded; -bail stops it
+# there if it did not). Writes to fd 7.
+hold_lock() {
+	mkfifo "$T/$1.fifo"
+	"$SQLITE3" -bail "$DB" <"$T/$1.fifo" >"$T/$1.out" 2>&1 &
+	HOLDER=$!
+	exec 7>"$T/$1.fifo"
+	printf 'BEGIN IMMEDIATE;\n.shell touch %s/%s.held\n' "$T" "$1" >&7
+	wait_until 10 "sqlite3 to hold the write lock" test -e "$T/$1.held" ||
+		fail "sqlite3 could not lock the database: $(cat "$T/$1.out")"
+	db_locked || fail "the database is not locked"
+}
+
+release_lock() {
+	echo 'ROLLBACK;' >&7
+	exec 7>&-
+	wait "$HOLDER"
+	! db_locked || fail "the database is still locked"
+}
+
+case_locked_503() {
+	local ch
+	ch=$(unique_channel busy)
+	publish "$ch" before
+	hold_lock lock1
+
+	req POST "/push/channels/$ch" -H 'Content-Type: text/plain' --data-binary 'during the lock'
+	assert_error 503
+	req POST /push/publish -H 'Content-Type: application/json' \
+		--data-binary "[{\"channel\":\"$ch\",\"data\":\"during the lock\"},{\"channel\":\"$ch\",\"data\":\"2\"}]"
+	assert_error 503
+	req DELETE "/push/channels/$ch"
+	assert_error 503
+	# Readers are not blocked by a writer in WAL mode.
+	req GET "/push/channels/$ch?since=0"
+	assert_status 200
+	assert_json '[.messages[].data]' '["before"]'
+
+	release_lock
+
+	publish "$ch" after
+	req GET "/push/channels/$ch?since=0"
+	assert_status 200
+	assert_json '[.messages[].data]' '["before","after"]'
+	assert_eq "$(db_count "channel = '$ch'")" 2 "rows of the channel (nothing half-written)"
+	assert_eq "$(db_count "body = CAST('during the lock' AS BLOB) OR body = 'during the lock'")" 0 \
+		"rows written during the lock"
+	req GET /push/status
+	assert_json '.errors_5xx >= 3' true
+}
+
+case_lock_wakes_nobody() {
+	local ch base
+	ch=$(unique_channel busylp)
+	publish "$ch" x
+	base=$(parked)
+	bg_req lp GET "/push/channels/$ch?since=$SEQ" -H 'Prefer: wait=10'
+	await_parked $((base + 1))
+	hold_lock lock2
+	req POST "/push/channels/$ch" -H 'Content-Type: text/plain' --data-binary 'refused'
+	assert_error 503
+	release_lock
+	# The parked long poll saw nothing of the refused publish; the next one
+	# wakes it.
+	bg_running lp || fail "the long poll was answered by a publish that failed"
+	publish "$ch" accepted
+	bg_wait lp
+	assert_status 200
+	assert_json '[.messages[].data]' '["accepted"]'
+}
+
+run_case "database locked past busy_timeout_ms: 503, nothing written, serves after" case_locked_503
+run_case "a refused publish wakes no long poll" case_lock_wakes_nobody
+finish
