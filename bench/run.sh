@@ -84,10 +84,13 @@ if [ -z "$REPORT_DIR" ]; then
 	(cd "$ROOT" && (test -x configure || autoreconf -fi) && mkdir -p build && cd build &&
 		(test -f Makefile || ../configure) && make -j2 fcpush.fcgi fcpush) >"$TMP/build.log" 2>&1 ||
 		{ tail -20 "$TMP/build.log" >&2; die "worker build failed"; }
-	WORKER=$ROOT/build/fcpush.fcgi
-	CLI=$ROOT/build/fcpush
+	# Copies, so that a rebuild in build/ by someone else cannot change the
+	# binary between runs.
 	BIN=$TMP/bin
 	mkdir -p "$BIN"
+	cp "$ROOT/build/fcpush.fcgi" "$ROOT/build/fcpush" "$BIN/"
+	WORKER=$BIN/fcpush.fcgi
+	CLI=$BIN/fcpush
 	log "building the clients"
 	TRIVIAL_SRC=$ROOT/tests/trivial_responder.c
 	[ -f "$TRIVIAL_SRC" ] || TRIVIAL_SRC=$ROOT/bench/trivial_responder.c
@@ -95,10 +98,11 @@ if [ -z "$REPORT_DIR" ]; then
 	gcc -O2 -Wall -o "$BIN/lpbench" "$ROOT/bench/lpbench.c"
 	gcc -O2 -Wall -pthread -o "$BIN/batch" "$ROOT/bench/batch.c"
 
-	LIGHTTPD_TEMPLATE=$ROOT/conf/lighttpd.conf.in
-	if [ ! -f "$LIGHTTPD_TEMPLATE" ]; then
+	LIGHTTPD_TEMPLATE=$TMP/lighttpd.conf.in
+	if [ -f "$ROOT/conf/lighttpd.conf.in" ]; then
+		cp "$ROOT/conf/lighttpd.conf.in" "$LIGHTTPD_TEMPLATE" # a snapshot, for the same reason
+	else
 		# Minimal stand-in until conf/ has one.
-		LIGHTTPD_TEMPLATE=$TMP/lighttpd.conf.in
 		cat >"$LIGHTTPD_TEMPLATE" <<-'EOF'
 	server.modules = ( "mod_fastcgi" )
 	server.bind = "127.0.0.1"
@@ -162,8 +166,14 @@ if [ -z "$REPORT_DIR" ]; then
 	start_lighttpd() { # start_lighttpd DIR PORT SOCKET -> LAST_PID
 		local dir=$1 port=$2 sock=$3
 		mkdir -p "$dir"
+		# @WSPORT@ (fcpush-ws behind mod_proxy) gets a port nothing listens
+		# on: WebSocket is not benchmarked yet.
 		sed -e "s|@PORT@|$port|g" -e "s|@STATE@|$dir|g" -e "s|@SOCKET@|$sock|g" -e "s|@WWW@|$ROOT/www|g" \
-			"$LIGHTTPD_TEMPLATE" >"$dir/lighttpd.conf"
+			-e "s|@WSPORT@|$(free_port)|g" "$LIGHTTPD_TEMPLATE" >"$dir/lighttpd.conf"
+		if grep -v '^[[:space:]]*#' "$dir/lighttpd.conf" | grep -q '@[A-Z_]*@'; then
+			die "conf/lighttpd.conf.in has a placeholder run.sh does not know:" \
+				"$(grep -v '^[[:space:]]*#' "$dir/lighttpd.conf" | grep -o '@[A-Z_]*@' | sort -u | tr '\n' ' ')"
+		fi
 		lighttpd -D -f "$dir/lighttpd.conf" >>"$dir/lighttpd.out" 2>&1 &
 		LAST_PID=$!
 		PIDS+=("$LAST_PID")
