@@ -46,12 +46,14 @@ static const struct config_option config_options[] = {
 	    "Where the FastCGI worker listens: a unix socket path or host:port. Empty: the socket "
 	    "the web server passes on fd 0 (lighttpd, mod_fcgid, spawn-fcgi)."),
 	{"listen_mode", CONFIG_OCTAL, offsetof(struct config, listen_mode), "0660", 0, 0, 0777, 0,
-	 "Permissions of the unix socket named by listen, in octal."},
+	 "Permissions of the unix socket named by listen (and of fcpush-ws's ws_listen), in octal."},
 	OPT_STRING(cors_allow_origins, "", 0,
 	    "Origins allowed to make cross-origin requests: empty for none, * for any, else a "
 	    "comma-separated list of exact origins such as https://example.com."),
 	OPT_STRING(log_level, "info", CONFIG_LOG_LEVEL, "Least severe messages logged: error, warn, info or debug."),
-	OPT_INT(threads, 4, 1, 256, 0, "Threads accepting and serving requests in each worker process."),
+	OPT_INT(threads, 16, 1, 256, 0,
+	    "Threads accepting and serving requests in each worker process. A waiting request holds none; "
+	    "more threads let more concurrent publishes share one commit."),
 	OPT_INT(listen_backlog, 1024, 1, 65535, 0, "listen(2) backlog of the socket named by listen."),
 	OPT_INT(busy_timeout_ms, 5000, 0, 600000, 0,
 	    "How long a statement waits for a locked database, in milliseconds, before the request "
@@ -82,6 +84,28 @@ static const struct config_option config_options[] = {
 	OPT_INT(stream_max_pending_bytes, 262144, 4096, 1073741824, CONFIG_SIZE_SUFFIX,
 	    "A stream (SSE, NDJSON) whose client reads slower than messages arrive is disconnected once this "
 	    "many bytes wait to be written to it (suffix k, M or G); it resumes from its last seq and loses nothing."),
+	OPT_STRING(ws_listen, "127.0.0.1:8081", 0,
+	    "Where fcpush-ws, the WebSocket companion, listens: host:port (loopback: the web server "
+	    "proxies /push/ws/ to it) or the path of a unix socket (permissions from listen_mode)."),
+	OPT_STRING(ws_allowed_origins, "", 0,
+	    "Origins allowed to open a WebSocket: empty for any, else * or a comma-separated list of "
+	    "exact origins such as https://example.com; others are refused with 403. A handshake "
+	    "without an Origin header (not a browser) is always allowed."),
+	OPT_INT(ws_max_message_bytes, 1114112, 128, 1073741824, CONFIG_SIZE_SUFFIX,
+	    "Largest message a WebSocket client may send, in bytes (suffix k, M or G); past it the "
+	    "connection is closed with 1009. A publish's data is also held to max_message_bytes."),
+	OPT_INT(ws_max_subscriptions, 64, 1, 100000, 0,
+	    "Most channels one WebSocket connection may subscribe to."),
+	OPT_INT(ws_max_connections, 10000, 1, 1000000, 0,
+	    "Most WebSocket connections one fcpush-ws process holds; more are refused with 503."),
+	OPT_INT(ws_ping_s, 25, 1, 3600, 0,
+	    "fcpush-ws pings an idle WebSocket this often, in seconds, and closes one that has not "
+	    "answered for twice as long. Keep it below the web server's idle timeouts."),
+	OPT_INT(ws_max_pending_bytes, 262144, 4096, 1073741824, CONFIG_SIZE_SUFFIX,
+	    "Bytes that may wait to be sent to one WebSocket client (suffix k, M or G). Past it the client "
+	    "gets no more live messages until it drains (they wait in the store), and one that takes less "
+	    "than half of this in 5 s is disconnected (close 1013, try again later); it resumes with "
+	    "?since and loses nothing."),
 };
 
 #define CONFIG_NOPTIONS (sizeof config_options / sizeof config_options[0])
@@ -400,16 +424,18 @@ config_write_example(FILE *f)
 	}
 }
 
-int
-config_origin_allowed(const struct config *c, const char *origin)
+/* Whether origin is in list (comma-separated, spaces around items ignored),
+ * or the list holds "*". */
+static int
+config_origin_in(const char *list, const char *origin)
 {
 	const char *p, *end, *comma;
 	size_t olen;
 
-	if (origin == NULL || c->cors_allow_origins == NULL)
+	if (origin == NULL || list == NULL)
 		return 0;
 	olen = strlen(origin);
-	for (p = c->cors_allow_origins; *p != '\0'; p = *comma == '\0' ? comma : comma + 1) {
+	for (p = list; *p != '\0'; p = *comma == '\0' ? comma : comma + 1) {
 		comma = p + strcspn(p, ",");
 		while (p < comma && (*p == ' ' || *p == '\t'))
 			p++;
@@ -422,4 +448,18 @@ config_origin_allowed(const struct config *c, const char *origin)
 			return 1;
 	}
 	return 0;
+}
+
+int
+config_origin_allowed(const struct config *c, const char *origin)
+{
+	return config_origin_in(c->cors_allow_origins, origin);
+}
+
+int
+config_ws_origin_allowed(const struct config *c, const char *origin)
+{
+	if (c->ws_allowed_origins == NULL || c->ws_allowed_origins[0] == '\0' || origin == NULL)
+		return 1;
+	return config_origin_in(c->ws_allowed_origins, origin);
 }

@@ -32,6 +32,14 @@ struct config {
 	int64_t heartbeat_s;          /* idle streams get a heartbeat this often */
 	int64_t retry_ms;             /* SSE retry: sent to clients */
 	int64_t stream_max_pending_bytes; /* unwritten output past which a stream is dropped */
+	/* fcpush-ws, the WebSocket companion */
+	char *ws_listen;              /* host:port, or a unix socket path */
+	char *ws_allowed_origins;     /* "" any, else "*" or comma-separated origins */
+	int64_t ws_max_message_bytes; /* largest client message (close 1009 past it) */
+	int64_t ws_max_subscriptions; /* channels per connection */
+	int64_t ws_max_connections;   /* open WebSockets per process */
+	int64_t ws_ping_s;            /* ping interval; no pong for twice that closes */
+	int64_t ws_max_pending_bytes; /* unsent output past which a client is dropped */
 };
 
 /* Fill c with every default. Strings are owned by c (config_fini frees). */
@@ -53,5 +61,9 @@ void config_write_example(FILE *f);
 /* Whether origin (a request's Origin header) is allowed by
  * cors_allow_origins. 0 for NULL origin. */
 int config_origin_allowed(const struct config *c, const char *origin);
+/* Whether a WebSocket handshake with this Origin header is allowed by
+ * ws_allowed_origins: always when that is empty or when origin is NULL (not
+ * a browser); else when origin is in the list or the list holds "*". */
+int config_ws_origin_allowed(const struct config *c, const char *origin);
 
 #endif

@@ -113,6 +113,7 @@ struct loop {
 	size_t heap_n, heap_cap;
 
 	int64_t seen_seq;      /* every row up to here has been dispatched */
+	int stale;             /* commits came while nothing was parked: seen_seq is behind */
 	int64_t seen_deletion; /* every deletion up to here has been applied */
 	int64_t trim_at_ms;    /* monotonic; 0 when no trim is scheduled */
 	int64_t recheck_at_ms; /* monotonic; 0 when no WAL write awaits its commit */
@@ -837,7 +838,11 @@ loop_dispatch_deletions(struct loop *loop)
 }
 
 /* Read every row above seen_seq once, page by page, and deliver each to every
- * parked request it concerns. Returns 1 when there were new rows. */
+ * parked request it concerns. Returns 1 when there were new rows. With
+ * nothing parked it reads nothing: it marks the loop stale, and the next
+ * request to park re-anchors seen_seq (loop_take_inbox), its own high-water
+ * mark covering what came in between. A publish with no subscriber costs
+ * the loop no read. */
 static int
 loop_dispatch(struct loop *loop)
 {
@@ -848,6 +853,12 @@ loop_dispatch(struct loop *loop)
 	int64_t local_us, now;
 	int found = 0;
 
+	if (loop->trim_at_ms == 0)
+		loop->trim_at_ms = util_mono_ms() + loop->app->cfg->trim_interval_ms;
+	if (loop->streams == NULL && loop->heap_n == 0) {
+		loop->stale = 1;
+		return 1;
+	}
 	loop_dispatch_deletions(loop);
 	for (;;) {
 		msglist_clear(&loop->rows);
@@ -859,8 +870,6 @@ loop_dispatch(struct loop *loop)
 			break;
 		found = 1;
 		atomic_fetch_add(&loop->app->stats.wakeups, 1);
-		if (loop->trim_at_ms == 0)
-			loop->trim_at_ms = util_mono_ms() + loop->app->cfg->trim_interval_ms;
 		woken = NULL;
 		for (i = 0; i < loop->rows.n; i++) {
 			m = loop->rows.v[i];
@@ -957,6 +966,15 @@ loop_take_inbox(struct loop *loop)
 	loop->inbox_n = loop->inbox_cap = 0;
 	pthread_mutex_unlock(&loop->inbox_lock);
 
+	if (n > 0 && loop->stale) {
+		/* Skip the rows nobody was waiting for: each request below checks
+		 * its own high-water mark against the new seen_seq. */
+		if (store_high_seq(loop->st, &loop->seen_seq) != STORE_OK ||
+		    store_deletion_high(loop->st, &loop->seen_deletion) != STORE_OK)
+			log_error("re-anchoring the loop: %s", store_errmsg(loop->st));
+		else
+			loop->stale = 0;
+	}
 	msglist_init(&l);
 	for (i = 0; i < n; i++) {
 		p = xcalloc(1, sizeof *p);

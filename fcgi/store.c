@@ -99,6 +99,14 @@ static const char sql_batch_elements[] =
 	" CASE WHEN type <> 'object' THEN NULL"
 	"   WHEN json_type(value, '$.data') = 'text' THEN value ->> '$.data' ELSE value -> '$.data' END"
 	" FROM json_each(?1)";
+/* The members of a top-level JSON object (store_json_object): a string as
+ * its decoded text, anything else as its JSON text. */
+static const char sql_object_members[] =
+	"SELECT key, type,"
+	" CASE type WHEN 'text' THEN atom WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'"
+	"   WHEN 'null' THEN 'null' WHEN 'object' THEN value WHEN 'array' THEN value"
+	"   ELSE json_quote(value) END"
+	" FROM json_each(?1)";
 
 /* Reads. ?1 channel (or JSON array of channels). */
 static const char sql_read_since_one[] =
@@ -220,6 +228,7 @@ enum stmt_id {
 	ST_JSON_VALID,
 	ST_BATCH_HEAD,
 	ST_BATCH_ELEMENTS,
+	ST_OBJECT_MEMBERS,
 	ST_READ_SINCE_ONE,
 	ST_READ_SINCE_MANY,
 	ST_READ_LAST_ONE,
@@ -257,6 +266,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_JSON_VALID] = sql_json_valid,
 	[ST_BATCH_HEAD] = sql_batch_head,
 	[ST_BATCH_ELEMENTS] = sql_batch_elements,
+	[ST_OBJECT_MEMBERS] = sql_object_members,
 	[ST_READ_SINCE_ONE] = sql_read_since_one,
 	[ST_READ_SINCE_MANY] = sql_read_since_many,
 	[ST_READ_LAST_ONE] = sql_read_last_one,
@@ -1050,6 +1060,95 @@ out:
 }
 
 /* ---- reads ------------------------------------------------------------- */
+
+/* Where one member's strings lie in the string buffer. */
+struct member_entry {
+	size_t key, type, text, text_len;
+};
+
+enum store_result
+store_json_object(struct store *st, const char *json, size_t len, struct store_json_member **members, size_t *n,
+		  char **cause)
+{
+	sqlite3_stmt *head = st->stmt[ST_BATCH_HEAD], *el = st->stmt[ST_OBJECT_MEMBERS];
+	struct member_entry *e = NULL;
+	struct store_json_member *out;
+	struct buf strings;
+	enum store_result res = STORE_ERROR;
+	size_t count = 0, cap = 0, k;
+	const char *type, *text;
+	int rc;
+
+	*members = NULL;
+	*n = 0;
+	buf_init(&strings);
+	if (memchr(json, '\0', len) != NULL) {
+		res = STORE_INVALID;
+		set_cause(cause, "not valid JSON");
+		goto out;
+	}
+	sqlite3_bind_text64(head, 1, len > 0 ? json : "", len, SQLITE_STATIC, SQLITE_UTF8);
+	if ((rc = sqlite3_step(head)) != SQLITE_ROW) {
+		res = store_fail(st, rc, "json object");
+		set_cause(cause, "cannot parse JSON: %s", sqlite3_errmsg(st->db));
+		goto out;
+	}
+	type = (const char *)sqlite3_column_text(head, 0);
+	if (type == NULL || strcmp(type, "object") != 0) {
+		res = STORE_INVALID;
+		set_cause(cause, type == NULL ? "not valid JSON" : "not a JSON object");
+		goto out;
+	}
+	store_done(head);
+	if (json_has_nul_escape(json, len)) {
+		res = STORE_INVALID;
+		set_cause(cause, "\\u0000 (a NUL character) is not supported");
+		goto out;
+	}
+	sqlite3_bind_text64(el, 1, json, len, SQLITE_STATIC, SQLITE_UTF8);
+	while ((rc = sqlite3_step(el)) == SQLITE_ROW) {
+		if (count == cap) {
+			cap = cap == 0 ? 8 : cap * 2;
+			e = xrealloc(e, cap * sizeof *e);
+		}
+		e[count].key = strings.len;
+		text = (const char *)sqlite3_column_text(el, 0);
+		buf_append(&strings, text != NULL ? text : "", (size_t)sqlite3_column_bytes(el, 0));
+		buf_putc(&strings, '\0');
+		e[count].type = strings.len;
+		buf_puts(&strings, (const char *)sqlite3_column_text(el, 1));
+		buf_putc(&strings, '\0');
+		e[count].text = strings.len;
+		text = (const char *)sqlite3_column_text(el, 2);
+		e[count].text_len = text != NULL ? (size_t)sqlite3_column_bytes(el, 2) : 0;
+		buf_append(&strings, text != NULL ? text : "", e[count].text_len);
+		buf_putc(&strings, '\0');
+		count++;
+	}
+	if (rc != SQLITE_DONE) {
+		res = store_fail(st, rc, "json object");
+		set_cause(cause, "cannot parse JSON: %s", sqlite3_errmsg(st->db));
+		goto out;
+	}
+	out = xmalloc(count * sizeof *out + strings.len + 1);
+	memcpy((char *)(out + count), strings.data != NULL ? strings.data : "", strings.len + 1);
+	text = (const char *)(out + count);
+	for (k = 0; k < count; k++) {
+		out[k].key = text + e[k].key;
+		out[k].type = text + e[k].type;
+		out[k].text = text + e[k].text;
+		out[k].text_len = e[k].text_len;
+	}
+	*members = out;
+	*n = count;
+	res = STORE_OK;
+out:
+	store_done(head);
+	store_done(el);
+	free(e);
+	buf_fini(&strings);
+	return res;
+}
 
 /* One message from a row of SQL_MSG_COLS, in one allocation: the struct, then
  * channel, event, content type and body, each NUL-terminated. */

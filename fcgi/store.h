@@ -155,6 +155,28 @@ enum store_result store_append_groups(struct store *st, struct store_group *grou
 enum store_result store_parse_batch(struct store *st, const char *json, size_t len,
 				    struct store_pub **pubs, size_t *n, char **cause);
 
+/* One member of a JSON object, as store_json_object reads it. type is what
+ * json1's json_type says: "null", "true", "false", "integer", "real", "text",
+ * "array" or "object". text is the decoded string for "text" and the value's
+ * JSON text for any other type (an object or array minified by json1);
+ * text_len is its length in bytes. */
+struct store_json_member {
+	const char *key;
+	const char *type;
+	const char *text;
+	size_t text_len;
+};
+
+/* Parse len bytes of JSON text that must be one object (a WebSocket client
+ * command, for instance) with json1 (json_each) into its top-level members,
+ * in document order, duplicates included. On success *members is an array of
+ * *n entries whose strings live in the same allocation: free(*members)
+ * releases all. Returns STORE_INVALID with *cause (caller frees; may be NULL)
+ * when the text is not valid JSON, not an object, or holds a NUL byte or the
+ * escape \u0000 (json1 would cut a string there); STORE_ERROR otherwise. */
+enum store_result store_json_object(struct store *st, const char *json, size_t len,
+				    struct store_json_member **members, size_t *n, char **cause);
+
 /* Whether len bytes at text are valid JSON (json1 json_valid). 1, 0, or -1 on
  * error. */
 int store_json_valid(struct store *st, const char *text, size_t len);

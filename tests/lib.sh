@@ -12,7 +12,8 @@
 #   FCPUSH_TEST_KEEP=1              keep the temp dir for inspection
 #
 # Exported by fcpush_setup: T (temp dir), DB, SOCKET, PORT, BASE_URL, PUSH
-# (BASE_URL/push).
+# (BASE_URL/push), WSPORT (where the server proxies /push/ws/: start_ws
+# starts fcpush-ws there).
 
 : "${FCPUSH_SRCDIR:?FCPUSH_SRCDIR must name the source tree}"
 : "${FCPUSH_BUILDDIR:?FCPUSH_BUILDDIR must name the build tree}"
@@ -23,6 +24,7 @@ TEST_NAME=$(basename "${0%.sh}")
 JQ=${JQ:-jq}
 FCPUSH="$FCPUSH_BUILDDIR/fcpush"
 FCPUSH_FCGI="$FCPUSH_BUILDDIR/fcpush.fcgi"
+FCPUSH_WS="$FCPUSH_BUILDDIR/fcpush-ws"
 
 # Sanitizer reports must not be lost: ASan and UBSan abort on the first error
 # (configure uses -fno-sanitize-recover) and LeakSanitizer runs at exit.
@@ -181,6 +183,42 @@ forget_worker() {
 	mv "$T/workers.list.tmp" "$T/workers.list"
 }
 
+# start_ws NAME [FCPUSH_KEY=VALUE...]: start fcpush-ws on 127.0.0.1:$WSPORT
+# with database $DB and the settings given, then wait (bounded) until the
+# port accepts connections. Like a worker (same files: $T/NAME.err, .pid,
+# .rc), so stop_worker, forget_worker and teardown's exit check apply to it.
+start_ws() {
+	local name=$1 pid
+	shift
+	rm -f "$T/$name.pid" "$T/$name.rc"
+	(
+		env FCPUSH_DATABASE="$DB" FCPUSH_WS_LISTEN="127.0.0.1:$WSPORT" \
+			FCPUSH_LOG_LEVEL="${FCPUSH_TEST_LOG_LEVEL:-info}" "$@" \
+			"$FCPUSH_WS" </dev/null >>"$T/$name.err" 2>&1 &
+		echo $! >"$T/$name.pid.tmp"
+		mv "$T/$name.pid.tmp" "$T/$name.pid"
+		wait $!
+		echo $? >"$T/$name.rc"
+	) &
+	echo $! >"$T/$name.wrapper"
+	grep -qx "$name" "$T/workers.list" 2>/dev/null || echo "$name" >>"$T/workers.list"
+	wait_until 10 "fcpush-ws $name to start" test -s "$T/$name.pid" || return 1
+	pid=$(cat "$T/$name.pid")
+	if ! wait_until 20 "fcpush-ws $name on port $WSPORT" ws_ready "$name" "$WSPORT"; then
+		log "fcpush-ws $name did not come up; its stderr:"
+		sed 's/^/#   /' "$T/$name.err" >&2
+		return 1
+	fi
+	log "fcpush-ws $name pid $pid on 127.0.0.1:$WSPORT"
+}
+
+# ws_ready NAME PORT: 0 when the port accepts connections, 2 when the daemon
+# already exited, else 1.
+ws_ready() {
+	[ -e "$T/$1.rc" ] && { log "fcpush-ws $1 exited with status $(cat "$T/$1.rc")"; return 2; }
+	(exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null
+}
+
 # worker_pid NAME
 worker_pid() {
 	cat "$T/$1.pid" 2>/dev/null
@@ -226,7 +264,7 @@ check_worker_exit() {
 
 # render_conf TEMPLATE OUT: substitute the @...@ placeholders of conf/*.in.
 render_conf() {
-	sed -e "s|@PORT@|$PORT|g" -e "s|@STATE@|$T|g" -e "s|@SOCKET@|$SOCKET|g" \
+	sed -e "s|@PORT@|$PORT|g" -e "s|@WSPORT@|$WSPORT|g" -e "s|@STATE@|$T|g" -e "s|@SOCKET@|$SOCKET|g" \
 		-e "s|@WWW@|$T/www|g" -e "s|@MODULES@|${APACHE_MODULES:-/usr/lib/apache2/modules}|g" \
 		"$1" >"$2"
 }
@@ -258,6 +296,7 @@ start_server() {
 	esac
 	for try in 1 2 3 4 5; do
 		PORT=$(free_port) || return 1
+		[ "$PORT" != "${WSPORT:-}" ] || PORT=$(free_port) || return 1
 		conf="$T/$SERVER.conf"
 		render_conf "$FCPUSH_SRCDIR/conf/$SERVER.conf.in" "$conf"
 		if [ "$SERVER" = lighttpd ]; then
@@ -309,7 +348,8 @@ server_gone() {
 fcpush_setup() {
 	DB="$T/fcpush.db"
 	SOCKET="$T/worker.sock"
-	export DB SOCKET
+	WSPORT=$(free_port) || setup_failed
+	export DB SOCKET WSPORT
 	mkdir -p "$T/www"
 	cp -R "$FCPUSH_SRCDIR/www/." "$T/www/" && chmod -R u+w,a+rX "$T/www"
 	if ! "$FCPUSH" --database "$DB" init >"$T/init.out" 2>&1; then

@@ -80,7 +80,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(c.listen_mode, "0660");
 	ck_assert_str_eq(c.cors_allow_origins, "");
 	ck_assert_str_eq(c.log_level, "info");
-	ck_assert_int_eq(c.threads, 4);
+	ck_assert_int_eq(c.threads, 16);
 	ck_assert_int_eq(c.listen_backlog, 1024);
 	ck_assert_int_eq(c.busy_timeout_ms, 5000);
 	ck_assert_int_eq(c.max_message_bytes, 1048576);
@@ -155,13 +155,13 @@ START_TEST(test_env_override)
 	struct config c;
 
 	path = write_file(dir, "f.conf", "threads = 8\nheartbeat_s = 20\n");
-	setenv("FCPUSH_THREADS", "16", 1);
+	setenv("FCPUSH_THREADS", "12", 1);
 	setenv("FCPUSH_DATABASE", "/env/db", 1);
 	setenv("FCPUSH_NO_SUCH_KEY", "1", 1);
 	config_init(&c);
 	ck_assert_int_eq(config_load_file(&c, path, NULL), 0);
 	ck_assert_msg(config_load_env(&c, &cause) == 0, "%s", cause ? cause : "");
-	ck_assert_int_eq(c.threads, 16);         /* environment beats the file */
+	ck_assert_int_eq(c.threads, 12);         /* environment beats the file */
 	ck_assert_int_eq(c.heartbeat_s, 20);     /* the file beats the default */
 	ck_assert_str_eq(c.database, "/env/db"); /* the environment beats the default */
 
@@ -254,7 +254,7 @@ START_TEST(test_example_file_loads)
 			keys++;
 		}
 	}
-	ck_assert_uint_eq(keys, 21); /* every key of the table */
+	ck_assert_uint_eq(keys, 28); /* every key of the table */
 	path = write_file(dir, "uncommented.conf", text);
 	config_init(&c);
 	ck_assert_msg(config_load_file(&c, path, &cause) == 0, "%s", cause ? cause : "");
@@ -395,7 +395,7 @@ START_TEST(test_bad_values)
 	set_bad(&c, "log_level", "INFO", "log_level");
 	set_bad(&c, "no_such_key", "1", "unknown key \"no_such_key\"");
 	set_bad(&c, "Threads", "1", "unknown key");
-	ck_assert_int_eq(c.threads, 4);
+	ck_assert_int_eq(c.threads, 16); /* bad values leave the default */
 	ck_assert_str_eq(c.log_level, "info");
 	ck_assert_int_eq(config_set(&c, "threads", "x", NULL), -1);
 	config_fini(&c);

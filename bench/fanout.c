@@ -1,0 +1,276 @@
+/*
+ * fanout: hold N Server-Sent Events subscribers on one channel with epoll,
+ * publish M messages whose bodies are their publish time, and report the
+ * publish -> receive latency of every delivery and how many were lost.
+ * Works against fcpush and against nginx + Nchan (eventsource subscriber):
+ * both take a POST to publish and a GET with Accept: text/event-stream.
+ *
+ * Subscribers speak HTTP/1.0 so that the stream arrives unchunked and a
+ * "data: " line is never split by chunk framing. Bounded: stops after
+ * --timeout-s whatever happens.
+ *
+ *   fanout --port P --sub-path PATH --pub-path PATH --subs N --msgs M
+ *          [--interval-ms 200] [--timeout-s 60] [--ready-file F]
+ *
+ * Prints one line of key=value pairs: subs, ready, msgs, expected, received,
+ * lost, p50_ms, p99_ms, max_ms.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+struct sub {
+	int fd;
+	int state; /* 0 connecting, 1 sent, 2 headers seen */
+	char line[256];
+	size_t linelen;
+	int got;
+	int headers_done;
+	int nl_run; /* consecutive newlines while reading headers */
+};
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+connect_to(int port, int nonblock)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0), one = 1;
+
+	if (fd == -1)
+		return -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == -1 && errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One blocking publish; returns 0 when the answer was 2xx. */
+static int
+publish(int port, const char *path, const char *body)
+{
+	char req[512], resp[512];
+	int fd = connect_to(port, 0), n, ok = -1;
+
+	if (fd == -1)
+		return -1;
+	n = snprintf(req, sizeof req,
+		     "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+		     "Connection: close\r\n\r\n%s",
+		     path, strlen(body), body);
+	if (write(fd, req, (size_t)n) == n && (n = (int)read(fd, resp, sizeof resp - 1)) > 12) {
+		resp[n] = '\0';
+		ok = resp[9] == '2' ? 0 : -1;
+	}
+	close(fd);
+	return ok;
+}
+
+/* A complete line of an event stream arrived. */
+static void
+on_line(struct sub *s, const char *line, int64_t *lat, size_t *nlat)
+{
+	int64_t sent;
+
+	if (strncmp(line, "data: ", 6) != 0 && strncmp(line, "data:", 5) != 0)
+		return;
+	sent = strtoll(line + (line[5] == ' ' ? 6 : 5), NULL, 10);
+	if (sent <= 0)
+		return;
+	lat[(*nlat)++] = now_ns() - sent;
+	s->got++;
+}
+
+static void
+on_data(struct sub *s, const char *p, size_t n, int64_t *lat, size_t *nlat)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char c = p[i];
+
+		if (!s->headers_done) {
+			if (c == '\n') {
+				if (++s->nl_run == 2) {
+					s->headers_done = 1;
+					s->state = 2;
+				}
+			} else if (c != '\r') {
+				s->nl_run = 0;
+			}
+			continue;
+		}
+		if (c == '\n' || c == '\r') {
+			s->line[s->linelen] = '\0';
+			if (s->linelen > 0)
+				on_line(s, s->line, lat, nlat);
+			s->linelen = 0;
+		} else if (s->linelen < sizeof s->line - 1) {
+			s->line[s->linelen++] = c;
+		}
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	int port = 0, nsubs = 100, nmsgs = 10, interval_ms = 200, timeout_s = 60, i, n, ready = 0, published = 0;
+	const char *sub_path = NULL, *pub_path = NULL, *ready_file = NULL;
+	struct epoll_event ev, evs[512];
+	struct sub *subs;
+	int64_t *lat, start, next_pub = 0, deadline, t;
+	size_t nlat = 0, received;
+	char req[512], buf[65536], body[32];
+	int epfd, connected = 0, reqlen;
+
+	for (i = 1; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--port") == 0)
+			port = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--sub-path") == 0)
+			sub_path = argv[i + 1];
+		else if (strcmp(argv[i], "--pub-path") == 0)
+			pub_path = argv[i + 1];
+		else if (strcmp(argv[i], "--subs") == 0)
+			nsubs = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--msgs") == 0)
+			nmsgs = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--interval-ms") == 0)
+			interval_ms = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--timeout-s") == 0)
+			timeout_s = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--ready-file") == 0)
+			ready_file = argv[i + 1];
+	}
+	if (port == 0 || sub_path == NULL || pub_path == NULL || nsubs <= 0 || nmsgs <= 0) {
+		fprintf(stderr, "usage: fanout --port P --sub-path PATH --pub-path PATH --subs N --msgs M\n");
+		return 2;
+	}
+	subs = calloc((size_t)nsubs, sizeof *subs);
+	lat = calloc((size_t)nsubs * (size_t)nmsgs + 1, sizeof *lat);
+	epfd = epoll_create1(0);
+	reqlen = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n",
+			  sub_path);
+	start = now_ns();
+	deadline = start + (int64_t)timeout_s * 1000000000;
+
+	while (now_ns() < deadline) {
+		/* Open subscribers in waves of 256 so no listen backlog overflows. */
+		while (connected < nsubs && connected - ready < 256) {
+			struct sub *s = &subs[connected];
+
+			s->fd = connect_to(port, 1);
+			if (s->fd == -1) {
+				fprintf(stderr, "fanout: connect %d: %s\n", connected, strerror(errno));
+				return 1;
+			}
+			ev.events = EPOLLOUT | EPOLLIN;
+			ev.data.ptr = s;
+			epoll_ctl(epfd, EPOLL_CTL_ADD, s->fd, &ev);
+			connected++;
+		}
+		if (ready == nsubs && published == 0 && ready_file != NULL) {
+			/* Tell the driver every subscriber is held (it measures RSS),
+			 * and wait for it to remove the file before publishing. */
+			FILE *f = fopen(ready_file, "w");
+
+			if (f != NULL) {
+				fprintf(f, "%d\n", ready);
+				fclose(f);
+			}
+			while (access(ready_file, F_OK) == 0 && now_ns() < deadline)
+				usleep(20000);
+			ready_file = NULL;
+			next_pub = now_ns();
+		}
+		if (ready == nsubs && published < nmsgs && now_ns() >= next_pub) {
+			snprintf(body, sizeof body, "%lld", (long long)now_ns());
+			if (publish(port, pub_path, body) == 0)
+				published++;
+			next_pub = now_ns() + (int64_t)interval_ms * 1000000;
+		}
+		if (published == nmsgs && nlat == (size_t)nsubs * (size_t)nmsgs)
+			break;
+		n = epoll_wait(epfd, evs, 512, 5);
+		for (i = 0; i < n; i++) {
+			struct sub *s = evs[i].data.ptr;
+			ssize_t r;
+
+			if (s->state == 0 && (evs[i].events & EPOLLOUT)) {
+				if (write(s->fd, req, (size_t)reqlen) != reqlen) {
+					fprintf(stderr, "fanout: request write failed\n");
+					return 1;
+				}
+				s->state = 1;
+				ev.events = EPOLLIN;
+				ev.data.ptr = s;
+				epoll_ctl(epfd, EPOLL_CTL_MOD, s->fd, &ev);
+				continue;
+			}
+			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+				int was = s->headers_done;
+
+				r = read(s->fd, buf, sizeof buf);
+				if (r <= 0) {
+					if (r == -1 && errno == EAGAIN)
+						continue;
+					epoll_ctl(epfd, EPOLL_CTL_DEL, s->fd, NULL);
+					close(s->fd);
+					s->fd = -1;
+					if (!was)
+						ready++; /* counted, so the run goes on; it will show as lost */
+					continue;
+				}
+				on_data(s, buf, (size_t)r, lat, &nlat);
+				if (!was && s->headers_done)
+					ready++;
+			}
+		}
+	}
+	t = now_ns();
+	received = nlat;
+	qsort(lat, nlat, sizeof *lat, cmp_i64);
+	printf("subs=%d ready=%d msgs=%d published=%d expected=%lld received=%zu lost=%lld p50_ms=%.2f "
+	       "p99_ms=%.2f max_ms=%.2f elapsed_s=%.1f\n",
+	       nsubs, ready, nmsgs, published, (long long)nsubs * nmsgs, received,
+	       (long long)nsubs * nmsgs - (long long)received, nlat ? lat[nlat / 2] / 1e6 : -1.0,
+	       nlat ? lat[(size_t)((double)nlat * 0.99)] / 1e6 : -1.0, nlat ? lat[nlat - 1] / 1e6 : -1.0,
+	       (double)(t - start) / 1e9);
+	for (i = 0; i < nsubs; i++) {
+		if (subs[i].fd > 0)
+			close(subs[i].fd);
+	}
+	free(subs);
+	free(lat);
+	return 0;
+}

@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# SSE fan-out, fcpush behind lighttpd and nginx + Nchan side by side, in one
+# run on this machine. For each subscriber count it holds N SSE subscribers
+# on one channel (bench/fanout.c, epoll), measures server memory per held
+# subscriber and CPU while all sit idle, then publishes M messages whose
+# bodies are their send time and reports publish -> receive p50/p99 and lost
+# messages. Loopback only; every step is bounded in time.
+#
+#   bench/fanout.sh [--quick] [--runs R] [--sizes "1000 5000 10000"]
+#
+# Writes bench/results/fanout-<time>/ and the table between the fanout
+# markers in docs/BENCHMARKS.md.
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+RUNS=3
+SIZES="1000 5000 10000"
+MSGS=20
+IDLE_S=10
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) RUNS=1; SIZES="1000 10000"; MSGS=10; IDLE_S=5 ;;
+	--runs) RUNS=$2; shift ;;
+	--sizes) SIZES=$2; shift ;;
+	*) echo "usage: $0 [--quick] [--runs R] [--sizes LIST]" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+command -v nginx >/dev/null && [ -e /usr/lib/nginx/modules/ngx_nchan_module.so ] || {
+	echo "fanout.sh: needs nginx and libnginx-mod-nchan (apt-get install nginx libnginx-mod-nchan)" >&2
+	exit 1
+}
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+T=$(mktemp -d /tmp/fcpush-fanout.XXXXXX)
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=$SRC/bench/results/fanout-$STAMP
+mkdir -p "$OUT"
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	[ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null || true
+	[ -f "$T/lighttpd.pid" ] && kill "$(cat "$T/lighttpd.pid")" 2>/dev/null || true
+	wait 2>/dev/null || true
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+(cd "$SRC" && { [ -x configure ] || autoreconf -fi >/dev/null; })
+mkdir -p "$SRC/build"
+(cd "$SRC/build" && { [ -f Makefile ] || ../configure >/dev/null; } && make -j2 fcpush.fcgi fcpush >/dev/null)
+gcc -O2 -Wall -o "$T/fanout" "$SRC/bench/fanout.c"
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() {
+	local i
+	for i in $(seq 1 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "fanout.sh: nothing answers on port $1" >&2
+	return 1
+}
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+sum_rss() { local t=0 p; for p in "$@"; do t=$((t + $(rss_kb "$p"))); done; echo $t; }
+sum_cpu() { local t=0 p; for p in "$@"; do t=$((t + $(cpu_ticks "$p"))); done; echo $t; }
+
+# ---- fcpush behind lighttpd -------------------------------------------------
+FC_PORT=$(free_port)
+start_fcpush() {
+	rm -f "$T/fc.db"* "$T/fc.sock"
+	FCPUSH_DATABASE=$T/fc.db FCPUSH_LISTEN=$T/fc.sock FCPUSH_LISTEN_MODE=0666 FCPUSH_LOG_LEVEL=warn \
+		FCPUSH_MAX_PARKED=30000 FCPUSH_LISTEN_BACKLOG=4096 "$SRC/build/fcpush.fcgi" 2>>"$T/fc.err" &
+	FC_PID=$!
+	PIDS+=("$FC_PID")
+	for _ in $(seq 1 100); do [ -S "$T/fc.sock" ] && break; sleep 0.05; done
+	sed -e "s|@PORT@|$FC_PORT|; s|@STATE@|$T|; s|@SOCKET@|$T/fc.sock|; s|@WWW@|$SRC/www|; s|@WSPORT@|1|" \
+		-e 's|^server.max-fds.*|server.max-fds = 65536|' \
+		-e 's|^server.max-connections.*|server.max-connections = 30000|' \
+		"$SRC/conf/lighttpd.conf.in" >"$T/lighttpd.conf"
+	lighttpd -f "$T/lighttpd.conf"
+	wait_port "$FC_PORT"
+	LT_PID=$(cat "$T/lighttpd.pid")
+}
+stop_fcpush() {
+	kill "$(cat "$T/lighttpd.pid")" 2>/dev/null || true
+	kill "$FC_PID" 2>/dev/null || true
+	wait "$FC_PID" 2>/dev/null || true
+	rm -f "$T/lighttpd.pid"
+}
+
+# ---- nginx + Nchan (memory store) -------------------------------------------
+NX_PORT=$(free_port)
+start_nchan() {
+	mkdir -p "$T/nginx"
+	cat >"$T/nginx.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
+worker_processes 1;
+worker_rlimit_nofile 65536;
+pid $T/nginx.pid;
+error_log $T/nginx-error.log warn;
+events { worker_connections 30000; }
+http {
+	access_log off;
+	client_body_temp_path $T/nginx;
+	proxy_temp_path $T/nginx;
+	fastcgi_temp_path $T/nginx;
+	uwsgi_temp_path $T/nginx;
+	scgi_temp_path $T/nginx;
+	server {
+		listen 127.0.0.1:$NX_PORT backlog=4096;
+		location ~ ^/pub/(\w+)$ { nchan_publisher; nchan_channel_id \$1; }
+		location ~ ^/sub/(\w+)$ { nchan_subscriber eventsource; nchan_channel_id \$1; }
+	}
+}
+EOF
+	nginx -c "$T/nginx.conf" -p "$T/nginx"
+	wait_port "$NX_PORT"
+	NX_PIDS=$(pgrep -P "$(cat "$T/nginx.pid")" | tr '\n' ' ')
+}
+stop_nchan() {
+	kill "$(cat "$T/nginx.pid")" 2>/dev/null || true
+	for _ in $(seq 1 100); do [ -f "$T/nginx.pid" ] || break; sleep 0.05; done
+}
+
+# run_one SYSTEM N RUN: one fan-out run; appends a line to $OUT/data.tsv.
+run_one() {
+	local sys=$1 n=$2 run=$3 port sub pub pids base_rss rss0 cpu0 cpu1 line ch
+	ch=f$run$n
+	if [ "$sys" = fcpush ]; then
+		start_fcpush
+		port=$FC_PORT sub="/push/channels/$ch" pub="/push/channels/$ch"
+		pids="$FC_PID"
+		base_rss="$(rss_kb "$FC_PID") $(rss_kb "$LT_PID")"
+	else
+		start_nchan
+		port=$NX_PORT sub="/sub/$ch" pub="/pub/$ch"
+		pids=$NX_PIDS
+		base_rss="$(sum_rss $NX_PIDS) 0"
+	fi
+	rm -f "$T/ready"
+	"$T/fanout" --port "$port" --sub-path "$sub" --pub-path "$pub" --subs "$n" --msgs "$MSGS" \
+		--interval-ms 250 --timeout-s 120 --ready-file "$T/ready" >"$T/fanout.out" 2>>"$T/fanout.err" &
+	local fpid=$!
+	for _ in $(seq 1 1200); do [ -f "$T/ready" ] && break; sleep 0.05; done
+	# All held: memory per subscriber, then CPU while idle.
+	if [ "$sys" = fcpush ]; then
+		rss0="$(rss_kb "$FC_PID") $(rss_kb "$LT_PID")"
+		cpu0=$(sum_cpu "$FC_PID" "$LT_PID")
+		sleep "$IDLE_S"
+		cpu1=$(sum_cpu "$FC_PID" "$LT_PID")
+	else
+		rss0="$(sum_rss $NX_PIDS) 0"
+		cpu0=$(sum_cpu $NX_PIDS)
+		sleep "$IDLE_S"
+		cpu1=$(sum_cpu $NX_PIDS)
+	fi
+	rm -f "$T/ready"
+	wait "$fpid" || true
+	line=$(cat "$T/fanout.out")
+	set -- $base_rss
+	local b_srv=$1 b_web=$2
+	set -- $rss0
+	local h_srv=$1 h_web=$2
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$sys" "$n" "$run" "$line" \
+		"srv_kb_per_sub=$(awk -v a="$h_srv" -v b="$b_srv" -v n="$n" 'BEGIN { printf "%.2f", (a - b) / n }') web_kb_per_sub=$(awk -v a="$h_web" -v b="$b_web" -v n="$n" 'BEGIN { printf "%.2f", (a - b) / n }')" \
+		"idle_cpu_pct=$(awk -v t="$((cpu1 - cpu0))" -v s="$IDLE_S" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", 100 * t / hz / s }')" \
+		| tee -a "$OUT/data.tsv"
+	if [ "$sys" = fcpush ]; then stop_fcpush; else stop_nchan; fi
+}
+
+{
+	echo "date: $(date -u)"
+	echo "cpus: $(nproc) x $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+	echo "memory: $(awk '/MemTotal/ { print $2 " kB" }' /proc/meminfo)"
+	echo "kernel: $(uname -r)"
+	echo "lighttpd: $(lighttpd -v 2>&1 | head -1)"
+	echo "nginx: $(nginx -v 2>&1) + libnginx-mod-nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null)"
+	echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$OUT/machine.txt"
+
+for n in $SIZES; do
+	for run in $(seq 1 "$RUNS"); do
+		run_one fcpush "$n" "$run"
+		run_one nchan "$n" "$run"
+	done
+done
+
+# Medians per system and size, and the table for docs/BENCHMARKS.md.
+python3 - "$OUT" "$SRC/docs/BENCHMARKS.md" "$RUNS" "$MSGS" "$IDLE_S" <<'PY'
+import re, statistics, sys
+out, doc, runs, msgs, idle = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+rows = {}
+for line in open(out + "/data.tsv"):
+    f = line.rstrip("\n").split("\t")
+    kv = dict(x.split("=") for x in " ".join(f[3:]).split())
+    rows.setdefault((f[0], int(f[1])), []).append(kv)
+def med(lst, k):
+    return statistics.median(float(x[k]) for x in lst)
+sizes = sorted({n for _, n in rows})
+machine = open(out + "/machine.txt").read().strip().replace("\n", "; ")
+t = ["<!-- fanout:begin -->",
+     f"SSE fan-out, one channel, {msgs} messages 250 ms apart, medians of {runs} run(s) each; idle CPU over {idle} s with every subscriber held. Machine: {machine}.",
+     "",
+     "| subscribers | system | p50 ms | p99 ms | max ms | lost | server KB/sub | web server KB/sub | idle CPU % |",
+     "|---|---|---|---|---|---|---|---|---|"]
+for n in sizes:
+    for sysname in ("fcpush", "nchan"):
+        r = rows.get((sysname, n))
+        if not r:
+            continue
+        label = "fcpush (lighttpd + fcpush.fcgi)" if sysname == "fcpush" else "nginx + Nchan (memory)"
+        web = f"{med(r, 'web_kb_per_sub'):.2f}" if sysname == "fcpush" else "(in the server)"
+        t.append(f"| {n} | {label} | {med(r, 'p50_ms'):.1f} | {med(r, 'p99_ms'):.1f} | {med(r, 'max_ms'):.1f} | {int(max(float(x['lost']) for x in r))} | {med(r, 'srv_kb_per_sub'):.2f} | {web} | {med(r, 'idle_cpu_pct'):.2f} |")
+    f, nx = rows.get(("fcpush", n)), rows.get(("nchan", n))
+    if f and nx:
+        t.append(f"| {n} | ratio fcpush/Nchan | {med(f,'p50_ms')/max(med(nx,'p50_ms'),1e-9):.2f} | {med(f,'p99_ms')/max(med(nx,'p99_ms'),1e-9):.2f} | | | {med(f,'srv_kb_per_sub')/max(med(nx,'srv_kb_per_sub'),1e-9):.2f} | | |")
+t.append("<!-- fanout:end -->")
+table = "\n".join(t)
+open(out + "/summary.md", "w").write(table + "\n")
+text = open(doc).read()
+if "<!-- fanout:begin -->" in text:
+    text = re.sub(r"<!-- fanout:begin -->.*<!-- fanout:end -->", lambda m: table, text, flags=re.S)
+else:
+    text += "\n## SSE fan-out: fcpush and Nchan side by side (bench/fanout.sh)\n\n" + table + "\n"
+open(doc, "w").write(text)
+print(table)
+PY

@@ -1,0 +1,345 @@
+/*
+ * The WebSocket protocol "fcpush.v1" without the sockets (see ws.h):
+ * handshake checks, the URL, client commands and server frames.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cursor.h"
+#include "json.h"
+#include "route.h"
+#include "ws.h"
+
+static const struct store_json_member *ws_member(const struct ws_command *cmd, size_t n, const char *key);
+static int ws_fail(const char **code, char **detail, const char *c, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int ws_token_in_list(const char *list, const char *token);
+
+/* ---- handshake ---------------------------------------------------------- */
+
+/* Whether token is one of the comma-separated items of list (spaces around
+ * items ignored, compared exactly: subprotocol names are case-sensitive). */
+static int
+ws_token_in_list(const char *list, const char *token)
+{
+	const char *p = list, *end, *comma;
+	size_t tlen = strlen(token);
+
+	while (*p != '\0') {
+		comma = p + strcspn(p, ",");
+		while (p < comma && (*p == ' ' || *p == '\t'))
+			p++;
+		end = comma;
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if ((size_t)(end - p) == tlen && memcmp(p, token, tlen) == 0)
+			return 1;
+		p = *comma == '\0' ? comma : comma + 1;
+	}
+	return 0;
+}
+
+int
+ws_handshake_check(const char *version, const char *key, const char *protocols, char **cause)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t i;
+
+	if (version == NULL || strcmp(version, "13") != 0) {
+		if (cause != NULL)
+			*cause = xstrdup("this server speaks WebSocket version 13 (RFC 6455) only");
+		return 426;
+	}
+	/* 16 bytes in base64: 22 characters of the alphabet, then "==" (§4.1);
+	 * the last character holds 2 bits, so it is one of A, Q, g, w. */
+	if (key == NULL || strlen(key) != 24 || strcmp(key + 22, "==") != 0 ||
+	    strchr("AQgw", key[21]) == NULL) {
+		if (cause != NULL)
+			*cause = xstrdup("Sec-WebSocket-Key must be the base64 form of 16 bytes");
+		return 400;
+	}
+	for (i = 0; i < 22; i++) {
+		if (key[i] == '\0' || strchr(b64, key[i]) == NULL) {
+			if (cause != NULL)
+				*cause = xstrdup("Sec-WebSocket-Key must be the base64 form of 16 bytes");
+			return 400;
+		}
+	}
+	if (protocols != NULL && !ws_token_in_list(protocols, WS_SUBPROTOCOL)) {
+		if (cause != NULL)
+			*cause = xasprintf("the only subprotocol served is %s (or none)", WS_SUBPROTOCOL);
+		return 400;
+	}
+	return 0;
+}
+
+/* ---- the URL -------------------------------------------------------------- */
+
+int
+ws_target_parse(const char *uri, int64_t max_last, struct ws_target *t, const char **code, char **cause)
+{
+	struct cursor_input in;
+	struct cursor c;
+	struct route r;
+	char *since = NULL, *leid = NULL, *leid2 = NULL, *last = NULL, *why = NULL;
+	size_t mlen, i;
+	int status = 0, rc = 0, bad = 0;
+
+	memset(t, 0, sizeof *t);
+	if (route_parse(uri, &r, &status, &why) != 0) {
+		*code = status == 404 ? "not_found" : "bad_channel";
+		rc = status != 0 ? status : 400;
+		goto out;
+	}
+	mlen = r.mount != NULL ? strlen(r.mount) : 0;
+	if (r.kind != ROUTE_CHANNEL || mlen < 3 || strcmp(r.mount + mlen - 3, "/ws") != 0) {
+		*code = "not_found";
+		why = xstrdup("WebSocket endpoints are {mount}/ws/channels/{channel[,channel...]}");
+		rc = 404;
+		goto out;
+	}
+	since = route_query_get(r.query, "since", &bad);
+	leid = route_query_get(r.query, "lastEventId", &bad);
+	leid2 = route_query_get(r.query, "last_event_id", &bad);
+	last = route_query_get(r.query, "last", &bad);
+	memset(&in, 0, sizeof in);
+	in.since = since;
+	in.last_event_id_q = leid != NULL ? leid : leid2;
+	in.last = last;
+	if (bad || cursor_parse(&in, max_last, &c, &why) != 0) {
+		*code = "bad_cursor";
+		if (why == NULL)
+			why = xstrdup("the query string has a bad percent escape");
+		rc = 400;
+		goto out;
+	}
+	t->has_since = c.kind == CURSOR_SINCE;
+	t->since = c.since;
+	t->last = c.kind == CURSOR_LAST ? c.last : 0;
+	t->channels = xcalloc(r.nchannels, sizeof *t->channels);
+	for (i = 0; i < r.nchannels; i++)
+		t->channels[i] = xstrdup(r.channels[i]);
+	t->nchannels = r.nchannels;
+out:
+	free(since);
+	free(leid);
+	free(leid2);
+	free(last);
+	route_fini(&r);
+	if (cause != NULL)
+		*cause = why;
+	else
+		free(why);
+	return rc;
+}
+
+void
+ws_target_fini(struct ws_target *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nchannels; i++)
+		free(t->channels[i]);
+	free(t->channels);
+	memset(t, 0, sizeof *t);
+}
+
+/* ---- commands ------------------------------------------------------------- */
+
+static int
+ws_fail(const char **code, char **detail, const char *c, const char *fmt, ...)
+{
+	struct buf b;
+	va_list ap;
+
+	*code = c;
+	buf_init(&b);
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	*detail = buf_steal(&b);
+	return -1;
+}
+
+/* The first member named key, or NULL. */
+static const struct store_json_member *
+ws_member(const struct ws_command *cmd, size_t n, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(cmd->members[i].key, key) == 0)
+			return &cmd->members[i];
+	}
+	return NULL;
+}
+
+int
+ws_command_parse(struct store *st, const char *text, size_t len, int64_t max_data_bytes, struct ws_command *cmd,
+		 const char **code, char **detail)
+{
+	const struct store_json_member *type, *ch, *id, *m;
+	enum store_result r;
+	struct buf b;
+	char *why = NULL;
+	size_t n = 0;
+
+	memset(cmd, 0, sizeof *cmd);
+	r = store_json_object(st, text, len, &cmd->members, &n, &why);
+	if (r != STORE_OK) {
+		ws_fail(code, detail, r == STORE_INVALID ? "invalid_json" : "store_error",
+			"a command is one JSON object: %s", why != NULL ? why : "cannot parse it");
+		free(why);
+		return -1;
+	}
+	if ((id = ws_member(cmd, n, "id")) != NULL && strcmp(id->type, "null") != 0) {
+		buf_init(&b);
+		if (strcmp(id->type, "text") == 0)
+			json_append_string(&b, id->text, id->text_len);
+		else
+			buf_append(&b, id->text, id->text_len);
+		if (b.len > WS_MAX_ID_BYTES || strcmp(id->type, "object") == 0 || strcmp(id->type, "array") == 0) {
+			buf_fini(&b);
+			return ws_fail(code, detail, "invalid_command",
+				       "\"id\" must be a string or a number of at most %d bytes", WS_MAX_ID_BYTES);
+		}
+		cmd->id = buf_steal(&b);
+	}
+	type = ws_member(cmd, n, "type");
+	if (type == NULL || strcmp(type->type, "text") != 0)
+		return ws_fail(code, detail, "invalid_command",
+			       "a command needs \"type\": \"publish\", \"subscribe\" or \"unsubscribe\"");
+	if (strcmp(type->text, "publish") == 0)
+		cmd->kind = WS_CMD_PUBLISH;
+	else if (strcmp(type->text, "subscribe") == 0)
+		cmd->kind = WS_CMD_SUBSCRIBE;
+	else if (strcmp(type->text, "unsubscribe") == 0)
+		cmd->kind = WS_CMD_UNSUBSCRIBE;
+	else
+		return ws_fail(code, detail, "unknown_type",
+			       "unknown command type; use \"publish\", \"subscribe\" or \"unsubscribe\"");
+
+	ch = ws_member(cmd, n, "channel");
+	if (ch == NULL || strcmp(ch->type, "text") != 0)
+		return ws_fail(code, detail, "invalid_command", "\"channel\" (a string) is required");
+	if (!route_channel_valid(ch->text))
+		return ws_fail(code, detail, "bad_channel",
+			       "a channel name is 1-128 of A-Z a-z 0-9 . _ ~ -");
+	cmd->channel = ch->text;
+
+	switch (cmd->kind) {
+	case WS_CMD_PUBLISH:
+		if ((m = ws_member(cmd, n, "data")) == NULL)
+			return ws_fail(code, detail, "invalid_command", "a publish needs \"data\"");
+		if (strcmp(m->type, "text") == 0) {
+			cmd->content_type = "text/plain; charset=utf-8";
+		} else {
+			cmd->content_type = "application/json";
+		}
+		cmd->data = m->text;
+		cmd->data_len = m->text_len;
+		if ((int64_t)cmd->data_len > max_data_bytes)
+			return ws_fail(code, detail, "too_large", "data is %zu bytes; the limit is %lld", cmd->data_len,
+				       (long long)max_data_bytes);
+		if ((m = ws_member(cmd, n, "event")) != NULL && strcmp(m->type, "null") != 0) {
+			if (strcmp(m->type, "text") != 0 || m->text_len == 0 || m->text_len > 128 ||
+			    strpbrk(m->text, "\r\n") != NULL)
+				return ws_fail(code, detail, "invalid_command",
+					       "\"event\" must be a string of 1-128 bytes without line breaks");
+			cmd->event = m->text;
+		}
+		break;
+	case WS_CMD_SUBSCRIBE:
+		if ((m = ws_member(cmd, n, "since")) != NULL && strcmp(m->type, "null") != 0) {
+			if (util_parse_i64(m->text, 0, INT64_MAX, &cmd->since) != 0 ||
+			    (strcmp(m->type, "integer") != 0 && strcmp(m->type, "text") != 0))
+				return ws_fail(code, detail, "invalid_command",
+					       "\"since\" must be a sequence number (a whole number >= 0)");
+			cmd->has_since = 1;
+		}
+		break;
+	case WS_CMD_UNSUBSCRIBE:
+		break;
+	}
+	return 0;
+}
+
+void
+ws_command_fini(struct ws_command *cmd)
+{
+	free(cmd->members);
+	free(cmd->id);
+	memset(cmd, 0, sizeof *cmd);
+}
+
+/* ---- frames ----------------------------------------------------------------- */
+
+static void
+ws_append_id(struct buf *b, const char *id_json)
+{
+	if (id_json != NULL) {
+		buf_puts(b, ",\"id\":");
+		buf_puts(b, id_json);
+	}
+}
+
+void
+ws_frame_ack(struct buf *b, const char *id_json, const char *channel, int64_t seq)
+{
+	buf_puts(b, "{\"type\":\"ack\"");
+	ws_append_id(b, id_json);
+	buf_puts(b, ",\"channel\":");
+	json_append_cstr(b, channel);
+	buf_printf(b, ",\"seq\":%lld}", (long long)seq);
+}
+
+void
+ws_frame_error(struct buf *b, const char *code, const char *detail, const char *id_json)
+{
+	buf_puts(b, "{\"type\":\"error\",\"error\":");
+	json_append_cstr(b, code);
+	buf_puts(b, ",\"detail\":");
+	json_append_cstr(b, detail);
+	ws_append_id(b, id_json);
+	buf_putc(b, '}');
+}
+
+void
+ws_frame_gap(struct buf *b, int64_t oldest)
+{
+	buf_printf(b, "{\"type\":\"gap\",\"oldest\":%lld}", (long long)oldest);
+}
+
+void
+ws_frame_deleted(struct buf *b, const char *channel)
+{
+	buf_puts(b, "{\"type\":\"deleted\",\"channel\":");
+	json_append_cstr(b, channel);
+	buf_putc(b, '}');
+}
+
+void
+ws_frame_subscribed(struct buf *b, const char *channel, int64_t since, const char *id_json)
+{
+	buf_puts(b, "{\"type\":\"subscribed\",\"channel\":");
+	json_append_cstr(b, channel);
+	buf_printf(b, ",\"since\":%lld", (long long)since);
+	ws_append_id(b, id_json);
+	buf_putc(b, '}');
+}
+
+void
+ws_frame_unsubscribed(struct buf *b, const char *channel, const char *id_json)
+{
+	buf_puts(b, "{\"type\":\"unsubscribed\",\"channel\":");
+	json_append_cstr(b, channel);
+	ws_append_id(b, id_json);
+	buf_putc(b, '}');
+}
+
+void
+ws_frame_message(struct buf *b, const struct store_message *m)
+{
+	json_append_message(b, m, "message");
+}

@@ -1,0 +1,110 @@
+/*
+ * The WebSocket protocol "fcpush.v1" of fcpush-ws, without the sockets:
+ * checking a handshake, reading the URL, parsing and validating client
+ * commands, and building the JSON text frames the server sends. The daemon
+ * (ws_main.c) does the I/O with libwebsockets; everything here is plain data
+ * in, data out, so the unit tests exercise it directly.
+ */
+#ifndef FCPUSH_WS_H
+#define FCPUSH_WS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "util.h"
+
+/* The subprotocol name (Sec-WebSocket-Protocol). A handshake without one is
+ * served the same protocol. */
+#define WS_SUBPROTOCOL "fcpush.v1"
+
+/* Close codes (RFC 6455 §7.4.1, and 4000-4999 for the application). */
+#define WS_CLOSE_GOING_AWAY 1001 /* the daemon stops (SIGTERM) */
+#define WS_CLOSE_TRY_AGAIN 1013  /* the client fell too far behind: reconnect with ?since */
+#define WS_CLOSE_TOO_BIG 1009    /* a client message over ws_max_message_bytes */
+#define WS_CLOSE_DELETED 4410    /* a subscribed channel was deleted */
+
+/* The most bytes of a command's "id" (its JSON text) echoed back. */
+#define WS_MAX_ID_BYTES 256
+
+/* Check the WebSocket parts of an upgrade request (RFC 6455 §4.2.1): version
+ * is the Sec-WebSocket-Version header, key Sec-WebSocket-Key, protocols
+ * Sec-WebSocket-Protocol (each NULL when absent). The key must be the base64
+ * form of 16 bytes; the version must be 13; a protocol list, when sent, must
+ * name WS_SUBPROTOCOL. Returns 0 when the handshake may go on, else the HTTP
+ * status to refuse it with (426 for the version, which the caller answers with
+ * Sec-WebSocket-Version: 13; 400 otherwise) and sets *cause (caller frees; may
+ * be NULL) to a sentence. */
+int ws_handshake_check(const char *version, const char *key, const char *protocols, char **cause);
+
+/* What a WebSocket URL asks for: {mount}/ws/channels/{ch[,ch...]} with an
+ * optional cursor (?since=, ?lastEventId=, ?last_event_id=) or ?last=N. */
+struct ws_target {
+	char **channels; /* nchannels names, each malloc'd */
+	size_t nchannels;
+	int has_since;   /* a cursor was given */
+	int64_t since;
+	int64_t last;    /* ?last=N: the last N messages, then live (0: not asked) */
+};
+
+/* Read a request URI (path and query, raw as sent) into t; ?last may ask for
+ * 1..max_last messages. Returns 0, or the
+ * HTTP status to refuse the handshake with (404 for a path that is not a
+ * WebSocket endpoint, 400 for a bad channel name or cursor) with *code (a
+ * static error code) and *cause (caller frees; may be NULL). t must be
+ * ws_target_fini'd either way. */
+int ws_target_parse(const char *uri, int64_t max_last, struct ws_target *t, const char **code, char **cause);
+void ws_target_fini(struct ws_target *t);
+
+enum ws_command_kind { WS_CMD_PUBLISH = 0, WS_CMD_SUBSCRIBE, WS_CMD_UNSUBSCRIBE };
+
+/* A client command. Strings point into members (owned; ws_command_fini
+ * frees). id is the JSON text of the command's "id" to echo back, NULL when
+ * it had none. */
+struct ws_command {
+	enum ws_command_kind kind;
+	const char *channel;
+	const char *event;        /* publish: NULL when none */
+	const char *content_type; /* publish: how data is stored */
+	const char *data;         /* publish: the body */
+	size_t data_len;
+	int has_since;            /* subscribe: "since" was given */
+	int64_t since;
+	char *id;
+	struct store_json_member *members;
+};
+
+/* Parse one client text message of len bytes into cmd with json1 (st is only
+ * used for parsing). The commands:
+ *   {"type":"publish","channel":C,"data":ANY,"event":S?,"id":ID?}
+ *   {"type":"subscribe","channel":C,"since":N?,"id":ID?}
+ *   {"type":"unsubscribe","channel":C,"id":ID?}
+ * A string data is stored as text/plain; charset=utf-8, any other JSON value
+ * as its JSON text with application/json; data over max_data_bytes is
+ * refused. Returns 0, or -1 with *code (a static error code: invalid_json,
+ * invalid_command, unknown_type, bad_channel, too_large, store_error) and
+ * *detail (caller frees) set; cmd->id is set whenever the id could be read,
+ * so the error can carry it. cmd must be ws_command_fini'd either way. */
+int ws_command_parse(struct store *st, const char *text, size_t len, int64_t max_data_bytes,
+		     struct ws_command *cmd, const char **code, char **detail);
+void ws_command_fini(struct ws_command *cmd);
+
+/* Server frames, appended to b as JSON text (RFC 8259). id_json is the JSON
+ * text of the command's id, or NULL to leave "id" out. */
+/* {"type":"ack","id":ID,"channel":C,"seq":N} after a publish committed. */
+void ws_frame_ack(struct buf *b, const char *id_json, const char *channel, int64_t seq);
+/* {"type":"error","error":CODE,"detail":TEXT,"id":ID}. */
+void ws_frame_error(struct buf *b, const char *code, const char *detail, const char *id_json);
+/* {"type":"gap","oldest":N}: messages before N (up to the cursor) were
+ * deleted by retention. */
+void ws_frame_gap(struct buf *b, int64_t oldest);
+/* {"type":"deleted","channel":C}, before the close 4410. */
+void ws_frame_deleted(struct buf *b, const char *channel);
+/* {"type":"subscribed","channel":C,"since":N,"id":ID} answering subscribe,
+ * and {"type":"unsubscribed","channel":C,"id":ID} answering unsubscribe. */
+void ws_frame_subscribed(struct buf *b, const char *channel, int64_t since, const char *id_json);
+void ws_frame_unsubscribed(struct buf *b, const char *channel, const char *id_json);
+/* {"type":"message",...}: the message object of json_append_message. */
+void ws_frame_message(struct buf *b, const struct store_message *m);
+
+#endif

@@ -1,0 +1,1342 @@
+/*
+ * fcpush-ws: the WebSocket companion daemon. One libwebsockets event loop
+ * on one thread serves every WebSocket (protocol "fcpush.v1", see ws.h and
+ * README) behind the web server's WebSocket proxy, reading and writing the
+ * same SQLite file as the FastCGI workers and obeying the same wake-up signal.
+ *
+ * The loop watches, besides the sockets, two descriptors adopted into lws as
+ * raw files: the inotify fd of wake.h (commits by any process) and a
+ * signalfd for SIGTERM/SIGINT. That rather than a helper thread calling
+ * lws_cancel_service: the store connection, the subscriber index and every
+ * queue then belong to one thread, with no lock and no hand-off, and nothing
+ * polls: an idle daemon sleeps in poll(2) until a commit, a client or a ping.
+ * Timers are lws "sul"s: the 1, 2, 4 ... 512 ms re-reads after a WAL write
+ * (wake.h), the group commit of publishes, the judging of slow clients and
+ * the end of shutdown. Pings and dead-peer detection are lws's own
+ * (retry_and_idle_policy: a ping after ws_ping_s idle, hang up after twice).
+ * Publishes commit on the loop thread: a database locked by another writer
+ * holds the loop up to busy_timeout_ms.
+ *
+ * Delivery follows fcgi/loop.c: every wake-up reads the rows above the
+ * process's high-water mark once, encodes each row once into a shared,
+ * reference-counted frame, and queues it to every subscription of its
+ * channel. A connection is written only from LWS_CALLBACK_SERVER_WRITEABLE,
+ * one lws_write per callback. A subscription whose cursor is older than the
+ * live stream is "behind": live rows skip it, and it reads its history from
+ * the store page by page as its queue drains, then joins the live stream.
+ * A connection with more than ws_max_pending_bytes queued stops taking live
+ * rows (its subscriptions fall behind: the store keeps them for it); if it
+ * keeps frames queued while taking less than half of ws_max_pending_bytes
+ * in WSD_DRAIN_GRACE_MS, it is closed (1013, try again later). History is durable, so it resumes with ?since and loses nothing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "json.h"
+#include "log.h"
+#include "route.h"
+#include "store.h"
+#include "util.h"
+#include "wake.h"
+#include "ws.h"
+
+#define WSD_READ_PAGE 1024
+#define WSD_SHUTDOWN_MS 2000
+#define WSD_DRAIN_GRACE_MS 5000
+
+struct wsd;
+struct wconn;
+
+/* One frame to send: JSON text with LWS_PRE bytes of headroom before it for
+ * lws_write. Shared by every connection it is queued to. */
+struct wframe {
+	unsigned refs;
+	size_t len;
+	unsigned char data[]; /* LWS_PRE + len */
+};
+
+struct wq {
+	struct wframe *f;
+	struct wq *next;
+};
+
+/* A cursor shared by the channels subscribed together (the URL's, or one
+ * subscribe command's): its messages arrive in seq order, so the seq of the
+ * last one received is a safe cursor for all of them. */
+struct wgroup {
+	int64_t since;
+	int behind;
+	size_t nsubs;
+};
+
+struct wchan;
+
+struct wsub {
+	struct wconn *c;
+	struct wgroup *g;
+	struct wchan *ch;
+	size_t slot; /* index in ch->subs */
+};
+
+/* The subscriptions of one channel in this process. */
+struct wchan {
+	char *name;
+	struct wsub **subs;
+	size_t n, cap;
+	struct wchan *next; /* hash chain */
+};
+
+struct wconn {
+	struct wsd *d;
+	struct lws *wsi;
+	struct wconn *prev, *next;
+	struct wq *head, *tail;
+	size_t pending;   /* bytes queued */
+	size_t last_unit; /* bytes of the frame queued last */
+	struct wsub **subs;
+	size_t nsubs;
+	struct buf rx; /* a message arriving in fragments */
+	int rx_binary;
+	int close_code; /* close once the queue is sent (0: none) */
+	const char *close_text;
+	int dropped;     /* closing: queue nothing more */
+	int over;        /* went over ws_max_pending_bytes; sul_over judges it */
+	uint64_t sent;   /* bytes of frames written */
+	uint64_t over_sent; /* sent when it went over */
+	lws_sorted_usec_list_t sul_over;
+	int peer_closed; /* the client sent a close frame: ignore what follows */
+};
+
+/* A publish waiting for the next group commit. */
+struct wpub {
+	struct wconn *c; /* NULL once its connection closed */
+	struct ws_command cmd;
+};
+
+/* The process. */
+struct wsd {
+	struct config cfg;
+	struct store *st;
+	struct wake *wake;
+	int wake_dup; /* the inotify fd as adopted by lws */
+	int sig_fd;
+	int sig_dup; /* the signalfd as adopted by lws */
+	struct lws_context *ctx;
+	struct lws_vhost *vh;
+	lws_retry_bo_t retry;
+	int64_t seen_seq;
+	int64_t seen_deletion;
+	struct wchan **buckets;
+	size_t nbuckets, nchans;
+	struct wconn *conns;
+	size_t nconns;
+	struct wpub *pubs;
+	size_t npubs, pubs_cap;
+	lws_sorted_usec_list_t sul_commit;
+	lws_sorted_usec_list_t sul_recheck;
+	lws_sorted_usec_list_t sul_stop;
+	int64_t recheck_delay_ms;
+	int stopping;
+	int done;
+	struct msglist rows;
+	struct buf scratch;
+};
+
+/* What lws keeps per connection: a pointer to ours. */
+struct wpss {
+	struct wconn *c;
+};
+
+static int wsd_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
+static int wsd_wake_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
+static int wsd_signal_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
+static void wsd_dispatch(struct wsd *, int *found);
+static void wsd_close_when_sent(struct wconn *, int code, const char *text);
+
+static const struct lws_protocols wsd_protocols[] = {
+	{WS_SUBPROTOCOL, wsd_callback, sizeof(struct wpss), 4096, 0, NULL, 0},
+	{"fcpush-wake", wsd_wake_callback, 0, 0, 0, NULL, 0},
+	{"fcpush-signal", wsd_signal_callback, 0, 0, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0}};
+
+/* ---- frames and queues ------------------------------------------------------ */
+
+static struct wframe *
+wframe_new(const char *data, size_t len)
+{
+	struct wframe *f = xmalloc(sizeof *f + LWS_PRE + len + 1);
+
+	f->refs = 1;
+	f->len = len;
+	memcpy(f->data + LWS_PRE, data, len);
+	f->data[LWS_PRE + len] = '\0';
+	return f;
+}
+
+static void
+wframe_unref(struct wframe *f)
+{
+	if (f != NULL && --f->refs == 0)
+		free(f);
+}
+
+/* Queue f (one more reference) to c and ask for a WRITEABLE callback. */
+static void
+wconn_queue(struct wconn *c, struct wframe *f)
+{
+	struct wq *q;
+
+	if (c->dropped)
+		return;
+	q = xmalloc(sizeof *q);
+	q->f = f;
+	q->next = NULL;
+	f->refs++;
+	if (c->tail != NULL)
+		c->tail->next = q;
+	else
+		c->head = q;
+	c->tail = q;
+	c->pending += f->len;
+	c->last_unit = f->len;
+	lws_callback_on_writable(c->wsi);
+}
+
+/* Queue a frame built in b (copied). */
+static void
+wconn_queue_buf(struct wconn *c, const struct buf *b)
+{
+	struct wframe *f = wframe_new(b->data, b->len);
+
+	wconn_queue(c, f);
+	wframe_unref(f);
+}
+
+static void
+wconn_clear_queue(struct wconn *c)
+{
+	struct wq *q, *next;
+
+	for (q = c->head; q != NULL; q = next) {
+		next = q->next;
+		wframe_unref(q->f);
+		free(q);
+	}
+	c->head = c->tail = NULL;
+	c->pending = 0;
+}
+
+/* ---- the channel index ------------------------------------------------------- */
+
+static size_t
+wsd_hash(const char *s)
+{
+	size_t h = 14695981039346656037ULL;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static struct wchan *
+wsd_chan_find(struct wsd *d, const char *name)
+{
+	struct wchan *ch;
+
+	for (ch = d->buckets[wsd_hash(name) & (d->nbuckets - 1)]; ch != NULL; ch = ch->next) {
+		if (strcmp(ch->name, name) == 0)
+			return ch;
+	}
+	return NULL;
+}
+
+static struct wchan *
+wsd_chan_get(struct wsd *d, const char *name)
+{
+	struct wchan *ch = wsd_chan_find(d, name), **b, *next;
+	size_t nb, i, h;
+
+	if (ch != NULL)
+		return ch;
+	if (d->nchans >= d->nbuckets * 2) {
+		nb = d->nbuckets * 2;
+		b = xcalloc(nb, sizeof *b);
+		for (i = 0; i < d->nbuckets; i++) {
+			for (ch = d->buckets[i]; ch != NULL; ch = next) {
+				next = ch->next;
+				h = wsd_hash(ch->name) & (nb - 1);
+				ch->next = b[h];
+				b[h] = ch;
+			}
+		}
+		free(d->buckets);
+		d->buckets = b;
+		d->nbuckets = nb;
+	}
+	ch = xcalloc(1, sizeof *ch);
+	ch->name = xstrdup(name);
+	h = wsd_hash(name) & (d->nbuckets - 1);
+	ch->next = d->buckets[h];
+	d->buckets[h] = ch;
+	d->nchans++;
+	return ch;
+}
+
+static void
+wsd_chan_drop(struct wsd *d, struct wchan *ch)
+{
+	struct wchan **pp = &d->buckets[wsd_hash(ch->name) & (d->nbuckets - 1)];
+
+	while (*pp != ch)
+		pp = &(*pp)->next;
+	*pp = ch->next;
+	d->nchans--;
+	free(ch->name);
+	free(ch->subs);
+	free(ch);
+}
+
+/* Subscribe c to channel in group g (which counts it). */
+static void
+wconn_sub_add(struct wconn *c, const char *channel, struct wgroup *g)
+{
+	struct wchan *ch = wsd_chan_get(c->d, channel);
+	struct wsub *s = xcalloc(1, sizeof *s);
+
+	s->c = c;
+	s->g = g;
+	s->ch = ch;
+	if (ch->n == ch->cap) {
+		ch->cap = ch->cap == 0 ? 4 : ch->cap * 2;
+		ch->subs = xrealloc(ch->subs, ch->cap * sizeof *ch->subs);
+	}
+	s->slot = ch->n;
+	ch->subs[ch->n++] = s;
+	g->nsubs++;
+	c->subs = xrealloc(c->subs, (c->nsubs + 1) * sizeof *c->subs);
+	c->subs[c->nsubs++] = s;
+}
+
+/* Remove subscription i of c; its group goes with its last subscription. */
+static void
+wconn_sub_remove(struct wconn *c, size_t i)
+{
+	struct wsub *s = c->subs[i];
+	struct wchan *ch = s->ch;
+
+	ch->subs[s->slot] = ch->subs[--ch->n];
+	ch->subs[s->slot]->slot = s->slot;
+	if (ch->n == 0)
+		wsd_chan_drop(c->d, ch);
+	if (--s->g->nsubs == 0)
+		free(s->g);
+	c->subs[i] = c->subs[--c->nsubs];
+	free(s);
+}
+
+static struct wsub *
+wconn_sub_find(struct wconn *c, const char *channel, size_t *idx)
+{
+	size_t i;
+
+	for (i = 0; i < c->nsubs; i++) {
+		if (strcmp(c->subs[i]->ch->name, channel) == 0) {
+			if (idx != NULL)
+				*idx = i;
+			return c->subs[i];
+		}
+	}
+	return NULL;
+}
+
+static void
+wconn_unsubscribe_all(struct wconn *c)
+{
+	while (c->nsubs > 0)
+		wconn_sub_remove(c, c->nsubs - 1);
+}
+
+/* ---- connections ----------------------------------------------------------------- */
+
+/* Close c once what is queued has been sent: the close frame carries code
+ * and text (RFC 6455 §5.5.1). It gets no more messages. */
+static void
+wsd_close_when_sent(struct wconn *c, int code, const char *text)
+{
+	if (c->close_code == 0) {
+		c->close_code = code;
+		c->close_text = text;
+	}
+	wconn_unsubscribe_all(c);
+	lws_callback_on_writable(c->wsi);
+}
+
+/* Drop a client that fell behind: forget its queue, close 1013 (try again
+ * later: it resumes with ?since). If even the
+ * close frame cannot be sent within 5 s, lws cuts the connection. */
+static void
+wsd_drop(struct wconn *c)
+{
+	log_info("dropping a WebSocket client too slow to read (%zu bytes queued)", c->pending);
+	wconn_clear_queue(c);
+	wsd_close_when_sent(c, WS_CLOSE_TRY_AGAIN, "too slow: reconnect with ?since");
+	c->dropped = 1;
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 5);
+}
+
+/* Whether c holds more than the bound, not counting the newest frame (one
+ * frame larger than the bound is no sign of a stalled reader). */
+static int
+wconn_over_bound(const struct wconn *c)
+{
+	return c->pending > (size_t)c->d->cfg.ws_max_pending_bytes + c->last_unit;
+}
+
+/* Judge, every WSD_DRAIN_GRACE_MS, a connection that went over the bound:
+ * one that still has frames queued but took less than half the bound in that
+ * time is dropped; one whose queue is empty is back to normal; any other is
+ * judged again later. */
+static void
+wconn_over_check(lws_sorted_usec_list_t *sul)
+{
+	struct wconn *c = lws_container_of(sul, struct wconn, sul_over);
+
+	if (c->dropped || c->pending == 0) {
+		c->over = 0;
+		return;
+	}
+	if (c->sent - c->over_sent < (uint64_t)c->d->cfg.ws_max_pending_bytes / 2) {
+		c->over = 0;
+		wsd_drop(c);
+		return;
+	}
+	c->over_sent = c->sent;
+	lws_sul_schedule(c->d->ctx, 0, &c->sul_over, wconn_over_check, WSD_DRAIN_GRACE_MS * LWS_US_PER_MS);
+}
+
+/* c has more than the bound queued: its subscriptions stop taking live rows
+ * (they read them from the store once the queue drains), so its memory
+ * stays bounded; whether it is dropped is decided after a grace period. */
+static void
+wconn_fall_behind(struct wconn *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nsubs; i++)
+		c->subs[i]->g->behind = 1;
+	if (c->over)
+		return; /* already being judged */
+	c->over = 1;
+	c->over_sent = c->sent;
+	lws_sul_schedule(c->d->ctx, 0, &c->sul_over, wconn_over_check, WSD_DRAIN_GRACE_MS * LWS_US_PER_MS);
+}
+
+static void
+wconn_error(struct wconn *c, const char *code, const char *detail, const char *id)
+{
+	struct buf *b = &c->d->scratch;
+
+	buf_reset(b);
+	ws_frame_error(b, code, detail, id);
+	wconn_queue_buf(c, b);
+}
+
+/* Open a group for channels at cursor since (has_since: a cursor was given,
+ * so history is read from the store first, after a gap notice if retention
+ * deleted part of it). */
+static struct wgroup *
+wconn_group_open(struct wconn *c, char *const *channels, size_t n, int has_since, int64_t since)
+{
+	struct wsd *d = c->d;
+	struct wgroup *g = xcalloc(1, sizeof *g);
+	int64_t trimmed = 0, oldest = 0;
+	size_t i;
+
+	g->since = has_since ? since : d->seen_seq;
+	g->behind = has_since;
+	if (has_since &&
+	    store_gap(d->st, (const char *const *)channels, n, since, &trimmed, &oldest) == STORE_OK &&
+	    since < trimmed) {
+		buf_reset(&d->scratch);
+		ws_frame_gap(&d->scratch, oldest > 0 ? oldest : trimmed + 1);
+		wconn_queue_buf(c, &d->scratch);
+	}
+	for (i = 0; i < n; i++)
+		wconn_sub_add(c, channels[i], g);
+	return g;
+}
+
+/* Read the history of c's behind groups from the store while its queue is
+ * below half the bound. A group that read a short page whole has caught up
+ * (every row committed so far is queued) and takes live rows from here on,
+ * skipping those it already has (seq <= since). */
+static void
+wconn_catch_up(struct wconn *c)
+{
+	struct wsd *d = c->d;
+	size_t budget = (size_t)d->cfg.ws_max_pending_bytes / 2, page = 100, i, k, nch;
+	const char **chans = xcalloc(c->nsubs > 0 ? c->nsubs : 1, sizeof *chans);
+	struct wgroup *g;
+	struct msglist l;
+
+	msglist_init(&l);
+	for (k = 0; k < c->nsubs && c->pending < budget && !c->dropped; k++) {
+		g = c->subs[k]->g;
+		if (!g->behind)
+			continue;
+		nch = 0;
+		for (i = 0; i < c->nsubs; i++) {
+			if (c->subs[i]->g == g)
+				chans[nch++] = c->subs[i]->ch->name;
+		}
+		while (g->behind && c->pending < budget) {
+			msglist_clear(&l);
+			if (store_read_since(d->st, chans, nch, g->since, page, &l) != STORE_OK) {
+				log_error("catching a WebSocket up: %s", store_errmsg(d->st));
+				break;
+			}
+			for (i = 0; i < l.n && (i == 0 || c->pending < budget); i++) {
+				buf_reset(&d->scratch);
+				ws_frame_message(&d->scratch, l.v[i]);
+				wconn_queue_buf(c, &d->scratch);
+				g->since = l.v[i]->seq;
+			}
+			if (l.n < page && i == l.n)
+				g->behind = 0;
+		}
+	}
+	msglist_fini(&l);
+	free(chans);
+}
+
+/* ?last=N: queue the last n messages of the group's channels, then go on
+ * live after the newest of them (a row it holds is not sent again). */
+static void
+wconn_queue_last(struct wconn *c, struct wgroup *g, const char *const *channels, size_t nch, size_t n)
+{
+	struct wsd *d = c->d;
+	struct msglist l;
+	size_t i;
+
+	msglist_init(&l);
+	if (store_read_last(d->st, channels, nch, n, &l) != STORE_OK)
+		log_error("reading the last messages: %s", store_errmsg(d->st));
+	for (i = 0; i < l.n; i++) {
+		buf_reset(&d->scratch);
+		ws_frame_message(&d->scratch, l.v[i]);
+		wconn_queue_buf(c, &d->scratch);
+		if (l.v[i]->seq > g->since)
+			g->since = l.v[i]->seq;
+	}
+	msglist_fini(&l);
+}
+
+static int
+wconn_any_behind(const struct wconn *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nsubs; i++) {
+		if (c->subs[i]->g->behind)
+			return 1;
+	}
+	return 0;
+}
+
+/* Free c and everything it holds; its pending publishes lose their ack. */
+static void
+wconn_free(struct wconn *c)
+{
+	struct wsd *d = c->d;
+	size_t i;
+
+	for (i = 0; i < d->npubs; i++) {
+		if (d->pubs[i].c == c)
+			d->pubs[i].c = NULL;
+	}
+	lws_sul_cancel(&c->sul_over);
+	wconn_unsubscribe_all(c);
+	wconn_clear_queue(c);
+	buf_fini(&c->rx);
+	free(c->subs);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		d->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	d->nconns--;
+	free(c);
+	if (d->stopping && d->nconns == 0)
+		d->done = 1; /* lws_service returns after this callback */
+}
+
+/* ---- publishing --------------------------------------------------------------------- */
+
+/* The group commit: every publish received since the last one, in one
+ * transaction (each in its own savepoint), then acks, the cross-process
+ * signal, and the local dispatch (no waiting for our own inotify event). */
+static void
+wsd_commit(lws_sorted_usec_list_t *sul)
+{
+	struct wsd *d = lws_container_of(sul, struct wsd, sul_commit);
+	struct store_group *groups;
+	struct store_pub *pubs;
+	int64_t *seqs;
+	enum store_result r;
+	size_t i, n = d->npubs;
+	struct wpub *p;
+
+	if (n == 0)
+		return;
+	groups = xcalloc(n, sizeof *groups);
+	pubs = xcalloc(n, sizeof *pubs);
+	seqs = xcalloc(n, sizeof *seqs);
+	for (i = 0; i < n; i++) {
+		p = &d->pubs[i];
+		pubs[i].channel = p->cmd.channel;
+		pubs[i].event = p->cmd.event;
+		pubs[i].content_type = p->cmd.content_type;
+		pubs[i].body = p->cmd.data;
+		pubs[i].body_len = p->cmd.data_len;
+		groups[i].pubs = &pubs[i];
+		groups[i].n = 1;
+		groups[i].seqs = &seqs[i];
+	}
+	r = store_append_groups(d->st, groups, n, util_now_ms());
+	if (r == STORE_OK)
+		wake_notify(d->wake);
+	for (i = 0; i < n; i++) {
+		p = &d->pubs[i];
+		if (p->c != NULL) {
+			buf_reset(&d->scratch);
+			if (groups[i].result == STORE_OK)
+				ws_frame_ack(&d->scratch, p->cmd.id, p->cmd.channel, seqs[i]);
+			else
+				ws_frame_error(&d->scratch, groups[i].result == STORE_BUSY ? "store_busy" : "store_error",
+					       groups[i].cause != NULL ? groups[i].cause : "the message was not stored",
+					       p->cmd.id);
+			wconn_queue_buf(p->c, &d->scratch);
+		}
+		free(groups[i].cause);
+		ws_command_fini(&p->cmd);
+	}
+	d->npubs = 0;
+	free(groups);
+	free(pubs);
+	free(seqs);
+	if (r == STORE_OK)
+		wsd_dispatch(d, NULL);
+}
+
+/* ---- commands ------------------------------------------------------------------------- */
+
+static void
+wconn_command(struct wconn *c, const char *text, size_t len)
+{
+	struct wsd *d = c->d;
+	struct ws_command cmd;
+	struct wgroup *g;
+	const char *code = NULL;
+	char *detail = NULL, *chan;
+	size_t idx;
+
+	if (ws_command_parse(d->st, text, len, d->cfg.max_message_bytes, &cmd, &code, &detail) != 0) {
+		wconn_error(c, code, detail, cmd.id);
+		free(detail);
+		ws_command_fini(&cmd);
+		return;
+	}
+	switch (cmd.kind) {
+	case WS_CMD_PUBLISH:
+		if (d->npubs == d->pubs_cap) {
+			d->pubs_cap = d->pubs_cap == 0 ? 16 : d->pubs_cap * 2;
+			d->pubs = xrealloc(d->pubs, d->pubs_cap * sizeof *d->pubs);
+		}
+		d->pubs[d->npubs].c = c;
+		d->pubs[d->npubs].cmd = cmd; /* moved */
+		d->npubs++;
+		/* After the events of this service pass: the publishes they
+		 * carried commit together. */
+		lws_sul_schedule(d->ctx, 0, &d->sul_commit, wsd_commit, 1);
+		return;
+	case WS_CMD_SUBSCRIBE:
+		if (wconn_sub_find(c, cmd.channel, NULL) != NULL) {
+			wconn_error(c, "already_subscribed", "this connection is already subscribed to the channel",
+				    cmd.id);
+		} else if (c->nsubs >= (size_t)d->cfg.ws_max_subscriptions) {
+			detail = xasprintf("a connection may subscribe to %lld channels",
+					   (long long)d->cfg.ws_max_subscriptions);
+			wconn_error(c, "too_many_subscriptions", detail, cmd.id);
+		} else {
+			chan = (char *)cmd.channel;
+			g = wconn_group_open(c, &chan, 1, cmd.has_since, cmd.since);
+			buf_reset(&d->scratch);
+			ws_frame_subscribed(&d->scratch, cmd.channel, g->since, cmd.id);
+			wconn_queue_buf(c, &d->scratch);
+		}
+		break;
+	case WS_CMD_UNSUBSCRIBE:
+		if (wconn_sub_find(c, cmd.channel, &idx) == NULL) {
+			wconn_error(c, "not_subscribed", "this connection is not subscribed to the channel", cmd.id);
+		} else {
+			wconn_sub_remove(c, idx);
+			buf_reset(&d->scratch);
+			ws_frame_unsubscribed(&d->scratch, cmd.channel, cmd.id);
+			wconn_queue_buf(c, &d->scratch);
+		}
+		break;
+	}
+	free(detail);
+	ws_command_fini(&cmd);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------ */
+
+static void
+wsd_dispatch_deletions(struct wsd *d)
+{
+	struct store_deletion *dels = NULL;
+	struct wchan *ch;
+	struct wconn *c;
+	size_t n = 0, i;
+
+	if (store_read_deletions(d->st, d->seen_deletion, &dels, &n) != STORE_OK) {
+		log_error("reading deletions: %s", store_errmsg(d->st));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		while ((ch = wsd_chan_find(d, dels[i].channel)) != NULL) {
+			c = ch->subs[0]->c;
+			buf_reset(&d->scratch);
+			ws_frame_deleted(&d->scratch, dels[i].channel);
+			wconn_queue_buf(c, &d->scratch);
+			wsd_close_when_sent(c, WS_CLOSE_DELETED, "channel deleted");
+		}
+		d->seen_deletion = dels[i].id;
+	}
+	free(dels);
+}
+
+/* Read every row above seen_seq once and queue each to every live
+ * subscription of its channel. *found (may be NULL) is set when there were
+ * new rows. */
+static void
+wsd_dispatch(struct wsd *d, int *found)
+{
+	struct wframe *f;
+	struct store_message *m;
+	struct wchan *ch;
+	struct wsub *s;
+	size_t i, j;
+
+	if (found != NULL)
+		*found = 0;
+	wsd_dispatch_deletions(d);
+	for (;;) {
+		msglist_clear(&d->rows);
+		if (store_read_all_since(d->st, d->seen_seq, WSD_READ_PAGE, &d->rows) != STORE_OK) {
+			log_error("reading new messages: %s", store_errmsg(d->st));
+			return;
+		}
+		if (d->rows.n == 0)
+			break;
+		if (found != NULL)
+			*found = 1;
+		for (i = 0; i < d->rows.n; i++) {
+			m = d->rows.v[i];
+			if ((ch = wsd_chan_find(d, m->channel)) == NULL)
+				continue;
+			f = NULL;
+			for (j = 0; j < ch->n; j++) {
+				s = ch->subs[j];
+				if (s->g->behind || m->seq <= s->g->since || s->c->dropped)
+					continue;
+				if (f == NULL) {
+					buf_reset(&d->scratch);
+					ws_frame_message(&d->scratch, m);
+					f = wframe_new(d->scratch.data, d->scratch.len);
+				}
+				wconn_queue(s->c, f);
+				s->g->since = m->seq;
+				if (wconn_over_bound(s->c))
+					wconn_fall_behind(s->c);
+			}
+			wframe_unref(f);
+		}
+		d->seen_seq = d->rows.v[d->rows.n - 1]->seq;
+		if (d->rows.n < WSD_READ_PAGE)
+			break;
+	}
+	msglist_clear(&d->rows);
+}
+
+/* A WAL write was seen: its commit may not be visible yet (wake.h). Look
+ * again after 1, 2, 4 ... 512 ms until new rows show up. */
+static void
+wsd_recheck(lws_sorted_usec_list_t *sul)
+{
+	struct wsd *d = lws_container_of(sul, struct wsd, sul_recheck);
+	int found = 0;
+
+	wsd_dispatch(d, &found);
+	if (found || d->recheck_delay_ms >= 512)
+		return;
+	d->recheck_delay_ms *= 2;
+	lws_sul_schedule(d->ctx, 0, &d->sul_recheck, wsd_recheck, d->recheck_delay_ms * LWS_US_PER_MS);
+}
+
+static int
+wsd_wake_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct wsd *d = lws_context_user(lws_get_context(wsi));
+	int seen;
+
+	if (reason != LWS_CALLBACK_RAW_RX_FILE)
+		return 0;
+	seen = wake_drain(d->wake);
+	if (seen <= 0)
+		return 0;
+	wsd_dispatch(d, NULL);
+	if (seen & WAKE_WAL) {
+		d->recheck_delay_ms = 1;
+		lws_sul_schedule(d->ctx, 0, &d->sul_recheck, wsd_recheck, LWS_US_PER_MS);
+	}
+	return 0;
+}
+
+/* ---- shutdown ---------------------------------------------------------------------------------- */
+
+static void
+wsd_stop_deadline(lws_sorted_usec_list_t *sul)
+{
+	struct wsd *d = lws_container_of(sul, struct wsd, sul_stop);
+
+	d->done = 1;
+}
+
+/* SIGTERM or SIGINT: close every connection with 1001 (what is queued is
+ * dropped: clients resume with ?since), then end the loop once all are
+ * closed, or after WSD_SHUTDOWN_MS. */
+static int
+wsd_signal_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct wsd *d = lws_context_user(lws_get_context(wsi));
+	struct signalfd_siginfo si;
+	struct wconn *c;
+	ssize_t n;
+
+	if (reason != LWS_CALLBACK_RAW_RX_FILE)
+		return 0;
+	while ((n = read(d->sig_fd, &si, sizeof si)) == (ssize_t)sizeof si) {
+		if (d->stopping)
+			continue;
+		log_info("signal %u: closing %zu WebSockets", si.ssi_signo, d->nconns);
+		d->stopping = 1;
+		for (c = d->conns; c != NULL; c = c->next) {
+			wconn_clear_queue(c);
+			wsd_close_when_sent(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+			c->dropped = 1;
+		}
+		if (d->nconns == 0)
+			d->done = 1;
+		lws_sul_schedule(d->ctx, 0, &d->sul_stop, wsd_stop_deadline, WSD_SHUTDOWN_MS * LWS_US_PER_MS);
+	}
+	return 0;
+}
+
+/* ---- the WebSocket protocol ------------------------------------------------------------------ */
+
+/* Copy header h of wsi into a new string, NULL when absent. */
+static char *
+wsd_header(struct lws *wsi, enum lws_token_indexes h)
+{
+	int n = lws_hdr_total_length(wsi, h);
+	char *s;
+
+	if (n <= 0)
+		return NULL;
+	s = xmalloc((size_t)n + 1);
+	if (lws_hdr_copy(wsi, s, n + 1, h) < 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* The request URI as sent: path and query string. */
+static char *
+wsd_request_uri(struct lws *wsi)
+{
+	char *path = wsd_header(wsi, WSI_TOKEN_GET_URI), *args = wsd_header(wsi, WSI_TOKEN_HTTP_URI_ARGS), *uri;
+
+	if (path == NULL) {
+		free(args);
+		return NULL;
+	}
+	uri = args != NULL ? xasprintf("%s?%s", path, args) : xstrdup(path);
+	free(path);
+	free(args);
+	return uri;
+}
+
+/* Answer an HTTP request (a refused handshake) with status and the JSON
+ * error body {"error","detail"}, then close. The head is written whole here
+ * rather than with lws_add_http_common_headers, which answers an upgrade
+ * request as HTTP/1.0 (clients such as python-websockets refuse that).
+ * Returns 0, or -1 when the answer cannot be written (hang up). */
+static int
+wsd_http_error(struct lws *wsi, unsigned status, const char *code, const char *detail)
+{
+	struct buf body, head;
+	const char *reason;
+	int rc = -1;
+
+	switch (status) {
+	case 400: reason = "Bad Request"; break;
+	case 403: reason = "Forbidden"; break;
+	case 404: reason = "Not Found"; break;
+	case 426: reason = "Upgrade Required"; break;
+	case 503: reason = "Service Unavailable"; break;
+	default: reason = "Error"; break;
+	}
+	buf_init(&body);
+	buf_init(&head);
+	buf_reserve(&body, LWS_PRE);
+	body.len = LWS_PRE;
+	buf_puts(&body, "{\"error\":");
+	json_append_cstr(&body, code);
+	buf_puts(&body, ",\"detail\":");
+	json_append_cstr(&body, detail);
+	buf_puts(&body, "}\n");
+	buf_reserve(&head, LWS_PRE);
+	head.len = LWS_PRE;
+	buf_printf(&head,
+		   "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+		   "Connection: close\r\n%s\r\n",
+		   status, reason, body.len - LWS_PRE, status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "");
+	if (lws_write(wsi, (unsigned char *)head.data + LWS_PRE, head.len - LWS_PRE, LWS_WRITE_HTTP_HEADERS) < 0 ||
+	    lws_write(wsi, (unsigned char *)body.data + LWS_PRE, body.len - LWS_PRE, LWS_WRITE_HTTP_FINAL) < 0)
+		goto out;
+	rc = 0;
+out:
+	buf_fini(&body);
+	buf_fini(&head);
+	return rc;
+}
+
+/* Decide on an upgrade request before lws answers it: 0 lets it proceed, 1
+ * means it was refused with an HTTP answer written here, -1 hangs up. */
+static int
+wsd_confirm_upgrade(struct wsd *d, struct lws *wsi)
+{
+	char *version = wsd_header(wsi, WSI_TOKEN_VERSION), *key = wsd_header(wsi, WSI_TOKEN_KEY);
+	char *protocols = wsd_header(wsi, WSI_TOKEN_PROTOCOL), *origin = wsd_header(wsi, WSI_TOKEN_ORIGIN);
+	char *uri = wsd_request_uri(wsi), *cause = NULL;
+	struct ws_target t;
+	const char *code = "bad_handshake";
+	int status, rc = 0;
+
+	memset(&t, 0, sizeof t);
+	if (d->stopping) {
+		status = 503;
+		code = "shutting_down";
+		cause = xstrdup("fcpush-ws is shutting down; reconnect");
+	} else if ((status = ws_handshake_check(version, key, protocols, &cause)) != 0) {
+		code = status == 426 ? "upgrade_required" : "bad_handshake";
+	} else if (!config_ws_origin_allowed(&d->cfg, origin)) {
+		status = 403;
+		code = "origin_not_allowed";
+		cause = xasprintf("Origin %s may not open WebSockets here (ws_allowed_origins)", origin);
+	} else if (d->nconns >= (size_t)d->cfg.ws_max_connections) {
+		status = 503;
+		code = "too_many_connections";
+		cause = xasprintf("this fcpush-ws holds its limit of %lld connections",
+				  (long long)d->cfg.ws_max_connections);
+	} else {
+		status = ws_target_parse(uri, d->cfg.page_messages, &t, &code, &cause);
+	}
+	if (status != 0) {
+		log_debug("refused a WebSocket handshake for %s: %d %s", uri != NULL ? uri : "?", status, cause);
+		rc = wsd_http_error(wsi, (unsigned)status, code, cause != NULL ? cause : "refused") == 0 ? 1 : -1;
+	}
+	ws_target_fini(&t);
+	free(version);
+	free(key);
+	free(protocols);
+	free(origin);
+	free(uri);
+	free(cause);
+	return rc;
+}
+
+/* A handshake was accepted: subscribe the URL's channels. */
+static int
+wsd_established(struct wsd *d, struct lws *wsi, struct wpss *pss)
+{
+	char *uri = wsd_request_uri(wsi);
+	struct ws_target t;
+	struct wgroup *g;
+	struct wconn *c;
+	const char *code;
+	int rc = 0;
+
+	if (ws_target_parse(uri, d->cfg.page_messages, &t, &code, NULL) != 0) {
+		rc = -1; /* confirm_upgrade checked it: cannot happen */
+		goto out;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->d = d;
+	c->wsi = wsi;
+	buf_init(&c->rx);
+	c->next = d->conns;
+	if (d->conns != NULL)
+		d->conns->prev = c;
+	d->conns = c;
+	d->nconns++;
+	pss->c = c;
+	g = wconn_group_open(c, t.channels, t.nchannels, t.has_since, t.since);
+	if (t.last > 0)
+		wconn_queue_last(c, g, (const char *const *)t.channels, t.nchannels, (size_t)t.last);
+	if (wconn_any_behind(c))
+		lws_callback_on_writable(wsi);
+out:
+	ws_target_fini(&t);
+	free(uri);
+	return rc;
+}
+
+/* Send the next queued frame (one lws_write), or the close frame once the
+ * queue is empty and a close is due. Returns -1 to close. */
+static int
+wsd_writeable(struct wconn *c)
+{
+	struct wq *q;
+	size_t len;
+	int n;
+
+	if (c->head == NULL && !c->dropped && c->close_code == 0 && wconn_any_behind(c))
+		wconn_catch_up(c);
+	if ((q = c->head) == NULL) {
+		if (c->close_code != 0) {
+			lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
+					 (unsigned char *)(uintptr_t)c->close_text, strlen(c->close_text));
+			return -1;
+		}
+		return 0;
+	}
+	len = q->f->len;
+	n = lws_write(c->wsi, q->f->data + LWS_PRE, len, LWS_WRITE_TEXT);
+	c->head = q->next;
+	if (c->head == NULL)
+		c->tail = NULL;
+	c->pending -= len;
+	wframe_unref(q->f);
+	free(q);
+	if (n < (int)len)
+		return -1;
+	c->sent += len;
+	if (c->head != NULL || c->close_code != 0 || wconn_any_behind(c))
+		lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+/* A piece of a client message. Complete text messages are commands. Returns
+ * -1 to close (after lws_close_reason). */
+static int
+wsd_receive(struct wconn *c, const void *in, size_t len)
+{
+	struct wsd *d = c->d;
+
+	if (lws_is_first_fragment(c->wsi)) {
+		buf_reset(&c->rx);
+		c->rx_binary = lws_frame_is_binary(c->wsi);
+	}
+	if (c->rx.len + len > (size_t)d->cfg.ws_max_message_bytes) {
+		static const char why[] = "message too big (ws_max_message_bytes)";
+
+		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)(uintptr_t)why,
+				 sizeof why - 1);
+		return -1;
+	}
+	buf_append(&c->rx, in, len);
+	if (!lws_is_final_fragment(c->wsi))
+		return 0;
+	if (c->close_code != 0 || c->peer_closed || d->stopping) {
+		buf_reset(&c->rx);
+		return 0;
+	}
+	if (c->rx_binary)
+		wconn_error(c, "binary_unsupported", "commands are JSON text messages", NULL);
+	else
+		wconn_command(c, c->rx.data != NULL ? c->rx.data : "", c->rx.len);
+	if (c->rx.cap > 65536) {
+		buf_fini(&c->rx);
+		buf_init(&c->rx);
+	} else {
+		buf_reset(&c->rx);
+	}
+	return 0;
+}
+
+static int
+wsd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct wsd *d = lws_context_user(lws_get_context(wsi));
+	struct wpss *pss = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		if (in == NULL || strcasecmp(in, "websocket") != 0)
+			return -1;
+		return wsd_confirm_upgrade(d, wsi);
+	case LWS_CALLBACK_HTTP:
+		if (wsd_http_error(wsi, 426, "upgrade_required",
+				   "this is fcpush-ws: open a WebSocket on {mount}/ws/channels/{channel}") != 0)
+			return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	case LWS_CALLBACK_ESTABLISHED:
+		return wsd_established(d, wsi, pss);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (pss == NULL || pss->c == NULL)
+			return 0;
+		return wsd_writeable(pss->c);
+	case LWS_CALLBACK_RECEIVE:
+		if (pss == NULL || pss->c == NULL)
+			return -1;
+		return wsd_receive(pss->c, in, len);
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		/* RFC 6455 §5.5.1: nothing the client sends after its close frame
+		 * counts (lws 4.1 would still pass on frames that arrived with it). */
+		if (pss != NULL && pss->c != NULL)
+			pss->c->peer_closed = 1;
+		return 0;
+	case LWS_CALLBACK_CLOSED:
+		if (pss != NULL && pss->c != NULL) {
+			wconn_free(pss->c);
+			pss->c = NULL;
+		}
+		return 0;
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
+/* ---- set-up ------------------------------------------------------------------------------------- */
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: fcpush-ws [--config FILE] [--print-config-example] [--version]\n"
+		   "Every key of the configuration may also be set as FCPUSH_<KEY> in the environment.\n");
+}
+
+static void
+wsd_lws_log(int level, const char *line)
+{
+	size_t n = strlen(line);
+
+	while (n > 0 && line[n - 1] == '\n')
+		n--;
+	if (level & LLL_ERR)
+		log_error("lws: %.*s", (int)n, line);
+	else if (level & LLL_WARN)
+		log_warn("lws: %.*s", (int)n, line);
+	else
+		log_debug("lws: %.*s", (int)n, line);
+}
+
+/* Adopt fd into the loop as a raw file served by protocol name. */
+static int
+wsd_adopt(struct wsd *d, int fd, const char *name)
+{
+	lws_sock_file_fd_type u;
+
+	u.filefd = fd;
+	if (lws_adopt_descriptor_vhost(d->vh, LWS_ADOPT_RAW_FILE_DESC, u, name, NULL) == NULL) {
+		fprintf(stderr, "fcpush-ws: cannot watch the %s descriptor\n", name);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+wsd_create(struct wsd *d)
+{
+	struct lws_context_creation_info info;
+	char *host = NULL, *colon;
+	int64_t port = 0;
+	int rc = -1;
+
+	memset(&info, 0, sizeof info);
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+		       LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.user = d;
+	info.protocols = wsd_protocols;
+	info.pt_serv_buf_size = 16384;
+	info.timeout_secs = 20; /* handshake */
+	d->retry.secs_since_valid_ping = (uint16_t)d->cfg.ws_ping_s;
+	d->retry.secs_since_valid_hangup = (uint16_t)(d->cfg.ws_ping_s * 2 > 65535 ? 65535 : d->cfg.ws_ping_s * 2);
+	info.retry_and_idle_policy = &d->retry;
+	d->ctx = lws_create_context(&info);
+	if (d->ctx == NULL) {
+		fprintf(stderr, "fcpush-ws: cannot create the libwebsockets context\n");
+		return -1;
+	}
+	if (d->cfg.ws_listen[0] == '/') {
+		unlink(d->cfg.ws_listen);
+		info.options |= LWS_SERVER_OPTION_UNIX_SOCK;
+		info.iface = d->cfg.ws_listen;
+	} else {
+		host = xstrdup(d->cfg.ws_listen);
+		colon = strrchr(host, ':');
+		if (colon == NULL || util_parse_i64(colon + 1, 0, 65535, &port) != 0) {
+			fprintf(stderr, "fcpush-ws: ws_listen must be host:port or a unix socket path, not \"%s\"\n",
+				d->cfg.ws_listen);
+			goto out;
+		}
+		*colon = '\0';
+		info.iface = host[0] != '\0' ? host : NULL;
+		info.port = (int)port;
+	}
+	info.vhost_name = "fcpush-ws";
+	d->vh = lws_create_vhost(d->ctx, &info);
+	if (d->vh == NULL) {
+		fprintf(stderr, "fcpush-ws: cannot listen on %s\n", d->cfg.ws_listen);
+		goto out;
+	}
+	if (d->cfg.ws_listen[0] == '/' && chmod(d->cfg.ws_listen, (mode_t)strtol(d->cfg.listen_mode, NULL, 8)) == -1)
+		log_warn("chmod %s: %s", d->cfg.ws_listen, strerror(errno));
+	if (wsd_adopt(d, d->wake_dup, "fcpush-wake") != 0)
+		goto out;
+	d->wake_dup = -1; /* lws owns it now */
+	if (wsd_adopt(d, d->sig_dup, "fcpush-signal") != 0)
+		goto out;
+	d->sig_dup = -1;
+	rc = 0;
+	log_info("listening on %s", d->cfg.ws_listen);
+out:
+	free(host);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct wsd d;
+	sigset_t stop_set;
+	char *cause = NULL;
+	const char *config_path = NULL;
+	int i, rc = EXIT_FAILURE, lws_levels;
+
+	memset(&d, 0, sizeof d);
+	d.wake_dup = -1;
+	d.sig_fd = -1;
+	d.sig_dup = -1;
+	config_init(&d.cfg);
+	msglist_init(&d.rows);
+	buf_init(&d.scratch);
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			config_path = argv[++i];
+		} else if (strcmp(argv[i], "--print-config-example") == 0) {
+			config_write_example(stdout);
+			rc = EXIT_SUCCESS;
+			goto out;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("fcpush-ws %s (libwebsockets %s)\n", PACKAGE_VERSION, lws_get_library_version());
+			rc = EXIT_SUCCESS;
+			goto out;
+		} else {
+			usage(strcmp(argv[i], "--help") == 0 ? stdout : stderr);
+			rc = strcmp(argv[i], "--help") == 0 ? EXIT_SUCCESS : 2;
+			goto out;
+		}
+	}
+	if ((config_path != NULL && config_load_file(&d.cfg, config_path, &cause) == -1) ||
+	    config_load_env(&d.cfg, &cause) == -1) {
+		fprintf(stderr, "fcpush-ws: %s\n", cause);
+		goto out;
+	}
+	log_set_level((enum log_level)log_level_parse(d.cfg.log_level));
+	lws_levels = LLL_ERR | (log_enabled(LOG_LEVEL_DEBUG) ? LLL_WARN | LLL_NOTICE : 0);
+	lws_set_log_level(lws_levels, wsd_lws_log);
+
+	/* SIGTERM and SIGINT arrive through a signalfd the loop watches. */
+	sigemptyset(&stop_set);
+	sigaddset(&stop_set, SIGTERM);
+	sigaddset(&stop_set, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop_set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d.sig_fd = signalfd(-1, &stop_set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d.sig_fd == -1) {
+		fprintf(stderr, "fcpush-ws: signalfd: %s\n", strerror(errno));
+		goto out;
+	}
+
+	d.st = store_open(d.cfg.database, 0, (int)d.cfg.busy_timeout_ms, &cause);
+	if (d.st == NULL) {
+		fprintf(stderr, "fcpush-ws: %s\n", cause);
+		goto out;
+	}
+	d.wake = wake_new(d.cfg.database, &cause);
+	if (d.wake == NULL) {
+		fprintf(stderr, "fcpush-ws: %s\n", cause);
+		goto out;
+	}
+	if (store_high_seq(d.st, &d.seen_seq) != STORE_OK ||
+	    store_deletion_high(d.st, &d.seen_deletion) != STORE_OK) {
+		fprintf(stderr, "fcpush-ws: reading %s: %s\n", d.cfg.database, store_errmsg(d.st));
+		goto out;
+	}
+	d.nbuckets = 256;
+	d.buckets = xcalloc(d.nbuckets, sizeof *d.buckets);
+	/* lws closes what it adopted: give it copies of the inotify fd (which
+	 * wake_free closes) and of the signalfd. */
+	d.wake_dup = fcntl(wake_fd(d.wake), F_DUPFD_CLOEXEC, 0);
+	d.sig_dup = fcntl(d.sig_fd, F_DUPFD_CLOEXEC, 0);
+	if (d.wake_dup == -1 || d.sig_dup == -1 || wsd_create(&d) != 0)
+		goto out;
+
+	while (!d.done) {
+		if (lws_service(d.ctx, 0) < 0)
+			break;
+	}
+	rc = EXIT_SUCCESS;
+	log_info("stopped");
+
+out:
+	if (d.ctx != NULL) {
+		lws_sul_cancel(&d.sul_commit);
+		lws_sul_cancel(&d.sul_recheck);
+		lws_sul_cancel(&d.sul_stop);
+		lws_context_destroy(d.ctx); /* closes every connection: wconn_free */
+	}
+	for (i = 0; (size_t)i < d.npubs; i++)
+		ws_command_fini(&d.pubs[i].cmd);
+	free(d.pubs);
+	free(d.buckets);
+	if (d.wake_dup != -1)
+		close(d.wake_dup);
+	if (d.sig_dup != -1)
+		close(d.sig_dup);
+	if (d.sig_fd != -1)
+		close(d.sig_fd);
+	wake_free(d.wake);
+	store_close(d.st);
+	msglist_fini(&d.rows);
+	buf_fini(&d.scratch);
+	free(cause);
+	config_fini(&d.cfg);
+	return rc;
+}

@@ -1,0 +1,339 @@
+/* Unit tests of ws.c: the WebSocket protocol "fcpush.v1" without sockets
+ * (handshake checks, the URL, client commands, server frames), and of
+ * store_json_object, which parses the commands. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+#include "suites.h"
+#include "ws.h"
+
+static char *dir;
+static struct store *st;
+
+static void
+setup(void)
+{
+	char *path, *cause = NULL;
+
+	dir = test_tmpdir();
+	path = xasprintf("%s/ws.db", dir);
+	st = store_open(path, STORE_CREATE, 1000, &cause);
+	ck_assert_msg(st != NULL, "store_open: %s", cause != NULL ? cause : "?");
+	free(path);
+}
+
+static void
+teardown(void)
+{
+	store_close(st);
+	test_tmpdir_remove(dir);
+	free(dir);
+}
+
+/* ---- Core ---------------------------------------------------------------- */
+
+START_TEST(test_handshake_ok)
+{
+	char *cause = NULL;
+
+	ck_assert_int_eq(ws_handshake_check("13", "dGhlIHNhbXBsZSBub25jZQ==", NULL, &cause), 0);
+	ck_assert_int_eq(ws_handshake_check("13", "dGhlIHNhbXBsZSBub25jZQ==", "chat, fcpush.v1", &cause), 0);
+	ck_assert_int_eq(ws_handshake_check("13", "AAAAAAAAAAAAAAAAAAAAAA==", "fcpush.v1", &cause), 0);
+	ck_assert_ptr_null(cause);
+}
+END_TEST
+
+START_TEST(test_handshake_bad)
+{
+	char *cause = NULL;
+
+	ck_assert_int_eq(ws_handshake_check("8", "dGhlIHNhbXBsZSBub25jZQ==", NULL, &cause), 426);
+	ck_assert_ptr_nonnull(cause);
+	free(cause);
+	ck_assert_int_eq(ws_handshake_check(NULL, "dGhlIHNhbXBsZSBub25jZQ==", NULL, NULL), 426);
+	ck_assert_int_eq(ws_handshake_check("13", NULL, NULL, NULL), 400);
+	ck_assert_int_eq(ws_handshake_check("13", "", NULL, NULL), 400);
+	ck_assert_int_eq(ws_handshake_check("13", "not-base64!", NULL, NULL), 400);
+	/* 15 and 17 bytes, a bad character, bits in the padding. */
+	ck_assert_int_eq(ws_handshake_check("13", "AAAAAAAAAAAAAAAAAAAA", NULL, NULL), 400);
+	ck_assert_int_eq(ws_handshake_check("13", "AAAAAAAAAAAAAAAAAAAAAAA=", NULL, NULL), 400);
+	ck_assert_int_eq(ws_handshake_check("13", "AAAAAAAAAA*AAAAAAAAAAA==", NULL, NULL), 400);
+	ck_assert_int_eq(ws_handshake_check("13", "AAAAAAAAAAAAAAAAAAAAAB==", NULL, NULL), 400);
+	ck_assert_int_eq(ws_handshake_check("13", "dGhlIHNhbXBsZSBub25jZQ==", "chat", NULL), 400);
+	ck_assert_int_eq(ws_handshake_check("13", "dGhlIHNhbXBsZSBub25jZQ==", "fcpush.v1x", NULL), 400);
+}
+END_TEST
+
+START_TEST(test_target)
+{
+	struct ws_target t;
+	const char *code = NULL;
+	char *cause = NULL;
+
+	ck_assert_int_eq(ws_target_parse("/push/ws/channels/a,b.c?since=42", 100, &t, &code, &cause), 0);
+	ck_assert_uint_eq(t.nchannels, 2);
+	ck_assert_str_eq(t.channels[0], "a");
+	ck_assert_str_eq(t.channels[1], "b.c");
+	ck_assert_int_eq(t.has_since, 1);
+	ck_assert_int_eq(t.since, 42);
+	ws_target_fini(&t);
+
+	ck_assert_int_eq(ws_target_parse("/ws/channels/x", 100, &t, &code, NULL), 0);
+	ck_assert_int_eq(t.has_since, 0);
+	ws_target_fini(&t);
+
+	ck_assert_int_eq(ws_target_parse("/p/ws/channels/x?lastEventId=7", 100, &t, &code, NULL), 0);
+	ck_assert_int_eq(t.since, 7);
+	ws_target_fini(&t);
+
+	ck_assert_int_eq(ws_target_parse("/p/ws/channels/x?last=10", 100, &t, &code, NULL), 0);
+	ck_assert_int_eq(t.has_since, 0);
+	ck_assert_int_eq(t.last, 10);
+	ws_target_fini(&t);
+}
+END_TEST
+
+START_TEST(test_target_bad)
+{
+	struct ws_target t;
+	const char *code = NULL;
+	char *cause = NULL;
+
+	ck_assert_int_eq(ws_target_parse("/push/channels/a", 100, &t, &code, &cause), 404);
+	ck_assert_str_eq(code, "not_found");
+	free(cause);
+	ws_target_fini(&t);
+	ck_assert_int_eq(ws_target_parse("/push/ws/channels/a%20b", 100, &t, &code, &cause), 400);
+	ck_assert_str_eq(code, "bad_channel");
+	free(cause);
+	ws_target_fini(&t);
+	ck_assert_int_eq(ws_target_parse("/push/ws/channels/a?since=-1", 100, &t, &code, &cause), 400);
+	ck_assert_str_eq(code, "bad_cursor");
+	free(cause);
+	ws_target_fini(&t);
+	ck_assert_int_eq(ws_target_parse("/push/xws/channels/a", 100, &t, &code, NULL), 404);
+	ws_target_fini(&t);
+	ck_assert_int_eq(ws_target_parse("/push/ws/channels/a?last=101", 100, &t, &code, NULL), 400);
+	ws_target_fini(&t);
+}
+END_TEST
+
+/* Parse text as a command; on failure return the code. */
+static const char *
+parse(const char *text, struct ws_command *cmd)
+{
+	const char *code = NULL;
+	char *detail = NULL;
+
+	if (ws_command_parse(st, text, strlen(text), 100, cmd, &code, &detail) == 0)
+		return NULL;
+	ck_assert_ptr_nonnull(detail);
+	ck_assert(strlen(detail) > 0);
+	free(detail);
+	return code;
+}
+
+START_TEST(test_command_publish)
+{
+	struct ws_command cmd;
+
+	ck_assert_ptr_null(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":\"hi \\u00e9\",\"id\":7}", &cmd));
+	ck_assert_int_eq(cmd.kind, WS_CMD_PUBLISH);
+	ck_assert_str_eq(cmd.channel, "c");
+	ck_assert_str_eq(cmd.content_type, "text/plain; charset=utf-8");
+	ck_assert_uint_eq(cmd.data_len, strlen("hi \xc3\xa9"));
+	ck_assert(memcmp(cmd.data, "hi \xc3\xa9", cmd.data_len) == 0);
+	ck_assert_str_eq(cmd.id, "7");
+	ck_assert_ptr_null(cmd.event);
+	ws_command_fini(&cmd);
+
+	ck_assert_ptr_null(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":{\"a\": [1, true]},"
+				 "\"event\":\"e\",\"id\":\"x\\\"y\"}",
+				 &cmd));
+	ck_assert_str_eq(cmd.content_type, "application/json");
+	ck_assert_str_eq(cmd.data, "{\"a\":[1,true]}");
+	ck_assert_str_eq(cmd.event, "e");
+	ck_assert_str_eq(cmd.id, "\"x\\\"y\"");
+	ws_command_fini(&cmd);
+
+	ck_assert_ptr_null(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":false}", &cmd));
+	ck_assert_str_eq(cmd.data, "false");
+	ck_assert_ptr_null(cmd.id);
+	ws_command_fini(&cmd);
+	ck_assert_ptr_null(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":12.5}", &cmd));
+	ck_assert_str_eq(cmd.data, "12.5");
+	ws_command_fini(&cmd);
+}
+END_TEST
+
+START_TEST(test_command_subscribe)
+{
+	struct ws_command cmd;
+
+	ck_assert_ptr_null(parse("{\"type\":\"subscribe\",\"channel\":\"c\",\"since\":12}", &cmd));
+	ck_assert_int_eq(cmd.kind, WS_CMD_SUBSCRIBE);
+	ck_assert_int_eq(cmd.has_since, 1);
+	ck_assert_int_eq(cmd.since, 12);
+	ws_command_fini(&cmd);
+	ck_assert_ptr_null(parse("{\"type\":\"subscribe\",\"channel\":\"c\"}", &cmd));
+	ck_assert_int_eq(cmd.has_since, 0);
+	ws_command_fini(&cmd);
+	ck_assert_ptr_null(parse("{\"type\":\"unsubscribe\",\"channel\":\"c\"}", &cmd));
+	ck_assert_int_eq(cmd.kind, WS_CMD_UNSUBSCRIBE);
+	ws_command_fini(&cmd);
+}
+END_TEST
+
+/* ---- Errors ------------------------------------------------------------- */
+
+START_TEST(test_command_errors)
+{
+	struct ws_command cmd;
+
+	ck_assert_str_eq(parse("{not json", &cmd), "invalid_json");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse("[1,2]", &cmd), "invalid_json");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse("", &cmd), "invalid_json");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":\"a\\u0000b\"}", &cmd),
+			 "invalid_json");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse("{\"channel\":\"c\"}", &cmd), "invalid_command");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse("{\"type\":\"dance\",\"channel\":\"c\",\"id\":3}", &cmd), "unknown_type");
+	ck_assert_str_eq(cmd.id, "3"); /* the error can carry it */
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse("{\"type\":\"publish\",\"channel\":\"bad name\",\"data\":1}", &cmd), "bad_channel");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse("{\"type\":\"publish\",\"channel\":\"c\"}", &cmd), "invalid_command");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse("{\"type\":\"publish\",\"channel\":7,\"data\":1}", &cmd), "invalid_command");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":1,\"event\":5}", &cmd),
+			 "invalid_command");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse("{\"type\":\"subscribe\",\"channel\":\"c\",\"since\":-3}", &cmd), "invalid_command");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse("{\"type\":\"subscribe\",\"channel\":\"c\",\"since\":1.5}", &cmd), "invalid_command");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":1,\"id\":{}}", &cmd),
+			 "invalid_command");
+	ws_command_fini(&cmd);
+}
+END_TEST
+
+START_TEST(test_command_too_large)
+{
+	struct ws_command cmd;
+	char text[256];
+
+	snprintf(text, sizeof text, "{\"type\":\"publish\",\"channel\":\"c\",\"data\":\"%0101d\"}", 0);
+	ck_assert_str_eq(parse(text, &cmd), "too_large");
+	ws_command_fini(&cmd);
+	snprintf(text, sizeof text, "{\"type\":\"publish\",\"channel\":\"c\",\"data\":\"%0100d\"}", 0);
+	ck_assert_ptr_null(parse(text, &cmd));
+	ws_command_fini(&cmd);
+}
+END_TEST
+
+/* ---- Frames ------------------------------------------------------------ */
+
+START_TEST(test_frames)
+{
+	struct store_message m;
+	struct buf b;
+
+	buf_init(&b);
+	ws_frame_ack(&b, "\"a\"", "ch", 12);
+	ck_assert_str_eq(b.data, "{\"type\":\"ack\",\"id\":\"a\",\"channel\":\"ch\",\"seq\":12}");
+	buf_reset(&b);
+	ws_frame_ack(&b, NULL, "ch", 3);
+	ck_assert_str_eq(b.data, "{\"type\":\"ack\",\"channel\":\"ch\",\"seq\":3}");
+	buf_reset(&b);
+	ws_frame_error(&b, "bad_channel", "a \"name\"", "5");
+	ck_assert_str_eq(b.data, "{\"type\":\"error\",\"error\":\"bad_channel\",\"detail\":\"a \\\"name\\\"\",\"id\":5}");
+	buf_reset(&b);
+	ws_frame_gap(&b, 9);
+	ck_assert_str_eq(b.data, "{\"type\":\"gap\",\"oldest\":9}");
+	buf_reset(&b);
+	ws_frame_deleted(&b, "x");
+	ck_assert_str_eq(b.data, "{\"type\":\"deleted\",\"channel\":\"x\"}");
+	buf_reset(&b);
+	ws_frame_subscribed(&b, "x", 4, NULL);
+	ck_assert_str_eq(b.data, "{\"type\":\"subscribed\",\"channel\":\"x\",\"since\":4}");
+	buf_reset(&b);
+	ws_frame_unsubscribed(&b, "x", "1");
+	ck_assert_str_eq(b.data, "{\"type\":\"unsubscribed\",\"channel\":\"x\",\"id\":1}");
+	buf_reset(&b);
+	memset(&m, 0, sizeof m);
+	m.seq = 5;
+	m.time_ms = 1000;
+	m.channel = "c";
+	m.content_type = "text/plain";
+	m.body = (const unsigned char *)"hi";
+	m.body_len = 2;
+	ws_frame_message(&b, &m);
+	ck_assert_msg(strncmp(b.data, "{\"type\":\"message\",", 18) == 0, "%s", b.data);
+	ck_assert_ptr_nonnull(strstr(b.data, "\"seq\":5"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\"data\":\"hi\""));
+	buf_fini(&b);
+}
+END_TEST
+
+START_TEST(test_json_object)
+{
+	struct store_json_member *mem = NULL;
+	char *cause = NULL;
+	size_t n = 0;
+	const char *j = "{\"a\":1,\"b\":\"x\\ny\",\"c\":null,\"d\":[1, 2],\"a\":2}";
+
+	ck_assert_int_eq(store_json_object(st, j, strlen(j), &mem, &n, &cause), STORE_OK);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_str_eq(mem[0].key, "a");
+	ck_assert_str_eq(mem[0].type, "integer");
+	ck_assert_str_eq(mem[0].text, "1");
+	ck_assert_str_eq(mem[1].type, "text");
+	ck_assert_str_eq(mem[1].text, "x\ny");
+	ck_assert_uint_eq(mem[1].text_len, 3);
+	ck_assert_str_eq(mem[2].type, "null");
+	ck_assert_str_eq(mem[3].text, "[1,2]");
+	free(mem);
+	ck_assert_int_eq(store_json_object(st, "{}", 2, &mem, &n, &cause), STORE_OK);
+	ck_assert_uint_eq(n, 0);
+	free(mem);
+	ck_assert_int_eq(store_json_object(st, "\"s\"", 3, &mem, &n, &cause), STORE_INVALID);
+	ck_assert_ptr_nonnull(cause);
+	free(cause);
+	ck_assert_ptr_null(mem);
+	ck_assert_int_eq(store_json_object(st, "{\"a\":1}\0x", 9, &mem, &n, NULL), STORE_INVALID);
+}
+END_TEST
+
+Suite *
+ws_suite(void)
+{
+	Suite *s = suite_create("ws");
+	TCase *tc;
+
+	tc = tcase_create("Core");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_handshake_ok);
+	tcase_add_test(tc, test_target);
+	tcase_add_test(tc, test_command_publish);
+	tcase_add_test(tc, test_command_subscribe);
+	tcase_add_test(tc, test_frames);
+	tcase_add_test(tc, test_json_object);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("Errors");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_handshake_bad);
+	tcase_add_test(tc, test_target_bad);
+	tcase_add_test(tc, test_command_errors);
+	tcase_add_test(tc, test_command_too_large);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,413 @@
+/* fcpush.js: a small client for fcpush, no dependencies, no build step.
+ *
+ *   <script src="/fcpush.js"></script>      (defines window.fcpush)
+ *
+ *   const sub = fcpush.subscribe('news', {
+ *     onMessage: (m) => console.log(m.seq, m.event, m.data),
+ *     onGap:     (g) => console.warn('missed messages before', g.oldest),
+ *     onState:   (state, transport) => console.log(state, transport),
+ *     onError:   (e) => console.error(e.status, e.error, e.detail),
+ *   });
+ *   await fcpush.publish('news', 'hello');      // → {channel, seq, time}
+ *   sub.close();
+ *
+ * subscribe(channels, options): channels is a name, a comma-separated list or
+ * an array. Options (all optional):
+ *   transports  the order to try: 'websocket', 'sse', 'stream' (fetch +
+ *               NDJSON), 'longpoll', 'poll'. Default websocket, sse,
+ *               longpoll, poll. A transport that fails before it ever opens
+ *               is skipped for the next one; one that has worked is retried
+ *               (three failed reconnections in a row and it is skipped too).
+ *   since       start after this seq. Default: the seq stored in
+ *               sessionStorage for this channel set (so a reload resumes
+ *               where the page was), else "now".
+ *   last        with no cursor yet, first deliver the last N messages.
+ *   events      SSE only: event names to listen for besides "message"
+ *               (EventSource cannot listen to every name).
+ *   base        the mount point, default '/push'.
+ *   wait        long-poll wait in seconds (25: below browsers' and proxies'
+ *               request time limits; the server caps it at 30).
+ *   interval    interval-poll period in ms (2000).
+ *   onMessage(m)  m = {channel, seq, time, event, content_type, data, ...}:
+ *               data is the JSON value of a JSON body, else a string (base64
+ *               with m.encoding === 'base64' for binary bodies); bodies over
+ *               1 MiB come as {data: null, omitted: true, size} (fetch them
+ *               from fcpush.messageUrl(m)). Over SSE the server sends only
+ *               seq, event name and body: data is the body's text, and
+ *               channel is known only for a one-channel subscription.
+ *               Each seq is delivered once: anything <= the last seq is dropped.
+ *   onGap(g)    g = {oldest}: retention deleted messages after the cursor;
+ *               what remains follows.
+ *   onState(state, transport, detail)  'connecting', 'open',
+ *               'reconnecting' (detail.delay ms, detail.reason), 'closed'.
+ *   onError(e)  e = {status, error, detail, fatal}. Fatal errors (a 4xx: bad
+ *               channel name 400, 401/403, 404, a deleted channel 410) stop
+ *               the subscription; others (5xx) are retried with backoff.
+ * Returns {close(), lastSeq, transport, state}.
+ *
+ * publish(channel, data, {event, contentType, base}): strings go as
+ * text/plain, Blobs/Files and ArrayBuffers with their own type (or
+ * application/octet-stream), anything else as JSON. Resolves to
+ * {channel, seq, time}; rejects with an Error carrying status, error, detail.
+ */
+(function (global) {
+  'use strict';
+
+  const DEFAULTS = {
+    transports: ['websocket', 'sse', 'longpoll', 'poll'],
+    base: '/push',
+    wait: 25,
+    interval: 2000,
+    minDelay: 500, // reconnection backoff: 0.5 s doubling up to 30 s, with jitter
+    maxDelay: 30000,
+    connectTimeout: 10000, // a transport that has not opened by then has failed
+    events: [],
+  };
+
+  function channelList(channels) {
+    return (Array.isArray(channels) ? channels : String(channels).split(','))
+      .map((c) => c.trim()).filter(Boolean);
+  }
+
+  function channelsUrl(base, channels) {
+    return base + '/channels/' + channels.map(encodeURIComponent).join(',');
+  }
+
+  // An Error from an HTTP error response (fcpush answers {"error","detail"}).
+  async function httpError(res) {
+    let body = {};
+    try { body = await res.json(); } catch (e) { /* not JSON (a proxy's page) */ }
+    const err = new Error(body.detail || ('HTTP ' + res.status));
+    err.status = res.status;
+    err.error = body.error || 'http_' + res.status;
+    err.detail = body.detail || res.statusText || ('HTTP ' + res.status);
+    return err;
+  }
+
+  // 4xx answers mean "this request will never succeed": stop. 408 and 429
+  // are the exceptions (try later), like every 5xx.
+  function isFatal(status) {
+    return status >= 400 && status < 500 && status !== 408 && status !== 429;
+  }
+
+  function deletedError() {
+    const err = new Error('the channel was deleted');
+    err.status = 410;
+    err.error = 'deleted';
+    err.detail = 'the channel was deleted';
+    return err;
+  }
+
+  // ---- the transports ------------------------------------------------------
+  // Each one is start(ctx) → {close()}; ctx: url(extraQuery), wsUrl(),
+  // since, opened(), message(m), gap(g), fatal(err), failed(reason).
+
+  const transports = {};
+
+  transports.websocket = function (ctx) {
+    const ws = new WebSocket(ctx.wsUrl(), 'fcpush.v1');
+    ws.onopen = () => ctx.opened();
+    ws.onmessage = (ev) => {
+      let m;
+      try { m = JSON.parse(ev.data); } catch (e) { return; }
+      if (m.type === 'message') ctx.message(m);
+      else if (m.type === 'gap') ctx.gap(m);
+      else if (m.type === 'deleted') ctx.fatal(deletedError());
+      else if (m.type === 'error') ctx.error(m);
+    };
+    ws.onclose = (ev) => {
+      if (ev.code === 4410) ctx.fatal(deletedError());
+      else if (ev.code === 4404 || ev.code === 4400 || ev.code === 1008) {
+        ctx.fatal(Object.assign(new Error(ev.reason || 'refused'), {
+          status: ev.code === 4404 ? 404 : 400, error: 'ws_' + ev.code, detail: ev.reason || 'closed ' + ev.code,
+        }));
+      } else ctx.failed('WebSocket closed (' + ev.code + ')');
+    };
+    return { close: () => { ws.onclose = null; ws.close(); } };
+  };
+
+  transports.sse = function (ctx) {
+    const es = new EventSource(ctx.url(''));
+    const onEvent = (ev) => ctx.message({
+      channel: ctx.channels.length === 1 ? ctx.channels[0] : undefined,
+      seq: Number(ev.lastEventId), event: ev.type, data: ev.data,
+    });
+    es.onopen = () => ctx.opened();
+    es.onmessage = onEvent;
+    ctx.events.forEach((name) => es.addEventListener(name, onEvent));
+    es.addEventListener('gap', (ev) => ctx.gap(JSON.parse(ev.data)));
+    es.addEventListener('deleted', () => ctx.fatal(deletedError()));
+    // EventSource would reconnect by itself (to its first URL, with
+    // Last-Event-ID); we close it and reconnect ourselves, so that every
+    // transport shares the same backoff and the same cursor.
+    es.onerror = () => ctx.failed(es.readyState === EventSource.CLOSED
+      ? 'EventSource refused (not an event stream)' : 'EventSource connection lost');
+    return { close: () => es.close() };
+  };
+
+  // fetch + ReadableStream: one JSON object per line.
+  transports.stream = function (ctx) {
+    const ac = new AbortController();
+    let idle;
+    const watchdog = () => { // heartbeats come every 15 s: 45 s of silence is a dead stream
+      clearTimeout(idle);
+      idle = setTimeout(() => { ac.abort(); ctx.failed('stream silent for 45 s'); }, 45000);
+    };
+    (async () => {
+      const res = await fetch(ctx.url('stream=ndjson'), { signal: ac.signal, cache: 'no-store' });
+      if (!res.ok) return res.status >= 400 && isFatal(res.status) ? ctx.fatal(await httpError(res)) : ctx.failed('HTTP ' + res.status);
+      ctx.opened();
+      watchdog();
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        watchdog();
+        buf += value;
+        let nl;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (!line.trim()) continue;
+          const m = JSON.parse(line);
+          if (m.type === 'message') ctx.message(m);
+          else if (m.type === 'gap') ctx.gap(m);
+          else if (m.type === 'deleted') return ctx.fatal(deletedError());
+        }
+      }
+      ctx.failed('stream ended');
+    })().catch((e) => { if (!ac.signal.aborted) ctx.failed(e.message); })
+      .finally(() => clearTimeout(idle));
+    return { close: () => { clearTimeout(idle); ac.abort(); } };
+  };
+
+  // Long poll (wait > 0) and interval poll (wait 0): one request per answer.
+  function pollTransport(longPoll) {
+    return function (ctx) {
+      const ac = new AbortController();
+      let timer;
+      let first = true; // a long poll opens with a plain poll: it answers at once
+      (async () => {
+        for (;;) {
+          const wait = longPoll && !first;
+          first = false;
+          const limit = setTimeout(() => ac.abort(), (wait ? ctx.wait + 15 : 15) * 1000);
+          let res;
+          try {
+            res = await fetch(ctx.url(''), {
+              signal: ac.signal, cache: 'no-store',
+              headers: wait ? { Prefer: 'wait=' + ctx.wait } : {},
+            });
+          } finally { clearTimeout(limit); }
+          if (res.status === 410) return ctx.fatal(deletedError());
+          if (res.status >= 400) return isFatal(res.status) ? ctx.fatal(await httpError(res)) : ctx.failed(await httpError(res));
+          ctx.opened();
+          let more = false;
+          if (res.status === 200) {
+            const body = await res.json();
+            if (body.gap) ctx.gap({ oldest: body.oldest });
+            body.messages.forEach((m) => ctx.message(m));
+            ctx.cursor(body.last_seq);
+            more = !!body.more;
+          }
+          if (!longPoll && !more) await new Promise((r) => { timer = setTimeout(r, ctx.interval); });
+        }
+      })().catch((e) => { if (!ac.signal.aborted) ctx.failed(e.message); });
+      return { close: () => { clearTimeout(timer); ac.abort(); } };
+    };
+  }
+  transports.longpoll = pollTransport(true);
+  transports.poll = pollTransport(false);
+
+  // ---- subscribe -----------------------------------------------------------
+
+  function subscribe(channels, options) {
+    const o = Object.assign({}, DEFAULTS, options);
+    const chs = channelList(channels);
+    const names = o.transports.filter((t) => transports[t]);
+    const key = 'fcpush:' + o.base + ':' + chs.slice().sort().join(',');
+    let last = o.since != null ? Number(o.since) : load();
+    let index = 0; // the transport being tried
+    let proven = false; // it has opened once: retry it rather than skip it
+    let failures = 0; // failed connections since the last open (the backoff exponent)
+    let tries = 0; // failed connections of the current transport
+    let attempt = 0; // ignores callbacks from connections already dropped
+    let current = null;
+    let timer = null;
+    let closed = false;
+
+    const sub = {
+      state: 'connecting', transport: names[0],
+      get lastSeq() { return last; },
+      close() { stop('closed by the page'); },
+    };
+
+    function load() {
+      try {
+        const v = sessionStorage.getItem(key);
+        return v === null ? null : Number(v);
+      } catch (e) { return null; }
+    }
+    function save() {
+      try { sessionStorage.setItem(key, String(last)); } catch (e) { /* private mode */ }
+    }
+    function setState(state, detail) {
+      sub.state = state;
+      if (o.onState) o.onState(state, sub.transport, detail);
+    }
+    function stop(why) {
+      closed = true;
+      attempt++;
+      clearTimeout(timer);
+      if (current) current.close();
+      current = null;
+      setState('closed', { reason: why });
+    }
+
+    function connect() {
+      if (closed) return;
+      const my = ++attempt;
+      const name = names[index];
+      let opened = false;
+      sub.transport = name;
+      setState('connecting');
+      const live = (fn) => (...args) => { if (my === attempt && !closed) fn(...args); };
+      const query = (extra) => {
+        const q = ['since=' + last];
+        if (extra) q.push(extra);
+        return '?' + q.join('&');
+      };
+      const connectTimer = setTimeout(live(() => ctx.failed('no answer in ' + o.connectTimeout / 1000 + ' s')), o.connectTimeout);
+      const ctx = {
+        channels: chs, wait: o.wait, interval: o.interval, events: o.events,
+        url: (extra) => channelsUrl(o.base, chs) + query(extra),
+        wsUrl: () => (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host +
+          o.base + '/ws/channels/' + chs.map(encodeURIComponent).join(',') + query(''),
+        opened: live(() => {
+          clearTimeout(connectTimer);
+          if (opened) return;
+          opened = proven = true;
+          failures = tries = 0;
+          setState('open');
+        }),
+        message: live((m) => {
+          if (!(m.seq > last)) return; // already delivered (or older): never twice
+          last = m.seq;
+          save();
+          if (o.onMessage) o.onMessage(m);
+        }),
+        cursor: live((seq) => {
+          if (seq > last) { last = seq; save(); }
+        }),
+        gap: live((g) => { if (o.onGap) o.onGap(g); }),
+        error: live((e) => { if (o.onError) o.onError(Object.assign({ fatal: false }, e)); }),
+        fatal: live((err) => {
+          clearTimeout(connectTimer);
+          if (o.onError) o.onError({ status: err.status, error: err.error, detail: err.detail, fatal: true });
+          stop(err.detail);
+        }),
+        failed: live((reason) => {
+          clearTimeout(connectTimer);
+          if (reason instanceof Error) {
+            if (o.onError) o.onError({ status: reason.status, error: reason.error, detail: reason.detail, fatal: false });
+            reason = reason.message;
+          }
+          if (current) current.close();
+          current = null;
+          attempt++;
+          retry(opened, String(reason));
+        }),
+      };
+      try {
+        current = transports[name](ctx);
+      } catch (e) { // e.g. no WebSocket or EventSource in this browser
+        ctx.failed(e.message);
+      }
+    }
+
+    // After a failure: a transport that never opened (and was never proven)
+    // gives way to the next one at once; a proven one is retried, and skipped
+    // after three failed reconnections. Retries wait with exponential
+    // backoff and jitter, so that a restarted server is not hit by every
+    // client at the same instant.
+    function retry(wasOpen, reason) {
+      if (wasOpen) tries = 0;
+      else { failures++; tries++; }
+      if (!wasOpen && (!proven || tries > 3)) {
+        proven = false;
+        tries = 0;
+        if (index + 1 < names.length) {
+          index++;
+          return connect();
+        }
+        index = 0; // every transport failed: start over after the backoff
+      }
+      const base = Math.min(o.maxDelay, o.minDelay * Math.pow(2, failures));
+      const delay = Math.round(base / 2 + Math.random() * base / 2);
+      setState('reconnecting', { delay: delay, reason: reason });
+      timer = setTimeout(connect, delay);
+    }
+
+    // No cursor yet: learn "now" (and the last N messages) with one poll.
+    async function start() {
+      if (last !== null) return connect();
+      try {
+        // ?last=1 when only "now" is wanted: last_seq (or the ETag of a 204) is the cursor.
+        const res = await fetch(channelsUrl(o.base, chs) + '?last=' + (o.last || 1), { cache: 'no-store' });
+        if (closed) return;
+        if (res.status >= 400) {
+          const err = await httpError(res);
+          if (isFatal(res.status)) {
+            if (o.onError) o.onError({ status: err.status, error: err.error, detail: err.detail, fatal: true });
+            return stop(err.detail);
+          }
+          throw err;
+        }
+        if (res.status === 200) {
+          const body = await res.json();
+          if (o.last) body.messages.forEach((m) => { if (o.onMessage) o.onMessage(m); });
+          last = body.last_seq;
+        } else {
+          last = Number((res.headers.get('ETag') || '0').replace(/\D/g, '')) || 0;
+        }
+        save();
+        connect();
+      } catch (e) {
+        if (closed) return;
+        failures++;
+        const base = Math.min(o.maxDelay, o.minDelay * Math.pow(2, failures));
+        setState('reconnecting', { delay: base, reason: e.message });
+        timer = setTimeout(start, base / 2 + Math.random() * base / 2);
+      }
+    }
+
+    start();
+    return sub;
+  }
+
+  // ---- publish ---------------------------------------------------------------
+
+  async function publish(channel, data, options) {
+    const o = Object.assign({ base: DEFAULTS.base }, options);
+    let body = data;
+    let type = o.contentType;
+    if (!type) {
+      if (typeof data === 'string') type = 'text/plain; charset=utf-8';
+      else if (typeof Blob !== 'undefined' && data instanceof Blob) type = data.type || 'application/octet-stream';
+      else if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) type = 'application/octet-stream';
+      else { body = JSON.stringify(data); type = 'application/json'; }
+    }
+    const url = channelsUrl(o.base, [channel]) + (o.event ? '?event=' + encodeURIComponent(o.event) : '');
+    const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': type }, body: body });
+    if (res.status !== 201) throw await httpError(res);
+    return res.json();
+  }
+
+  // The URL of one message's raw body (Range requests work on it).
+  function messageUrl(m, base) {
+    return (base || DEFAULTS.base) + '/channels/' + encodeURIComponent(m.channel) + '/messages/' + m.seq;
+  }
+
+  global.fcpush = { subscribe: subscribe, publish: publish, messageUrl: messageUrl, transports: transports };
+})(typeof window !== 'undefined' ? window : globalThis);
