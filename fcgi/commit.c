@@ -2,7 +2,10 @@
  * Group commit over one writer connection (see commit.h). The queue is a
  * singly linked list of submissions living on their submitters' stacks; the
  * leader detaches the whole list, commits it without holding the lock, then
- * marks every submission done and broadcasts.
+ * wakes exactly the submitters of that batch and the first of the next one
+ * (who leads next), each through its own condition variable: a broadcast
+ * would wake every waiting thread per commit, and the context switches cost
+ * more than the commit.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@ struct submission {
 	struct store_group group;
 	int64_t time_ms;
 	int done;
+	pthread_cond_t cond; /* signalled when done, or when it is to lead */
 	struct submission *next;
 };
 
@@ -22,7 +26,8 @@ struct committer {
 	committer_cb on_commit;
 	void *arg;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_cond_t cond; /* committer_run waits here for leadership */
+	int run_waiting;     /* committer_run calls waiting for leadership */
 	struct submission *head, **tail;
 	int leader_active;
 	uint64_t transactions;
@@ -62,16 +67,23 @@ committer_free(struct committer *c)
 static void
 committer_lead(struct committer *c)
 {
+	c->run_waiting++;
 	while (c->leader_active)
 		pthread_cond_wait(&c->cond, &c->lock);
+	c->run_waiting--;
 	c->leader_active = 1;
 }
 
+/* Give up leadership: hand it to a waiting committer_run, else wake the
+ * first queued submission, which leads the next batch. */
 static void
 committer_step_down(struct committer *c)
 {
 	c->leader_active = 0;
-	pthread_cond_broadcast(&c->cond);
+	if (c->run_waiting > 0)
+		pthread_cond_signal(&c->cond);
+	else if (c->head != NULL)
+		pthread_cond_signal(&c->head->cond);
 }
 
 /* Commit every queued submission in one transaction. Called with the lock
@@ -79,7 +91,7 @@ committer_step_down(struct committer *c)
 static void
 committer_flush(struct committer *c)
 {
-	struct submission *batch = c->head, *s;
+	struct submission *batch = c->head, *s, *next;
 	size_t n = 0, i;
 	int64_t now, high = 0;
 	uint64_t msgs = 0;
@@ -118,8 +130,11 @@ committer_flush(struct committer *c)
 		c->transactions++;
 		c->messages += msgs;
 	}
-	for (s = batch; s != NULL; s = s->next)
+	for (s = batch; s != NULL; s = next) {
+		next = s->next; /* s may return and vanish once signalled */
 		s->done = 1;
+		pthread_cond_signal(&s->cond);
+	}
 }
 
 enum store_result
@@ -128,11 +143,12 @@ committer_submit(struct committer *c, const struct store_pub *pubs, size_t n, in
 {
 	struct submission me = {.group = {.pubs = pubs, .n = n, .seqs = seqs, .result = STORE_OK}};
 
+	pthread_cond_init(&me.cond, NULL);
 	pthread_mutex_lock(&c->lock);
 	*c->tail = &me;
 	c->tail = &me.next;
 	while (!me.done && c->leader_active)
-		pthread_cond_wait(&c->cond, &c->lock);
+		pthread_cond_wait(&me.cond, &c->lock);
 	if (!me.done) {
 		/* No leader: lead, committing everything queued including me. */
 		c->leader_active = 1;
@@ -140,6 +156,7 @@ committer_submit(struct committer *c, const struct store_pub *pubs, size_t n, in
 		committer_step_down(c);
 	}
 	pthread_mutex_unlock(&c->lock);
+	pthread_cond_destroy(&me.cond);
 
 	if (time_ms != NULL)
 		*time_ms = me.time_ms;

@@ -113,7 +113,9 @@ struct loop {
 	size_t heap_n, heap_cap;
 
 	int64_t seen_seq;      /* every row up to here has been dispatched */
-	int stale;             /* commits came while nothing was parked: seen_seq is behind */
+	int stale;             /* nothing was parked: seen_seq may be behind; re-anchor on the next park */
+	int watching;          /* the wake fd is in the epoll set (something is parked) */
+	int trim_kicked;       /* under inbox_lock: a commit asked for a retention pass */
 	int64_t seen_deletion; /* every deletion up to here has been applied */
 	int64_t trim_at_ms;    /* monotonic; 0 when no trim is scheduled */
 	int64_t recheck_at_ms; /* monotonic; 0 when no WAL write awaits its commit */
@@ -387,8 +389,6 @@ loop_new(struct app *app, struct store *reader, char **cause)
 	ev.events = EPOLLIN;
 	ev.data.ptr = LOOP_TAG_NOTIFY;
 	epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->notify_fd, &ev);
-	ev.data.ptr = LOOP_TAG_WAKE;
-	epoll_ctl(loop->epfd, EPOLL_CTL_ADD, wake_fd(loop->wake), &ev);
 	if (store_high_seq(loop->st, &loop->seen_seq) != STORE_OK ||
 	    store_deletion_high(loop->st, &loop->seen_deletion) != STORE_OK) {
 		if (cause != NULL)
@@ -482,13 +482,21 @@ loop_notify_commit(void *arg, int64_t high_seq)
 {
 	struct loop *loop = arg;
 
+	int kick = 1;
+
 	pthread_mutex_lock(&loop->inbox_lock);
-	if (high_seq >= loop->local_commit) {
+	if (loop->nparked == 0) {
+		/* Nobody waits here: the loop needs to hear of commits only to
+		 * schedule retention, once per pass. */
+		kick = !loop->trim_kicked;
+		loop->trim_kicked = 1;
+	} else if (high_seq >= loop->local_commit) {
 		loop->local_commit = high_seq > 0 ? high_seq : loop->local_commit;
 		loop->local_commit_us = util_mono_us();
 	}
 	pthread_mutex_unlock(&loop->inbox_lock);
-	loop_kick(loop);
+	if (kick)
+		loop_kick(loop);
 	wake_notify(loop->wake); /* the other processes */
 }
 
@@ -841,8 +849,7 @@ loop_dispatch_deletions(struct loop *loop)
  * parked request it concerns. Returns 1 when there were new rows. With
  * nothing parked it reads nothing: it marks the loop stale, and the next
  * request to park re-anchors seen_seq (loop_take_inbox), its own high-water
- * mark covering what came in between. A publish with no subscriber costs
- * the loop no read. */
+ * mark covering what came in between. */
 static int
 loop_dispatch(struct loop *loop)
 {
@@ -966,6 +973,16 @@ loop_take_inbox(struct loop *loop)
 	loop->inbox_n = loop->inbox_cap = 0;
 	pthread_mutex_unlock(&loop->inbox_lock);
 
+	if (n > 0 && !loop->watching) {
+		/* Something parks: watch for commits again. What the fd queued
+		 * while unwatched is dropped; the re-anchor below covers it. */
+		struct epoll_event wev = {.events = EPOLLIN, .data.ptr = LOOP_TAG_WAKE};
+
+		wake_drain(loop->wake);
+		epoll_ctl(loop->epfd, EPOLL_CTL_ADD, wake_fd(loop->wake), &wev);
+		loop->watching = 1;
+		loop->stale = 1;
+	}
 	if (n > 0 && loop->stale) {
 		/* Skip the rows nobody was waiting for: each request below checks
 		 * its own high-water mark against the new seen_seq. */
@@ -1096,6 +1113,9 @@ loop_trim(struct loop *loop)
 
 	loop->trim_at_ms = 0;
 	loop->expiry_at_ms = 0;
+	pthread_mutex_lock(&loop->inbox_lock);
+	loop->trim_kicked = 0;
+	pthread_mutex_unlock(&loop->inbox_lock);
 	if (committer_run(loop->app->committer, loop_trim_fn, loop) != STORE_OK)
 		log_warn("retention pass failed; will retry after the next publish");
 	if (store_next_expiry(loop->st, &loop->app->retention, &when) == STORE_OK && when > 0) {
@@ -1198,6 +1218,12 @@ loop_thread(void *arg)
 		if ((loop->trim_at_ms > 0 && loop->trim_at_ms <= now) ||
 		    (loop->expiry_at_ms > 0 && loop->expiry_at_ms <= now))
 			loop_trim(loop);
+		if (loop->watching && loop->heap_n == 0 && loop->streams == NULL && loop_parked(loop) == 0) {
+			/* Nobody parked: stop waking for every commit in the world. */
+			epoll_ctl(loop->epfd, EPOLL_CTL_DEL, wake_fd(loop->wake), NULL);
+			loop->watching = 0;
+			loop->recheck_at_ms = 0;
+		}
 		pthread_mutex_lock(&loop->inbox_lock);
 		stopping = loop->stopping;
 		pthread_mutex_unlock(&loop->inbox_lock);
