@@ -34,11 +34,14 @@ CREATE TABLE messages (
 	event TEXT,
 	-- The body's media type as published; replayed as Content-Type.
 	content_type TEXT NOT NULL DEFAULT 'text/plain; charset=utf-8',
-	-- The message body, stored as given (any bytes).
-	body BLOB NOT NULL DEFAULT x'',
 	-- When the message was published (ms since the epoch, UTC).
 	time_ms INTEGER NOT NULL
-		DEFAULT (CAST(round((julianday('now') - 2440587.5) * 86400000) AS INTEGER))
+		DEFAULT (CAST(round((julianday('now') - 2440587.5) * 86400000) AS INTEGER)),
+	-- The message body, stored as given (any bytes). Last, so that a large
+	-- body written in pieces starts as a zeroblob SQLite need not hold in
+	-- memory (it keeps a zeroblob unexpanded only in a row's last column),
+	-- and so that reading the other columns never walks its overflow pages.
+	body BLOB NOT NULL DEFAULT x''
 );
 
 -- Reads are "messages of these channels after seq N": this index serves them.
