@@ -6,11 +6,14 @@
  * both take a POST to publish and a GET with Accept: text/event-stream.
  *
  * Subscribers speak HTTP/1.0 so that the stream arrives unchunked and a
- * "data: " line is never split by chunk framing. Bounded: stops after
- * --timeout-s whatever happens.
+ * "data: " line is never split by chunk framing. With --ws they are
+ * WebSocket clients instead (RFC 6455 handshake; the server's text frames
+ * carry either the bare publish time, as Nchan sends it, or a JSON message
+ * whose "data" is the publish time, as fcpush-ws sends it). Bounded: stops
+ * after --timeout-s whatever happens.
  *
  *   fanout --port P --sub-path PATH --pub-path PATH --subs N --msgs M
- *          [--interval-ms 200] [--timeout-s 60] [--ready-file F]
+ *          [--interval-ms 200] [--timeout-s 60] [--ready-file F] [--ws 1]
  *
  * Prints one line of key=value pairs: subs, ready, msgs, expected, received,
  * lost, p50_ms, p99_ms, max_ms.
@@ -34,6 +37,8 @@ struct sub {
 	int state; /* 0 connecting, 1 sent, 2 headers seen */
 	char line[256];
 	size_t linelen;
+	unsigned char frame[2048]; /* WebSocket: bytes of an incomplete frame */
+	size_t framelen;
 	int got;
 	int headers_done;
 	int nl_run; /* consecutive newlines while reading headers */
@@ -112,6 +117,75 @@ on_line(struct sub *s, const char *line, int64_t *lat, size_t *nlat)
 	s->got++;
 }
 
+/* A whole WebSocket text frame's payload: the publish time, bare or as the
+ * "data" of a JSON message. */
+static void
+on_ws_text(struct sub *s, const char *p, size_t n, int64_t *lat, size_t *nlat)
+{
+	char tmp[64];
+	const char *d;
+	size_t k;
+
+	if (n > 0 && p[0] == '{') {
+		d = memmem(p, n, "\"data\":\"", 8);
+		if (d == NULL)
+			return; /* not a message (an ack, a gap notice) */
+		d += 8;
+		n -= (size_t)(d - p);
+		p = d;
+	}
+	for (k = 0; k < n && k < sizeof tmp - 1 && p[k] >= '0' && p[k] <= '9'; k++)
+		tmp[k] = p[k];
+	tmp[k] = '\0';
+	if (k == 0)
+		return;
+	lat[(*nlat)++] = now_ns() - strtoll(tmp, NULL, 10);
+	s->got++;
+}
+
+/* WebSocket frames from the server (unmasked, RFC 6455 §5.2), which may
+ * straddle reads. Only small text frames are expected; others are skipped. */
+static void
+on_ws_bytes(struct sub *s, const char *p, size_t n, int64_t *lat, size_t *nlat)
+{
+	size_t hdr, len, take;
+
+	while (n > 0) {
+		take = sizeof s->frame - s->framelen < n ? sizeof s->frame - s->framelen : n;
+		memcpy(s->frame + s->framelen, p, take);
+		s->framelen += take;
+		p += take;
+		n -= take;
+		for (;;) {
+			if (s->framelen < 2)
+				break;
+			len = s->frame[1] & 0x7f;
+			hdr = 2;
+			if (len == 126) {
+				if (s->framelen < 4)
+					break;
+				len = (size_t)s->frame[2] << 8 | s->frame[3];
+				hdr = 4;
+			} else if (len == 127) {
+				s->framelen = 0; /* far larger than any message here */
+				break;
+			}
+			if (hdr + len > sizeof s->frame) {
+				s->framelen = 0;
+				break;
+			}
+			if (s->framelen < hdr + len)
+				break;
+			if ((s->frame[0] & 0x0f) == 1)
+				on_ws_text(s, (const char *)s->frame + hdr, len, lat, nlat);
+			memmove(s->frame, s->frame + hdr + len, s->framelen - hdr - len);
+			s->framelen -= hdr + len;
+		}
+	}
+}
+
+static int ws_mode;
+
 static void
 on_data(struct sub *s, const char *p, size_t n, int64_t *lat, size_t *nlat)
 {
@@ -125,11 +199,19 @@ on_data(struct sub *s, const char *p, size_t n, int64_t *lat, size_t *nlat)
 				if (++s->nl_run == 2) {
 					s->headers_done = 1;
 					s->state = 2;
+					if (ws_mode) {
+						on_ws_bytes(s, p + i + 1, n - i - 1, lat, nlat);
+						return;
+					}
 				}
 			} else if (c != '\r') {
 				s->nl_run = 0;
 			}
 			continue;
+		}
+		if (ws_mode) {
+			on_ws_bytes(s, p + i, n - i, lat, nlat);
+			return;
 		}
 		if (c == '\n' || c == '\r') {
 			s->line[s->linelen] = '\0';
@@ -171,6 +253,8 @@ main(int argc, char **argv)
 			timeout_s = atoi(argv[i + 1]);
 		else if (strcmp(argv[i], "--ready-file") == 0)
 			ready_file = argv[i + 1];
+		else if (strcmp(argv[i], "--ws") == 0)
+			ws_mode = atoi(argv[i + 1]);
 	}
 	if (port == 0 || sub_path == NULL || pub_path == NULL || nsubs <= 0 || nmsgs <= 0) {
 		fprintf(stderr, "usage: fanout --port P --sub-path PATH --pub-path PATH --subs N --msgs M\n");
@@ -179,8 +263,14 @@ main(int argc, char **argv)
 	subs = calloc((size_t)nsubs, sizeof *subs);
 	lat = calloc((size_t)nsubs * (size_t)nmsgs + 1, sizeof *lat);
 	epfd = epoll_create1(0);
-	reqlen = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n",
-			  sub_path);
+	if (ws_mode)
+		reqlen = snprintf(req, sizeof req,
+				  "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+				  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+				  sub_path);
+	else
+		reqlen = snprintf(req, sizeof req,
+				  "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n", sub_path);
 	start = now_ns();
 	deadline = start + (int64_t)timeout_s * 1000000000;
 

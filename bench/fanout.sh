@@ -6,10 +6,13 @@
 # bodies are their send time and reports publish -> receive p50/p99 and lost
 # messages. Loopback only; every step is bounded in time.
 #
-#   bench/fanout.sh [--quick] [--runs R] [--sizes "1000 5000 10000"]
+#   bench/fanout.sh [--quick] [--ws] [--runs R] [--sizes "1000 5000 10000"]
 #
-# Writes bench/results/fanout-<time>/ and the table between the fanout
-# markers in docs/BENCHMARKS.md.
+# --ws: the same with WebSocket subscribers: fcpush-ws behind lighttpd's
+# WebSocket proxy, and Nchan's websocket subscriber.
+#
+# Writes bench/results/fanout[-ws]-<time>/ and the table between the
+# fanout (or fanout-ws) markers in docs/BENCHMARKS.md.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,9 +20,13 @@ RUNS=3
 SIZES="1000 5000 10000"
 MSGS=20
 IDLE_S=10
+WS=0
+REPORT=
 while [ $# -gt 0 ]; do
 	case $1 in
+	--report) REPORT=$2; shift ;;
 	--quick) RUNS=1; SIZES="1000 10000"; MSGS=10; IDLE_S=5 ;;
+	--ws) WS=1 ;;
 	--runs) RUNS=$2; shift ;;
 	--sizes) SIZES=$2; shift ;;
 	*) echo "usage: $0 [--quick] [--runs R] [--sizes LIST]" >&2; exit 2 ;;
@@ -31,11 +38,27 @@ command -v nginx >/dev/null && [ -e /usr/lib/nginx/modules/ngx_nchan_module.so ]
 	echo "fanout.sh: needs nginx and libnginx-mod-nchan (apt-get install nginx libnginx-mod-nchan)" >&2
 	exit 1
 }
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# Every process gets the hard limit of descriptors (20,000 in this
+# workplace's containers, which root cannot raise). A stream through
+# lighttpd costs it two (client and backend), so lighttpd runs two worker
+# processes (server.max-worker), each with its own limit.
+FDS=$(ulimit -Hn)
+[ "$FDS" = unlimited ] && FDS=65536
+ulimit -n "$FDS"
 
 T=$(mktemp -d /tmp/fcpush-fanout.XXXXXX)
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT=$SRC/bench/results/fanout-$STAMP
+MARK=fanout
+[ $WS = 1 ] && MARK=fanout-ws
+OUT=$SRC/bench/results/$MARK-$STAMP
+if [ -n "$REPORT" ]; then
+	# Rewrite the table from a finished run's data.tsv.
+	OUT=$(cd "$REPORT" && pwd)
+	case $OUT in *fanout-ws-*) MARK=fanout-ws ;; esac
+	RUNS=$(cut -f3 "$OUT/data.tsv" | sort -u | wc -l)
+	MSGS=$(head -1 "$OUT/data.tsv" | grep -oE 'msgs=[0-9]+' | cut -d= -f2)
+	SIZES=
+fi
 mkdir -p "$OUT"
 PIDS=()
 cleanup() {
@@ -50,8 +73,8 @@ trap cleanup EXIT
 
 (cd "$SRC" && { [ -x configure ] || autoreconf -fi >/dev/null; })
 mkdir -p "$SRC/build"
-(cd "$SRC/build" && { [ -f Makefile ] || ../configure >/dev/null; } && make -j2 fcpush.fcgi fcpush >/dev/null)
-gcc -O2 -Wall -o "$T/fanout" "$SRC/bench/fanout.c"
+(cd "$SRC/build" && { [ -f Makefile ] || ../configure >/dev/null; } && make -j2 fcpush.fcgi fcpush fcpush-ws >/dev/null)
+gcc -O2 -Wall -D_GNU_SOURCE -o "$T/fanout" "$SRC/bench/fanout.c"
 
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -72,6 +95,7 @@ sum_cpu() { local t=0 p; for p in "$@"; do t=$((t + $(cpu_ticks "$p"))); done; e
 
 # ---- fcpush behind lighttpd -------------------------------------------------
 FC_PORT=$(free_port)
+WS_PORT=$(free_port)
 start_fcpush() {
 	rm -f "$T/fc.db"* "$T/fc.sock"
 	FCPUSH_DATABASE=$T/fc.db FCPUSH_LISTEN=$T/fc.sock FCPUSH_LISTEN_MODE=0666 FCPUSH_LOG_LEVEL=warn \
@@ -79,18 +103,27 @@ start_fcpush() {
 	FC_PID=$!
 	PIDS+=("$FC_PID")
 	for _ in $(seq 1 100); do [ -S "$T/fc.sock" ] && break; sleep 0.05; done
-	sed -e "s|@PORT@|$FC_PORT|; s|@STATE@|$T|; s|@SOCKET@|$T/fc.sock|; s|@WWW@|$SRC/www|; s|@WSPORT@|1|" \
-		-e 's|^server.max-fds.*|server.max-fds = 65536|' \
-		-e 's|^server.max-connections.*|server.max-connections = 30000|' \
+	WS_PID=
+	if [ $WS = 1 ]; then
+		FCPUSH_DATABASE=$T/fc.db FCPUSH_WS_LISTEN=127.0.0.1:$WS_PORT FCPUSH_WS_MAX_CONNECTIONS=30000 \
+			FCPUSH_LOG_LEVEL=warn "$SRC/build/fcpush-ws" 2>>"$T/ws.err" &
+		WS_PID=$!
+		PIDS+=("$WS_PID")
+		wait_port "$WS_PORT"
+	fi
+	sed -e "s|@PORT@|$FC_PORT|; s|@STATE@|$T|; s|@SOCKET@|$T/fc.sock|; s|@WWW@|$SRC/www|; s|@WSPORT@|$WS_PORT|" \
+		-e "s|^server.max-fds.*|server.max-fds = $FDS\nserver.max-worker = 2|" \
+		-e "s|^server.max-connections.*|server.max-connections = $((FDS / 2 - 200))|" \
 		"$SRC/conf/lighttpd.conf.in" >"$T/lighttpd.conf"
 	lighttpd -f "$T/lighttpd.conf"
 	wait_port "$FC_PORT"
 	LT_PID=$(cat "$T/lighttpd.pid")
+	LT_PIDS="$LT_PID $(pgrep -P "$LT_PID" | tr '\n' ' ')"
 }
 stop_fcpush() {
 	kill "$(cat "$T/lighttpd.pid")" 2>/dev/null || true
-	kill "$FC_PID" 2>/dev/null || true
-	wait "$FC_PID" 2>/dev/null || true
+	kill "$FC_PID" $WS_PID 2>/dev/null || true
+	wait "$FC_PID" $WS_PID 2>/dev/null || true
 	rm -f "$T/lighttpd.pid"
 }
 
@@ -101,10 +134,10 @@ start_nchan() {
 	cat >"$T/nginx.conf" <<EOF
 load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
 worker_processes 1;
-worker_rlimit_nofile 65536;
+worker_rlimit_nofile $FDS;
 pid $T/nginx.pid;
 error_log $T/nginx-error.log warn;
-events { worker_connections 30000; }
+events { worker_connections $((FDS - 100)); }
 http {
 	access_log off;
 	client_body_temp_path $T/nginx;
@@ -116,6 +149,7 @@ http {
 		listen 127.0.0.1:$NX_PORT backlog=4096;
 		location ~ ^/pub/(\w+)$ { nchan_publisher; nchan_channel_id \$1; }
 		location ~ ^/sub/(\w+)$ { nchan_subscriber eventsource; nchan_channel_id \$1; }
+		location ~ ^/ws/(\w+)$ { nchan_subscriber websocket; nchan_channel_id \$1; }
 	}
 }
 EOF
@@ -135,25 +169,27 @@ run_one() {
 	if [ "$sys" = fcpush ]; then
 		start_fcpush
 		port=$FC_PORT sub="/push/channels/$ch" pub="/push/channels/$ch"
-		pids="$FC_PID"
-		base_rss="$(rss_kb "$FC_PID") $(rss_kb "$LT_PID")"
+		SRV_PID=$FC_PID
+		if [ $WS = 1 ]; then sub="/push/ws/channels/$ch"; SRV_PID=$WS_PID; fi
+		base_rss="$(rss_kb "$SRV_PID") $(sum_rss $LT_PIDS)"
 	else
 		start_nchan
 		port=$NX_PORT sub="/sub/$ch" pub="/pub/$ch"
+		[ $WS = 1 ] && sub="/ws/$ch"
 		pids=$NX_PIDS
 		base_rss="$(sum_rss $NX_PIDS) 0"
 	fi
 	rm -f "$T/ready"
-	"$T/fanout" --port "$port" --sub-path "$sub" --pub-path "$pub" --subs "$n" --msgs "$MSGS" \
+	"$T/fanout" --ws "$WS" --port "$port" --sub-path "$sub" --pub-path "$pub" --subs "$n" --msgs "$MSGS" \
 		--interval-ms 250 --timeout-s 120 --ready-file "$T/ready" >"$T/fanout.out" 2>>"$T/fanout.err" &
 	local fpid=$!
 	for _ in $(seq 1 1200); do [ -f "$T/ready" ] && break; sleep 0.05; done
 	# All held: memory per subscriber, then CPU while idle.
 	if [ "$sys" = fcpush ]; then
-		rss0="$(rss_kb "$FC_PID") $(rss_kb "$LT_PID")"
-		cpu0=$(sum_cpu "$FC_PID" "$LT_PID")
+		rss0="$(rss_kb "$SRV_PID") $(sum_rss $LT_PIDS)"
+		cpu0=$(sum_cpu "$FC_PID" $WS_PID $LT_PIDS)
 		sleep "$IDLE_S"
-		cpu1=$(sum_cpu "$FC_PID" "$LT_PID")
+		cpu1=$(sum_cpu "$FC_PID" $WS_PID $LT_PIDS)
 	else
 		rss0="$(sum_rss $NX_PIDS) 0"
 		cpu0=$(sum_cpu $NX_PIDS)
@@ -182,7 +218,8 @@ run_one() {
 	echo "lighttpd: $(lighttpd -v 2>&1 | head -1)"
 	echo "nginx: $(nginx -v 2>&1) + libnginx-mod-nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null)"
 	echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-} >"$OUT/machine.txt"
+} >"$OUT/machine.txt.new"
+[ -n "$REPORT" ] && rm -f "$OUT/machine.txt.new" || mv "$OUT/machine.txt.new" "$OUT/machine.txt"
 
 for n in $SIZES; do
 	for run in $(seq 1 "$RUNS"); do
@@ -192,9 +229,10 @@ for n in $SIZES; do
 done
 
 # Medians per system and size, and the table for docs/BENCHMARKS.md.
-python3 - "$OUT" "$SRC/docs/BENCHMARKS.md" "$RUNS" "$MSGS" "$IDLE_S" <<'PY'
+python3 - "$OUT" "$SRC/docs/BENCHMARKS.md" "$RUNS" "$MSGS" "$IDLE_S" "$MARK" <<'PY'
 import re, statistics, sys
-out, doc, runs, msgs, idle = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+out, doc, runs, msgs, idle, mark = sys.argv[1:7]
+ws = mark == "fanout-ws"
 rows = {}
 for line in open(out + "/data.tsv"):
     f = line.rstrip("\n").split("\t")
@@ -204,8 +242,10 @@ def med(lst, k):
     return statistics.median(float(x[k]) for x in lst)
 sizes = sorted({n for _, n in rows})
 machine = open(out + "/machine.txt").read().strip().replace("\n", "; ")
-t = ["<!-- fanout:begin -->",
-     f"SSE fan-out, one channel, {msgs} messages 250 ms apart, medians of {runs} run(s) each; idle CPU over {idle} s with every subscriber held. Machine: {machine}.",
+kind = "WebSocket" if ws else "SSE"
+server = "fcpush-ws" if ws else "fcpush.fcgi"
+t = [f"<!-- {mark}:begin -->",
+     f"{kind} fan-out, one channel, {msgs} messages 250 ms apart, medians of {runs} run(s) each; server KB/sub is {server}'s (Nchan's worker's) resident memory per held subscriber; idle CPU over {idle} s with every subscriber held. Machine: {machine}.",
      "",
      "| subscribers | system | p50 ms | p99 ms | max ms | lost | server KB/sub | web server KB/sub | idle CPU % |",
      "|---|---|---|---|---|---|---|---|---|"]
@@ -214,20 +254,20 @@ for n in sizes:
         r = rows.get((sysname, n))
         if not r:
             continue
-        label = "fcpush (lighttpd + fcpush.fcgi)" if sysname == "fcpush" else "nginx + Nchan (memory)"
+        label = f"fcpush (lighttpd + {server})" if sysname == "fcpush" else "nginx + Nchan (memory)"
         web = f"{med(r, 'web_kb_per_sub'):.2f}" if sysname == "fcpush" else "(in the server)"
         t.append(f"| {n} | {label} | {med(r, 'p50_ms'):.1f} | {med(r, 'p99_ms'):.1f} | {med(r, 'max_ms'):.1f} | {int(max(float(x['lost']) for x in r))} | {med(r, 'srv_kb_per_sub'):.2f} | {web} | {med(r, 'idle_cpu_pct'):.2f} |")
     f, nx = rows.get(("fcpush", n)), rows.get(("nchan", n))
     if f and nx:
         t.append(f"| {n} | ratio fcpush/Nchan | {med(f,'p50_ms')/max(med(nx,'p50_ms'),1e-9):.2f} | {med(f,'p99_ms')/max(med(nx,'p99_ms'),1e-9):.2f} | | | {med(f,'srv_kb_per_sub')/max(med(nx,'srv_kb_per_sub'),1e-9):.2f} | | |")
-t.append("<!-- fanout:end -->")
+t.append(f"<!-- {mark}:end -->")
 table = "\n".join(t)
 open(out + "/summary.md", "w").write(table + "\n")
 text = open(doc).read()
-if "<!-- fanout:begin -->" in text:
-    text = re.sub(r"<!-- fanout:begin -->.*<!-- fanout:end -->", lambda m: table, text, flags=re.S)
+if f"<!-- {mark}:begin -->" in text:
+    text = re.sub(f"<!-- {mark}:begin -->.*<!-- {mark}:end -->", lambda m: table, text, flags=re.S)
 else:
-    text += "\n## SSE fan-out: fcpush and Nchan side by side (bench/fanout.sh)\n\n" + table + "\n"
+    text += f"\n## {kind} fan-out: fcpush and Nchan side by side (bench/fanout.sh{' --ws' if ws else ''})\n\n" + table + "\n"
 open(doc, "w").write(text)
 print(table)
 PY
