@@ -915,6 +915,34 @@ struct batch_entry {
 	const char *default_type; /* when no content_type was given, else NULL */
 };
 
+/* The first step of reading JSON text with json1, shared by the batch and
+ * object parsers: refuse a NUL byte (json1 stops reading at one), then run
+ * ST_BATCH_HEAD. On STORE_OK the statement holds its row (the text's
+ * json_type, NULL when not valid JSON, and its array length) and the caller
+ * reads it, then calls store_done. Otherwise the statement is reset and
+ * *cause says why: `invalid` for a NUL byte, "cannot parse <what>: ..." for
+ * a SQLite failure. */
+static enum store_result
+json_head(struct store *st, const char *json, size_t len, const char *what, const char *invalid, char **cause)
+{
+	sqlite3_stmt *head = st->stmt[ST_BATCH_HEAD];
+	enum store_result res;
+	int rc;
+
+	if (memchr(json, '\0', len) != NULL) {
+		set_cause(cause, "%s", invalid);
+		return STORE_INVALID;
+	}
+	sqlite3_bind_text64(head, 1, len > 0 ? json : "", len, SQLITE_STATIC, SQLITE_UTF8);
+	if ((rc = sqlite3_step(head)) != SQLITE_ROW) {
+		res = store_fail(st, rc, what);
+		set_cause(cause, "cannot parse %s: %s", what, sqlite3_errmsg(st->db));
+		store_done(head);
+		return res;
+	}
+	return STORE_OK;
+}
+
 enum store_result
 store_parse_batch(struct store *st, const char *json, size_t len, struct store_pub **pubs, size_t *n,
 		  char **cause)
@@ -932,17 +960,9 @@ store_parse_batch(struct store *st, const char *json, size_t len, struct store_p
 	*pubs = NULL;
 	*n = 0;
 	buf_init(&strings);
-	if (memchr(json, '\0', len) != NULL) {
-		res = STORE_INVALID;
-		set_cause(cause, "the body is not valid JSON");
+	if ((res = json_head(st, json, len, "the batch", "the body is not valid JSON", cause)) != STORE_OK)
 		goto out;
-	}
-	sqlite3_bind_text64(head, 1, len > 0 ? json : "", len, SQLITE_STATIC, SQLITE_UTF8);
-	if ((rc = sqlite3_step(head)) != SQLITE_ROW) {
-		res = store_fail(st, rc, "batch");
-		set_cause(cause, "cannot parse the batch: %s", sqlite3_errmsg(st->db));
-		goto out;
-	}
+	res = STORE_ERROR;
 	type = (const char *)sqlite3_column_text(head, 0);
 	count = sqlite3_column_int64(head, 1);
 	if (type == NULL || strcmp(type, "array") != 0 || count <= 0) {
@@ -1082,17 +1102,9 @@ store_json_object(struct store *st, const char *json, size_t len, struct store_j
 	*members = NULL;
 	*n = 0;
 	buf_init(&strings);
-	if (memchr(json, '\0', len) != NULL) {
-		res = STORE_INVALID;
-		set_cause(cause, "not valid JSON");
+	if ((res = json_head(st, json, len, "JSON", "not valid JSON", cause)) != STORE_OK)
 		goto out;
-	}
-	sqlite3_bind_text64(head, 1, len > 0 ? json : "", len, SQLITE_STATIC, SQLITE_UTF8);
-	if ((rc = sqlite3_step(head)) != SQLITE_ROW) {
-		res = store_fail(st, rc, "json object");
-		set_cause(cause, "cannot parse JSON: %s", sqlite3_errmsg(st->db));
-		goto out;
-	}
+	res = STORE_ERROR;
 	type = (const char *)sqlite3_column_text(head, 0);
 	if (type == NULL || strcmp(type, "object") != 0) {
 		res = STORE_INVALID;

@@ -32,7 +32,7 @@ missing() {
 
 command -v node >/dev/null 2>&1 || missing "node not found"
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null)
-[ "${node_major:-0}" -ge 18 ] || missing "node ${node_major:-?} is too old (18 or later)"
+[ "${node_major:-0}" -ge 20 ] || missing "node ${node_major:-?} is too old: playwright-core needs 20 or later"
 [ -x "$CHROMIUM" ] || missing "$CHROMIUM not found (Debian package chromium)"
 
 for f in fcpush fcpush.fcgi; do
