@@ -343,3 +343,71 @@ ws_frame_message(struct buf *b, const struct store_message *m)
 {
 	json_append_message(b, m, "message");
 }
+
+/* ---- the MASK bit of client frames ---------------------------------------- */
+
+enum { WS_MC_HEAD = 0, WS_MC_BYTE0, WS_MC_BYTE1, WS_MC_EXT, WS_MC_SKIP };
+
+void
+ws_mask_check_init(struct ws_mask_check *mc)
+{
+	memset(mc, 0, sizeof *mc);
+	mc->state = WS_MC_HEAD;
+}
+
+size_t
+ws_mask_check_feed(struct ws_mask_check *mc, const unsigned char *p, size_t n)
+{
+	static const char blank_line[] = "\r\n\r\n";
+	size_t i = 0, take;
+
+	if (mc->unmasked)
+		return 0;
+	while (i < n) {
+		switch (mc->state) {
+		case WS_MC_HEAD:
+			if (p[i] == (unsigned char)blank_line[mc->matched])
+				mc->matched++;
+			else
+				mc->matched = p[i] == '\r' ? 1 : 0;
+			i++;
+			if (mc->matched == 4)
+				mc->state = WS_MC_BYTE0;
+			break;
+		case WS_MC_BYTE0: /* FIN, RSV1-3, opcode (§5.2) */
+			i++;
+			mc->state = WS_MC_BYTE1;
+			break;
+		case WS_MC_BYTE1: /* MASK, payload length */
+			if ((p[i] & 0x80) == 0) {
+				mc->unmasked = 1;
+				/* Its first byte is the one before, unless that went
+				 * out in an earlier read. */
+				return i > 0 ? i - 1 : 0;
+			}
+			mc->len = p[i] & 0x7f;
+			mc->ext = mc->len == 126 ? 2 : mc->len == 127 ? 8 : 0;
+			if (mc->ext > 0)
+				mc->len = 0;
+			i++;
+			mc->state = mc->ext > 0 ? WS_MC_EXT : WS_MC_SKIP;
+			mc->skip = 4 + mc->len; /* masking key, payload */
+			break;
+		case WS_MC_EXT:
+			mc->len = mc->len << 8 | p[i++];
+			if (--mc->ext == 0) {
+				mc->skip = mc->len > UINT64_MAX - 4 ? UINT64_MAX : 4 + mc->len;
+				mc->state = WS_MC_SKIP;
+			}
+			break;
+		case WS_MC_SKIP:
+			take = (uint64_t)(n - i) < mc->skip ? n - i : (size_t)mc->skip;
+			i += take;
+			mc->skip -= take;
+			if (mc->skip == 0)
+				mc->state = WS_MC_BYTE0;
+			break;
+		}
+	}
+	return n;
+}

@@ -107,4 +107,32 @@ void ws_frame_unsubscribed(struct buf *b, const char *channel, const char *id_js
 /* {"type":"message",...}: the message object of json_append_message. */
 void ws_frame_message(struct buf *b, const struct store_message *m);
 
+/* The MASK bit of client frames (RFC 6455 §5.1: "The server MUST close the
+ * connection upon receiving a frame that is not masked"). libwebsockets'
+ * server parser (4.1.6, and upstream's to date) unmasks when the bit is set
+ * and otherwise takes the payload as it is, so fcpush-ws checks the bit
+ * itself: it feeds every byte read from a connection, in order, to one of
+ * these. The checker reads only what it needs to find the next frame: the
+ * request head up to its blank line, then each frame's second byte (MASK and
+ * the 7-bit length), the extended length, and skips the masking key and
+ * payload. Framing is still lws's: this never unmasks or delivers anything. */
+struct ws_mask_check {
+	unsigned char state;   /* WS_MC_* in ws.c */
+	unsigned char matched; /* head: bytes of "\r\n\r\n" matched */
+	unsigned char ext;     /* extended length bytes still to read */
+	int unmasked;          /* an unmasked frame was seen: sticky */
+	uint64_t len;          /* payload length being read */
+	uint64_t skip;         /* masking key and payload bytes still to skip */
+};
+
+/* Start checking a new connection: its first bytes are an HTTP request head
+ * (RFC 6455 §4.1: the client sends no frame before the server's answer). */
+void ws_mask_check_init(struct ws_mask_check *mc);
+
+/* Feed the next n bytes read from the connection. Returns n when they hold
+ * no unmasked frame; else the number of bytes before the header of the first
+ * unmasked frame (0 when that header began in an earlier read) and sets
+ * mc->unmasked, after which every feed returns 0. */
+size_t ws_mask_check_feed(struct ws_mask_check *mc, const unsigned char *p, size_t n);
+
 #endif

@@ -38,6 +38,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -99,6 +100,7 @@ struct wchan {
 struct wconn {
 	struct wsd *d;
 	struct lws *wsi;
+	int fd; /* its socket: the index of its wsd_rx slot */
 	struct wconn *prev, *next;
 	struct wq *head, *tail;
 	size_t pending;   /* bytes queued */
@@ -157,11 +159,23 @@ struct wpss {
 	struct wconn *c;
 };
 
+/* A connection's mask check (ws.h), by socket fd: reset when lws accepts the
+ * socket, tied to its wconn once the handshake is done. */
+struct wrx {
+	struct ws_mask_check mc;
+	struct wconn *c;
+	int active;
+};
+
+static struct wrx *wsd_rx;
+static size_t wsd_nrx;
+
 static int wsd_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
 static int wsd_wake_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
 static int wsd_signal_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
 static void wsd_dispatch(struct wsd *, int *found);
 static void wsd_close_when_sent(struct wconn *, int code, const char *text);
+static void wsd_commit(lws_sorted_usec_list_t *sul);
 
 static const struct lws_protocols wsd_protocols[] = {
 	{WS_SUBPROTOCOL, wsd_callback, sizeof(struct wpss), 4096, 0, NULL, 0},
@@ -564,6 +578,8 @@ wconn_free(struct wconn *c)
 		if (d->pubs[i].c == c)
 			d->pubs[i].c = NULL;
 	}
+	if (c->fd >= 0 && (size_t)c->fd < wsd_nrx && wsd_rx[c->fd].c == c)
+		wsd_rx[c->fd].c = NULL;
 	lws_sul_cancel(&c->sul_over);
 	wconn_unsubscribe_all(c);
 	wconn_clear_queue(c);
@@ -637,6 +653,88 @@ wsd_commit(lws_sorted_usec_list_t *sul)
 	free(seqs);
 	if (r == STORE_OK)
 		wsd_dispatch(d, NULL);
+}
+
+/* ---- the MASK bit of client frames ------------------------------------------ */
+
+static struct wrx *
+wsd_rx_slot(int fd)
+{
+	size_t n;
+
+	if (fd < 0)
+		return NULL;
+	if ((size_t)fd >= wsd_nrx) {
+		n = wsd_nrx == 0 ? 1024 : wsd_nrx;
+		while (n <= (size_t)fd)
+			n *= 2;
+		wsd_rx = xrealloc(wsd_rx, n * sizeof *wsd_rx);
+		memset(wsd_rx + wsd_nrx, 0, (n - wsd_nrx) * sizeof *wsd_rx);
+		wsd_nrx = n;
+	}
+	return &wsd_rx[fd];
+}
+
+/* Whether c's client sent an unmasked frame (its mask check says so). */
+static int
+wconn_sent_unmasked(const struct wconn *c)
+{
+	return c->fd >= 0 && (size_t)c->fd < wsd_nrx && wsd_rx[c->fd].mc.unmasked;
+}
+
+/* c's client sent an unmasked frame: the publishes it sent before it commit
+ * now (their acks are queued), then it gets nothing more and is closed with
+ * 1002 once its queue is out (RFC 6455 §5.1, §7.4.1). From the WRITEABLE
+ * callback, so that lws has delivered every frame before the bad one. */
+static void
+wconn_unmasked(struct wconn *c)
+{
+	struct wsd *d = c->d;
+
+	log_info("closing a WebSocket that sent an unmasked frame (1002)");
+	if (d->npubs > 0) {
+		lws_sul_cancel(&d->sul_commit);
+		wsd_commit(&d->sul_commit);
+	}
+	wsd_close_when_sent(c, LWS_CLOSE_STATUS_PROTOCOL_ERR, "client frames must be masked (RFC 6455 5.1)");
+	c->dropped = 1;
+	c->peer_closed = 1;
+}
+
+/*
+ * recv(2), as libwebsockets calls it for each read from a connection: the
+ * definition in the executable takes the place of libc's for the library
+ * too (ELF symbol interposition, as a malloc replacement does). It reads
+ * with recvfrom(2) and runs what it read through the connection's mask
+ * check. lws gets the bytes before an unmasked frame; from that frame on it
+ * gets nothing (EAGAIN: what arrives is read and discarded), and the next
+ * WRITEABLE callback closes the connection with 1002 (wconn_unmasked). lws reads its adopted files (inotify,
+ * signalfd) with read(2), so only sockets come here.
+ */
+ssize_t
+recv(int fd, void *buf, size_t len, int flags)
+{
+	ssize_t n = recvfrom(fd, buf, len, flags, NULL, NULL);
+	struct wrx *r;
+	size_t ok;
+
+	if (n <= 0 || (flags & MSG_PEEK) != 0 || fd < 0 || (size_t)fd >= wsd_nrx || !wsd_rx[fd].active)
+		return n;
+	r = &wsd_rx[fd];
+	if (r->mc.unmasked) {
+		errno = EAGAIN;
+		return -1;
+	}
+	ok = ws_mask_check_feed(&r->mc, buf, (size_t)n);
+	if (!r->mc.unmasked)
+		return n;
+	if (r->c != NULL)
+		lws_callback_on_writable(r->c->wsi); /* wsd_writeable closes it */
+	if (ok == 0) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return (ssize_t)ok;
 }
 
 /* ---- commands ------------------------------------------------------------------------- */
@@ -935,8 +1033,8 @@ out:
 	return rc;
 }
 
-/* Decide on an upgrade request before lws answers it: 0 lets it proceed, 1
- * means it was refused with an HTTP answer written here, -1 hangs up. */
+/* Decide on an upgrade request before lws answers it: 0 lets it proceed, -1
+ * refuses it (an HTTP answer is written here, then lws hangs up). */
 static int
 wsd_confirm_upgrade(struct wsd *d, struct lws *wsi)
 {
@@ -968,7 +1066,10 @@ wsd_confirm_upgrade(struct wsd *d, struct lws *wsi)
 	}
 	if (status != 0) {
 		log_debug("refused a WebSocket handshake for %s: %d %s", uri != NULL ? uri : "?", status, cause);
-		rc = wsd_http_error(wsi, (unsigned)status, code, cause != NULL ? cause : "refused") == 0 ? 1 : -1;
+		/* Then hang up (the answer says Connection: close): one
+		 * request per connection, for the mask check. */
+		wsd_http_error(wsi, (unsigned)status, code, cause != NULL ? cause : "refused");
+		rc = -1;
 	}
 	ws_target_fini(&t);
 	free(version);
@@ -988,6 +1089,7 @@ wsd_established(struct wsd *d, struct lws *wsi, struct wpss *pss)
 	struct ws_target t;
 	struct wgroup *g;
 	struct wconn *c;
+	struct wrx *r;
 	const char *code;
 	int rc = 0;
 
@@ -998,6 +1100,7 @@ wsd_established(struct wsd *d, struct lws *wsi, struct wpss *pss)
 	c = xcalloc(1, sizeof *c);
 	c->d = d;
 	c->wsi = wsi;
+	c->fd = lws_get_socket_fd(wsi);
 	buf_init(&c->rx);
 	c->next = d->conns;
 	if (d->conns != NULL)
@@ -1010,6 +1113,11 @@ wsd_established(struct wsd *d, struct lws *wsi, struct wpss *pss)
 		wconn_queue_last(c, g, (const char *const *)t.channels, t.nchannels, (size_t)t.last);
 	if (wconn_any_behind(c))
 		lws_callback_on_writable(wsi);
+	if ((r = wsd_rx_slot(c->fd)) != NULL && r->active) {
+		r->c = c;
+		if (r->mc.unmasked) /* a frame sent along with the request */
+			lws_callback_on_writable(wsi);
+	}
 out:
 	ws_target_fini(&t);
 	free(uri);
@@ -1025,6 +1133,8 @@ wsd_writeable(struct wconn *c)
 	size_t len;
 	int n;
 
+	if (!c->peer_closed && wconn_sent_unmasked(c))
+		wconn_unmasked(c);
 	if (c->head == NULL && !c->dropped && c->close_code == 0 && wconn_any_behind(c))
 		wconn_catch_up(c);
 	if ((q = c->head) == NULL) {
@@ -1096,15 +1206,27 @@ wsd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 	struct wpss *pss = user;
 
 	switch (reason) {
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
+		/* A new socket (in: its fd): its mask check starts at the request head. */
+		struct wrx *r = wsd_rx_slot((int)(intptr_t)in);
+
+		if (r != NULL) {
+			ws_mask_check_init(&r->mc);
+			r->c = NULL;
+			r->active = 1;
+		}
+		return 0;
+	}
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		if (in == NULL || strcasecmp(in, "websocket") != 0)
 			return -1;
 		return wsd_confirm_upgrade(d, wsi);
 	case LWS_CALLBACK_HTTP:
-		if (wsd_http_error(wsi, 426, "upgrade_required",
-				   "this is fcpush-ws: open a WebSocket on {mount}/ws/channels/{channel}") != 0)
-			return -1;
-		return lws_http_transaction_completed(wsi) ? -1 : 0;
+		/* Answered with Connection: close, and closed: a connection
+		 * carries one request, so its mask check starts right. */
+		wsd_http_error(wsi, 426, "upgrade_required",
+			       "this is fcpush-ws: open a WebSocket on {mount}/ws/channels/{channel}");
+		return -1;
 	case LWS_CALLBACK_ESTABLISHED:
 		return wsd_established(d, wsi, pss);
 	case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -1326,6 +1448,7 @@ out:
 		ws_command_fini(&d.pubs[i].cmd);
 	free(d.pubs);
 	free(d.buckets);
+	free(wsd_rx);
 	if (d.wake_dup != -1)
 		close(d.wake_dup);
 	if (d.sig_dup != -1)

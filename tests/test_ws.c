@@ -312,6 +312,108 @@ START_TEST(test_json_object)
 }
 END_TEST
 
+/* A client frame: FIN, opcode, masked or not, with a payload of len bytes
+ * (7-bit, 16-bit or 64-bit length form as RFC 6455 §5.2 picks). */
+static size_t
+client_frame(unsigned char *out, unsigned opcode, int masked, size_t len)
+{
+	size_t k = 0, i;
+
+	out[k++] = (unsigned char)(0x80 | opcode);
+	if (len < 126) {
+		out[k++] = (unsigned char)((masked ? 0x80 : 0) | len);
+	} else if (len < 65536) {
+		out[k++] = (unsigned char)((masked ? 0x80 : 0) | 126);
+		out[k++] = (unsigned char)(len >> 8);
+		out[k++] = (unsigned char)len;
+	} else {
+		out[k++] = (unsigned char)((masked ? 0x80 : 0) | 127);
+		for (i = 0; i < 8; i++)
+			out[k++] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+	}
+	if (masked) {
+		memcpy(out + k, "\x11\x22\x33\x44", 4);
+		k += 4;
+	}
+	memset(out + k, 0x81, len); /* payload bytes that look like headers */
+	return k + len;
+}
+
+static const char request_head[] = "GET /push/ws/channels/a HTTP/1.1\r\nHost: x\r\n\r\n";
+
+START_TEST(test_mask_check_masked)
+{
+	static unsigned char stream[80000];
+	struct ws_mask_check mc;
+	size_t n = 0, i, step;
+
+	memcpy(stream, request_head, sizeof request_head - 1);
+	n += sizeof request_head - 1;
+	n += client_frame(stream + n, 1, 1, 5);
+	n += client_frame(stream + n, 9, 1, 0); /* ping */
+	n += client_frame(stream + n, 2, 1, 300);
+	n += client_frame(stream + n, 2, 1, 70000);
+	n += client_frame(stream + n, 1, 1, 125);
+	/* Whole, and in every read size from 1 byte up: never flagged. */
+	for (step = 1; step <= 17; step += (step < 4 ? 1 : 13)) {
+		ws_mask_check_init(&mc);
+		for (i = 0; i < n; i += step) {
+			size_t k = n - i < step ? n - i : step;
+
+			ck_assert_uint_eq(ws_mask_check_feed(&mc, stream + i, k), k);
+		}
+		ck_assert_int_eq(mc.unmasked, 0);
+	}
+	ws_mask_check_init(&mc);
+	ck_assert_uint_eq(ws_mask_check_feed(&mc, stream, n), n);
+	ck_assert_int_eq(mc.unmasked, 0);
+}
+END_TEST
+
+START_TEST(test_mask_check_unmasked)
+{
+	unsigned char stream[2048];
+	struct ws_mask_check mc;
+	size_t head = sizeof request_head - 1, good, n;
+
+	memcpy(stream, request_head, head);
+	good = head + client_frame(stream + head, 1, 1, 300);
+	n = good + client_frame(stream + good, 1, 0, 10);
+	n += client_frame(stream + n, 1, 1, 10);
+
+	/* In one read: the bytes before the unmasked frame's header. */
+	ws_mask_check_init(&mc);
+	ck_assert_uint_eq(ws_mask_check_feed(&mc, stream, n), good);
+	ck_assert_int_eq(mc.unmasked, 1);
+	ck_assert_uint_eq(ws_mask_check_feed(&mc, stream, n), 0); /* sticky */
+
+	/* The header split across reads: its first byte went out before. */
+	ws_mask_check_init(&mc);
+	ck_assert_uint_eq(ws_mask_check_feed(&mc, stream, good + 1), good + 1);
+	ck_assert_uint_eq(ws_mask_check_feed(&mc, stream + good + 1, n - good - 1), 0);
+	ck_assert_int_eq(mc.unmasked, 1);
+
+	/* The header at the start of a read. */
+	ws_mask_check_init(&mc);
+	ck_assert_uint_eq(ws_mask_check_feed(&mc, stream, good), good);
+	ck_assert_uint_eq(ws_mask_check_feed(&mc, stream + good, n - good), 0);
+
+	/* A frame pipelined behind the request head is checked too. */
+	ws_mask_check_init(&mc);
+	memcpy(stream, request_head, head);
+	n = head + client_frame(stream + head, 8, 0, 2);
+	ck_assert_uint_eq(ws_mask_check_feed(&mc, stream, n), head);
+
+	/* Header bytes inside the request head are not frames. */
+	static const char partial_head[] = "GET / HTTP/1.1\r\nX: \x81\x05\r\n\r";
+
+	ws_mask_check_init(&mc);
+	ck_assert_uint_eq(ws_mask_check_feed(&mc, (const unsigned char *)partial_head, sizeof partial_head - 1),
+			  sizeof partial_head - 1);
+	ck_assert_int_eq(mc.unmasked, 0);
+}
+END_TEST
+
 Suite *
 ws_suite(void)
 {
@@ -326,6 +428,7 @@ ws_suite(void)
 	tcase_add_test(tc, test_command_subscribe);
 	tcase_add_test(tc, test_frames);
 	tcase_add_test(tc, test_json_object);
+	tcase_add_test(tc, test_mask_check_masked);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("Errors");
@@ -334,6 +437,7 @@ ws_suite(void)
 	tcase_add_test(tc, test_target_bad);
 	tcase_add_test(tc, test_command_errors);
 	tcase_add_test(tc, test_command_too_large);
+	tcase_add_test(tc, test_mask_check_unmasked);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -17,7 +17,9 @@ Every wait is bounded by --timeout. Subcommands:
       Hand-made frames on a plain socket for what a real client never sends;
       prints the outcome: "status N" for a refused handshake, "close C" for
       the close code the server sent, "eof" when it hung up without one.
-      Scenarios: bad-key, bad-version, unmasked, fragmented-ping, bad-utf8,
+      Scenarios: bad-key, bad-version, unmasked, unmasked-after:CHANNEL (a
+      masked publish to CHANNEL, then an unmasked one, in one write),
+      fragmented-ping, bad-utf8,
       oversized:N (a text frame of N bytes), after-close, no-pong (read
       without ever answering a ping: prints "pings N close C" or "pings N
       eof"), stall:FILE (a small receive buffer, nothing read until FILE
@@ -256,6 +258,11 @@ def raw_once(args, retry_503=False):
     try:
         if s == "unmasked":
             sock.sendall(frame(1, b'{"type":"subscribe","channel":"x"}', mask=False))
+        elif s.startswith("unmasked-after:"):
+            # One write: a masked publish, then an unmasked one.
+            ch = s.split(":", 1)[1].encode()
+            sock.sendall(frame(1, b'{"type":"publish","channel":"%s","data":"kept"}' % ch) +
+                         frame(1, b'{"type":"publish","channel":"%s","data":"dropped"}' % ch, mask=False))
         elif s == "fragmented-ping":
             sock.sendall(frame(9, b"ab", fin=False))
             sock.sendall(frame(0, b"cd"))
