@@ -254,22 +254,6 @@ handler_event_valid(const char *event)
 	return 1;
 }
 
-/* Whether a Content-Type header is a well-formed type/subtype. */
-static int
-handler_content_type_valid(const char *ct)
-{
-	const char *slash = strchr(ct, '/');
-	size_t i;
-
-	if (slash == NULL || slash == ct || slash[1] == '\0' || slash[1] == ';' || slash[1] == ' ')
-		return 0;
-	for (i = 0; ct[i] != '\0'; i++) {
-		if ((unsigned char)ct[i] < 0x20)
-			return 0;
-	}
-	return 1;
-}
-
 /* ---- publish ----------------------------------------------------------- */
 
 static void
@@ -301,7 +285,7 @@ handler_publish(struct handler_ctx *h, const struct http_request *req, const str
 	}
 	if (ct != NULL && *ct == '\0')
 		ct = NULL;
-	if (ct != NULL && !handler_content_type_valid(ct)) {
+	if (ct != NULL && !http_content_type_valid(ct)) {
 		http_error(resp, 415, "bad_content_type", "Content-Type \"%s\" is not a type/subtype media type", ct);
 		goto out;
 	}

@@ -244,3 +244,18 @@ http_accepts(const char *accept, const char *type)
 	}
 	return 0;
 }
+
+int
+http_content_type_valid(const char *ct)
+{
+	const char *slash = strchr(ct, '/');
+	size_t i;
+
+	if (slash == NULL || slash == ct || slash[1] == '\0' || slash[1] == ';' || slash[1] == ' ')
+		return 0;
+	for (i = 0; ct[i] != '\0'; i++) {
+		if ((unsigned char)ct[i] < 0x20 || ct[i] == 0x7f)
+			return 0;
+	}
+	return 1;
+}

@@ -82,5 +82,8 @@ const char *http_reason(int status);
 /* Whether an Accept header value admits type (e.g. "application/json"):
  * NULL/empty Accept, a matching type, type/ * or * / * with q > 0. */
 int http_accepts(const char *accept, const char *type);
+/* Whether a Content-Type value is a well-formed type/subtype (RFC 9110
+ * §8.3.1), parameters allowed, with no control character. 1 or 0. */
+int http_content_type_valid(const char *ct);
 
 #endif

@@ -274,11 +274,8 @@ json_append_i64(struct buf *b, int64_t v)
 }
 
 void
-json_append_message(struct buf *b, const struct store_message *m, const char *extra_type)
+json_append_message_head(struct buf *b, const struct store_message *m, const char *extra_type)
 {
-	const unsigned char *body = m->body != NULL ? m->body : (const unsigned char *)"";
-
-	buf_reserve(b, (m->body_omitted ? 0 : m->body_len) + 128);
 	buf_append(b, "{", 1);
 	if (extra_type != NULL) {
 		buf_append(b, "\"type\":", 7);
@@ -297,20 +294,39 @@ json_append_message(struct buf *b, const struct store_message *m, const char *ex
 	}
 	buf_append(b, ",\"content_type\":", 16);
 	json_append_cstr(b, m->content_type);
+}
+
+int
+json_message_is_binary(const struct store_message *m)
+{
+	const unsigned char *body = m->body != NULL ? m->body : (const unsigned char *)"";
+
+	if (m->body_omitted || (m->body_is_json && m->body_len > 0))
+		return 0;
+	return !(json_content_type_is_text(m->content_type) && json_utf8_valid(body, m->body_len));
+}
+
+void
+json_append_message(struct buf *b, const struct store_message *m, const char *extra_type)
+{
+	const unsigned char *body = m->body != NULL ? m->body : (const unsigned char *)"";
+
+	buf_reserve(b, (m->body_omitted ? 0 : m->body_len) + 128);
+	json_append_message_head(b, m, extra_type);
 	buf_append(b, ",\"data\":", 8);
 	if (m->body_omitted) {
 		/* A large object: announced, fetched from .../messages/SEQ. */
 		buf_puts(b, "null,\"size\":");
 		json_append_i64(b, (int64_t)m->body_len);
 		buf_puts(b, ",\"omitted\":true");
-	} else if (m->body_is_json && m->body_len > 0) {
-		buf_append(b, body, m->body_len);
-	} else if (json_content_type_is_text(m->content_type) && json_utf8_valid(body, m->body_len)) {
-		json_append_string(b, (const char *)body, m->body_len);
-	} else {
+	} else if (json_message_is_binary(m)) {
 		buf_append(b, "\"", 1);
 		json_append_base64(b, body, m->body_len);
 		buf_append(b, "\",\"encoding\":\"base64\"", 21);
+	} else if (m->body_is_json && m->body_len > 0) {
+		buf_append(b, body, m->body_len);
+	} else {
+		json_append_string(b, (const char *)body, m->body_len);
 	}
 	buf_append(b, "}", 1);
 }

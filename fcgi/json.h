@@ -36,5 +36,11 @@ int json_content_type_is_text(const char *content_type);
  * "size" and "omitted":true. extra_type, when not NULL, adds "type":extra_type first
  * (the WebSocket and NDJSON framing). */
 void json_append_message(struct buf *b, const struct store_message *m, const char *extra_type);
+/* Append the start of that object, up to and including "content_type" and
+ * without the closing brace, for framings that carry the body elsewhere. */
+void json_append_message_head(struct buf *b, const struct store_message *m, const char *extra_type);
+/* Whether m's body is sent as base64 in a message object: a body held in
+ * the row (not body_omitted) that is neither JSON nor UTF-8 text. */
+int json_message_is_binary(const struct store_message *m);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cursor.h"
+#include "http.h"
 #include "json.h"
 #include "route.h"
 #include "ws.h"
@@ -175,9 +176,11 @@ ws_member(const struct ws_command *cmd, size_t n, const char *key)
 	return NULL;
 }
 
-int
-ws_command_parse(struct store *st, const char *text, size_t len, int64_t max_data_bytes, struct ws_command *cmd,
-		 const char **code, char **detail)
+/* Parse a command; body (body_len bytes) is a binary publish's body, NULL
+ * for a text command. */
+static int
+ws_command_parse_body(struct store *st, const char *text, size_t len, const unsigned char *body, size_t body_len,
+		      int64_t max_data_bytes, struct ws_command *cmd, const char **code, char **detail)
 {
 	const struct store_json_member *type, *ch, *id, *m;
 	enum store_result r;
@@ -228,17 +231,29 @@ ws_command_parse(struct store *st, const char *text, size_t len, int64_t max_dat
 			       "a channel name is 1-128 of A-Z a-z 0-9 . _ ~ -");
 	cmd->channel = ch->text;
 
+	if (body != NULL && cmd->kind != WS_CMD_PUBLISH)
+		return ws_fail(code, detail, "invalid_command", "only a publish may be a binary message");
 	switch (cmd->kind) {
 	case WS_CMD_PUBLISH:
-		if ((m = ws_member(cmd, n, "data")) == NULL)
-			return ws_fail(code, detail, "invalid_command", "a publish needs \"data\"");
-		if (strcmp(m->type, "text") == 0) {
-			cmd->content_type = "text/plain; charset=utf-8";
+		if (body != NULL) {
+			if (ws_member(cmd, n, "data") != NULL)
+				return ws_fail(code, detail, "invalid_command",
+					       "a binary publish carries its body after the header, not in \"data\"");
+			cmd->content_type = "application/octet-stream";
+			if ((m = ws_member(cmd, n, "content_type")) != NULL && strcmp(m->type, "null") != 0) {
+				if (strcmp(m->type, "text") != 0 || !http_content_type_valid(m->text))
+					return ws_fail(code, detail, "invalid_command",
+						       "\"content_type\" must be a media type such as image/png");
+				cmd->content_type = m->text;
+			}
+			cmd->data_len = body_len;
 		} else {
-			cmd->content_type = "application/json";
+			if ((m = ws_member(cmd, n, "data")) == NULL)
+				return ws_fail(code, detail, "invalid_command", "a publish needs \"data\"");
+			cmd->content_type = strcmp(m->type, "text") == 0 ? "text/plain; charset=utf-8" : "application/json";
+			cmd->data = m->text;
+			cmd->data_len = m->text_len;
 		}
-		cmd->data = m->text;
-		cmd->data_len = m->text_len;
 		if ((int64_t)cmd->data_len > max_data_bytes)
 			return ws_fail(code, detail, "too_large", "data is %zu bytes; the limit is %lld", cmd->data_len,
 				       (long long)max_data_bytes);
@@ -248,6 +263,12 @@ ws_command_parse(struct store *st, const char *text, size_t len, int64_t max_dat
 				return ws_fail(code, detail, "invalid_command",
 					       "\"event\" must be a string of 1-128 bytes without line breaks");
 			cmd->event = m->text;
+		}
+		if (body != NULL) {
+			cmd->body = xmalloc(body_len + 1);
+			if (body_len > 0)
+				memcpy(cmd->body, body, body_len);
+			cmd->data = (const char *)cmd->body;
 		}
 		break;
 	case WS_CMD_SUBSCRIBE:
@@ -265,9 +286,36 @@ ws_command_parse(struct store *st, const char *text, size_t len, int64_t max_dat
 	return 0;
 }
 
+int
+ws_command_parse(struct store *st, const char *text, size_t len, int64_t max_data_bytes, struct ws_command *cmd,
+		 const char **code, char **detail)
+{
+	return ws_command_parse_body(st, text, len, NULL, 0, max_data_bytes, cmd, code, detail);
+}
+
+int
+ws_command_parse_binary(struct store *st, const unsigned char *msg, size_t len, int64_t max_data_bytes,
+			struct ws_command *cmd, const char **code, char **detail)
+{
+	size_t h;
+
+	if (len < WS_BINARY_HEAD_BYTES ||
+	    (h = (size_t)msg[0] << 24 | (size_t)msg[1] << 16 | (size_t)msg[2] << 8 | msg[3]) >
+		    len - WS_BINARY_HEAD_BYTES) {
+		memset(cmd, 0, sizeof *cmd);
+		return ws_fail(code, detail, "invalid_command",
+			       "a binary message is a 4-byte big-endian header length, that many bytes of JSON "
+			       "header, then the body");
+	}
+	return ws_command_parse_body(st, (const char *)msg + WS_BINARY_HEAD_BYTES, h,
+				     msg + WS_BINARY_HEAD_BYTES + h, len - WS_BINARY_HEAD_BYTES - h, max_data_bytes,
+				     cmd, code, detail);
+}
+
 void
 ws_command_fini(struct ws_command *cmd)
 {
+	free(cmd->body);
 	free(cmd->members);
 	free(cmd->id);
 	memset(cmd, 0, sizeof *cmd);
@@ -338,10 +386,27 @@ ws_frame_unsubscribed(struct buf *b, const char *channel, const char *id_json)
 	buf_putc(b, '}');
 }
 
-void
+int
 ws_frame_message(struct buf *b, const struct store_message *m)
 {
-	json_append_message(b, m, "message");
+	size_t at = b->len, h;
+
+	if (!json_message_is_binary(m)) {
+		json_append_message(b, m, "message");
+		return 0;
+	}
+	buf_reserve(b, m->body_len + 160);
+	buf_append(b, "\0\0\0\0", WS_BINARY_HEAD_BYTES);
+	json_append_message_head(b, m, "message");
+	buf_printf(b, ",\"size\":%zu}", m->body_len);
+	h = b->len - at - WS_BINARY_HEAD_BYTES;
+	b->data[at] = (char)(h >> 24);
+	b->data[at + 1] = (char)(h >> 16);
+	b->data[at + 2] = (char)(h >> 8);
+	b->data[at + 3] = (char)h;
+	if (m->body_len > 0)
+		buf_append(b, m->body, m->body_len);
+	return 1;
 }
 
 /* ---- the MASK bit of client frames ---------------------------------------- */

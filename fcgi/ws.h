@@ -72,6 +72,7 @@ struct ws_command {
 	int64_t since;
 	char *id;
 	struct store_json_member *members;
+	unsigned char *body; /* a binary publish's body (data points here) */
 };
 
 /* Parse one client text message of len bytes into cmd with json1 (st is only
@@ -89,6 +90,23 @@ int ws_command_parse(struct store *st, const char *text, size_t len, int64_t max
 		     struct ws_command *cmd, const char **code, char **detail);
 void ws_command_fini(struct ws_command *cmd);
 
+/* Binary messages, in both directions: a 4-byte big-endian length H, then H
+ * bytes of JSON (the header), then the body up to the end of the message.
+ * Server to client, a message whose body is neither JSON nor UTF-8 text
+ * (the HTTP API and text frames would carry it in base64):
+ *   {"type":"message","channel":C,"seq":N,"time":MS,"event":E?,"content_type":T,"size":BYTES}
+ * Client to server, a publish of raw bytes:
+ *   {"type":"publish","channel":C,"content_type":T?,"event":E?,"id":ID?}
+ * with no "data"; T defaults to application/octet-stream. */
+#define WS_BINARY_HEAD_BYTES 4
+
+/* Parse one binary client message of len bytes (see above) into cmd, as
+ * ws_command_parse does a text one; the body is copied (cmd->body). Only
+ * publish may be binary. Errors as ws_command_parse's, plus invalid_command
+ * for a header length past the end of the message or a "data" member. */
+int ws_command_parse_binary(struct store *st, const unsigned char *msg, size_t len, int64_t max_data_bytes,
+			    struct ws_command *cmd, const char **code, char **detail);
+
 /* Server frames, appended to b as JSON text (RFC 8259). id_json is the JSON
  * text of the command's id, or NULL to leave "id" out. */
 /* {"type":"ack","id":ID,"channel":C,"seq":N} after a publish committed. */
@@ -104,8 +122,10 @@ void ws_frame_deleted(struct buf *b, const char *channel);
  * and {"type":"unsubscribed","channel":C,"id":ID} answering unsubscribe. */
 void ws_frame_subscribed(struct buf *b, const char *channel, int64_t since, const char *id_json);
 void ws_frame_unsubscribed(struct buf *b, const char *channel, const char *id_json);
-/* {"type":"message",...}: the message object of json_append_message. */
-void ws_frame_message(struct buf *b, const struct store_message *m);
+/* Message m as a frame: the message object of json_append_message with
+ * "type":"message" (a text frame; returns 0), or, for a body json.h calls
+ * binary, the binary message described above (returns 1). */
+int ws_frame_message(struct buf *b, const struct store_message *m);
 
 /* The MASK bit of client frames (RFC 6455 §5.1: "The server MUST close the
  * connection upon receiving a frame that is not masked"). libwebsockets'

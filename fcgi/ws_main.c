@@ -58,10 +58,12 @@
 struct wsd;
 struct wconn;
 
-/* One frame to send: JSON text with LWS_PRE bytes of headroom before it for
- * lws_write. Shared by every connection it is queued to. */
+/* One frame to send: JSON text, or a binary message (ws.h), with LWS_PRE
+ * bytes of headroom before it for lws_write. Shared by every connection it
+ * is queued to. */
 struct wframe {
 	unsigned refs;
+	int binary;
 	size_t len;
 	unsigned char data[]; /* LWS_PRE + len */
 };
@@ -186,11 +188,12 @@ static const struct lws_protocols wsd_protocols[] = {
 /* ---- frames and queues ------------------------------------------------------ */
 
 static struct wframe *
-wframe_new(const char *data, size_t len)
+wframe_new(const char *data, size_t len, int binary)
 {
 	struct wframe *f = xmalloc(sizeof *f + LWS_PRE + len + 1);
 
 	f->refs = 1;
+	f->binary = binary;
 	f->len = len;
 	memcpy(f->data + LWS_PRE, data, len);
 	f->data[LWS_PRE + len] = '\0';
@@ -226,11 +229,11 @@ wconn_queue(struct wconn *c, struct wframe *f)
 	lws_callback_on_writable(c->wsi);
 }
 
-/* Queue a frame built in b (copied). */
+/* Queue a frame built in b (copied): text, or binary when binary is set. */
 static void
-wconn_queue_buf(struct wconn *c, const struct buf *b)
+wconn_queue_buf(struct wconn *c, const struct buf *b, int binary)
 {
-	struct wframe *f = wframe_new(b->data, b->len);
+	struct wframe *f = wframe_new(b->data, b->len, binary);
 
 	wconn_queue(c, f);
 	wframe_unref(f);
@@ -462,7 +465,7 @@ wconn_error(struct wconn *c, const char *code, const char *detail, const char *i
 
 	buf_reset(b);
 	ws_frame_error(b, code, detail, id);
-	wconn_queue_buf(c, b);
+	wconn_queue_buf(c, b, 0);
 }
 
 /* Open a group for channels at cursor since (has_since: a cursor was given,
@@ -483,7 +486,7 @@ wconn_group_open(struct wconn *c, char *const *channels, size_t n, int has_since
 	    since < trimmed) {
 		buf_reset(&d->scratch);
 		ws_frame_gap(&d->scratch, oldest > 0 ? oldest : trimmed + 1);
-		wconn_queue_buf(c, &d->scratch);
+		wconn_queue_buf(c, &d->scratch, 0);
 	}
 	for (i = 0; i < n; i++)
 		wconn_sub_add(c, channels[i], g);
@@ -499,6 +502,7 @@ wconn_catch_up(struct wconn *c)
 {
 	struct wsd *d = c->d;
 	size_t budget = (size_t)d->cfg.ws_max_pending_bytes / 2, page = 100, i, k, nch;
+	int binary;
 	const char **chans = xcalloc(c->nsubs > 0 ? c->nsubs : 1, sizeof *chans);
 	struct wgroup *g;
 	struct msglist l;
@@ -521,8 +525,8 @@ wconn_catch_up(struct wconn *c)
 			}
 			for (i = 0; i < l.n && (i == 0 || c->pending < budget); i++) {
 				buf_reset(&d->scratch);
-				ws_frame_message(&d->scratch, l.v[i]);
-				wconn_queue_buf(c, &d->scratch);
+				binary = ws_frame_message(&d->scratch, l.v[i]);
+				wconn_queue_buf(c, &d->scratch, binary);
 				g->since = l.v[i]->seq;
 			}
 			if (l.n < page && i == l.n)
@@ -541,14 +545,15 @@ wconn_queue_last(struct wconn *c, struct wgroup *g, const char *const *channels,
 	struct wsd *d = c->d;
 	struct msglist l;
 	size_t i;
+	int binary;
 
 	msglist_init(&l);
 	if (store_read_last(d->st, channels, nch, n, &l) != STORE_OK)
 		log_error("reading the last messages: %s", store_errmsg(d->st));
 	for (i = 0; i < l.n; i++) {
 		buf_reset(&d->scratch);
-		ws_frame_message(&d->scratch, l.v[i]);
-		wconn_queue_buf(c, &d->scratch);
+		binary = ws_frame_message(&d->scratch, l.v[i]);
+		wconn_queue_buf(c, &d->scratch, binary);
 		if (l.v[i]->seq > g->since)
 			g->since = l.v[i]->seq;
 	}
@@ -642,7 +647,7 @@ wsd_commit(lws_sorted_usec_list_t *sul)
 				ws_frame_error(&d->scratch, groups[i].result == STORE_BUSY ? "store_busy" : "store_error",
 					       groups[i].cause != NULL ? groups[i].cause : "the message was not stored",
 					       p->cmd.id);
-			wconn_queue_buf(p->c, &d->scratch);
+			wconn_queue_buf(p->c, &d->scratch, 0);
 		}
 		free(groups[i].cause);
 		ws_command_fini(&p->cmd);
@@ -739,8 +744,10 @@ recv(int fd, void *buf, size_t len, int flags)
 
 /* ---- commands ------------------------------------------------------------------------- */
 
+/* A whole client message of len bytes: a JSON text command, or a binary
+ * publish (ws.h). */
 static void
-wconn_command(struct wconn *c, const char *text, size_t len)
+wconn_command(struct wconn *c, const char *msg, size_t len, int binary)
 {
 	struct wsd *d = c->d;
 	struct ws_command cmd;
@@ -748,8 +755,14 @@ wconn_command(struct wconn *c, const char *text, size_t len)
 	const char *code = NULL;
 	char *detail = NULL, *chan;
 	size_t idx;
+	int rc;
 
-	if (ws_command_parse(d->st, text, len, d->cfg.max_message_bytes, &cmd, &code, &detail) != 0) {
+	if (binary)
+		rc = ws_command_parse_binary(d->st, (const unsigned char *)msg, len, d->cfg.max_message_bytes, &cmd,
+					     &code, &detail);
+	else
+		rc = ws_command_parse(d->st, msg, len, d->cfg.max_message_bytes, &cmd, &code, &detail);
+	if (rc != 0) {
 		wconn_error(c, code, detail, cmd.id);
 		free(detail);
 		ws_command_fini(&cmd);
@@ -781,7 +794,7 @@ wconn_command(struct wconn *c, const char *text, size_t len)
 			g = wconn_group_open(c, &chan, 1, cmd.has_since, cmd.since);
 			buf_reset(&d->scratch);
 			ws_frame_subscribed(&d->scratch, cmd.channel, g->since, cmd.id);
-			wconn_queue_buf(c, &d->scratch);
+			wconn_queue_buf(c, &d->scratch, 0);
 		}
 		break;
 	case WS_CMD_UNSUBSCRIBE:
@@ -791,7 +804,7 @@ wconn_command(struct wconn *c, const char *text, size_t len)
 			wconn_sub_remove(c, idx);
 			buf_reset(&d->scratch);
 			ws_frame_unsubscribed(&d->scratch, cmd.channel, cmd.id);
-			wconn_queue_buf(c, &d->scratch);
+			wconn_queue_buf(c, &d->scratch, 0);
 		}
 		break;
 	}
@@ -818,7 +831,7 @@ wsd_dispatch_deletions(struct wsd *d)
 			c = ch->subs[0]->c;
 			buf_reset(&d->scratch);
 			ws_frame_deleted(&d->scratch, dels[i].channel);
-			wconn_queue_buf(c, &d->scratch);
+			wconn_queue_buf(c, &d->scratch, 0);
 			wsd_close_when_sent(c, WS_CLOSE_DELETED, "channel deleted");
 		}
 		d->seen_deletion = dels[i].id;
@@ -837,6 +850,7 @@ wsd_dispatch(struct wsd *d, int *found)
 	struct wchan *ch;
 	struct wsub *s;
 	size_t i, j;
+	int binary;
 
 	if (found != NULL)
 		*found = 0;
@@ -862,8 +876,8 @@ wsd_dispatch(struct wsd *d, int *found)
 					continue;
 				if (f == NULL) {
 					buf_reset(&d->scratch);
-					ws_frame_message(&d->scratch, m);
-					f = wframe_new(d->scratch.data, d->scratch.len);
+					binary = ws_frame_message(&d->scratch, m);
+					f = wframe_new(d->scratch.data, d->scratch.len, binary);
 				}
 				wconn_queue(s->c, f);
 				s->g->since = m->seq;
@@ -1146,7 +1160,7 @@ wsd_writeable(struct wconn *c)
 		return 0;
 	}
 	len = q->f->len;
-	n = lws_write(c->wsi, q->f->data + LWS_PRE, len, LWS_WRITE_TEXT);
+	n = lws_write(c->wsi, q->f->data + LWS_PRE, len, q->f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
 	c->head = q->next;
 	if (c->head == NULL)
 		c->tail = NULL;
@@ -1186,10 +1200,7 @@ wsd_receive(struct wconn *c, const void *in, size_t len)
 		buf_reset(&c->rx);
 		return 0;
 	}
-	if (c->rx_binary)
-		wconn_error(c, "binary_unsupported", "commands are JSON text messages", NULL);
-	else
-		wconn_command(c, c->rx.data != NULL ? c->rx.data : "", c->rx.len);
+	wconn_command(c, c->rx.data != NULL ? c->rx.data : "", c->rx.len, c->rx_binary);
 	if (c->rx.cap > 65536) {
 		buf_fini(&c->rx);
 		buf_init(&c->rx);

@@ -241,6 +241,134 @@ END_TEST
 
 /* ---- Frames ------------------------------------------------------------ */
 
+/* A binary client message: header length, header, body (ws.h). On failure
+ * return the code. */
+static const char *
+parse_binary(const char *header, const void *body, size_t body_len, struct ws_command *cmd)
+{
+	size_t h = strlen(header), n = 4 + h + body_len;
+	unsigned char *msg = xmalloc(n);
+	const char *code = NULL;
+	char *detail = NULL;
+	int rc;
+
+	msg[0] = (unsigned char)(h >> 24);
+	msg[1] = (unsigned char)(h >> 16);
+	msg[2] = (unsigned char)(h >> 8);
+	msg[3] = (unsigned char)h;
+	memcpy(msg + 4, header, h);
+	memcpy(msg + 4 + h, body, body_len);
+	rc = ws_command_parse_binary(st, msg, n, 100, cmd, &code, &detail);
+	memset(msg, 0, n); /* the command must hold its own copy */
+	free(msg);
+	if (rc == 0)
+		return NULL;
+	ck_assert_ptr_nonnull(detail);
+	free(detail);
+	return code;
+}
+
+START_TEST(test_command_binary)
+{
+	static const unsigned char raw[] = {0, 1, 0xfe, 0xff, 'x'};
+	unsigned char tiny[3] = {0, 0, 0};
+	struct ws_command cmd;
+	const char *code = NULL;
+	char *detail = NULL;
+
+	ck_assert_ptr_null(parse_binary("{\"type\":\"publish\",\"channel\":\"c\",\"id\":\"b\"}", raw, sizeof raw, &cmd));
+	ck_assert_int_eq(cmd.kind, WS_CMD_PUBLISH);
+	ck_assert_str_eq(cmd.content_type, "application/octet-stream");
+	ck_assert_uint_eq(cmd.data_len, sizeof raw);
+	ck_assert(memcmp(cmd.data, raw, sizeof raw) == 0);
+	ck_assert_str_eq(cmd.id, "\"b\"");
+	ws_command_fini(&cmd);
+
+	ck_assert_ptr_null(parse_binary("{\"type\":\"publish\",\"channel\":\"c\",\"content_type\":\"image/png\","
+					"\"event\":\"e\"}", "", 0, &cmd));
+	ck_assert_str_eq(cmd.content_type, "image/png");
+	ck_assert_str_eq(cmd.event, "e");
+	ck_assert_uint_eq(cmd.data_len, 0);
+	ws_command_fini(&cmd);
+
+	ck_assert_str_eq(parse_binary("{\"type\":\"publish\",\"channel\":\"c\",\"data\":1}", raw, 1, &cmd),
+			 "invalid_command");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse_binary("{\"type\":\"subscribe\",\"channel\":\"c\"}", "", 0, &cmd), "invalid_command");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse_binary("{\"type\":\"publish\",\"channel\":\"c\",\"content_type\":\"png\"}", "", 0, &cmd),
+			 "invalid_command");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse_binary("[1]", "", 0, &cmd), "invalid_json");
+	ws_command_fini(&cmd);
+	{
+		static char big[101];
+
+		ck_assert_str_eq(parse_binary("{\"type\":\"publish\",\"channel\":\"c\"}", big, sizeof big, &cmd),
+				 "too_large");
+		ws_command_fini(&cmd);
+	}
+	/* Shorter than the length field, or a header length past the end. */
+	ck_assert_int_eq(ws_command_parse_binary(st, tiny, sizeof tiny, 100, &cmd, &code, &detail), -1);
+	ck_assert_str_eq(code, "invalid_command");
+	free(detail);
+	ws_command_fini(&cmd);
+	ck_assert_int_eq(ws_command_parse_binary(st, (const unsigned char *)"\0\0\0\x09{}", 6, 100, &cmd, &code, &detail),
+			 -1);
+	ck_assert_str_eq(code, "invalid_command");
+	free(detail);
+	ws_command_fini(&cmd);
+}
+END_TEST
+
+/* A message on channel "c". */
+static void
+message_init(struct store_message *m, int64_t seq, int64_t time_ms, const char *content_type, const void *body,
+	     size_t len)
+{
+	memset(m, 0, sizeof *m);
+	m->seq = seq;
+	m->time_ms = time_ms;
+	m->channel = "c";
+	m->content_type = content_type;
+	m->body = body;
+	m->body_len = len;
+}
+
+START_TEST(test_frame_binary_message)
+{
+	static const unsigned char raw[] = {0, 0x80, 'z'};
+	struct store_message m;
+	struct buf b;
+	size_t h;
+
+	buf_init(&b);
+	message_init(&m, 9, 7, "application/octet-stream", raw, sizeof raw);
+	ck_assert_int_eq(ws_frame_message(&b, &m), 1);
+	h = (size_t)(unsigned char)b.data[0] << 24 | (size_t)(unsigned char)b.data[1] << 16 |
+	    (size_t)(unsigned char)b.data[2] << 8 | (unsigned char)b.data[3];
+	ck_assert_uint_eq(b.len, 4 + h + sizeof raw);
+	ck_assert_mem_eq(b.data + 4, "{\"type\":\"message\",\"channel\":\"c\",\"seq\":9,\"time\":7,"
+				     "\"content_type\":\"application/octet-stream\",\"size\":3}", h);
+	ck_assert_mem_eq(b.data + 4 + h, raw, sizeof raw);
+
+	/* Text that is not UTF-8 is binary too; UTF-8 text and JSON are not. */
+	buf_reset(&b);
+	m.content_type = "text/plain";
+	ck_assert_int_eq(ws_frame_message(&b, &m), 1);
+	buf_reset(&b);
+	m.body = (const unsigned char *)"ok";
+	m.body_len = 2;
+	ck_assert_int_eq(ws_frame_message(&b, &m), 0);
+	buf_reset(&b);
+	m.body_omitted = 1; /* a large object is announced in text */
+	m.content_type = "video/mp4";
+	ck_assert_int_eq(ws_frame_message(&b, &m), 0);
+	ck_assert_ptr_nonnull(strstr(b.data, "\"omitted\":true"));
+	buf_fini(&b);
+}
+END_TEST
+
 START_TEST(test_frames)
 {
 	struct store_message m;
@@ -268,13 +396,7 @@ START_TEST(test_frames)
 	ws_frame_unsubscribed(&b, "x", "1");
 	ck_assert_str_eq(b.data, "{\"type\":\"unsubscribed\",\"channel\":\"x\",\"id\":1}");
 	buf_reset(&b);
-	memset(&m, 0, sizeof m);
-	m.seq = 5;
-	m.time_ms = 1000;
-	m.channel = "c";
-	m.content_type = "text/plain";
-	m.body = (const unsigned char *)"hi";
-	m.body_len = 2;
+	message_init(&m, 5, 1000, "text/plain", "hi", 2);
 	ws_frame_message(&b, &m);
 	ck_assert_msg(strncmp(b.data, "{\"type\":\"message\",", 18) == 0, "%s", b.data);
 	ck_assert_ptr_nonnull(strstr(b.data, "\"seq\":5"));
@@ -429,6 +551,8 @@ ws_suite(void)
 	tcase_add_test(tc, test_frames);
 	tcase_add_test(tc, test_json_object);
 	tcase_add_test(tc, test_mask_check_masked);
+	tcase_add_test(tc, test_command_binary);
+	tcase_add_test(tc, test_frame_binary_message);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("Errors");

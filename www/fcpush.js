@@ -30,7 +30,9 @@
  *   interval    interval-poll period in ms (2000).
  *   onMessage(m)  m = {channel, seq, time, event, content_type, data, ...}:
  *               data is the JSON value of a JSON body, else a string (base64
- *               with m.encoding === 'base64' for binary bodies); bodies over
+ *               with m.encoding === 'base64' for binary bodies; over the
+ *               WebSocket, which carries them as binary messages, m.bytes
+ *               is the body as a Uint8Array as well); bodies over
  *               1 MiB come as {data: null, omitted: true, size} (fetch them
  *               from fcpush.messageUrl(m)). Over SSE the server sends only
  *               seq, event name and body: data is the body's text, and
@@ -104,12 +106,31 @@
 
   const transports = {};
 
+  // A binary WebSocket message (README): a 4-byte big-endian header length,
+  // the JSON header, then the body. data/encoding as the other transports
+  // give it, plus the bytes themselves.
+  function binaryMessage(buf) {
+    const n = new DataView(buf).getUint32(0);
+    const m = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, n)));
+    m.bytes = new Uint8Array(buf, 4 + n);
+    let s = '';
+    for (let i = 0; i < m.bytes.length; i += 0x8000) {
+      s += String.fromCharCode.apply(null, m.bytes.subarray(i, i + 0x8000));
+    }
+    m.data = btoa(s);
+    m.encoding = 'base64';
+    return m;
+  }
+
   transports.websocket = function (ctx) {
     const ws = new WebSocket(ctx.wsUrl(), 'fcpush.v1');
+    ws.binaryType = 'arraybuffer';
     ws.onopen = () => ctx.opened();
     ws.onmessage = (ev) => {
       let m;
-      try { m = JSON.parse(ev.data); } catch (e) { return; }
+      try {
+        m = typeof ev.data === 'string' ? JSON.parse(ev.data) : binaryMessage(ev.data);
+      } catch (e) { return; }
       if (m.type === 'message') ctx.message(m);
       else if (m.type === 'gap') ctx.gap(m);
       else if (m.type === 'deleted') ctx.fatal(deletedError());

@@ -110,6 +110,24 @@ describe('fcpush.js under lighttpd', () => {
     }
   });
 
+  test('a binary body reaches feed.html the same over every transport', async () => {
+    // Over the WebSocket it is a binary message; fcpush.js gives it the
+    // shape the HTTP transports have (base64 data) plus m.bytes.
+    const body = new Uint8Array([0, 1, 0xfe, 0xff, 0x62, 0x69, 0x6e]);
+    const shown = '(application/octet-stream, base64) ' + Buffer.from(body).toString('base64');
+    for (const transport of HAVE_WS ? ['websocket', 'longpoll'] : ['longpoll']) {
+      await withPages(stack, browser, 1, `binary-${transport}`, async (page) => {
+        const ch = unique(`binary-${transport}`);
+        await page.goto(stack.url(`/feed.html?channel=${ch}&transports=${transport}`));
+        await waitState(page, 'open');
+        await stack.publish(ch, body, { contentType: 'application/octet-stream' });
+        await stack.publish(ch, 'after it');
+        await waitMessage(page, 'after it');
+        assert.deepEqual(await messages(page), [shown, 'after it']);
+      });
+    }
+  });
+
   test('a 400 is shown and not retried', async () => {
     await withPages(stack, browser, 1, 'bad-request', async (page) => {
       const statuses = [];

@@ -197,6 +197,54 @@ case_cli_and_sql_reach_ws() {
 	assert_eq "$(ws_jq a '[.[] | select(.type == "message") | .data] | join("|")')" "from the CLI|from SQL"
 }
 
+# Binary bodies travel as binary messages (README: 4-byte header length, JSON
+# header, body), both ways; text and JSON bodies stay text frames.
+case_binary() {
+	local ch body_b64 seq
+	ch=$(unique_channel bin)
+	printf '\x00\x01\xfe\xffbinary\x00' >"$T/bin.in"
+	body_b64=$(base64 -w0 "$T/bin.in")
+	ws_bg a "$WSURL/$ch" --count 3
+	req POST "/push/channels/$ch" -H 'Content-Type: application/octet-stream' --data-binary @"$T/bin.in"
+	assert_status 201
+	seq=$(json .seq)
+	publish "$ch" "text stays text"
+	# Published over the WebSocket as a binary message; read back over HTTP.
+	ws_once "$WSURL/$ch" --timeout 8 --count 0 \
+		--send-binary "$body_b64:{\"type\":\"publish\",\"channel\":\"$ch\",\"content_type\":\"image/x-test\",\"event\":\"pic\",\"id\":\"b1\"}"
+	assert_eq "$WS_RC" 0 "publishing client exit status"
+	assert_eq "$(once_jq '[.[] | select(.type == "ack" and .id == "b1")] | length')" 1 "binary publish acked"
+	ws_done a
+	assert_eq "$(ws_jq a '[.[] | select(.type == "message") | ._binary // false] | map(tostring) | join(" ")')" \
+		"true false true" "binary, text, binary frames"
+	assert_eq "$(ws_jq a '[.[] | select(.type == "message")][0] | [.seq, .content_type, .size, ._body_b64] | map(tostring) | join(" ")')" \
+		"$seq application/octet-stream 11 $body_b64" "the HTTP publish as a binary message"
+	assert_eq "$(ws_jq a '[.[] | select(.type == "message")][0] | has("data")')" "false" "no data member in the header"
+	assert_eq "$(ws_jq a '[.[] | select(.type == "message")][1].data')" "text stays text"
+	assert_eq "$(ws_jq a '[.[] | select(.type == "message")][2] | [.content_type, .event, ._body_b64] | join(" ")')" \
+		"image/x-test pic $body_b64" "the WebSocket binary publish"
+	req GET "/push/channels/$ch/messages/$(ws_jq a '[.[] | select(.type == "message")][2].seq')"
+	assert_status 200
+	cmp -s "$T/body" "$T/bin.in" || fail "the stored body differs from the bytes sent"
+	assert_eq "$(header Content-Type)" "image/x-test"
+}
+
+# A binary message that is not a well-formed publish gets an error frame.
+case_bad_binary() {
+	local ch
+	ch=$(unique_channel badbin)
+	ws_once "$WSURL/$ch" --timeout 8 --count 0 \
+		--send-binary "AAAA:{\"type\":\"subscribe\",\"channel\":\"$ch\",\"id\":1}" \
+		--send-binary "AAAA:{\"type\":\"publish\",\"channel\":\"$ch\",\"data\":\"x\",\"id\":2}" \
+		--send-binary "AAAA:{\"type\":\"publish\",\"channel\":\"$ch\",\"content_type\":\"nonsense\",\"id\":3}" \
+		--send-binary "AAAA:not json"
+	assert_eq "$(once_jq '[.[] | select(.type == "error") | .error] | join(" ")')" \
+		"invalid_command invalid_command invalid_command invalid_json" "errors"
+	assert_eq "$(once_jq '[.[] | select(.type == "error") | .id] | map(tostring) | join(" ")')" "1 2 3 null" "ids echoed"
+	assert_eq "$(db_count "channel = '$ch'")" 0 "nothing stored"
+	assert_ws_alive
+}
+
 case_subscribe_unsubscribe() {
 	local a b
 	a=$(unique_channel sa)
@@ -493,6 +541,8 @@ run_case "publish is acked with its seq; HTTP reads it" case_publish_ack_reaches
 run_case "WebSocket publish reaches a long poll and SSE" case_ws_publish_reaches_longpoll_and_sse
 run_case "CLI and raw sqlite3 publishes reach WebSockets" case_cli_and_sql_reach_ws
 run_case "subscribe/unsubscribe commands and their limits" case_subscribe_unsubscribe
+run_case "binary bodies as binary messages, both ways" case_binary
+run_case "bad input: malformed binary messages" case_bad_binary
 run_case "resume with ?since/lastEventId: each message once, in order" case_resume_exactly_once
 run_case "a cursor before trimmed history: gap frame, then the rest" case_gap
 run_case "Origin not allowed: 403; allowed: served" case_origin

@@ -4,10 +4,12 @@
 Runs under Debian's /usr/bin/python3 with python3-websockets (10.x, asyncio).
 Every wait is bounded by --timeout. Subcommands:
 
-  listen URL [--send JSON]... [--count N] [--ready FILE] [--origin O]
-         [--protocol P] [--timeout S]
-      Connect, send each --send text frame, then print every frame received
-      as one line (flushed). Exits 0 once N frames of type "message" came
+  listen URL [--send JSON]... [--send-binary B64:JSON]... [--count N]
+         [--ready FILE] [--origin O] [--protocol P] [--timeout S]
+      Connect, send each --send text frame and each --send-binary binary
+      message (header JSON, body given in base64; README's framing), then
+      print every frame received as one line (flushed). A binary message is
+      printed as its JSON header plus "_binary":true and "_body_b64". Exits 0 once N frames of type "message" came
       (N=0: after the frames answering the sends), or when the server closes:
       then the last line is {"type":"_close","code":C,"reason":R}. Exits 3 on
       timeout, 4 when the handshake is refused (prints {"type":"_refused",
@@ -65,7 +67,11 @@ async def listen(args):
         os.rename(args.ready + ".tmp", args.ready)
     for text in args.send:
         await ws.send(text)
-    answers = len(args.send)
+    for spec in args.send_binary:
+        body, header = spec.split(":", 1)
+        header = header.encode()
+        await ws.send(struct.pack("!I", len(header)) + header + base64.b64decode(body))
+    answers = len(args.send) + len(args.send_binary)
     messages = 0
     try:
         while True:
@@ -79,14 +85,22 @@ async def listen(args):
             except asyncio.TimeoutError:
                 continue
             if isinstance(frame, bytes):
-                out({"type": "_binary", "len": len(frame)})
-                continue
-            sys.stdout.write(frame + "\n")
-            sys.stdout.flush()
-            try:
-                kind = json.loads(frame).get("type")
-            except ValueError:
-                kind = None
+                try:
+                    (n,) = struct.unpack("!I", frame[:4])
+                    obj = json.loads(frame[4:4 + n])
+                    obj["_binary"] = True
+                    obj["_body_b64"] = base64.b64encode(frame[4 + n:]).decode()
+                except (struct.error, ValueError):
+                    obj = {"type": "_bad_binary", "len": len(frame)}
+                out(obj)
+                kind = obj.get("type")
+            else:
+                sys.stdout.write(frame + "\n")
+                sys.stdout.flush()
+                try:
+                    kind = json.loads(frame).get("type")
+                except ValueError:
+                    kind = None
             if kind == "message":
                 messages += 1
             elif kind in ("ack", "error", "subscribed", "unsubscribed"):
@@ -308,6 +322,7 @@ def main():
     l = sub.add_parser("listen")
     l.add_argument("url")
     l.add_argument("--send", action="append", default=[])
+    l.add_argument("--send-binary", action="append", default=[])
     l.add_argument("--count", type=int, default=-1)
     l.add_argument("--ready")
     l.add_argument("--origin")
