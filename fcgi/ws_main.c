@@ -15,7 +15,8 @@
  * the end of shutdown. Pings and dead-peer detection are lws's own
  * (retry_and_idle_policy: a ping after ws_ping_s idle, hang up after twice).
  * Publishes commit on the loop thread: a database locked by another writer
- * holds the loop up to busy_timeout_ms.
+ * holds the loop up to busy_timeout_ms. Retention runs here too, as in the
+ * workers: trim_interval_ms after a commit, and when an age limit expires.
  *
  * Delivery follows fcgi/loop.c: every wake-up reads the rows above the
  * process's high-water mark once, encodes each row once into a shared,
@@ -147,6 +148,9 @@ struct wsd {
 	struct wpub *pubs;
 	size_t npubs, pubs_cap;
 	lws_sorted_usec_list_t sul_commit;
+	lws_sorted_usec_list_t sul_trim;
+	lws_usec_t trim_at;   /* when sul_trim is due (0: not scheduled) */
+	struct store_retention retention; /* defaults from cfg */
 	lws_sorted_usec_list_t sul_recheck;
 	lws_sorted_usec_list_t sul_stop;
 	int64_t recheck_delay_ms;
@@ -604,6 +608,38 @@ wconn_free(struct wconn *c)
 
 /* ---- publishing --------------------------------------------------------------------- */
 
+/* Retention, as the workers apply it (loop.c): trim_interval_ms after a
+ * commit of ours, and when the next message expires by age. */
+static void
+wsd_trim(lws_sorted_usec_list_t *sul)
+{
+	struct wsd *d = lws_container_of(sul, struct wsd, sul_trim);
+	int64_t deleted = 0, when = 0, now;
+
+	d->trim_at = 0;
+	if (store_trim(d->st, &d->retention, util_now_ms(), &deleted) != STORE_OK)
+		log_warn("retention pass failed (%s); will retry after the next publish", store_errmsg(d->st));
+	else if (deleted > 0)
+		log_debug("retention removed %lld messages", (long long)deleted);
+	if (store_next_expiry(d->st, &d->retention, &when) == STORE_OK && when > 0) {
+		now = util_now_ms();
+		d->trim_at = lws_now_usecs() + ((when > now ? when - now : 0) + 1) * LWS_US_PER_MS;
+		lws_sul_schedule(d->ctx, 0, &d->sul_trim, wsd_trim, d->trim_at - lws_now_usecs());
+	}
+}
+
+/* Run retention trim_interval_ms from now, unless a pass is due sooner. */
+static void
+wsd_trim_soon(struct wsd *d)
+{
+	lws_usec_t at = lws_now_usecs() + d->cfg.trim_interval_ms * LWS_US_PER_MS;
+
+	if (d->trim_at != 0 && d->trim_at <= at)
+		return;
+	d->trim_at = at;
+	lws_sul_schedule(d->ctx, 0, &d->sul_trim, wsd_trim, d->cfg.trim_interval_ms * LWS_US_PER_MS);
+}
+
 /* The group commit: every publish received since the last one, in one
  * transaction (each in its own savepoint), then acks, the cross-process
  * signal, and the local dispatch (no waiting for our own inotify event). */
@@ -635,8 +671,10 @@ wsd_commit(lws_sorted_usec_list_t *sul)
 		groups[i].seqs = &seqs[i];
 	}
 	r = store_append_groups(d->st, groups, n, util_now_ms());
-	if (r == STORE_OK)
+	if (r == STORE_OK) {
 		wake_notify(d->wake);
+		wsd_trim_soon(d);
+	}
 	for (i = 0; i < n; i++) {
 		p = &d->pubs[i];
 		if (p->c != NULL) {
@@ -1402,6 +1440,9 @@ main(int argc, char **argv)
 		goto out;
 	}
 	log_set_level((enum log_level)log_level_parse(d.cfg.log_level));
+	d.retention.max_messages = d.cfg.retention_max_messages;
+	d.retention.max_age_ms = d.cfg.retention_max_age_s * 1000;
+	d.retention.max_bytes = d.cfg.retention_max_bytes;
 	lws_levels = LLL_ERR | (log_enabled(LOG_LEVEL_DEBUG) ? LLL_WARN | LLL_NOTICE : 0);
 	lws_set_log_level(lws_levels, wsd_lws_log);
 
@@ -1451,6 +1492,7 @@ main(int argc, char **argv)
 out:
 	if (d.ctx != NULL) {
 		lws_sul_cancel(&d.sul_commit);
+		lws_sul_cancel(&d.sul_trim);
 		lws_sul_cancel(&d.sul_recheck);
 		lws_sul_cancel(&d.sul_stop);
 		lws_context_destroy(d.ctx); /* closes every connection: wconn_free */

@@ -108,6 +108,10 @@ assert_ws_alive() {
 		fail "the daemon no longer serves new clients: $(cat "$T/once.out" "$T/once.err")"
 }
 
+ws_db_count_is() {
+	[ "$(db_count "$1")" = "$2" ]
+}
+
 db_seqs() {
 	"$SQLITE3" -cmd '.timeout 5000' "$DB" "SELECT seq FROM messages WHERE channel = '$1' ORDER BY seq;" | tr '\n' ' ' |
 		sed 's/ $//'
@@ -355,6 +359,32 @@ case_gap() {
 	assert_eq "$(once_jq '[.[] | select(.type == "gap")] | length')" 0 "no gap"
 }
 
+# fcpush-ws applies retention after its own commits, as the workers do
+# after theirs: a second fcpush-ws on a database no worker serves keeps a
+# channel to its limit with WebSocket publishes alone.
+case_retention() {
+	local saved_port=$WSPORT saved_db=$DB ch i sends=() msg
+	WSPORT=$(free_port) || fail "no free port"
+	DB="$T/wsret.db"
+	"$FCPUSH" --database "$DB" init >"$T/ret.out" 2>&1 || fail "fcpush init failed: $(cat "$T/ret.out")"
+	start_ws wsret FCPUSH_TRIM_INTERVAL_MS=50 || fail "second fcpush-ws did not start"
+	ch=$(unique_channel wsret)
+	"$FCPUSH" --database "$DB" retention "$ch" --max-messages 2 >"$T/ret.out" 2>&1 ||
+		fail "fcpush retention failed: $(cat "$T/ret.out")"
+	for i in 1 2 3 4; do
+		sends+=(--send "{\"type\":\"publish\",\"channel\":\"$ch\",\"data\":\"r$i\",\"id\":$i}")
+	done
+	ws_once "ws://127.0.0.1:$WSPORT/push/ws/channels/$ch" --timeout 8 --count 0 "${sends[@]}"
+	assert_eq "$(once_jq '[.[] | select(.type == "ack")] | length')" 4 "four publishes acked"
+	wait_until 10 "fcpush-ws to trim $ch to 2 messages" ws_db_count_is "channel = '$ch'" 2 ||
+		fail "$ch holds $(db_count "channel = '$ch'") messages; its retention keeps 2"
+	assert_eq "$("$SQLITE3" "$DB" "SELECT group_concat(CAST(body AS TEXT), ' ') FROM messages WHERE channel = '$ch'")" \
+		"r3 r4" "the newest two are kept"
+	msg=$(stop_worker wsret) || fail "$msg"
+	WSPORT=$saved_port
+	DB=$saved_db
+}
+
 case_origin() {
 	local ch
 	ch=$(unique_channel origin)
@@ -545,6 +575,7 @@ run_case "binary bodies as binary messages, both ways" case_binary
 run_case "bad input: malformed binary messages" case_bad_binary
 run_case "resume with ?since/lastEventId: each message once, in order" case_resume_exactly_once
 run_case "a cursor before trimmed history: gap frame, then the rest" case_gap
+run_case "retention applies to WebSocket publishes" case_retention
 run_case "Origin not allowed: 403; allowed: served" case_origin
 run_case "bad channel or cursor in the URL: 400" case_bad_url
 run_case "deleted channel: deleted frame, close 4410" case_deleted
