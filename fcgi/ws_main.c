@@ -4,15 +4,16 @@
  * README) behind the web server's WebSocket proxy, reading and writing the
  * same SQLite file as the FastCGI workers and obeying the same wake-up signal.
  *
- * The loop watches, besides the sockets, two descriptors adopted into lws as
- * raw files: the inotify fd of wake.h (commits by any process) and a
- * signalfd for SIGTERM/SIGINT. That rather than a helper thread calling
+ * The loop watches, besides the sockets, three descriptors adopted into lws
+ * as raw files: the inotify fd of wake.h (commits by any process), a
+ * signalfd for SIGTERM/SIGINT, and a timerfd for the 1, 2, 4 ... 512 ms
+ * re-reads after a WAL write (wake.h; see wsd_recheck_callback for why not
+ * an lws timer). That rather than a helper thread calling
  * lws_cancel_service: the store connection, the subscriber index and every
  * queue then belong to one thread, with no lock and no hand-off, and nothing
  * polls: an idle daemon sleeps in poll(2) until a commit, a client or a ping.
- * Timers are lws "sul"s: the 1, 2, 4 ... 512 ms re-reads after a WAL write
- * (wake.h), the group commit of publishes, the judging of slow clients and
- * the end of shutdown. Pings and dead-peer detection are lws's own
+ * The other timers are lws "sul"s: the group commit of publishes, retention,
+ * the judging of slow clients and the end of shutdown. Pings and dead-peer detection are lws's own
  * (retry_and_idle_policy: a ping after ws_ping_s idle, hang up after twice).
  * Publishes commit on the loop thread: a database locked by another writer
  * holds the loop up to busy_timeout_ms. Retention runs here too, as in the
@@ -41,6 +42,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -151,7 +153,8 @@ struct wsd {
 	lws_sorted_usec_list_t sul_trim;
 	lws_usec_t trim_at;   /* when sul_trim is due (0: not scheduled) */
 	struct store_retention retention; /* defaults from cfg */
-	lws_sorted_usec_list_t sul_recheck;
+	int recheck_fd;  /* timerfd of the re-reads after a WAL write */
+	int recheck_dup; /* the timerfd as adopted by lws */
 	lws_sorted_usec_list_t sul_stop;
 	int64_t recheck_delay_ms;
 	int stopping;
@@ -179,6 +182,7 @@ static size_t wsd_nrx;
 static int wsd_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
 static int wsd_wake_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
 static int wsd_signal_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
+static int wsd_recheck_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
 static void wsd_dispatch(struct wsd *, int *found);
 static void wsd_close_when_sent(struct wconn *, int code, const char *text);
 static void wsd_commit(lws_sorted_usec_list_t *sul);
@@ -187,6 +191,7 @@ static const struct lws_protocols wsd_protocols[] = {
 	{WS_SUBPROTOCOL, wsd_callback, sizeof(struct wpss), 4096, 0, NULL, 0},
 	{"fcpush-wake", wsd_wake_callback, 0, 0, 0, NULL, 0},
 	{"fcpush-signal", wsd_signal_callback, 0, 0, 0, NULL, 0},
+	{"fcpush-recheck", wsd_recheck_callback, 0, 0, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0}};
 
 /* ---- frames and queues ------------------------------------------------------ */
@@ -931,19 +936,44 @@ wsd_dispatch(struct wsd *d, int *found)
 	msglist_clear(&d->rows);
 }
 
-/* A WAL write was seen: its commit may not be visible yet (wake.h). Look
- * again after 1, 2, 4 ... 512 ms until new rows show up. */
+/* Arm the re-read timer to fire once in ms milliseconds. */
 static void
-wsd_recheck(lws_sorted_usec_list_t *sul)
+wsd_recheck_arm(struct wsd *d, int64_t ms)
 {
-	struct wsd *d = lws_container_of(sul, struct wsd, sul_recheck);
+	struct itimerspec its;
+
+	memset(&its, 0, sizeof its);
+	its.it_value.tv_sec = (time_t)(ms / 1000);
+	its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
+	if (timerfd_settime(d->recheck_fd, 0, &its, NULL) == -1)
+		log_warn("timerfd_settime: %s", strerror(errno));
+}
+
+/* A WAL write was seen: its commit may not be visible yet (wake.h). Look
+ * again after 1, 2, 4 ... 512 ms until new rows show up. On a timerfd, not
+ * an lws timer: lws 4.1 gives poll(2) its timeout in whole milliseconds,
+ * rounded down, so a timer due in under 1 ms makes the loop spin on
+ * poll(..., 0) until then (measured: ~2,000 poll calls after one publish). */
+static int
+wsd_recheck_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct wsd *d = lws_context_user(lws_get_context(wsi));
+	uint64_t expirations;
 	int found = 0;
 
+	(void)user;
+	(void)in;
+	(void)len;
+	if (reason != LWS_CALLBACK_RAW_RX_FILE)
+		return 0;
+	if (read(d->recheck_fd, &expirations, sizeof expirations) != (ssize_t)sizeof expirations)
+		return 0; /* disarmed since it fired */
 	wsd_dispatch(d, &found);
 	if (found || d->recheck_delay_ms >= 512)
-		return;
+		return 0;
 	d->recheck_delay_ms *= 2;
-	lws_sul_schedule(d->ctx, 0, &d->sul_recheck, wsd_recheck, d->recheck_delay_ms * LWS_US_PER_MS);
+	wsd_recheck_arm(d, d->recheck_delay_ms);
+	return 0;
 }
 
 static int
@@ -960,7 +990,7 @@ wsd_wake_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	wsd_dispatch(d, NULL);
 	if (seen & WAKE_WAL) {
 		d->recheck_delay_ms = 1;
-		lws_sul_schedule(d->ctx, 0, &d->sul_recheck, wsd_recheck, LWS_US_PER_MS);
+		wsd_recheck_arm(d, 1);
 	}
 	return 0;
 }
@@ -1394,6 +1424,9 @@ wsd_create(struct wsd *d)
 	if (wsd_adopt(d, d->sig_dup, "fcpush-signal") != 0)
 		goto out;
 	d->sig_dup = -1;
+	if (wsd_adopt(d, d->recheck_dup, "fcpush-recheck") != 0)
+		goto out;
+	d->recheck_dup = -1;
 	rc = 0;
 	log_info("listening on %s", d->cfg.ws_listen);
 out:
@@ -1414,6 +1447,8 @@ main(int argc, char **argv)
 	d.wake_dup = -1;
 	d.sig_fd = -1;
 	d.sig_dup = -1;
+	d.recheck_fd = -1;
+	d.recheck_dup = -1;
 	config_init(&d.cfg);
 	msglist_init(&d.rows);
 	buf_init(&d.scratch);
@@ -1475,11 +1510,17 @@ main(int argc, char **argv)
 	}
 	d.nbuckets = 256;
 	d.buckets = xcalloc(d.nbuckets, sizeof *d.buckets);
+	d.recheck_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (d.recheck_fd == -1) {
+		fprintf(stderr, "fcpush-ws: timerfd_create: %s\n", strerror(errno));
+		goto out;
+	}
 	/* lws closes what it adopted: give it copies of the inotify fd (which
-	 * wake_free closes) and of the signalfd. */
+	 * wake_free closes), the signalfd and the timerfd. */
 	d.wake_dup = fcntl(wake_fd(d.wake), F_DUPFD_CLOEXEC, 0);
 	d.sig_dup = fcntl(d.sig_fd, F_DUPFD_CLOEXEC, 0);
-	if (d.wake_dup == -1 || d.sig_dup == -1 || wsd_create(&d) != 0)
+	d.recheck_dup = fcntl(d.recheck_fd, F_DUPFD_CLOEXEC, 0);
+	if (d.wake_dup == -1 || d.sig_dup == -1 || d.recheck_dup == -1 || wsd_create(&d) != 0)
 		goto out;
 
 	while (!d.done) {
@@ -1493,7 +1534,6 @@ out:
 	if (d.ctx != NULL) {
 		lws_sul_cancel(&d.sul_commit);
 		lws_sul_cancel(&d.sul_trim);
-		lws_sul_cancel(&d.sul_recheck);
 		lws_sul_cancel(&d.sul_stop);
 		lws_context_destroy(d.ctx); /* closes every connection: wconn_free */
 	}
@@ -1508,6 +1548,10 @@ out:
 		close(d.sig_dup);
 	if (d.sig_fd != -1)
 		close(d.sig_fd);
+	if (d.recheck_dup != -1)
+		close(d.recheck_dup);
+	if (d.recheck_fd != -1)
+		close(d.recheck_fd);
 	wake_free(d.wake);
 	store_close(d.st);
 	msglist_fini(&d.rows);
