@@ -307,19 +307,17 @@ json_message_is_binary(const struct store_message *m)
 }
 
 void
-json_append_message(struct buf *b, const struct store_message *m, const char *extra_type)
+json_append_message_data(struct buf *b, const struct store_message *m, int binary)
 {
 	const unsigned char *body = m->body != NULL ? m->body : (const unsigned char *)"";
 
-	buf_reserve(b, (m->body_omitted ? 0 : m->body_len) + 128);
-	json_append_message_head(b, m, extra_type);
 	buf_append(b, ",\"data\":", 8);
 	if (m->body_omitted) {
 		/* A large object: announced, fetched from .../messages/SEQ. */
 		buf_puts(b, "null,\"size\":");
 		json_append_i64(b, (int64_t)m->body_len);
 		buf_puts(b, ",\"omitted\":true");
-	} else if (json_message_is_binary(m)) {
+	} else if (binary) {
 		buf_append(b, "\"", 1);
 		json_append_base64(b, body, m->body_len);
 		buf_append(b, "\",\"encoding\":\"base64\"", 21);
@@ -329,4 +327,12 @@ json_append_message(struct buf *b, const struct store_message *m, const char *ex
 		json_append_string(b, (const char *)body, m->body_len);
 	}
 	buf_append(b, "}", 1);
+}
+
+void
+json_append_message(struct buf *b, const struct store_message *m, const char *extra_type)
+{
+	buf_reserve(b, (m->body_omitted ? 0 : m->body_len) + 128);
+	json_append_message_head(b, m, extra_type);
+	json_append_message_data(b, m, json_message_is_binary(m));
 }

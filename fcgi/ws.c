@@ -390,12 +390,14 @@ int
 ws_frame_message(struct buf *b, const struct store_message *m)
 {
 	size_t at = b->len, h;
+	int binary = json_message_is_binary(m);
 
-	if (!json_message_is_binary(m)) {
-		json_append_message(b, m, "message");
+	buf_reserve(b, (m->body_omitted ? 0 : m->body_len) + 160);
+	if (!binary) {
+		json_append_message_head(b, m, "message");
+		json_append_message_data(b, m, 0);
 		return 0;
 	}
-	buf_reserve(b, m->body_len + 160);
 	buf_append(b, "\0\0\0\0", WS_BINARY_HEAD_BYTES);
 	json_append_message_head(b, m, "message");
 	buf_printf(b, ",\"size\":%zu}", m->body_len);

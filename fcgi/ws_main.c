@@ -620,6 +620,7 @@ wsd_trim(lws_sorted_usec_list_t *sul)
 {
 	struct wsd *d = lws_container_of(sul, struct wsd, sul_trim);
 	int64_t deleted = 0, when = 0, now;
+	lws_usec_t in;
 
 	d->trim_at = 0;
 	if (store_trim(d->st, &d->retention, util_now_ms(), &deleted) != STORE_OK)
@@ -628,8 +629,9 @@ wsd_trim(lws_sorted_usec_list_t *sul)
 		log_debug("retention removed %lld messages", (long long)deleted);
 	if (store_next_expiry(d->st, &d->retention, &when) == STORE_OK && when > 0) {
 		now = util_now_ms();
-		d->trim_at = lws_now_usecs() + ((when > now ? when - now : 0) + 1) * LWS_US_PER_MS;
-		lws_sul_schedule(d->ctx, 0, &d->sul_trim, wsd_trim, d->trim_at - lws_now_usecs());
+		in = ((when > now ? when - now : 0) + 1) * LWS_US_PER_MS;
+		d->trim_at = lws_now_usecs() + in;
+		lws_sul_schedule(d->ctx, 0, &d->sul_trim, wsd_trim, in);
 	}
 }
 
