@@ -14,6 +14,10 @@
  *
  *   fanout --port P --sub-path PATH --pub-path PATH --subs N --msgs M
  *          [--interval-ms 200] [--timeout-s 60] [--ready-file F] [--ws 1]
+ *          [--sub-port P2]
+ *
+ * --sub-port: subscribers connect to P2 instead of P (publishes still go to
+ * P), e.g. straight to fcpush-ws, bypassing the web server's proxy.
  *
  * Prints one line of key=value pairs: subs, ready, msgs, expected, received,
  * lost, p50_ms, p99_ms, max_ms.
@@ -227,7 +231,7 @@ on_data(struct sub *s, const char *p, size_t n, int64_t *lat, size_t *nlat)
 int
 main(int argc, char **argv)
 {
-	int port = 0, nsubs = 100, nmsgs = 10, interval_ms = 200, timeout_s = 60, i, n, ready = 0, published = 0;
+	int port = 0, sub_port = 0, nsubs = 100, nmsgs = 10, interval_ms = 200, timeout_s = 60, i, n, ready = 0, published = 0;
 	const char *sub_path = NULL, *pub_path = NULL, *ready_file = NULL;
 	struct epoll_event ev, evs[512];
 	struct sub *subs;
@@ -239,6 +243,8 @@ main(int argc, char **argv)
 	for (i = 1; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--port") == 0)
 			port = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--sub-port") == 0)
+			sub_port = atoi(argv[i + 1]);
 		else if (strcmp(argv[i], "--sub-path") == 0)
 			sub_path = argv[i + 1];
 		else if (strcmp(argv[i], "--pub-path") == 0)
@@ -260,6 +266,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: fanout --port P --sub-path PATH --pub-path PATH --subs N --msgs M\n");
 		return 2;
 	}
+	if (sub_port == 0)
+		sub_port = port;
 	subs = calloc((size_t)nsubs, sizeof *subs);
 	lat = calloc((size_t)nsubs * (size_t)nmsgs + 1, sizeof *lat);
 	epfd = epoll_create1(0);
@@ -279,7 +287,7 @@ main(int argc, char **argv)
 		while (connected < nsubs && connected - ready < 256) {
 			struct sub *s = &subs[connected];
 
-			s->fd = connect_to(port, 1);
+			s->fd = connect_to(sub_port, 1);
 			if (s->fd == -1) {
 				fprintf(stderr, "fanout: connect %d: %s\n", connected, strerror(errno));
 				return 1;

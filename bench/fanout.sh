@@ -6,10 +6,18 @@
 # bodies are their send time and reports publish -> receive p50/p99 and lost
 # messages. Loopback only; every step is bounded in time.
 #
-#   bench/fanout.sh [--quick] [--ws] [--runs R] [--sizes "1000 5000 10000"]
+#   bench/fanout.sh [--quick] [--ws [--direct]] [--runs R] [--sizes "1000 5000 10000"]
 #
 # --ws: the same with WebSocket subscribers: fcpush-ws behind lighttpd's
 # WebSocket proxy, and Nchan's websocket subscriber.
+# --direct (with --ws): also a third system whose subscribers connect to
+# fcpush-ws itself, not through lighttpd (publishes still go through it),
+# to tell fcpush-ws's share of the latency from the proxy hop's.
+#
+# Besides latency and memory, each run records the CPU seconds the server
+# and the web server spent from the first publish to the last delivery.
+# --perf: also profile the whole machine over that phase (perf record -a,
+# cpu-clock) into the results folder, with a report by process and symbol.
 #
 # Writes bench/results/fanout[-ws]-<time>/ and the table between the
 # fanout (or fanout-ws) markers in docs/BENCHMARKS.md.
@@ -21,15 +29,19 @@ SIZES="1000 5000 10000"
 MSGS=20
 IDLE_S=10
 WS=0
+DIRECT=0
+PERF=0
 REPORT=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--report) REPORT=$2; shift ;;
 	--quick) RUNS=1; SIZES="1000 10000"; MSGS=10; IDLE_S=5 ;;
 	--ws) WS=1 ;;
+	--direct) DIRECT=1 ;;
+	--perf) PERF=1 ;;
 	--runs) RUNS=$2; shift ;;
 	--sizes) SIZES=$2; shift ;;
-	*) echo "usage: $0 [--quick] [--runs R] [--sizes LIST]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--quick] [--ws [--direct]] [--runs R] [--sizes LIST]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -164,50 +176,66 @@ stop_nchan() {
 
 # run_one SYSTEM N RUN: one fan-out run; appends a line to $OUT/data.tsv.
 run_one() {
-	local sys=$1 n=$2 run=$3 port sub pub pids base_rss rss0 cpu0 cpu1 line ch
+	local sys=$1 n=$2 run=$3 port sub_port sub pub base_rss rss0 cpu0 cpu1 line ch srv_pids web_pids b0 b1
 	ch=f$run$n
-	if [ "$sys" = fcpush ]; then
-		start_fcpush
-		port=$FC_PORT sub="/push/channels/$ch" pub="/push/channels/$ch"
-		SRV_PID=$FC_PID
-		if [ $WS = 1 ]; then sub="/push/ws/channels/$ch"; SRV_PID=$WS_PID; fi
-		base_rss="$(rss_kb "$SRV_PID") $(sum_rss $LT_PIDS)"
-	else
+	if [ "$sys" = nchan ]; then
 		start_nchan
 		port=$NX_PORT sub="/sub/$ch" pub="/pub/$ch"
 		[ $WS = 1 ] && sub="/ws/$ch"
-		pids=$NX_PIDS
+		srv_pids=$NX_PIDS web_pids=
 		base_rss="$(sum_rss $NX_PIDS) 0"
+	else
+		start_fcpush
+		port=$FC_PORT sub="/push/channels/$ch" pub="/push/channels/$ch"
+		srv_pids=$FC_PID web_pids=$LT_PIDS
+		if [ $WS = 1 ]; then sub="/push/ws/channels/$ch"; srv_pids="$WS_PID $FC_PID"; fi
+		base_rss="$(rss_kb "${srv_pids%% *}") $(sum_rss $LT_PIDS)"
 	fi
+	sub_port=$port
+	[ "$sys" = direct ] && sub_port=$WS_PORT
 	rm -f "$T/ready"
-	"$T/fanout" --ws "$WS" --port "$port" --sub-path "$sub" --pub-path "$pub" --subs "$n" --msgs "$MSGS" \
-		--interval-ms 250 --timeout-s 120 --ready-file "$T/ready" >"$T/fanout.out" 2>>"$T/fanout.err" &
+	"$T/fanout" --ws "$WS" --port "$port" --sub-port "$sub_port" --sub-path "$sub" --pub-path "$pub" \
+		--subs "$n" --msgs "$MSGS" --interval-ms 250 --timeout-s 120 --ready-file "$T/ready" \
+		>"$T/fanout.out" 2>>"$T/fanout.err" &
 	local fpid=$!
 	for _ in $(seq 1 1200); do [ -f "$T/ready" ] && break; sleep 0.05; done
 	# All held: memory per subscriber, then CPU while idle.
-	if [ "$sys" = fcpush ]; then
-		rss0="$(rss_kb "$SRV_PID") $(sum_rss $LT_PIDS)"
-		cpu0=$(sum_cpu "$FC_PID" $WS_PID $LT_PIDS)
-		sleep "$IDLE_S"
-		cpu1=$(sum_cpu "$FC_PID" $WS_PID $LT_PIDS)
-	else
+	if [ "$sys" = nchan ]; then
 		rss0="$(sum_rss $NX_PIDS) 0"
-		cpu0=$(sum_cpu $NX_PIDS)
-		sleep "$IDLE_S"
-		cpu1=$(sum_cpu $NX_PIDS)
+	else
+		rss0="$(rss_kb "${srv_pids%% *}") $(sum_rss $LT_PIDS)"
+	fi
+	cpu0=$(sum_cpu $srv_pids $web_pids)
+	sleep "$IDLE_S"
+	cpu1=$(sum_cpu $srv_pids $web_pids)
+	# The publishing phase: CPU of the server(s) and of the web server.
+	b0="$(sum_cpu $srv_pids) $(sum_cpu $web_pids)"
+	local perf_pid= perf_data=$OUT/perf-$sys-$n-$run.data
+	if [ $PERF = 1 ]; then
+		perf record -q -a -g -e cpu-clock -F 999 -o "$perf_data" 2>/dev/null &
+		perf_pid=$!
 	fi
 	rm -f "$T/ready"
 	wait "$fpid" || true
+	if [ -n "$perf_pid" ]; then
+		kill -INT "$perf_pid"
+		wait "$perf_pid" || true
+		perf report -i "$perf_data" --no-children --sort comm,dso,sym --stdio 2>/dev/null |
+			grep -v '^$' | head -400 >"${perf_data%.data}.txt" || true
+	fi
+	b1="$(sum_cpu $srv_pids) $(sum_cpu $web_pids)"
 	line=$(cat "$T/fanout.out")
 	set -- $base_rss
 	local b_srv=$1 b_web=$2
 	set -- $rss0
 	local h_srv=$1 h_web=$2
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$sys" "$n" "$run" "$line" \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sys" "$n" "$run" "$line" \
 		"srv_kb_per_sub=$(awk -v a="$h_srv" -v b="$b_srv" -v n="$n" 'BEGIN { printf "%.2f", (a - b) / n }') web_kb_per_sub=$(awk -v a="$h_web" -v b="$b_web" -v n="$n" 'BEGIN { printf "%.2f", (a - b) / n }')" \
 		"idle_cpu_pct=$(awk -v t="$((cpu1 - cpu0))" -v s="$IDLE_S" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", 100 * t / hz / s }')" \
+		"$(set -- $b0 $b1; awk -v s0="$1" -v w0="$2" -v s1="$3" -v w1="$4" -v hz="$(getconf CLK_TCK)" \
+			'BEGIN { printf "busy_srv_s=%.2f busy_web_s=%.2f", (s1 - s0) / hz, (w1 - w0) / hz }')" \
 		| tee -a "$OUT/data.tsv"
-	if [ "$sys" = fcpush ]; then stop_fcpush; else stop_nchan; fi
+	if [ "$sys" = nchan ]; then stop_nchan; else stop_fcpush; fi
 }
 
 {
@@ -224,6 +252,7 @@ run_one() {
 for n in $SIZES; do
 	for run in $(seq 1 "$RUNS"); do
 		run_one fcpush "$n" "$run"
+		[ $DIRECT = 1 ] && run_one direct "$n" "$run"
 		run_one nchan "$n" "$run"
 	done
 done
@@ -247,19 +276,24 @@ server = "fcpush-ws" if ws else "fcpush.fcgi"
 t = [f"<!-- {mark}:begin -->",
      f"{kind} fan-out, one channel, {msgs} messages 250 ms apart, medians of {runs} run(s) each; server KB/sub is {server}'s (Nchan's worker's) resident memory per held subscriber; idle CPU over {idle} s with every subscriber held. Machine: {machine}.",
      "",
-     "| subscribers | system | p50 ms | p99 ms | max ms | lost | server KB/sub | web server KB/sub | idle CPU % |",
-     "|---|---|---|---|---|---|---|---|---|"]
+     "| subscribers | system | p50 ms | p99 ms | max ms | lost | server KB/sub | web server KB/sub | idle CPU % | busy CPU s: server / web server |",
+     "|---|---|---|---|---|---|---|---|---|---|"]
+labels = {"fcpush": f"fcpush (lighttpd + {server})", "direct": f"{server} direct (no proxy; publishes via lighttpd)",
+          "nchan": "nginx + Nchan (memory)"}
+def busy(r):
+    if "busy_srv_s" not in r[0]:
+        return ""
+    return f"{med(r, 'busy_srv_s'):.2f} / {med(r, 'busy_web_s'):.2f}"
 for n in sizes:
-    for sysname in ("fcpush", "nchan"):
+    for sysname in ("fcpush", "direct", "nchan"):
         r = rows.get((sysname, n))
         if not r:
             continue
-        label = f"fcpush (lighttpd + {server})" if sysname == "fcpush" else "nginx + Nchan (memory)"
-        web = f"{med(r, 'web_kb_per_sub'):.2f}" if sysname == "fcpush" else "(in the server)"
-        t.append(f"| {n} | {label} | {med(r, 'p50_ms'):.1f} | {med(r, 'p99_ms'):.1f} | {med(r, 'max_ms'):.1f} | {int(max(float(x['lost']) for x in r))} | {med(r, 'srv_kb_per_sub'):.2f} | {web} | {med(r, 'idle_cpu_pct'):.2f} |")
+        web = f"{med(r, 'web_kb_per_sub'):.2f}" if sysname != "nchan" else "(in the server)"
+        t.append(f"| {n} | {labels[sysname]} | {med(r, 'p50_ms'):.1f} | {med(r, 'p99_ms'):.1f} | {med(r, 'max_ms'):.1f} | {int(max(float(x['lost']) for x in r))} | {med(r, 'srv_kb_per_sub'):.2f} | {web} | {med(r, 'idle_cpu_pct'):.2f} | {busy(r)} |")
     f, nx = rows.get(("fcpush", n)), rows.get(("nchan", n))
     if f and nx:
-        t.append(f"| {n} | ratio fcpush/Nchan | {med(f,'p50_ms')/max(med(nx,'p50_ms'),1e-9):.2f} | {med(f,'p99_ms')/max(med(nx,'p99_ms'),1e-9):.2f} | | | {med(f,'srv_kb_per_sub')/max(med(nx,'srv_kb_per_sub'),1e-9):.2f} | | |")
+        t.append(f"| {n} | ratio fcpush/Nchan | {med(f,'p50_ms')/max(med(nx,'p50_ms'),1e-9):.2f} | {med(f,'p99_ms')/max(med(nx,'p99_ms'),1e-9):.2f} | | | {med(f,'srv_kb_per_sub')/max(med(nx,'srv_kb_per_sub'),1e-9):.2f} | | | |")
 t.append(f"<!-- {mark}:end -->")
 table = "\n".join(t)
 open(out + "/summary.md", "w").write(table + "\n")

@@ -3,6 +3,10 @@
  * on one thread serves every WebSocket (protocol "fcpush.v1", see ws.h and
  * README) behind the web server's WebSocket proxy, reading and writing the
  * same SQLite file as the FastCGI workers and obeying the same wake-up signal.
+ * The loop is libuv's (epoll), lent to lws as a foreign loop: lws's own is
+ * poll(2), whose every wake-up costs time in proportion to the connections
+ * held (measured: a third of the daemon's CPU in a 10,000-subscriber
+ * fan-out went to poll).
  *
  * The loop watches, besides the sockets, three descriptors adopted into lws
  * as raw files: the inotify fd of wake.h (commits by any process), a
@@ -11,7 +15,8 @@
  * an lws timer). That rather than a helper thread calling
  * lws_cancel_service: the store connection, the subscriber index and every
  * queue then belong to one thread, with no lock and no hand-off, and nothing
- * polls: an idle daemon sleeps in poll(2) until a commit, a client or a ping.
+ * polls: an idle daemon sleeps in epoll_wait(2) until a commit, a client or a
+ * ping.
  * The other timers are lws "sul"s: the group commit of publishes, retention,
  * the judging of slow clients and the end of shutdown. Pings and dead-peer detection are lws's own
  * (retry_and_idle_policy: a ping after ws_ping_s idle, hang up after twice).
@@ -22,7 +27,10 @@
  * Delivery follows fcgi/loop.c: every wake-up reads the rows above the
  * process's high-water mark once, encodes each row once into a shared,
  * reference-counted frame, and queues it to every subscription of its
- * channel. A connection is written only from LWS_CALLBACK_SERVER_WRITEABLE,
+ * channel. A frame goes out at once (wconn_write_now) to a connection with
+ * nothing waiting, as it almost always is when its reader keeps up: no
+ * WRITEABLE round trip, so no change of the socket's epoll interest per
+ * frame. Otherwise it queues and is written from LWS_CALLBACK_SERVER_WRITEABLE,
  * one lws_write per callback. A subscription whose cursor is older than the
  * live stream is "behind": live rows skip it, and it reads its history from
  * the store page by page as its queue drains, then joins the live stream.
@@ -44,6 +52,7 @@
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "config.h"
 #include "json.h"
@@ -121,7 +130,9 @@ struct wconn {
 	uint64_t sent;   /* bytes of frames written */
 	uint64_t over_sent; /* sent when it went over */
 	lws_sorted_usec_list_t sul_over;
+	lws_sorted_usec_list_t sul_close; /* starts the close handshake */
 	int peer_closed; /* the client sent a close frame: ignore what follows */
+	int close_sent;  /* lws sent a close frame: no data frame may follow */
 };
 
 /* A publish waiting for the next group commit. */
@@ -138,6 +149,8 @@ struct wsd {
 	int wake_dup; /* the inotify fd as adopted by lws */
 	int sig_fd;
 	int sig_dup; /* the signalfd as adopted by lws */
+	uv_loop_t loop; /* ours, lent to lws as a foreign loop */
+	int loop_ready;
 	struct lws_context *ctx;
 	struct lws_vhost *vh;
 	lws_retry_bo_t retry;
@@ -236,6 +249,29 @@ wconn_queue(struct wconn *c, struct wframe *f)
 	c->pending += f->len;
 	c->last_unit = f->len;
 	lws_callback_on_writable(c->wsi);
+}
+
+static int wconn_sent_unmasked(const struct wconn *c);
+
+/* Write f to c at once, without waiting for a WRITEABLE callback, when
+ * nothing of c's is waiting: no frame queued, no partial frame held by lws,
+ * not closing. The socket of a reader that keeps up almost always takes the
+ * frame whole; if it takes part, lws keeps the rest and sends it first
+ * (lws_partial_buffered), and later frames queue. Returns 1 when written, 0
+ * when f must be queued. A failed write ends the connection. */
+static int
+wconn_write_now(struct wconn *c, struct wframe *f)
+{
+	if (c->head != NULL || c->dropped || c->close_code != 0 || c->peer_closed || c->close_sent ||
+	    wconn_sent_unmasked(c) || lws_partial_buffered(c->wsi))
+		return 0;
+	if (lws_write(c->wsi, f->data + LWS_PRE, f->len, f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) < (int)f->len) {
+		c->dropped = 1;
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return 1;
+	}
+	c->sent += f->len;
+	return 1;
 }
 
 /* Queue a frame built in b (copied): text, or binary when binary is set. */
@@ -595,6 +631,7 @@ wconn_free(struct wconn *c)
 	if (c->fd >= 0 && (size_t)c->fd < wsd_nrx && wsd_rx[c->fd].c == c)
 		wsd_rx[c->fd].c = NULL;
 	lws_sul_cancel(&c->sul_over);
+	lws_sul_cancel(&c->sul_close);
 	wconn_unsubscribe_all(c);
 	wconn_clear_queue(c);
 	buf_fini(&c->rx);
@@ -608,7 +645,7 @@ wconn_free(struct wconn *c)
 	d->nconns--;
 	free(c);
 	if (d->stopping && d->nconns == 0)
-		d->done = 1; /* lws_service returns after this callback */
+		d->done = 1; /* the loop in main ends after this callback */
 }
 
 /* ---- publishing --------------------------------------------------------------------- */
@@ -787,6 +824,25 @@ recv(int fd, void *buf, size_t len, int flags)
 	return (ssize_t)ok;
 }
 
+/*
+ * send(2), as libwebsockets calls it for each write to a connection
+ * (interposed like recv above). It only watches: a write that starts with
+ * the first byte of a close frame (FIN + opcode 8) is lws's close frame.
+ * lws sends one on its own when it closes for a protocol error of the
+ * client's (1002, 1007), and no callback of ours says so; after it, no data
+ * frame may follow (RFC 6455 §5.5.1), so wconn_write_now writes nothing more
+ * there. lws starts a close frame on a write of its own, after any partial
+ * frame it was still sending; a partial frame whose rest happens to begin
+ * with that byte only makes the connection queue instead: harmless.
+ */
+ssize_t
+send(int fd, const void *buf, size_t len, int flags)
+{
+	if (len >= 2 && *(const unsigned char *)buf == 0x88 && fd >= 0 && (size_t)fd < wsd_nrx && wsd_rx[fd].c != NULL)
+		wsd_rx[fd].c->close_sent = 1;
+	return sendto(fd, buf, len, flags, NULL, 0);
+}
+
 /* ---- commands ------------------------------------------------------------------------- */
 
 /* A whole client message of len bytes: a JSON text command, or a binary
@@ -917,14 +973,15 @@ wsd_dispatch(struct wsd *d, int *found)
 			f = NULL;
 			for (j = 0; j < ch->n; j++) {
 				s = ch->subs[j];
-				if (s->g->behind || m->seq <= s->g->since || s->c->dropped)
+				if (s->g->behind || m->seq <= s->g->since || s->c->dropped || s->c->close_sent)
 					continue;
 				if (f == NULL) {
 					buf_reset(&d->scratch);
 					binary = ws_frame_message(&d->scratch, m);
 					f = wframe_new(d->scratch.data, d->scratch.len, binary);
 				}
-				wconn_queue(s->c, f);
+				if (!wconn_write_now(s->c, f))
+					wconn_queue(s->c, f);
 				s->g->since = m->seq;
 				if (wconn_over_bound(s->c))
 					wconn_fall_behind(s->c);
@@ -953,9 +1010,10 @@ wsd_recheck_arm(struct wsd *d, int64_t ms)
 
 /* A WAL write was seen: its commit may not be visible yet (wake.h). Look
  * again after 1, 2, 4 ... 512 ms until new rows show up. On a timerfd, not
- * an lws timer: lws 4.1 gives poll(2) its timeout in whole milliseconds,
- * rounded down, so a timer due in under 1 ms makes the loop spin on
- * poll(..., 0) until then (measured: ~2,000 poll calls after one publish). */
+ * an lws timer: lws 4.1 hands its loop timeouts in whole milliseconds, so a
+ * timer due within the millisecond makes the loop spin until then
+ * (measured on its poll loop, which rounds down: ~2,000 poll calls after
+ * one publish; its libuv glue rounds to the nearest). */
 static int
 wsd_recheck_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
@@ -1210,6 +1268,21 @@ out:
 
 /* Send the next queued frame (one lws_write), or the close frame once the
  * queue is empty and a close is due. Returns -1 to close. */
+/* Start the close handshake of RFC 6455 §7.1.2 with c's close code: lws
+ * sends the close frame, waits for the client's, then closes the socket.
+ * Run from a timer, not from c's own WRITEABLE callback: lws treats a
+ * nonzero return there as a failed write and drops the socket without a
+ * close frame (on its libuv loop; its poll loop happened to flush it). */
+static void
+wconn_close_now(lws_sorted_usec_list_t *sul)
+{
+	struct wconn *c = lws_container_of(sul, struct wconn, sul_close);
+
+	lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
+			 (unsigned char *)(uintptr_t)c->close_text, strlen(c->close_text));
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+}
+
 static int
 wsd_writeable(struct wconn *c)
 {
@@ -1217,16 +1290,17 @@ wsd_writeable(struct wconn *c)
 	size_t len;
 	int n;
 
+	if (c->close_sent) {
+		wconn_clear_queue(c); /* lws is closing it: nothing may follow */
+		return 0;
+	}
 	if (!c->peer_closed && wconn_sent_unmasked(c))
 		wconn_unmasked(c);
 	if (c->head == NULL && !c->dropped && c->close_code == 0 && wconn_any_behind(c))
 		wconn_catch_up(c);
 	if ((q = c->head) == NULL) {
-		if (c->close_code != 0) {
-			lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
-					 (unsigned char *)(uintptr_t)c->close_text, strlen(c->close_text));
-			return -1;
-		}
+		if (c->close_code != 0)
+			lws_sul_schedule(c->d->ctx, 0, &c->sul_close, wconn_close_now, 1);
 		return 0;
 	}
 	len = q->f->len;
@@ -1379,11 +1453,22 @@ wsd_create(struct wsd *d)
 	struct lws_context_creation_info info;
 	char *host = NULL, *colon;
 	int64_t port = 0;
-	int rc = -1;
+	void *foreign_loops[1];
+	int rc;
 
+	/* lws's own loop is poll(2), whose cost grows with every held
+	 * connection on every wake-up; libuv's is epoll. */
 	memset(&info, 0, sizeof info);
+	if ((rc = uv_loop_init(&d->loop)) != 0) {
+		fprintf(stderr, "fcpush-ws: uv_loop_init: %s\n", uv_strerror(rc));
+		return -1;
+	}
+	d->loop_ready = 1;
+	rc = -1;
+	foreign_loops[0] = &d->loop;
+	info.foreign_loops = foreign_loops;
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8 |
-		       LWS_SERVER_OPTION_DISABLE_IPV6;
+		       LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_LIBUV;
 	info.user = d;
 	info.protocols = wsd_protocols;
 	info.pt_serv_buf_size = 16384;
@@ -1393,7 +1478,8 @@ wsd_create(struct wsd *d)
 	info.retry_and_idle_policy = &d->retry;
 	d->ctx = lws_create_context(&info);
 	if (d->ctx == NULL) {
-		fprintf(stderr, "fcpush-ws: cannot create the libwebsockets context\n");
+		fprintf(stderr, "fcpush-ws: cannot create the libwebsockets context "
+			"(is its libuv plugin, libwebsockets-evlib-uv, installed?)\n");
 		return -1;
 	}
 	if (d->cfg.ws_listen[0] == '/') {
@@ -1525,10 +1611,8 @@ main(int argc, char **argv)
 	if (d.wake_dup == -1 || d.sig_dup == -1 || d.recheck_dup == -1 || wsd_create(&d) != 0)
 		goto out;
 
-	while (!d.done) {
-		if (lws_service(d.ctx, 0) < 0)
-			break;
-	}
+	while (!d.done)
+		uv_run(&d.loop, UV_RUN_ONCE);
 	rc = EXIT_SUCCESS;
 	log_info("stopped");
 
@@ -1538,6 +1622,12 @@ out:
 		lws_sul_cancel(&d.sul_trim);
 		lws_sul_cancel(&d.sul_stop);
 		lws_context_destroy(d.ctx); /* closes every connection: wconn_free */
+	}
+	if (d.loop_ready) {
+		/* lws closes its handles on our loop: let those closes finish. */
+		uv_run(&d.loop, UV_RUN_DEFAULT);
+		if (uv_loop_close(&d.loop) != 0)
+			log_warn("libuv loop closed with handles still open");
 	}
 	for (i = 0; (size_t)i < d.npubs; i++)
 		ws_command_fini(&d.pubs[i].cmd);

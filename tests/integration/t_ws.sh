@@ -456,6 +456,17 @@ case_oversized() {
 	assert_ws_alive
 }
 
+# RFC 6455 §5.5.1: after its close frame the server sends no data frame,
+# also while it waits for the client's answer. Straight to fcpush-ws, so
+# that both subscribers' frames come in the order it wrote them.
+case_quiet_after_close() {
+	local ch
+	ch=$(unique_channel quiet)
+	assert_eq "$(wsc raw 127.0.0.1 "$WSPORT" "/push/ws/channels/$ch" "quiet-after-close:$PUSH/channels/$ch" --timeout 8)" \
+		"close 1009, then 0 data frames" "messages published after the close frame, before the client answered it"
+	assert_ws_alive
+}
+
 case_bad_utf8() {
 	assert_eq "$(raw_case bad-utf8)" "close 1007"
 	assert_ws_alive
@@ -583,6 +594,7 @@ run_case "bad input: invalid JSON command" case_bad_json
 run_case "bad input: unknown command type" case_unknown_type
 run_case "bad input: publish to a bad channel name" case_bad_channel_publish
 run_case "bad input: oversized frame closes 1009" case_oversized
+run_case "after its close frame, no data frame (1009, unanswered)" case_quiet_after_close
 run_case "bad input: invalid UTF-8 closes 1007" case_bad_utf8
 run_case "bad input: unmasked client frame" case_unmasked
 run_case "bad input: fragmented control frame closes 1002" case_fragmented_ping

@@ -26,7 +26,11 @@ Every wait is bounded by --timeout. Subcommands:
       without ever answering a ping: prints "pings N close C" or "pings N
       eof"), stall:FILE (a small receive buffer, nothing read until FILE
       exists; then read to the end and print the message seqs, one per
-      line, then the close).
+      line, then the close), quiet-after-close:URL (a 70,000-byte frame; on
+      the server's close frame, answer nothing, open a second subscriber on
+      the same path, POST 3 messages to URL and wait until the second
+      subscriber has them; prints "close C, then N data frames": what the
+      first got after the close frame, which must be 0: RFC 6455 §5.5.1).
 """
 import argparse
 import asyncio
@@ -37,6 +41,7 @@ import socket
 import struct
 import sys
 import time
+import urllib.request
 
 import websockets
 
@@ -230,6 +235,85 @@ def read_all(sock, rest, count_pings=False, messages=False):
         buf += chunk
 
 
+def split_frames(buf):
+    """The whole frames at the start of buf, as (opcode, payload), and the rest."""
+    frames = []
+    while len(buf) >= 2:
+        n = buf[1] & 0x7F
+        off = 2
+        if n == 126:
+            if len(buf) < 4:
+                break
+            n = struct.unpack("!H", buf[2:4])[0]
+            off = 4
+        elif n == 127:
+            if len(buf) < 10:
+                break
+            n = struct.unpack("!Q", buf[2:10])[0]
+            off = 10
+        if len(buf) < off + n:
+            break
+        frames.append((buf[0] & 0x0F, buf[off:off + n]))
+        buf = buf[off + n:]
+    return frames, buf
+
+
+def quiet_after_close(args, sock, rest, url):
+    """See the quiet-after-close scenario above."""
+    deadline = time.monotonic() + args.timeout
+    sock.sendall(frame(1, b'"' + b"a" * 69998 + b'"'))
+    buf, code, after = rest, None, []
+    while code is None:
+        frames, buf = split_frames(buf)
+        for op, payload in frames:
+            if code is not None:
+                after.append(op)
+            elif op == 8:
+                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 0
+        if code is None:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return "eof"
+            buf += chunk
+    # A second subscriber: frames are written to both in one pass, so once
+    # it has the messages, whatever the first was sent is in its socket.
+    other = socket.create_connection((args.host, args.port), timeout=args.timeout)
+    key = base64.b64encode(os.urandom(16)).decode()
+    other.sendall(("GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                   % (args.path, args.host, args.port, key)).encode())
+    status, obuf = read_response(other)
+    if status != 101:
+        return "second subscriber: status %d" % status
+    for i in range(3):
+        req = urllib.request.Request(url, data=b"after-close-%d" % i, method="POST")
+        urllib.request.urlopen(req, timeout=args.timeout).read()
+    got = 0
+    while got < 3:
+        if time.monotonic() > deadline:
+            return "timeout"
+        frames, obuf = split_frames(obuf)
+        got += sum(1 for op, _ in frames if op in (1, 2))
+        if got < 3:
+            chunk = other.recv(65536)
+            if not chunk:
+                return "second subscriber: eof"
+            obuf += chunk
+    other.close()
+    sock.setblocking(False)
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except (BlockingIOError, OSError):
+        pass
+    frames, buf = split_frames(buf)
+    after += [op for op, _ in frames]
+    return "close %d, then %d data frames" % (code, sum(1 for op in after if op in (1, 2)))
+
+
 def raw(args):
     """Run the scenario; a 503 (a connection limit not yet released) is
     retried until --timeout."""
@@ -285,6 +369,9 @@ def raw_once(args, retry_503=False):
         elif s.startswith("oversized:"):
             n = int(s.split(":")[1])
             sock.sendall(frame(1, b'"' + b"a" * (n - 2) + b'"'))
+        elif s.startswith("quiet-after-close:"):
+            print(quiet_after_close(args, sock, rest, s.split(":", 1)[1]))
+            return 0
         elif s == "no-pong":
             print(read_all(sock, rest, count_pings=True))
             return 0
