@@ -156,85 +156,6 @@ def read_response(sock):
     return status, rest
 
 
-def read_close(sock, rest):
-    """Read frames until a close frame (its code) or EOF."""
-    buf = rest
-    while True:
-        while len(buf) >= 2:
-            b0, b1 = buf[0], buf[1]
-            n = b1 & 0x7F
-            off = 2
-            if n == 126:
-                if len(buf) < 4:
-                    break
-                n = struct.unpack("!H", buf[2:4])[0]
-                off = 4
-            elif n == 127:
-                if len(buf) < 10:
-                    break
-                n = struct.unpack("!Q", buf[2:10])[0]
-                off = 10
-            if len(buf) < off + n:
-                break
-            payload = buf[off:off + n]
-            buf = buf[off + n:]
-            if b0 & 0x0F == 8:
-                return "close %d" % struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else "close none"
-        chunk = sock.recv(65536)
-        if not chunk:
-            return "eof"
-        buf += chunk
-
-
-def read_all(sock, rest, count_pings=False, messages=False):
-    """Read frames to the end: count pings, print message seqs; return the
-    outcome line ("[pings N ]close C" or "[pings N ]eof")."""
-    buf = rest
-    pings = 0
-    prefix = lambda: ("pings %d " % pings) if count_pings else ""
-    while True:
-        while len(buf) >= 2:
-            b0, b1 = buf[0], buf[1]
-            n = b1 & 0x7F
-            off = 2
-            if n == 126:
-                if len(buf) < 4:
-                    break
-                n = struct.unpack("!H", buf[2:4])[0]
-                off = 4
-            elif n == 127:
-                if len(buf) < 10:
-                    break
-                n = struct.unpack("!Q", buf[2:10])[0]
-                off = 10
-            if len(buf) < off + n:
-                break
-            payload = buf[off:off + n]
-            buf = buf[off + n:]
-            op = b0 & 0x0F
-            if op == 9:
-                pings += 1
-            elif op == 8:
-                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 0
-                return prefix() + "close %d" % code
-            elif op == 1 and messages:
-                try:
-                    obj = json.loads(payload)
-                except ValueError:
-                    continue
-                if obj.get("type") == "message":
-                    print("seq %d" % obj["seq"], flush=True)
-        try:
-            chunk = sock.recv(65536)
-        except socket.timeout:
-            return prefix() + "timeout"
-        except OSError:
-            return prefix() + "eof"
-        if not chunk:
-            return prefix() + "eof"
-        buf += chunk
-
-
 def split_frames(buf):
     """The whole frames at the start of buf, as (opcode, payload), and the rest."""
     frames = []
@@ -256,6 +177,52 @@ def split_frames(buf):
         frames.append((buf[0] & 0x0F, buf[off:off + n]))
         buf = buf[off + n:]
     return frames, buf
+
+
+def read_close(sock, rest):
+    """Read frames until a close frame (its code) or EOF."""
+    buf = rest
+    while True:
+        frames, buf = split_frames(buf)
+        for op, payload in frames:
+            if op == 8:
+                return "close %d" % struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else "close none"
+        chunk = sock.recv(65536)
+        if not chunk:
+            return "eof"
+        buf += chunk
+
+
+def read_all(sock, rest, count_pings=False, messages=False):
+    """Read frames to the end: count pings, print message seqs; return the
+    outcome line ("[pings N ]close C" or "[pings N ]eof")."""
+    buf = rest
+    pings = 0
+    prefix = lambda: ("pings %d " % pings) if count_pings else ""
+    while True:
+        frames, buf = split_frames(buf)
+        for op, payload in frames:
+            if op == 9:
+                pings += 1
+            elif op == 8:
+                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 0
+                return prefix() + "close %d" % code
+            elif op == 1 and messages:
+                try:
+                    obj = json.loads(payload)
+                except ValueError:
+                    continue
+                if obj.get("type") == "message":
+                    print("seq %d" % obj["seq"], flush=True)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return prefix() + "timeout"
+        except OSError:
+            return prefix() + "eof"
+        if not chunk:
+            return prefix() + "eof"
+        buf += chunk
 
 
 def quiet_after_close(args, sock, rest, url):
