@@ -14,10 +14,11 @@
  *
  *   fanout --port P --sub-path PATH --pub-path PATH --subs N --msgs M
  *          [--interval-ms 200] [--timeout-s 60] [--ready-file F] [--ws 1]
- *          [--sub-port P2]
+ *          [--sub-unix PATH]
  *
- * --sub-port: subscribers connect to P2 instead of P (publishes still go to
- * P), e.g. straight to fcpush-ws, bypassing the web server's proxy.
+ * --sub-unix: subscribers connect to the unix socket PATH instead of port P
+ * (publishes still go to P): straight to fcpush-ws, bypassing the web
+ * server's proxy.
  *
  * Prints one line of key=value pairs: subs, ready, msgs, expected, received,
  * lost, p50_ms, p99_ms, max_ms.
@@ -33,6 +34,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,6 +81,28 @@ connect_to(int port, int nonblock)
 	sa.sin_port = htons((uint16_t)port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == -1 && errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A non-blocking connection to the unix socket at path, or -1. */
+static int
+connect_unix(const char *path)
+{
+	struct sockaddr_un sa;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	if (fd == -1 || strlen(path) >= sizeof sa.sun_path) {
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == -1 && errno != EINPROGRESS && errno != EAGAIN) {
 		close(fd);
 		return -1;
 	}
@@ -231,8 +255,8 @@ on_data(struct sub *s, const char *p, size_t n, int64_t *lat, size_t *nlat)
 int
 main(int argc, char **argv)
 {
-	int port = 0, sub_port = 0, nsubs = 100, nmsgs = 10, interval_ms = 200, timeout_s = 60, i, n, ready = 0, published = 0;
-	const char *sub_path = NULL, *pub_path = NULL, *ready_file = NULL;
+	int port = 0, nsubs = 100, nmsgs = 10, interval_ms = 200, timeout_s = 60, i, n, ready = 0, published = 0;
+	const char *sub_path = NULL, *pub_path = NULL, *ready_file = NULL, *sub_unix = NULL;
 	struct epoll_event ev, evs[512];
 	struct sub *subs;
 	int64_t *lat, start, next_pub = 0, deadline, t;
@@ -243,8 +267,8 @@ main(int argc, char **argv)
 	for (i = 1; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--port") == 0)
 			port = atoi(argv[i + 1]);
-		else if (strcmp(argv[i], "--sub-port") == 0)
-			sub_port = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--sub-unix") == 0)
+			sub_unix = argv[i + 1];
 		else if (strcmp(argv[i], "--sub-path") == 0)
 			sub_path = argv[i + 1];
 		else if (strcmp(argv[i], "--pub-path") == 0)
@@ -266,8 +290,6 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: fanout --port P --sub-path PATH --pub-path PATH --subs N --msgs M\n");
 		return 2;
 	}
-	if (sub_port == 0)
-		sub_port = port;
 	subs = calloc((size_t)nsubs, sizeof *subs);
 	lat = calloc((size_t)nsubs * (size_t)nmsgs + 1, sizeof *lat);
 	epfd = epoll_create1(0);
@@ -287,7 +309,7 @@ main(int argc, char **argv)
 		while (connected < nsubs && connected - ready < 256) {
 			struct sub *s = &subs[connected];
 
-			s->fd = connect_to(sub_port, 1);
+			s->fd = sub_unix != NULL ? connect_unix(sub_unix) : connect_to(port, 1);
 			if (s->fd == -1) {
 				fprintf(stderr, "fanout: connect %d: %s\n", connected, strerror(errno));
 				return 1;

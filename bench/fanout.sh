@@ -107,7 +107,6 @@ sum_cpu() { local t=0 p; for p in "$@"; do t=$((t + $(cpu_ticks "$p"))); done; e
 
 # ---- fcpush behind lighttpd -------------------------------------------------
 FC_PORT=$(free_port)
-WS_PORT=$(free_port)
 start_fcpush() {
 	rm -f "$T/fc.db"* "$T/fc.sock"
 	FCPUSH_DATABASE=$T/fc.db FCPUSH_LISTEN=$T/fc.sock FCPUSH_LISTEN_MODE=0666 FCPUSH_LOG_LEVEL=warn \
@@ -117,13 +116,13 @@ start_fcpush() {
 	for _ in $(seq 1 100); do [ -S "$T/fc.sock" ] && break; sleep 0.05; done
 	WS_PID=
 	if [ $WS = 1 ]; then
-		FCPUSH_DATABASE=$T/fc.db FCPUSH_WS_LISTEN=127.0.0.1:$WS_PORT FCPUSH_WS_MAX_CONNECTIONS=30000 \
+		FCPUSH_DATABASE=$T/fc.db FCPUSH_WS_LISTEN=$T/ws.sock FCPUSH_LISTEN_MODE=0666 FCPUSH_WS_MAX_CONNECTIONS=30000 \
 			FCPUSH_LOG_LEVEL=warn "$SRC/build/fcpush-ws" 2>>"$T/ws.err" &
 		WS_PID=$!
 		PIDS+=("$WS_PID")
-		wait_port "$WS_PORT"
+		for _ in $(seq 1 100); do [ -S "$T/ws.sock" ] && break; sleep 0.05; done
 	fi
-	sed -e "s|@PORT@|$FC_PORT|; s|@STATE@|$T|; s|@SOCKET@|$T/fc.sock|; s|@WWW@|$SRC/www|; s|@WSPORT@|$WS_PORT|" \
+	sed -e "s|@PORT@|$FC_PORT|; s|@STATE@|$T|; s|@SOCKET@|$T/fc.sock|; s|@WWW@|$SRC/www|; s|@WSSOCKET@|$T/ws.sock|" \
 		-e "s|^server.max-fds.*|server.max-fds = $FDS\nserver.max-worker = 2|" \
 		-e "s|^server.max-connections.*|server.max-connections = $((FDS / 2 - 200))|" \
 		"$SRC/conf/lighttpd.conf.in" >"$T/lighttpd.conf"
@@ -176,7 +175,7 @@ stop_nchan() {
 
 # run_one SYSTEM N RUN: one fan-out run; appends a line to $OUT/data.tsv.
 run_one() {
-	local sys=$1 n=$2 run=$3 port sub_port sub pub base_rss rss0 cpu0 cpu1 line ch srv_pids web_pids b0 b1
+	local sys=$1 n=$2 run=$3 port sub_unix=() sub pub base_rss rss0 cpu0 cpu1 line ch srv_pids web_pids b0 b1
 	ch=f$run$n
 	if [ "$sys" = nchan ]; then
 		start_nchan
@@ -191,10 +190,9 @@ run_one() {
 		if [ $WS = 1 ]; then sub="/push/ws/channels/$ch"; srv_pids="$WS_PID $FC_PID"; fi
 		base_rss="$(rss_kb "${srv_pids%% *}") $(sum_rss $LT_PIDS)"
 	fi
-	sub_port=$port
-	[ "$sys" = direct ] && sub_port=$WS_PORT
+	[ "$sys" = direct ] && sub_unix=(--sub-unix "$T/ws.sock")
 	rm -f "$T/ready"
-	"$T/fanout" --ws "$WS" --port "$port" --sub-port "$sub_port" --sub-path "$sub" --pub-path "$pub" \
+	"$T/fanout" --ws "$WS" --port "$port" "${sub_unix[@]}" --sub-path "$sub" --pub-path "$pub" \
 		--subs "$n" --msgs "$MSGS" --interval-ms 250 --timeout-s 120 --ready-file "$T/ready" \
 		>"$T/fanout.out" 2>>"$T/fanout.err" &
 	local fpid=$!

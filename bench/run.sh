@@ -166,10 +166,10 @@ if [ -z "$REPORT_DIR" ]; then
 	start_lighttpd() { # start_lighttpd DIR PORT SOCKET -> LAST_PID
 		local dir=$1 port=$2 sock=$3
 		mkdir -p "$dir"
-		# @WSPORT@ (fcpush-ws behind mod_proxy) gets a port nothing listens
-		# on: WebSocket is not benchmarked yet.
+		# @WSSOCKET@ (fcpush-ws behind mod_proxy) names a socket nothing
+		# listens on: WebSocket is measured by fanout.sh and wspub.py.
 		sed -e "s|@PORT@|$port|g" -e "s|@STATE@|$dir|g" -e "s|@SOCKET@|$sock|g" -e "s|@WWW@|$ROOT/www|g" \
-			-e "s|@WSPORT@|$(free_port)|g" "$LIGHTTPD_TEMPLATE" >"$dir/lighttpd.conf"
+			-e "s|@WSSOCKET@|$dir/no-fcpush-ws.sock|g" "$LIGHTTPD_TEMPLATE" >"$dir/lighttpd.conf"
 		if grep -v '^[[:space:]]*#' "$dir/lighttpd.conf" | grep -q '@[A-Z_]*@'; then
 			die "conf/lighttpd.conf.in has a placeholder run.sh does not know:" \
 				"$(grep -v '^[[:space:]]*#' "$dir/lighttpd.conf" | grep -o '@[A-Z_]*@' | sort -u | tr '\n' ' ')"

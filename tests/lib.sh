@@ -12,7 +12,7 @@
 #   FCPUSH_TEST_KEEP=1              keep the temp dir for inspection
 #
 # Exported by fcpush_setup: T (temp dir), DB, SOCKET, PORT, BASE_URL, PUSH
-# (BASE_URL/push), WSPORT (where the server proxies /push/ws/: start_ws
+# (BASE_URL/push), WSSOCKET (where the server proxies /push/ws/: start_ws
 # starts fcpush-ws there).
 
 : "${FCPUSH_SRCDIR:?FCPUSH_SRCDIR must name the source tree}"
@@ -183,16 +183,17 @@ forget_worker() {
 	mv "$T/workers.list.tmp" "$T/workers.list"
 }
 
-# start_ws NAME [FCPUSH_KEY=VALUE...]: start fcpush-ws on 127.0.0.1:$WSPORT
-# with database $DB and the settings given, then wait (bounded) until the
-# port accepts connections. Like a worker (same files: $T/NAME.err, .pid,
+# start_ws NAME [FCPUSH_KEY=VALUE...]: start fcpush-ws on $WS_LISTEN (its
+# ws_listen: $WSSOCKET, the unix socket the server proxies /push/ws/ to,
+# unless a test sets host:port) with database $DB and the settings given,
+# then wait (bounded) until it answers. Like a worker (same files: $T/NAME.err, .pid,
 # .rc), so stop_worker, forget_worker and teardown's exit check apply to it.
 start_ws() {
 	local name=$1 pid
 	shift
 	rm -f "$T/$name.pid" "$T/$name.rc"
 	(
-		env FCPUSH_DATABASE="$DB" FCPUSH_WS_LISTEN="127.0.0.1:$WSPORT" \
+		env FCPUSH_DATABASE="$DB" FCPUSH_WS_LISTEN="$WS_LISTEN" FCPUSH_LISTEN_MODE=0666 \
 			FCPUSH_LOG_LEVEL="${FCPUSH_TEST_LOG_LEVEL:-info}" "$@" \
 			"$FCPUSH_WS" </dev/null >>"$T/$name.err" 2>&1 &
 		echo $! >"$T/$name.pid.tmp"
@@ -204,19 +205,23 @@ start_ws() {
 	grep -qx "$name" "$T/workers.list" 2>/dev/null || echo "$name" >>"$T/workers.list"
 	wait_until 10 "fcpush-ws $name to start" test -s "$T/$name.pid" || return 1
 	pid=$(cat "$T/$name.pid")
-	if ! wait_until 20 "fcpush-ws $name on port $WSPORT" ws_ready "$name" "$WSPORT"; then
+	if ! wait_until 20 "fcpush-ws $name on $WS_LISTEN" ws_ready "$name" "$WS_LISTEN"; then
 		log "fcpush-ws $name did not come up; its stderr:"
 		sed 's/^/#   /' "$T/$name.err" >&2
 		return 1
 	fi
-	log "fcpush-ws $name pid $pid on 127.0.0.1:$WSPORT"
+	log "fcpush-ws $name pid $pid on $WS_LISTEN"
 }
 
-# ws_ready NAME PORT: 0 when the port accepts connections, 2 when the daemon
-# already exited, else 1.
+# ws_ready NAME ADDRESS: 0 when fcpush-ws answers HTTP on ADDRESS (a unix
+# socket path or host:port; it answers plain HTTP with 426), 2 when the
+# daemon already exited, else 1.
 ws_ready() {
 	[ -e "$T/$1.rc" ] && { log "fcpush-ws $1 exited with status $(cat "$T/$1.rc")"; return 2; }
-	(exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null
+	case $2 in
+	/*) curl -s -o /dev/null --max-time 2 --unix-socket "$2" http://localhost/ ;;
+	*) curl -s -o /dev/null --max-time 2 "http://$2/" ;;
+	esac
 }
 
 # worker_pid NAME
@@ -264,7 +269,7 @@ check_worker_exit() {
 
 # render_conf TEMPLATE OUT: substitute the @...@ placeholders of conf/*.in.
 render_conf() {
-	sed -e "s|@PORT@|$PORT|g" -e "s|@WSPORT@|$WSPORT|g" -e "s|@STATE@|$T|g" -e "s|@SOCKET@|$SOCKET|g" \
+	sed -e "s|@PORT@|$PORT|g" -e "s|@WSSOCKET@|$WSSOCKET|g" -e "s|@STATE@|$T|g" -e "s|@SOCKET@|$SOCKET|g" \
 		-e "s|@WWW@|$T/www|g" -e "s|@MODULES@|${APACHE_MODULES:-/usr/lib/apache2/modules}|g" \
 		"$1" >"$2"
 }
@@ -296,7 +301,6 @@ start_server() {
 	esac
 	for try in 1 2 3 4 5; do
 		PORT=$(free_port) || return 1
-		[ "$PORT" != "${WSPORT:-}" ] || PORT=$(free_port) || return 1
 		conf="$T/$SERVER.conf"
 		render_conf "$FCPUSH_SRCDIR/conf/$SERVER.conf.in" "$conf"
 		if [ "$SERVER" = lighttpd ]; then
@@ -348,8 +352,9 @@ server_gone() {
 fcpush_setup() {
 	DB="$T/fcpush.db"
 	SOCKET="$T/worker.sock"
-	WSPORT=$(free_port) || setup_failed
-	export DB SOCKET WSPORT
+	WSSOCKET="$T/ws.sock"
+	WS_LISTEN=$WSSOCKET
+	export DB SOCKET WSSOCKET WS_LISTEN
 	mkdir -p "$T/www"
 	cp -R "$FCPUSH_SRCDIR/www/." "$T/www/" && chmod -R u+w,a+rX "$T/www"
 	if ! "$FCPUSH" --database "$DB" init >"$T/init.out" 2>&1; then

@@ -124,19 +124,18 @@ export class Stack {
     }, 20000);
   }
 
-  // fcpush-ws: the WebSocket companion on a loopback port (ws_listen), which
-  // the rendered config proxies /push/ws/ to (@WSPORT@).
+  // fcpush-ws: the WebSocket companion on a unix socket (ws_listen), which
+  // the rendered config proxies /push/ws/ to (@WSSOCKET@).
   async startWs() {
-    this.wsPort ??= await freePort(); // a restart keeps the port the config names
     this.ws = new Proc('ws', WS_BIN, [], {
       env: {
-        ...process.env, FCPUSH_DATABASE: this.db, FCPUSH_WS_LISTEN: `127.0.0.1:${this.wsPort}`,
-        FCPUSH_LOG_LEVEL: 'info',
+        ...process.env, FCPUSH_DATABASE: this.db, FCPUSH_WS_LISTEN: this.wsSocket,
+        FCPUSH_LISTEN_MODE: '0666', FCPUSH_LOG_LEVEL: 'info',
       },
     }, path.join(this.dir, 'ws.err'));
     await waitFor('fcpush-ws to listen', () => new Promise((resolve) => {
       if (this.ws.done) return resolve(false);
-      const s = net.connect(this.wsPort, '127.0.0.1');
+      const s = net.connect(this.wsSocket);
       const t = setTimeout(() => { s.destroy(); resolve(false); }, 1000);
       s.once('connect', () => { clearTimeout(t); s.destroy(); resolve(true); });
       s.once('error', () => { clearTimeout(t); resolve(false); });
@@ -160,7 +159,7 @@ export class Stack {
       .replaceAll('@PORT@', String(this.port)).replaceAll('@STATE@', this.dir)
       .replaceAll('@SOCKET@', this.socket).replaceAll('@WWW@', path.join(this.dir, 'www'))
       .replaceAll('@MODULES@', process.env.APACHE_MODULES || '/usr/lib/apache2/modules')
-      .replaceAll('@WSPORT@', String(this.wsPort || 9));
+      .replaceAll('@WSSOCKET@', this.wsSocket);
   }
 
   async startServer() {

@@ -363,8 +363,8 @@ case_gap() {
 # after theirs: a second fcpush-ws on a database no worker serves keeps a
 # channel to its limit with WebSocket publishes alone.
 case_retention() {
-	local saved_port=$WSPORT saved_db=$DB ch i sends=() msg
-	WSPORT=$(free_port) || fail "no free port"
+	local saved_listen=$WS_LISTEN saved_db=$DB ch i sends=() msg
+	WS_LISTEN=127.0.0.1:$(free_port) || fail "no free port"
 	DB="$T/wsret.db"
 	"$FCPUSH" --database "$DB" init >"$T/ret.out" 2>&1 || fail "fcpush init failed: $(cat "$T/ret.out")"
 	start_ws wsret FCPUSH_TRIM_INTERVAL_MS=50 || fail "second fcpush-ws did not start"
@@ -374,14 +374,14 @@ case_retention() {
 	for i in 1 2 3 4; do
 		sends+=(--send "{\"type\":\"publish\",\"channel\":\"$ch\",\"data\":\"r$i\",\"id\":$i}")
 	done
-	ws_once "ws://127.0.0.1:$WSPORT/push/ws/channels/$ch" --timeout 8 --count 0 "${sends[@]}"
+	ws_once "ws://$WS_LISTEN/push/ws/channels/$ch" --timeout 8 --count 0 "${sends[@]}"
 	assert_eq "$(once_jq '[.[] | select(.type == "ack")] | length')" 4 "four publishes acked"
 	wait_until 10 "fcpush-ws to trim $ch to 2 messages" ws_db_count_is "channel = '$ch'" 2 ||
 		fail "$ch holds $(db_count "channel = '$ch'") messages; its retention keeps 2"
 	assert_eq "$("$SQLITE3" "$DB" "SELECT group_concat(CAST(body AS TEXT), ' ') FROM messages WHERE channel = '$ch'")" \
 		"r3 r4" "the newest two are kept"
 	msg=$(stop_worker wsret) || fail "$msg"
-	WSPORT=$saved_port
+	WS_LISTEN=$saved_listen
 	DB=$saved_db
 }
 
@@ -462,7 +462,7 @@ case_oversized() {
 case_quiet_after_close() {
 	local ch
 	ch=$(unique_channel quiet)
-	assert_eq "$(wsc raw 127.0.0.1 "$WSPORT" "/push/ws/channels/$ch" "quiet-after-close:$PUSH/channels/$ch" --timeout 8)" \
+	assert_eq "$(wsc raw "$WSSOCKET" 0 "/push/ws/channels/$ch" "quiet-after-close:$PUSH/channels/$ch" --timeout 8)" \
 		"close 1009, then 0 data frames" "messages published after the close frame, before the client answered it"
 	assert_ws_alive
 }
@@ -513,7 +513,7 @@ case_slow_client() {
 	ch=$(unique_channel slow)
 	publish "$ch" "start"
 	first=$SEQ
-	(wsc raw 127.0.0.1 "$WSPORT" "/push/ws/channels/$ch?since=$first" "stall:$T/go" --timeout 30 >"$T/stall.out"
+	(wsc raw "$WSSOCKET" 0 "/push/ws/channels/$ch?since=$first" "stall:$T/go" --timeout 30 >"$T/stall.out"
 		echo $? >"$T/stall.rc") &
 	wait_until 10 "the stalled client to connect" grep -qx open "$T/stall.out" || fail "$(cat "$T/stall.out")"
 	"$PY" -c 'import sys
@@ -545,21 +545,22 @@ for i in range(3000): sys.stdout.write("%s %d\n" % ("x" * 1000, i))' |
 # second connection is refused with 503 meanwhile; a client that never
 # answers is cut after twice the ping interval; the daemon keeps serving.
 case_dead_peer() {
-	local saved=$WSPORT got msg
-	WSPORT=$(free_port) || fail "no free port"
+	local saved=$WS_LISTEN got msg port
+	port=$(free_port) || fail "no free port"
+	WS_LISTEN=127.0.0.1:$port
 	start_ws wsping FCPUSH_WS_PING_S=1 FCPUSH_WS_MAX_CONNECTIONS=1 || fail "second fcpush-ws did not start"
-	ws_bg hold "ws://127.0.0.1:$WSPORT/push/ws/channels/held" --timeout 2.5
-	ws_once "ws://127.0.0.1:$WSPORT/push/ws/channels/other" --timeout 5
+	ws_bg hold "ws://$WS_LISTEN/push/ws/channels/held" --timeout 2.5
+	ws_once "ws://$WS_LISTEN/push/ws/channels/other" --timeout 5
 	assert_eq "$(once_jq '.[0].type + " " + (.[0].status | tostring)')" "_refused 503" "past ws_max_connections"
 	ws_done hold
 	assert_eq "$WS_RC" 3 "the client answering pings stayed connected until its own timeout"
-	got=$(wsc raw 127.0.0.1 "$WSPORT" "/push/ws/channels/$(unique_channel dead)" no-pong --timeout 8)
+	got=$(wsc raw 127.0.0.1 "$port" "/push/ws/channels/$(unique_channel dead)" no-pong --timeout 8)
 	case $got in
 	"pings "[1-9]*" eof" | "pings "[1-9]*" close "*) ;;
 	*) fail "a client that never answers pings: got '$got', want pings then a hang-up" ;;
 	esac
 	msg=$(stop_worker wsping) || fail "$msg"
-	WSPORT=$saved
+	WS_LISTEN=$saved
 }
 
 case_sigterm() {

@@ -16,7 +16,8 @@ Every wait is bounded by --timeout. Subcommands:
       "status":S}), 5 when the connection breaks without a close frame.
       --ready FILE is created once the handshake is done.
   raw HOST PORT PATH SCENARIO [--timeout S]
-      Hand-made frames on a plain socket for what a real client never sends;
+      Hand-made frames on a plain socket for what a real client never sends
+      (HOST may be the path of a unix socket: PORT is then ignored);
       prints the outcome: "status N" for a refused handshake, "close C" for
       the close code the server sent, "eof" when it hung up without one.
       Scenarios: bad-key, bad-version, unmasked, unmasked-after:CHANNEL (a
@@ -244,11 +245,8 @@ def quiet_after_close(args, sock, rest, url):
             buf += chunk
     # A second subscriber: frames are written to both in one pass, so once
     # it has the messages, whatever the first was sent is in its socket.
-    other = socket.create_connection((args.host, args.port), timeout=args.timeout)
-    key = base64.b64encode(os.urandom(16)).decode()
-    other.sendall(("GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
-                   % (args.path, args.host, args.port, key)).encode())
+    other = connect(args)
+    other.sendall(handshake(args, base64.b64encode(os.urandom(16)).decode()))
     status, obuf = read_response(other)
     if status != 101:
         return "second subscriber: status %d" % status
@@ -281,6 +279,23 @@ def quiet_after_close(args, sock, rest, url):
     return "close %d, then %d data frames" % (code, sum(1 for op in after if op in (1, 2)))
 
 
+def connect(args, rcvbuf=None):
+    """A socket to HOST:PORT, or to the unix socket HOST names."""
+    unix = args.host.startswith("/")
+    sock = socket.socket(socket.AF_UNIX if unix else socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(args.timeout)
+    sock.connect(args.host if unix else (args.host, args.port))
+    return sock
+
+
+def handshake(args, key, version="13"):
+    host = "localhost" if args.host.startswith("/") else "%s:%d" % (args.host, args.port)
+    return ("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: %s\r\n\r\n" % (args.path, host, key, version)).encode()
+
+
 def raw(args):
     """Run the scenario; a 503 (a connection limit not yet released) is
     retried until --timeout."""
@@ -299,16 +314,8 @@ def raw_once(args, retry_503=False):
         key = "this-is-not-a-key"
     if args.scenario == "bad-version":
         version = "8"
-    if args.scenario.startswith("stall:"):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.settimeout(args.timeout)
-        sock.connect((args.host, args.port))
-    else:
-        sock = socket.create_connection((args.host, args.port), timeout=args.timeout)
-    req = ("GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: %s\r\n\r\n" % (args.path, args.host, args.port, key, version))
-    sock.sendall(req.encode())
+    sock = connect(args, rcvbuf=4096 if args.scenario.startswith("stall:") else None)
+    sock.sendall(handshake(args, key, version))
     status, rest = read_response(sock)
     if status == 503 and retry_503:
         sock.close()
