@@ -1266,8 +1266,6 @@ out:
 	return rc;
 }
 
-/* Send the next queued frame (one lws_write), or the close frame once the
- * queue is empty and a close is due. Returns -1 to close. */
 /* Start the close handshake of RFC 6455 §7.1.2 with c's close code: lws
  * sends the close frame, waits for the client's, then closes the socket.
  * Run from a timer, not from c's own WRITEABLE callback: lws treats a
@@ -1283,6 +1281,9 @@ wconn_close_now(lws_sorted_usec_list_t *sul)
 	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
 }
 
+/* Send the next queued frame (one lws_write), or start the close handshake
+ * once the queue is empty and a close is due. Returns -1 when the write
+ * failed (lws then drops the connection). */
 static int
 wsd_writeable(struct wconn *c)
 {
