@@ -830,16 +830,19 @@ recv(int fd, void *buf, size_t len, int flags)
  * the first byte of a close frame (FIN + opcode 8) is lws's close frame.
  * lws sends one on its own when it closes for a protocol error of the
  * client's (1002, 1007), and no callback of ours says so; after it, no data
- * frame may follow (RFC 6455 §5.5.1), so wconn_write_now writes nothing more
- * there. lws starts a close frame on a write of its own, after any partial
- * frame it was still sending; a partial frame whose rest happens to begin
- * with that byte only makes the connection queue instead: harmless.
+ * frame may follow (RFC 6455 §5.5.1), so fcpush-ws writes nothing more
+ * there. A frame starts a write: lws sends a close frame only once the rest
+ * of any partial frame is out. Writes of such a rest (lws_partial_buffered
+ * while it lasts) start anywhere in a frame and are not looked at.
  */
 ssize_t
 send(int fd, const void *buf, size_t len, int flags)
 {
-	if (len >= 2 && *(const unsigned char *)buf == 0x88 && fd >= 0 && (size_t)fd < wsd_nrx && wsd_rx[fd].c != NULL)
-		wsd_rx[fd].c->close_sent = 1;
+	struct wconn *c;
+
+	if (len >= 2 && *(const unsigned char *)buf == 0x88 && fd >= 0 && (size_t)fd < wsd_nrx &&
+	    (c = wsd_rx[fd].c) != NULL && !lws_partial_buffered(c->wsi))
+		c->close_sent = 1;
 	return sendto(fd, buf, len, flags, NULL, 0);
 }
 
@@ -1625,8 +1628,13 @@ out:
 		lws_context_destroy(d.ctx); /* closes every connection: wconn_free */
 	}
 	if (d.loop_ready) {
-		/* lws closes its handles on our loop: let those closes finish. */
+		/* On a foreign loop lws_context_destroy only starts: lws's libuv
+		 * handles close on our loop, and a second call once they have
+		 * frees the context (without it LeakSanitizer reports lws's
+		 * tables). */
 		uv_run(&d.loop, UV_RUN_DEFAULT);
+		if (d.ctx != NULL)
+			lws_context_destroy(d.ctx);
 		if (uv_loop_close(&d.loop) != 0)
 			log_warn("libuv loop closed with handles still open");
 	}
