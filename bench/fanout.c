@@ -23,20 +23,11 @@
  * Prints one line of key=value pairs: subs, ready, msgs, expected, received,
  * lost, p50_ms, p99_ms, max_ms.
  */
-#include <arpa/inet.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "httpc.h"
 
 struct sub {
 	int fd;
@@ -50,28 +41,12 @@ struct sub {
 	int nl_run; /* consecutive newlines while reading headers */
 };
 
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
+/* A non-blocking connection to 127.0.0.1:port (TCP_NODELAY), or -1. */
 static int
-cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int
-connect_to(int port, int nonblock)
+connect_to(int port)
 {
 	struct sockaddr_in sa;
-	int fd = socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0), one = 1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
 
 	if (fd == -1)
 		return -1;
@@ -114,7 +89,7 @@ static int
 publish(int port, const char *path, const char *body)
 {
 	char req[512], resp[512];
-	int fd = connect_to(port, 0), n, ok = -1;
+	int fd = tcp_connect(port), n, ok = -1;
 
 	if (fd == -1)
 		return -1;
@@ -309,7 +284,7 @@ main(int argc, char **argv)
 		while (connected < nsubs && connected - ready < 256) {
 			struct sub *s = &subs[connected];
 
-			s->fd = sub_unix != NULL ? connect_unix(sub_unix) : connect_to(port, 1);
+			s->fd = sub_unix != NULL ? connect_unix(sub_unix) : connect_to(port);
 			if (s->fd == -1) {
 				fprintf(stderr, "fanout: connect %d: %s\n", connected, strerror(errno));
 				return 1;

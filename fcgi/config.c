@@ -429,25 +429,9 @@ config_write_example(FILE *f)
 static int
 config_origin_in(const char *list, const char *origin)
 {
-	const char *p, *end, *comma;
-	size_t olen;
-
 	if (origin == NULL || list == NULL)
 		return 0;
-	olen = strlen(origin);
-	for (p = list; *p != '\0'; p = *comma == '\0' ? comma : comma + 1) {
-		comma = p + strcspn(p, ",");
-		while (p < comma && (*p == ' ' || *p == '\t'))
-			p++;
-		end = comma;
-		while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
-			end--;
-		if (end - p == 1 && *p == '*')
-			return 1;
-		if ((size_t)(end - p) == olen && olen > 0 && memcmp(p, origin, olen) == 0)
-			return 1;
-	}
-	return 0;
+	return util_list_contains(list, "*") || (origin[0] != '\0' && util_list_contains(list, origin));
 }
 
 int

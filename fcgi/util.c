@@ -110,6 +110,25 @@ util_mono_us(void)
 }
 
 int
+util_list_contains(const char *list, const char *item)
+{
+	const char *p, *end, *comma;
+	size_t len = strlen(item);
+
+	for (p = list; *p != '\0'; p = *comma == '\0' ? comma : comma + 1) {
+		comma = p + strcspn(p, ",");
+		while (p < comma && (*p == ' ' || *p == '\t'))
+			p++;
+		end = comma;
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if ((size_t)(end - p) == len && memcmp(p, item, len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int
 util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
 	int64_t v = 0;

@@ -32,6 +32,11 @@ int64_t util_mono_us(void);
  * untouched when s is not such a number. */
 int util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
+/* Whether item is one of the comma-separated items of list (spaces and tabs
+ * around items ignored; compared exactly, case included). An empty item
+ * matches an empty entry only. Both strings are borrowed, NUL-terminated. */
+int util_list_contains(const char *list, const char *item);
+
 /* A growable byte buffer. Callers embed it; data is always NUL-terminated
  * (the NUL is not counted in len) once anything was appended. */
 struct buf {

@@ -15,31 +15,8 @@
 static const struct store_json_member *ws_member(const struct ws_command *cmd, size_t n, const char *key);
 static int ws_fail(const char **code, char **detail, const char *c, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-static int ws_token_in_list(const char *list, const char *token);
 
 /* ---- handshake ---------------------------------------------------------- */
-
-/* Whether token is one of the comma-separated items of list (spaces around
- * items ignored, compared exactly: subprotocol names are case-sensitive). */
-static int
-ws_token_in_list(const char *list, const char *token)
-{
-	const char *p = list, *end, *comma;
-	size_t tlen = strlen(token);
-
-	while (*p != '\0') {
-		comma = p + strcspn(p, ",");
-		while (p < comma && (*p == ' ' || *p == '\t'))
-			p++;
-		end = comma;
-		while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
-			end--;
-		if ((size_t)(end - p) == tlen && memcmp(p, token, tlen) == 0)
-			return 1;
-		p = *comma == '\0' ? comma : comma + 1;
-	}
-	return 0;
-}
 
 int
 ws_handshake_check(const char *version, const char *key, const char *protocols, char **cause)
@@ -67,7 +44,7 @@ ws_handshake_check(const char *version, const char *key, const char *protocols, 
 			return 400;
 		}
 	}
-	if (protocols != NULL && !ws_token_in_list(protocols, WS_SUBPROTOCOL)) {
+	if (protocols != NULL && !util_list_contains(protocols, WS_SUBPROTOCOL)) {
 		if (cause != NULL)
 			*cause = xasprintf("the only subprotocol served is %s (or none)", WS_SUBPROTOCOL);
 		return 400;

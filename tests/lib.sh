@@ -130,38 +130,49 @@ unique_channel() {
 
 # ---- worker ---------------------------------------------------------------
 
-# start_worker NAME SOCKET [FCPUSH_KEY=VALUE...]: start fcpush.fcgi on the
-# unix socket SOCKET with database $DB, log level $FCPUSH_TEST_LOG_LEVEL and
-# the extra settings given, then wait until the socket exists. The worker's
-# stderr goes to $T/NAME.err, its pid to $T/NAME.pid and, once it has exited,
-# its exit status to $T/NAME.rc (a wrapper subshell waits for it, so any
-# subshell can stop it and learn how it ended).
-start_worker() {
-	local name=$1 sock=$2 pid
-	shift 2
-	rm -f "$sock" "$T/$name.pid" "$T/$name.rc"
+# start_daemon NAME WHAT ADDRESS READY BIN [FCPUSH_KEY=VALUE...]: start BIN
+# (fcpush.fcgi or fcpush-ws; WHAT names it in messages) with database $DB,
+# log level $FCPUSH_TEST_LOG_LEVEL and the settings given, then wait
+# (bounded) until `READY NAME ADDRESS` succeeds. Its stderr goes to
+# $T/NAME.err, its pid to $T/NAME.pid and, once it has exited, its exit
+# status to $T/NAME.rc (a wrapper subshell waits for it, so any subshell can
+# stop it and learn how it ended); stop_worker, forget_worker and
+# teardown's exit check apply to it.
+start_daemon() {
+	local name=$1 what=$2 addr=$3 ready=$4 bin=$5 pid
+	shift 5
+	rm -f "$T/$name.pid" "$T/$name.rc"
 	(
-		env FCPUSH_DATABASE="$DB" FCPUSH_LISTEN="$sock" FCPUSH_LISTEN_MODE=0666 \
+		env FCPUSH_DATABASE="$DB" FCPUSH_LISTEN_MODE=0666 \
 			FCPUSH_LOG_LEVEL="${FCPUSH_TEST_LOG_LEVEL:-info}" "$@" \
-			"$FCPUSH_FCGI" </dev/null >>"$T/$name.err" 2>&1 &
+			"$bin" </dev/null >>"$T/$name.err" 2>&1 &
 		echo $! >"$T/$name.pid.tmp"
 		mv "$T/$name.pid.tmp" "$T/$name.pid"
 		wait $!
 		echo $? >"$T/$name.rc"
 	) &
-	# Kept in a file, not a variable, so that workers started inside a case
+	# Kept in a file, not a variable, so that daemons started inside a case
 	# (a subshell) are stopped and checked at teardown too, and the case's
 	# clean-up leaves their wrapper alone.
 	echo $! >"$T/$name.wrapper"
 	grep -qx "$name" "$T/workers.list" 2>/dev/null || echo "$name" >>"$T/workers.list"
-	wait_until 10 "worker $name to start" test -s "$T/$name.pid" || return 1
+	wait_until 10 "$what $name to start" test -s "$T/$name.pid" || return 1
 	pid=$(cat "$T/$name.pid")
-	if ! wait_until 20 "worker $name socket $sock" worker_ready "$name" "$sock"; then
-		log "worker $name did not come up; its stderr:"
+	if ! wait_until 20 "$what $name on $addr" "$ready" "$name" "$addr"; then
+		log "$what $name did not come up; its stderr:"
 		sed 's/^/#   /' "$T/$name.err" >&2
 		return 1
 	fi
-	log "worker $name pid $pid on $sock"
+	log "$what $name pid $pid on $addr"
+}
+
+# start_worker NAME SOCKET [FCPUSH_KEY=VALUE...]: start fcpush.fcgi on the
+# unix socket SOCKET (start_daemon), ready once the socket exists.
+start_worker() {
+	local name=$1 sock=$2
+	shift 2
+	rm -f "$sock"
+	start_daemon "$name" worker "$sock" worker_ready "$FCPUSH_FCGI" FCPUSH_LISTEN="$sock" "$@"
 }
 
 # worker_ready NAME SOCKET: 0 when the socket exists, 2 when the worker
@@ -185,32 +196,12 @@ forget_worker() {
 
 # start_ws NAME [FCPUSH_KEY=VALUE...]: start fcpush-ws on $WS_LISTEN (its
 # ws_listen: $WSSOCKET, the unix socket the server proxies /push/ws/ to,
-# unless a test sets host:port) with database $DB and the settings given,
-# then wait (bounded) until it answers. Like a worker (same files: $T/NAME.err, .pid,
-# .rc), so stop_worker, forget_worker and teardown's exit check apply to it.
+# unless a test sets host:port) like a worker (start_daemon), ready once it
+# answers there.
 start_ws() {
-	local name=$1 pid
+	local name=$1
 	shift
-	rm -f "$T/$name.pid" "$T/$name.rc"
-	(
-		env FCPUSH_DATABASE="$DB" FCPUSH_WS_LISTEN="$WS_LISTEN" FCPUSH_LISTEN_MODE=0666 \
-			FCPUSH_LOG_LEVEL="${FCPUSH_TEST_LOG_LEVEL:-info}" "$@" \
-			"$FCPUSH_WS" </dev/null >>"$T/$name.err" 2>&1 &
-		echo $! >"$T/$name.pid.tmp"
-		mv "$T/$name.pid.tmp" "$T/$name.pid"
-		wait $!
-		echo $? >"$T/$name.rc"
-	) &
-	echo $! >"$T/$name.wrapper"
-	grep -qx "$name" "$T/workers.list" 2>/dev/null || echo "$name" >>"$T/workers.list"
-	wait_until 10 "fcpush-ws $name to start" test -s "$T/$name.pid" || return 1
-	pid=$(cat "$T/$name.pid")
-	if ! wait_until 20 "fcpush-ws $name on $WS_LISTEN" ws_ready "$name" "$WS_LISTEN"; then
-		log "fcpush-ws $name did not come up; its stderr:"
-		sed 's/^/#   /' "$T/$name.err" >&2
-		return 1
-	fi
-	log "fcpush-ws $name pid $pid on $WS_LISTEN"
+	start_daemon "$name" fcpush-ws "$WS_LISTEN" ws_ready "$FCPUSH_WS" FCPUSH_WS_LISTEN="$WS_LISTEN" "$@"
 }
 
 # ws_ready NAME ADDRESS: 0 when fcpush-ws answers HTTP on ADDRESS (a unix
