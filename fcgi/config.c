@@ -64,6 +64,10 @@ static const struct config_option config_options[] = {
 	    "Largest body of one POST /publish batch, in bytes (suffix k, M or G for x1024)."),
 	OPT_INT(max_batch_messages, 10000, 1, 1000000, 0, "Most messages in one POST /publish batch."),
 	OPT_INT(page_messages, 100, 1, 100000, 0, "Most messages in one poll response."),
+	OPT_INT(page_max_bytes, 1048576, 1024, 1073741824, CONFIG_SIZE_SUFFIX,
+	    "Most bytes of message bodies in one poll or long-poll answer, one step of a stream's or "
+	    "WebSocket's catch-up, and one read of new rows (suffix k, M or G). At least one message always "
+	    "goes; a poll answer cut short says \"more\": true and the client continues from its last_seq."),
 	OPT_INT(long_poll_max_wait_s, 30, 1, 3600, 0,
 	    "Cap on Prefer: wait and ?wait for long polls, in seconds."),
 	OPT_INT(max_parked, 10000, 1, 1000000, 0,
@@ -82,8 +86,12 @@ static const struct config_option config_options[] = {
 	OPT_INT(retry_ms, 2000, 0, 3600000, 0,
 	    "SSE retry: sent to EventSource clients, the reconnection delay in milliseconds."),
 	OPT_INT(stream_max_pending_bytes, 262144, 4096, 1073741824, CONFIG_SIZE_SUFFIX,
-	    "A stream (SSE, NDJSON) whose client reads slower than messages arrive is disconnected once this "
-	    "many bytes wait to be written to it (suffix k, M or G); it resumes from its last seq and loses nothing."),
+	    "Bytes that may wait to be written to one stream (SSE, NDJSON; suffix k, M or G). Past it the stream "
+	    "gets no more live messages: they wait in the store and follow, read page by page, as its client "
+	    "drains the queue. A stalled stream costs about this much, however much is published."),
+	OPT_INT(stream_stall_timeout_ms, 5000, 100, 3600000, 0,
+	    "A stream past stream_max_pending_bytes whose client takes nothing for this long, in milliseconds, is "
+	    "disconnected; it resumes from its last seq and loses nothing."),
 	OPT_STRING(ws_listen, "127.0.0.1:8081", 0,
 	    "Where fcpush-ws, the WebSocket companion, listens: host:port (loopback: the web server "
 	    "proxies /push/ws/ to it) or the path of a unix socket (permissions from listen_mode)."),

@@ -23,6 +23,7 @@ struct config {
 	int64_t max_batch_bytes;      /* largest body of POST /publish */
 	int64_t max_batch_messages;   /* most messages in one batch */
 	int64_t page_messages;        /* most messages in one poll response */
+	int64_t page_max_bytes;       /* most body bytes in one answer, catch-up step or read */
 	int64_t long_poll_max_wait_s; /* cap on Prefer: wait / ?wait */
 	int64_t max_parked;           /* most parked requests per process */
 	int64_t retention_max_messages; /* default per channel; 0 unlimited */
@@ -31,7 +32,8 @@ struct config {
 	int64_t trim_interval_ms;     /* delay between a publish and the retention pass */
 	int64_t heartbeat_s;          /* idle streams get a heartbeat this often */
 	int64_t retry_ms;             /* SSE retry: sent to clients */
-	int64_t stream_max_pending_bytes; /* unwritten output past which a stream is dropped */
+	int64_t stream_max_pending_bytes; /* unwritten output past which a stream is held back */
+	int64_t stream_stall_timeout_ms;  /* a held-back stream that takes nothing this long is dropped */
 	/* fcpush-ws, the WebSocket companion */
 	char *ws_listen;              /* host:port, or a unix socket path */
 	char *ws_allowed_origins;     /* "" any, else "*" or comma-separated origins */

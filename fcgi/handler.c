@@ -11,6 +11,7 @@
 
 #include "cursor.h"
 #include "handler.h"
+#include "retention.h"
 #include "json.h"
 #include "log.h"
 #include "route.h"
@@ -39,9 +40,7 @@ handler_app_init(struct app *app, struct config *cfg)
 {
 	memset(app, 0, sizeof *app);
 	app->cfg = cfg;
-	app->retention.max_messages = cfg->retention_max_messages;
-	app->retention.max_age_ms = cfg->retention_max_age_s * 1000;
-	app->retention.max_bytes = cfg->retention_max_bytes;
+	retention_defaults(cfg, &app->retention_defaults);
 	app->started_ms = util_now_ms();
 }
 
@@ -412,9 +411,29 @@ out:
 
 void
 handler_messages_response(const struct park_spec *spec, struct store_message *const *msgs, size_t n, int more,
-			  int gap, int64_t oldest, int64_t last_seq, struct http_response *resp)
+			  int gap, int64_t oldest, int64_t last_seq, size_t max_bytes, struct http_response *resp)
 {
 	size_t i;
+
+	/* The body first: the ETag names the last message that fit. */
+	buf_puts(&resp->body, "{\"channel\":");
+	json_append_cstr(&resp->body, spec->label);
+	buf_puts(&resp->body, ",\"messages\":[");
+	for (i = 0; i < n && (i == 0 || resp->body.len < max_bytes); i++) {
+		if (i > 0)
+			buf_putc(&resp->body, ',');
+		json_append_message(&resp->body, msgs[i], NULL);
+	}
+	if (i < n) {
+		more = 1;
+		last_seq = msgs[i - 1]->seq;
+	}
+	buf_printf(&resp->body, "],\"last_seq\":%lld", (long long)last_seq);
+	if (more)
+		buf_puts(&resp->body, ",\"more\":true");
+	if (gap)
+		buf_printf(&resp->body, ",\"gap\":true,\"oldest\":%lld", (long long)oldest);
+	buf_puts(&resp->body, "}\n");
 
 	resp->status = 200;
 	if (spec->headers.len > 0)
@@ -424,20 +443,6 @@ handler_messages_response(const struct park_spec *spec, struct store_message *co
 	http_header(resp, "ETag", "\"%lld\"", (long long)last_seq);
 	if (gap)
 		http_header(resp, "Push-Gap", "%lld", (long long)oldest);
-	buf_puts(&resp->body, "{\"channel\":");
-	json_append_cstr(&resp->body, spec->label);
-	buf_puts(&resp->body, ",\"messages\":[");
-	for (i = 0; i < n; i++) {
-		if (i > 0)
-			buf_putc(&resp->body, ',');
-		json_append_message(&resp->body, msgs[i], NULL);
-	}
-	buf_printf(&resp->body, "],\"last_seq\":%lld", (long long)last_seq);
-	if (more)
-		buf_puts(&resp->body, ",\"more\":true");
-	if (gap)
-		buf_printf(&resp->body, ",\"gap\":true,\"oldest\":%lld", (long long)oldest);
-	buf_puts(&resp->body, "}\n");
 }
 
 void
@@ -539,6 +544,11 @@ handler_stream_opening(const struct config *cfg, struct park_spec *spec, struct 
 		sse_append_comment(b, "fcpush");
 		sse_append_retry(b, cfg->retry_ms);
 		buf_printf(b, "id: %lld\n\n", (long long)spec->since);
+	} else {
+		/* Body bytes at once: Apache's mod_proxy_fcgi sends no headers
+		 * until the body starts, which would leave an idle stream
+		 * unanswered until its first heartbeat. */
+		buf_printf(b, "{\"type\":\"heartbeat\",\"time\":%lld}\n", (long long)util_now_ms());
 	}
 	if (gap) {
 		if (spec->kind == PARK_SSE) {
@@ -599,9 +609,10 @@ handler_poll(struct handler_ctx *h, const struct http_request *req, const struct
 	size_t page = (size_t)cfg->page_messages;
 	enum store_result sr;
 	int gap = 0, more = 0, kind;
-	size_t sent;
+	size_t sent, nshow;
 
 	msglist_init(&msgs);
+	msgs.max_bytes = (size_t)cfg->page_max_bytes;
 	atomic_fetch_add(&h->app->stats.polls, 1);
 	kind = handler_transport(req, r);
 	if (kind == -1) {
@@ -666,17 +677,18 @@ handler_poll(struct handler_ctx *h, const struct http_request *req, const struct
 		goto out;
 	}
 stream:
+	/* More rows than a page (page + 1 were read), or the byte budget cut
+	 * the read short: the rest is for the next poll, or read by the loop. */
+	nshow = msgs.n > page ? page : msgs.n;
+	more = msgs.n > page || (msgs.truncated && c.kind == CURSOR_SINCE);
 	if (kind != PARK_LONG_POLL) {
 		/* Streams park with their opening; the loop reads on when behind. */
-		if (msgs.n > page) {
+		if (more)
 			spec->behind = 1;
-			more = 1;
-			msgs.n = page;
-		}
 		if (c.kind == CURSOR_NONE && spec->since == 0)
 			spec->since = high;
-		sent = handler_stream_opening(h->app->cfg, spec, resp, &msgs, msgs.n, gap, oldest);
-		if (sent < msgs.n)
+		sent = handler_stream_opening(h->app->cfg, spec, resp, &msgs, nshow, gap, oldest);
+		if (sent < nshow)
 			spec->behind = 1;
 		if (sent > 0 && c.kind == CURSOR_SINCE)
 			spec->since = msgs.v[sent - 1]->seq;
@@ -689,14 +701,11 @@ stream:
 		result = HANDLER_WAIT_FOR_EVENT;
 		goto out;
 	}
-	if (msgs.n > page) {
-		more = 1;
-		msgs.n = page; /* msglist_fini still frees them all: see below */
-	}
-	if (msgs.n > 0 || gap) {
-		last_seq = msgs.n > 0 ? msgs.v[msgs.n - 1]->seq : (trimmed > c.since ? trimmed : c.since);
+	if (nshow > 0 || gap) {
+		last_seq = nshow > 0 ? msgs.v[nshow - 1]->seq : (trimmed > c.since ? trimmed : c.since);
 		buf_reset(&resp->head);
-		handler_messages_response(spec, msgs.v, msgs.n, more, gap, oldest, last_seq, resp);
+		handler_messages_response(spec, msgs.v, nshow, more, gap, oldest, last_seq, (size_t)cfg->page_max_bytes,
+					  resp);
 		goto out;
 	}
 	if (wait_ms > 0) {
@@ -711,8 +720,6 @@ stream:
 	buf_reset(&resp->head);
 	handler_empty_response(spec, resp);
 out:
-	if (more)
-		msgs.n = page + 1;
 	msglist_fini(&msgs);
 	park_spec_free(spec);
 	return result;
@@ -732,10 +739,10 @@ handler_info_json(struct handler_ctx *h, const struct store_channel_info *ci, st
 		   (long long)ci->messages, (long long)ci->bytes, (long long)ci->first_seq, (long long)ci->last_seq,
 		   (long long)ci->last_time_ms, (long long)ci->trimmed_seq, (long long)ci->created_ms,
 		   (long long)(ci->retention.max_messages > 0 ? ci->retention.max_messages
-							       : h->app->retention.max_messages),
-		   (long long)((ci->retention.max_age_ms > 0 ? ci->retention.max_age_ms : h->app->retention.max_age_ms) /
+							       : h->app->retention_defaults.max_messages),
+		   (long long)((ci->retention.max_age_ms > 0 ? ci->retention.max_age_ms : h->app->retention_defaults.max_age_ms) /
 			       1000),
-		   (long long)(ci->retention.max_bytes > 0 ? ci->retention.max_bytes : h->app->retention.max_bytes),
+		   (long long)(ci->retention.max_bytes > 0 ? ci->retention.max_bytes : h->app->retention_defaults.max_bytes),
 		   h->app->loop != NULL ? loop_channel_subscribers(h->app->loop, ci->name) : 0);
 }
 

@@ -44,7 +44,8 @@ struct app {
 	struct committer *committer;
 	struct loop *loop;
 	struct stats stats;
-	struct store_retention retention; /* defaults from cfg */
+	struct retention *retention;              /* the retention thread; NULL in unit tests */
+	struct store_retention retention_defaults; /* from cfg */
 	int64_t started_ms;
 };
 
@@ -72,9 +73,13 @@ enum handler_result handler_run(struct handler_ctx *h, const struct http_request
 /* Build the answer to a poll: 200 with {"channel", "messages", "last_seq"
  * [, "more": true] [, "gap": true]}, ETag: "last_seq", Push-Gap when gap
  * (oldest available seq), plus spec->headers. msgs[0..n-1] are in ascending
- * seq order and borrowed. last_seq is the cursor the client continues from. */
+ * seq order and borrowed. last_seq is the cursor the client continues from.
+ * The body holds messages only while it is under max_bytes (at least one):
+ * the rest are left for the next poll, with "more": true and last_seq (and
+ * the ETag) the seq of the last message sent. */
 void handler_messages_response(const struct park_spec *spec, struct store_message *const *msgs, size_t n,
-			       int more, int gap, int64_t oldest, int64_t last_seq, struct http_response *resp);
+			       int more, int gap, int64_t oldest, int64_t last_seq, size_t max_bytes,
+			       struct http_response *resp);
 /* The answer to a long poll that found nothing: 204, or 304 with the same
  * ETag when it was conditional. */
 void handler_empty_response(const struct park_spec *spec, struct http_response *resp);

@@ -35,6 +35,7 @@
 #include "json.h"
 #include "log.h"
 #include "loop.h"
+#include "retention.h"
 #include "sse.h"
 #include "wake.h"
 
@@ -58,6 +59,7 @@ struct parked {
 	int want_out;             /* EPOLLOUT is armed */
 	int64_t last_write_ms;    /* streams: for heartbeats */
 	size_t last_unit;         /* streams: bytes of the last message queued */
+	int64_t progress_ms;      /* streams: monotonic ms of the last write that took bytes */
 	struct parked *stream_prev, *stream_next; /* the list of streams */
 	struct park_spec *spec;
 	struct chan **chans; /* spec->nchannels channel lists it is in */
@@ -115,15 +117,13 @@ struct loop {
 	int64_t seen_seq;      /* every row up to here has been dispatched */
 	int stale;             /* nothing was parked: seen_seq may be behind; re-anchor on the next park */
 	int watching;          /* the wake fd is in the epoll set (something is parked) */
-	int trim_kicked;       /* under inbox_lock: a commit asked for a retention pass */
 	int64_t seen_deletion; /* every deletion up to here has been applied */
-	int64_t trim_at_ms;    /* monotonic; 0 when no trim is scheduled */
 	int64_t recheck_at_ms; /* monotonic; 0 when no WAL write awaits its commit */
 	int64_t heartbeat_at_ms; /* monotonic; 0 when no stream is open */
+	int64_t stall_at_ms;     /* monotonic; 0 when no stream is held back */
 	struct parked *streams;  /* every open stream */
-	struct buf enc[PARK_KINDS]; /* the current row, encoded once per stream kind */
+	struct out_bytes *enc[PARK_KINDS]; /* the current row, encoded once per stream kind, shared */
 	int64_t recheck_delay_ms;
-	int64_t expiry_at_ms;  /* monotonic; 0 when no message will expire */
 	struct msglist rows;
 	struct buf scratch;
 	struct http_response resp;
@@ -371,10 +371,9 @@ loop_new(struct app *app, struct store *reader, char **cause)
 	loop->nbuckets = 256;
 	loop->buckets = xcalloc(loop->nbuckets, sizeof *loop->buckets);
 	msglist_init(&loop->rows);
+	loop->rows.max_bytes = (size_t)app->cfg->page_max_bytes;
 	buf_init(&loop->scratch);
 	http_response_init(&loop->resp);
-	for (int k = 0; k < PARK_KINDS; k++)
-		buf_init(&loop->enc[k]);
 
 	loop->wake = wake_new(app->cfg->database, cause);
 	if (loop->wake == NULL)
@@ -418,8 +417,6 @@ loop_free(struct loop *loop)
 	msglist_fini(&loop->rows);
 	buf_fini(&loop->scratch);
 	http_response_fini(&loop->resp);
-	for (int k = 0; k < PARK_KINDS; k++)
-		buf_fini(&loop->enc[k]);
 	wake_free(loop->wake);
 	store_close(loop->st);
 	if (loop->epfd != -1)
@@ -481,22 +478,19 @@ void
 loop_notify_commit(void *arg, int64_t high_seq)
 {
 	struct loop *loop = arg;
-
-	int kick = 1;
+	int kick = 0;
 
 	pthread_mutex_lock(&loop->inbox_lock);
-	if (loop->nparked == 0) {
-		/* Nobody waits here: the loop needs to hear of commits only to
-		 * schedule retention, once per pass. */
-		kick = !loop->trim_kicked;
-		loop->trim_kicked = 1;
-	} else if (high_seq >= loop->local_commit) {
+	if (loop->nparked > 0 && high_seq >= loop->local_commit) {
+		/* Nobody waits here otherwise: then the loop need not hear. */
 		loop->local_commit = high_seq > 0 ? high_seq : loop->local_commit;
 		loop->local_commit_us = util_mono_us();
+		kick = 1;
 	}
 	pthread_mutex_unlock(&loop->inbox_lock);
 	if (kick)
 		loop_kick(loop);
+	retention_kick(loop->app->retention);
 	wake_notify(loop->wake); /* the other processes */
 }
 
@@ -593,13 +587,78 @@ loop_release(struct loop *loop, struct parked *p)
 	pthread_mutex_unlock(&loop->inbox_lock);
 }
 
+/* Whether stream p is behind by more than stream_max_pending_bytes, not
+ * counting the newest message: one message larger than the bound is no sign
+ * of a stalled reader. */
+static int
+loop_over_bound(const struct loop *loop, const struct parked *p)
+{
+	return fcgi_out_pending(&p->out) > (size_t)loop->app->cfg->stream_max_pending_bytes + p->last_unit;
+}
+
+/* Stream p is past the bound: it takes no more live rows (they wait in the
+ * store, and loop_catch_up reads them once its queue has drained), and the
+ * stall check drops it if it takes nothing for stream_stall_timeout_ms. */
+static void
+loop_hold(struct loop *loop, struct parked *p)
+{
+	int64_t at;
+
+	if (p->spec->behind)
+		return;
+	p->spec->behind = 1;
+	at = util_mono_ms() + loop->app->cfg->stream_stall_timeout_ms;
+	if (loop->stall_at_ms == 0 || at < loop->stall_at_ms)
+		loop->stall_at_ms = at;
+}
+
+/* Drop every stream that has output waiting and wrote nothing for
+ * stream_stall_timeout_ms (its client stopped reading; it resumes from its
+ * last seq), then schedule the next look while some stream is held. */
+static void
+loop_drop_stalled(struct loop *loop, int64_t now)
+{
+	int64_t timeout = loop->app->cfg->stream_stall_timeout_ms, next = 0, at;
+	struct parked *p, *nextp;
+
+	for (p = loop->streams; p != NULL; p = nextp) {
+		nextp = p->stream_next;
+		if (!p->spec->behind || fcgi_out_pending(&p->out) == 0)
+			continue;
+		at = p->progress_ms + timeout;
+		if (at <= now) {
+			log_debug("dropping a stream that took nothing for %lld ms, %zu bytes behind",
+				  (long long)(now - p->progress_ms), fcgi_out_pending(&p->out));
+			atomic_fetch_add(&loop->app->stats.dropped, 1);
+			loop_release(loop, p);
+			continue;
+		}
+		if (next == 0 || at < next)
+			next = at;
+	}
+	loop->stall_at_ms = next;
+}
+
+/* Write what p's socket takes, noting when it took something. Frees
+ * nothing. */
+static enum fcgi_out_result
+loop_write(struct parked *p)
+{
+	size_t before = fcgi_out_pending(&p->out);
+	enum fcgi_out_result r = fcgi_out_flush(&p->out);
+
+	if (fcgi_out_pending(&p->out) < before)
+		p->progress_ms = util_mono_ms();
+	return r;
+}
+
 /* Write what p's socket takes. A closed connection frees p; a draining
  * request that is done frees p; a stream whose unwritten output passes the
  * bound is dropped. Returns 0 while p lives, -1 once it is freed. */
 static int
 loop_flush(struct loop *loop, struct parked *p)
 {
-	enum fcgi_out_result r = fcgi_out_flush(&p->out);
+	enum fcgi_out_result r = loop_write(p);
 
 	if (r == FCGI_OUT_ERROR) {
 		if (p->state == PARKED_WAITING)
@@ -611,15 +670,8 @@ loop_flush(struct loop *loop, struct parked *p)
 		loop_release(loop, p);
 		return -1;
 	}
-	/* Behind by more than the bound, not counting the newest message: one
-	 * message larger than the bound is no sign of a stalled reader. */
-	if (r == FCGI_OUT_AGAIN && p->state == PARKED_WAITING &&
-	    fcgi_out_pending(&p->out) > (size_t)loop->app->cfg->stream_max_pending_bytes + p->last_unit) {
-		log_debug("dropping a stream %zu bytes behind", fcgi_out_pending(&p->out));
-		atomic_fetch_add(&loop->app->stats.dropped, 1);
-		loop_release(loop, p);
-		return -1;
-	}
+	if (r == FCGI_OUT_AGAIN && p->state == PARKED_WAITING && loop_over_bound(loop, p))
+		loop_hold(loop, p);
 	loop_want_out(loop, p, r == FCGI_OUT_AGAIN);
 	return 0;
 }
@@ -685,7 +737,8 @@ static void
 loop_answer_hits(struct loop *loop, struct parked *p)
 {
 	http_response_reset(&loop->resp);
-	handler_messages_response(p->spec, p->hits, p->nhits, p->more, 0, 0, p->hits[p->nhits - 1]->seq, &loop->resp);
+	handler_messages_response(p->spec, p->hits, p->nhits, p->more, 0, 0, p->hits[p->nhits - 1]->seq,
+				  (size_t)loop->app->cfg->page_max_bytes, &loop->resp);
 	atomic_fetch_add(&loop->app->stats.woken, 1);
 	atomic_fetch_add(&loop->app->stats.deliveries, p->nhits);
 	loop_answer(loop, p, &loop->resp);
@@ -720,6 +773,7 @@ loop_catch_up(struct loop *loop, struct parked *p)
 	int rc = 0;
 
 	msglist_init(&l);
+	l.max_bytes = (size_t)loop->app->cfg->page_max_bytes;
 	while (p->spec->behind && p->state == PARKED_WAITING && fcgi_out_pending(&p->out) == 0) {
 		msglist_clear(&l);
 		if (store_read_since(loop->st, (const char *const *)p->spec->channels, p->spec->nchannels, p->spec->since,
@@ -738,7 +792,7 @@ loop_catch_up(struct loop *loop, struct parked *p)
 		/* A short page taken whole: the read saw every row committed so
 		 * far, so all up to seen_seq (and beyond) is queued; live rows take
 		 * over and skip what it already has (seq <= since). */
-		if (l.n < page && i == l.n)
+		if (l.n < page && !l.truncated && i == l.n)
 			p->spec->behind = 0;
 		p->last_write_ms = util_mono_ms();
 		if (loop_flush(loop, p) == -1) {
@@ -781,7 +835,7 @@ loop_heartbeat(struct loop *loop, int64_t now)
 static void
 loop_hit(struct loop *loop, struct parked *p, struct store_message *m, size_t page, struct parked **woken)
 {
-	struct buf *enc;
+	struct out_bytes *enc;
 
 	if (m->seq <= p->spec->since || (p->spec->kind != PARK_LONG_POLL && p->spec->behind))
 		return;
@@ -790,14 +844,22 @@ loop_hit(struct loop *loop, struct parked *p, struct store_message *m, size_t pa
 		*woken = p;
 	}
 	if (p->spec->kind != PARK_LONG_POLL) {
-		enc = &loop->enc[p->spec->kind];
-		if (enc->len == 0)
-			loop_encode(enc, p->spec->kind, m);
-		fcgi_out_stdout(&p->out, enc->data, enc->len);
+		if (loop->enc[p->spec->kind] == NULL) {
+			buf_reset(&loop->scratch);
+			loop_encode(&loop->scratch, p->spec->kind, m);
+			loop->enc[p->spec->kind] = out_bytes_new(loop->scratch.data, loop->scratch.len);
+		}
+		enc = loop->enc[p->spec->kind];
+		fcgi_out_stdout_shared(&p->out, enc);
 		p->last_unit = enc->len;
 		p->spec->since = m->seq;
 		p->more = 1; /* marks it woken */
 		atomic_fetch_add(&loop->app->stats.deliveries, 1);
+		/* The bound holds per message, not per page: past it, write what
+		 * the socket takes now; a stream still past it is held back (it
+		 * cannot be freed here, amid the channel's list). */
+		if (loop_over_bound(loop, p) && loop_write(p) == FCGI_OUT_AGAIN && loop_over_bound(loop, p))
+			loop_hold(loop, p);
 		return;
 	}
 	if (p->nhits >= page) {
@@ -860,8 +922,7 @@ loop_dispatch(struct loop *loop)
 	int64_t local_us, now;
 	int found = 0;
 
-	if (loop->trim_at_ms == 0)
-		loop->trim_at_ms = util_mono_ms() + loop->app->cfg->trim_interval_ms;
+	retention_kick(loop->app->retention); /* commits of other processes too */
 	if (loop->streams == NULL && loop->heap_n == 0) {
 		loop->stale = 1;
 		return 1;
@@ -880,11 +941,13 @@ loop_dispatch(struct loop *loop)
 		woken = NULL;
 		for (i = 0; i < loop->rows.n; i++) {
 			m = loop->rows.v[i];
-			for (k = 0; k < PARK_KINDS; k++)
-				buf_reset(&loop->enc[k]);
 			c = loop_chan_find(loop, m->channel);
 			for (j = 0; c != NULL && j < c->n; j++)
 				loop_hit(loop, c->v[j].p, m, page, &woken);
+			for (k = 0; k < PARK_KINDS; k++) {
+				out_bytes_unref(loop->enc[k]);
+				loop->enc[k] = NULL;
+			}
 		}
 		loop->seen_seq = loop->rows.v[loop->rows.n - 1]->seq;
 		now = util_mono_ms();
@@ -892,7 +955,7 @@ loop_dispatch(struct loop *loop)
 			next = p->next_hit;
 			loop_deliver(loop, p, now);
 		}
-		if (loop->rows.n < LOOP_READ_PAGE)
+		if (loop->rows.n < LOOP_READ_PAGE && !loop->rows.truncated)
 			break;
 	}
 	msglist_clear(&loop->rows);
@@ -993,6 +1056,7 @@ loop_take_inbox(struct loop *loop)
 			loop->stale = 0;
 	}
 	msglist_init(&l);
+	l.max_bytes = (size_t)loop->app->cfg->page_max_bytes;
 	for (i = 0; i < n; i++) {
 		p = xcalloc(1, sizeof *p);
 		p->fd = msgs[i].fd;
@@ -1000,6 +1064,7 @@ loop_take_inbox(struct loop *loop)
 		p->chans = xcalloc(p->spec->nchannels, sizeof *p->chans);
 		p->slots = xcalloc(p->spec->nchannels, sizeof *p->slots);
 		p->last_write_ms = now;
+		p->progress_ms = now;
 		fcgi_out_init(&p->out, p->fd, msgs[i].request_id);
 		fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK);
 		ev.events = EPOLLIN | EPOLLRDHUP;
@@ -1042,6 +1107,8 @@ loop_take_inbox(struct loop *loop)
 				woken = NULL;
 				for (k = 0; k < l.n; k++)
 					loop_hit(loop, p, l.v[k], page, &woken);
+				if (l.truncated)
+					p->more = 1;
 				if (p->nhits > 0)
 					loop_answer_hits(loop, p);
 			}
@@ -1092,38 +1159,6 @@ loop_expire(struct loop *loop, int64_t now)
 	}
 }
 
-static enum store_result
-loop_trim_fn(struct store *st, void *arg)
-{
-	struct loop *loop = arg;
-	int64_t deleted = 0;
-	enum store_result r = store_trim(st, &loop->app->retention, util_now_ms(), &deleted);
-
-	if (r == STORE_OK && deleted > 0)
-		log_debug("retention removed %lld messages", (long long)deleted);
-	return r;
-}
-
-/* Apply retention, then schedule the next pass when a message will expire by
- * age. Nothing is scheduled while nothing is published or due. */
-static void
-loop_trim(struct loop *loop)
-{
-	int64_t when = 0, now_ms;
-
-	loop->trim_at_ms = 0;
-	loop->expiry_at_ms = 0;
-	pthread_mutex_lock(&loop->inbox_lock);
-	loop->trim_kicked = 0;
-	pthread_mutex_unlock(&loop->inbox_lock);
-	if (committer_run(loop->app->committer, loop_trim_fn, loop) != STORE_OK)
-		log_warn("retention pass failed; will retry after the next publish");
-	if (store_next_expiry(loop->st, &loop->app->retention, &when) == STORE_OK && when > 0) {
-		now_ms = util_now_ms();
-		loop->expiry_at_ms = util_mono_ms() + (when > now_ms ? when - now_ms : 0) + 1;
-	}
-}
-
 static int
 loop_timeout(const struct loop *loop, int64_t now)
 {
@@ -1131,15 +1166,13 @@ loop_timeout(const struct loop *loop, int64_t now)
 	size_t i;
 
 	at[0] = loop->heap_n > 0 ? loop->heap[0]->spec->deadline_ms : 0;
-	at[1] = loop->trim_at_ms;
-	at[2] = loop->expiry_at_ms;
-	at[3] = loop->recheck_at_ms;
+	at[1] = loop->recheck_at_ms;
+	at[2] = loop->stall_at_ms;
+	at[3] = loop->heartbeat_at_ms;
 	for (i = 0; i < 4; i++) {
 		if (at[i] > 0 && (t == -1 || at[i] < t))
 			t = at[i];
 	}
-	if (loop->heartbeat_at_ms > 0 && (t == -1 || loop->heartbeat_at_ms < t))
-		t = loop->heartbeat_at_ms;
 	if (t == -1)
 		return -1;
 	d = t - now;
@@ -1215,9 +1248,8 @@ loop_thread(void *arg)
 		loop_expire(loop, now);
 		if (loop->heartbeat_at_ms > 0 && loop->heartbeat_at_ms <= now)
 			loop_heartbeat(loop, now);
-		if ((loop->trim_at_ms > 0 && loop->trim_at_ms <= now) ||
-		    (loop->expiry_at_ms > 0 && loop->expiry_at_ms <= now))
-			loop_trim(loop);
+		if (loop->stall_at_ms > 0 && loop->stall_at_ms <= now)
+			loop_drop_stalled(loop, now);
 		if (loop->watching && loop->heap_n == 0 && loop->streams == NULL && loop_parked(loop) == 0) {
 			/* Nobody parked: stop waking for every commit in the world. */
 			epoll_ctl(loop->epfd, EPOLL_CTL_DEL, wake_fd(loop->wake), NULL);

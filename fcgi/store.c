@@ -71,6 +71,8 @@ static const char sql_create_temp[] =
 
 /* Transactions. */
 static const char sql_begin[] = "BEGIN IMMEDIATE";
+/* A read transaction that takes the write lock only if it writes. */
+static const char sql_begin_read[] = "BEGIN DEFERRED";
 static const char sql_commit[] = "COMMIT";
 static const char sql_rollback[] = "ROLLBACK";
 static const char sql_savepoint[] = "SAVEPOINT store_group";
@@ -218,6 +220,7 @@ static const char sql_next_expiry[] =
 /* Every statement, prepared once at open and finalized at close. */
 enum stmt_id {
 	ST_BEGIN,
+	ST_BEGIN_READ,
 	ST_COMMIT,
 	ST_ROLLBACK,
 	ST_SAVEPOINT,
@@ -256,6 +259,7 @@ enum stmt_id {
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = sql_begin,
+	[ST_BEGIN_READ] = sql_begin_read,
 	[ST_COMMIT] = sql_commit,
 	[ST_ROLLBACK] = sql_rollback,
 	[ST_SAVEPOINT] = sql_savepoint,
@@ -654,6 +658,9 @@ msglist_init(struct msglist *l)
 	l->v = NULL;
 	l->n = 0;
 	l->cap = 0;
+	l->bytes = 0;
+	l->max_bytes = 0;
+	l->truncated = 0;
 }
 
 void
@@ -664,6 +671,8 @@ msglist_clear(struct msglist *l)
 	for (i = 0; i < l->n; i++)
 		free(l->v[i]);
 	l->n = 0;
+	l->bytes = 0;
+	l->truncated = 0;
 }
 
 void
@@ -682,6 +691,8 @@ msglist_push(struct msglist *l, struct store_message *m)
 		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
 	}
 	l->v[l->n++] = m;
+	if (!m->body_omitted)
+		l->bytes += m->body_len;
 }
 
 /* ---- appends ----------------------------------------------------------- */
@@ -1224,21 +1235,31 @@ row_message(sqlite3_stmt *s)
 	return m;
 }
 
-/* Step a bound read statement to the end, appending every row to out, and
- * reset it. On failure out is left as it was. */
+/* Step a bound read statement to the end, or until out's byte budget is
+ * spent, appending every row to out, and reset it. On failure out is left as
+ * it was. */
 static enum store_result
 read_rows(struct store *st, sqlite3_stmt *s, struct msglist *out)
 {
-	size_t n0 = out->n;
+	size_t n0 = out->n, bytes0 = out->bytes;
 	enum store_result res = STORE_OK;
 	int rc;
 
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+	out->truncated = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		msglist_push(out, row_message(s));
+		if (out->max_bytes > 0 && out->bytes >= out->max_bytes) {
+			out->truncated = 1;
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
 	if (rc != SQLITE_DONE) {
 		res = store_fail(st, rc, "read");
 		while (out->n > n0)
 			free(out->v[--out->n]);
+		out->bytes = bytes0;
+		out->truncated = 0;
 	}
 	store_done(s);
 	return res;
@@ -1557,6 +1578,21 @@ bind_limits(sqlite3_stmt *s, const struct store_retention *d)
 	sqlite3_bind_int64(s, 3, d->max_bytes > 0 ? d->max_bytes : 0);
 }
 
+/* Begin a transaction with begin (ST_BEGIN or ST_BEGIN_READ) and fill
+ * temp.store_trim with the rows retention would delete. Returns SQLITE_DONE,
+ * or the failing step's code with the transaction left to roll back. */
+static int
+trim_find(struct store *st, enum stmt_id begin, const struct store_retention *defaults, int64_t now_ms)
+{
+	int rc;
+
+	if ((rc = store_run(st, begin)) != SQLITE_DONE || (rc = store_run(st, ST_TRIM_CLEAR)) != SQLITE_DONE)
+		return rc;
+	bind_limits(st->stmt[ST_TRIM_FIND], defaults);
+	sqlite3_bind_int64(st->stmt[ST_TRIM_FIND], 4, now_ms);
+	return store_run(st, ST_TRIM_FIND);
+}
+
 enum store_result
 store_trim(struct store *st, const struct store_retention *defaults, int64_t now_ms, int64_t *deleted)
 {
@@ -1566,16 +1602,20 @@ store_trim(struct store *st, const struct store_retention *defaults, int64_t now
 
 	if (deleted != NULL)
 		*deleted = 0;
-	if ((rc = store_run(st, ST_BEGIN)) != SQLITE_DONE)
-		return store_fail(st, rc, "trim: begin");
-	if ((rc = store_run(st, ST_TRIM_CLEAR)) != SQLITE_DONE)
+	/* First look without the write lock (the rows found go to a TEMP
+	 * table, which does not take it): a pass with nothing due never waits
+	 * for, nor holds up, another writer. Only when something is due is the
+	 * search made again under BEGIN IMMEDIATE. */
+	if ((rc = trim_find(st, ST_BEGIN_READ, defaults, now_ms)) != SQLITE_DONE)
 		goto fail;
-	bind_limits(st->stmt[ST_TRIM_FIND], defaults);
-	sqlite3_bind_int64(st->stmt[ST_TRIM_FIND], 4, now_ms);
-	if ((rc = store_run(st, ST_TRIM_FIND)) != SQLITE_DONE)
+	count = sqlite3_changes(st->db);
+	store_rollback(st);
+	if (count == 0)
+		return STORE_OK;
+	if ((rc = trim_find(st, ST_BEGIN, defaults, now_ms)) != SQLITE_DONE)
 		goto fail;
 	if (sqlite3_changes(st->db) == 0) {
-		/* Nothing to delete: end the transaction without writing. */
+		/* Trimmed by another process meanwhile. */
 		store_rollback(st);
 		return STORE_OK;
 	}

@@ -79,11 +79,18 @@ struct store_message {
 };
 
 /* A list of messages in ascending seq order. Caller storage; msglist_init
- * before use, msglist_fini frees every message. */
+ * before use, msglist_fini frees every message. A list may carry a byte
+ * budget: with max_bytes > 0, a read stops adding rows once the bodies in the
+ * list reach max_bytes (it always adds at least one) and sets truncated, so
+ * no answer, catch-up or dispatch holds more than about a budget of bodies
+ * however many rows it asked for. store_read_last keeps the newest rows. */
 struct msglist {
 	struct store_message **v;
 	size_t n;
 	size_t cap;
+	size_t bytes;     /* body bytes held (omitted bodies count 0) */
+	size_t max_bytes; /* 0: no budget; kept by msglist_clear */
+	int truncated;    /* the last read stopped at the budget */
 };
 
 /* Retention limits; 0 means unlimited. */

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcgiapp.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "handler.h"
 #include "log.h"
 #include "loop.h"
+#include "retention.h"
 #include "store.h"
 
 struct worker {
@@ -95,6 +97,24 @@ worker_send(FCGX_Request *req, const struct http_response *resp, struct buf *out
 	FCGX_Finish_r(req);
 }
 
+/* A thread keeps its buffers between requests, but not one answer's worth
+ * of a large poll each: with 16 threads that would hold 16 of the largest
+ * answers ever sent. */
+#define WORKER_KEEP_BYTES (256 * 1024)
+
+static void
+worker_shrink(struct http_response *resp, struct buf *out)
+{
+	if (resp->body.cap > WORKER_KEEP_BYTES || resp->head.cap > WORKER_KEEP_BYTES) {
+		http_response_fini(resp);
+		http_response_init(resp);
+	}
+	if (out->cap > WORKER_KEEP_BYTES) {
+		buf_fini(out);
+		buf_init(out);
+	}
+}
+
 static void *
 worker_thread(void *arg)
 {
@@ -130,6 +150,7 @@ worker_thread(void *arg)
 		if (handler_run(&ctx, &hr, &resp, &spec) == HANDLER_FINISHED) {
 			worker_send(req, &resp, &out);
 			store_body_close(ctx.st);
+			worker_shrink(&resp, &out);
 			continue;
 		}
 		/* Park: the loop owns the connection from here. libfcgi's streams
@@ -225,6 +246,11 @@ main(int argc, char **argv)
 	int i, sig, rc = EXIT_FAILURE;
 	size_t started = 0;
 
+	/* A fixed mmap threshold: large answers and rows are mapped and given
+	 * back to the system when freed. glibc's default threshold grows to
+	 * the largest block freed so far (up to 32 MiB), after which every
+	 * request thread's arena would keep such blocks for good. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	memset(&w, 0, sizeof w);
 	config_init(&w.cfg);
 	for (i = 1; i < argc; i++) {
@@ -291,6 +317,12 @@ main(int argc, char **argv)
 	sigaddset(&stop_set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
 
+	/* After the mask: the retention thread must not take stop signals. */
+	w.app.retention = retention_new(&w.cfg, w.app.committer, &cause);
+	if (w.app.retention == NULL) {
+		fprintf(stderr, "fcpush.fcgi: %s\n", cause);
+		goto out;
+	}
 	if (pthread_create(&loop_tid, NULL, loop_thread, w.app.loop) != 0) {
 		fprintf(stderr, "fcpush.fcgi: cannot start the event loop thread\n");
 		goto out;
@@ -314,6 +346,7 @@ main(int argc, char **argv)
 	log_info("stopped");
 out:
 	free(w.threads);
+	retention_free(w.app.retention);
 	loop_free(w.app.loop);
 	committer_free(w.app.committer);
 	store_close(writer);

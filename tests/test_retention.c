@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h> /* raw inserts from a second connection */
 
+#include "config.h"
+#include "retention.h"
 #include "store.h"
 #include "suites.h"
 #include "util.h"
@@ -360,6 +363,103 @@ START_TEST(test_trim_locked)
 }
 END_TEST
 
+/* A pass with nothing due reads without the write lock: another writer
+ * holding it neither blocks nor fails it (busy timeout 0 here, so a pass
+ * that asked for the lock would fail at once). */
+START_TEST(test_trim_nothing_due_locked)
+{
+	struct store_retention none = { 0, 0, 0 }, roomy = { 5, 0, 0 }, tight = { 1, 0, 0 };
+	struct store *other;
+	sqlite3 *db = NULL;
+
+	add("a", 1, 1);
+	add("a", 1, 1);
+	other = store_open(path, 0, 0, NULL);
+	ck_assert_ptr_nonnull(other);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(store_trim(other, &none, 1, NULL), STORE_OK);
+	ck_assert_int_eq(store_trim(other, &roomy, 1, NULL), STORE_OK);
+	ck_assert_int_eq(store_trim(other, &tight, 1, NULL), STORE_BUSY);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	ck_assert_int_eq(info_of("a").messages, 2);
+	store_close(other);
+}
+END_TEST
+
+/* ---- the retention thread ---------------------------------------------- */
+
+/* Wait (bounded) until the thread has run at least n passes. */
+static void
+await_passes(struct retention *r, uint64_t n)
+{
+	int64_t deadline = util_mono_ms() + 5000;
+
+	while (retention_passes(r) < n && util_mono_ms() < deadline) {
+		struct timespec ts = { 0, 2 * 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	ck_assert_uint_ge(retention_passes(r), n);
+}
+
+START_TEST(test_thread_trims_after_kick)
+{
+	struct config cfg;
+	struct retention *r;
+	char *cause = NULL;
+	int i;
+
+	config_init(&cfg);
+	ck_assert_int_eq(config_set(&cfg, "database", path, NULL), 0);
+	ck_assert_int_eq(config_set(&cfg, "retention_max_messages", "2", NULL), 0);
+	ck_assert_int_eq(config_set(&cfg, "trim_interval_ms", "10", NULL), 0);
+	r = retention_new(&cfg, NULL, &cause);
+	ck_assert_msg(r != NULL, "%s", cause);
+	for (i = 0; i < 5; i++)
+		add("a", 1, util_now_ms());
+	ck_assert_uint_eq(retention_passes(r), 0); /* nothing runs before a kick */
+	ck_assert_int_eq(info_of("a").messages, 5);
+	retention_kick(r);
+	await_passes(r, 1);
+	ck_assert_int_eq(info_of("a").messages, 2);
+	retention_free(r);
+	config_fini(&cfg);
+}
+END_TEST
+
+/* An age limit schedules the next pass by itself, with no further kick. */
+START_TEST(test_thread_expiry)
+{
+	struct config cfg;
+	struct retention *r;
+	int64_t now = util_now_ms();
+
+	config_init(&cfg);
+	ck_assert_int_eq(config_set(&cfg, "database", path, NULL), 0);
+	ck_assert_int_eq(config_set(&cfg, "retention_max_age_s", "1", NULL), 0);
+	ck_assert_int_eq(config_set(&cfg, "trim_interval_ms", "10", NULL), 0);
+	r = retention_new(&cfg, NULL, NULL);
+	ck_assert_ptr_nonnull(r);
+	add("a", 1, now - 900); /* expires in about 100 ms */
+	add("a", 1, now);       /* in about 1 s */
+	retention_kick(r);
+	await_passes(r, 1);
+	/* Then passes come by themselves (a pass that lands on the very
+	 * millisecond of the expiry finds nothing and runs again). */
+	while (info_of("a").messages > 1 && util_now_ms() < now + 5000) {
+		struct timespec ts = { 0, 2 * 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	ck_assert_int_eq(info_of("a").messages, 1);
+	ck_assert_uint_ge(retention_passes(r), 2);
+	retention_free(r);
+	config_fini(&cfg);
+}
+END_TEST
+
 Suite *
 retention_suite(void)
 {
@@ -389,6 +489,13 @@ retention_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_trim_readonly);
 	tcase_add_test(tc, test_trim_locked);
+	tcase_add_test(tc, test_trim_nothing_due_locked);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("Thread");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_thread_trims_after_kick);
+	tcase_add_test(tc, test_thread_expiry);
 	suite_add_tcase(s, tc);
 	return s;
 }
