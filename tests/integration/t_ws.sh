@@ -491,6 +491,47 @@ case_fragmented_ping() {
 	assert_ws_alive
 }
 
+# RFC 6455 §5.5, §5.2, §5.5.1, §7.4: a control frame over 125 bytes, a
+# 64-bit length with its top bit set, a 1-byte close body and close codes
+# that may not be sent are answered 1002 (lws 4.1.6 hangs up without a close
+# frame, or echoes the code); a close reason that is not UTF-8 is 1007.
+# Valid codes are echoed, also the registered 1012-1014 (lws rewrites them).
+case_control_frame_rules() {
+	local code
+	assert_eq "$(raw_case ping:126)" "close 1002" "a 126-byte ping"
+	assert_eq "$(raw_case ping:125 2)" "timeout" "a 125-byte ping is answered with a pong, no close"
+	assert_eq "$(raw_case len63)" "close 1002" "a 64-bit length with the top bit set"
+	assert_eq "$(raw_case close:03)" "close 1002" "a 1-byte close body"
+	for code in 0000 03e7 03ec 03ed 03ee 03f7 03f8 07d0 0bb7 1388 ffff; do
+		assert_eq "$(raw_case "close:$code")" "close 1002" "close code $((16#$code))"
+	done
+	assert_eq "$(raw_case close:03e8ff)" "close 1007" "a close reason that is not UTF-8"
+	for code in 03e8 03f3 03f5 03f6 0bb8 1387; do
+		assert_eq "$(raw_case "close:${code}6f6b")" "close $((16#$code))" "close code $((16#$code)) echoed"
+	done
+	assert_ws_alive
+}
+
+# The URL is percent-decoded once, as HTTP routing does: %2561 is the
+# channel name "%61" (invalid), not "a"; %61 is "a".
+case_url_decoded_once() {
+	local ch
+	ws_once "$WSURL/%2561" --timeout 8
+	assert_eq "$(once_jq '.[0].type + " " + (.[0].status | tostring)')" "_refused 400" "%2561"
+	req GET "/push/channels/%2561"
+	assert_status 400
+	ch=$(unique_channel pct)
+	ws_bg a "$WSURL/%70${ch#p}?since=%30" --count 1
+	publish "$ch" "decoded once"
+	ws_done a
+	assert_eq "$(ws_seqs a)" "$SEQ" "%70... names $ch"
+	# Straight to fcpush-ws, without the web server's own normalising.
+	assert_eq "$(wsc raw "$WSSOCKET" 0 "/push/ws/channels/%2561" handshake --timeout 8)" "status 400" \
+		"%2561 straight to fcpush-ws"
+	assert_eq "$(wsc raw "$WSSOCKET" 0 "/push/ws/channels/%61" handshake --timeout 8)" "status 101" \
+		"%61 straight to fcpush-ws"
+}
+
 case_after_close() {
 	assert_eq "$(raw_case after-close)" "close 1000" "close answered"
 	assert_eq "$(db_count "channel = 'afterclose'")" 0 "data after the close frame was ignored"
@@ -600,6 +641,8 @@ run_case "bad input: invalid UTF-8 closes 1007" case_bad_utf8
 run_case "bad input: unmasked client frame" case_unmasked
 run_case "bad input: fragmented control frame closes 1002" case_fragmented_ping
 run_case "bad input: data after a close frame" case_after_close
+run_case "bad input: control frame, length and close frame rules (1002, 1007)" case_control_frame_rules
+run_case "the URL is percent-decoded once" case_url_decoded_once
 run_case "bad input: bad Sec-WebSocket-Key 400, version 426" case_bad_handshake
 run_case "a client that stops reading is dropped, resumes losslessly" case_slow_client
 run_case "no pong: the dead peer is closed (ws_ping_s=1)" case_dead_peer

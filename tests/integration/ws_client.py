@@ -20,9 +20,12 @@ Every wait is bounded by --timeout. Subcommands:
       (HOST may be the path of a unix socket: PORT is then ignored);
       prints the outcome: "status N" for a refused handshake, "close C" for
       the close code the server sent, "eof" when it hung up without one.
-      Scenarios: bad-key, bad-version, unmasked, unmasked-after:CHANNEL (a
+      Scenarios: bad-key, bad-version, handshake (only the handshake's
+      status), unmasked, unmasked-after:CHANNEL (a
       masked publish to CHANNEL, then an unmasked one, in one write),
-      fragmented-ping, bad-utf8,
+      fragmented-ping, bad-utf8, ping:N (a ping with N payload bytes),
+      len63 (a frame whose 64-bit payload length has its top bit set),
+      close:HEX (a close frame whose payload is the bytes HEX spells),
       oversized:N (a text frame of N bytes), after-close, no-pong (read
       without ever answering a ping: prints "pings N close C" or "pings N
       eof"), stall:FILE (a small receive buffer, nothing read until FILE
@@ -323,7 +326,7 @@ def raw_once(args, retry_503=False):
     if status != 101:
         print("status %d" % status)
         return 0
-    if args.scenario in ("bad-key", "bad-version"):
+    if args.scenario in ("bad-key", "bad-version", "handshake"):
         print("status 101")
         return 0
     s = args.scenario
@@ -338,6 +341,12 @@ def raw_once(args, retry_503=False):
         elif s == "fragmented-ping":
             sock.sendall(frame(9, b"ab", fin=False))
             sock.sendall(frame(0, b"cd"))
+        elif s.startswith("ping:"):
+            sock.sendall(frame(9, b"p" * int(s.split(":")[1])))
+        elif s == "len63":
+            sock.sendall(struct.pack("!BBQ", 0x81, 0x80 | 127, 1 << 63) + os.urandom(4) + b"x" * 16)
+        elif s.startswith("close:"):
+            sock.sendall(frame(8, bytes.fromhex(s.split(":", 1)[1])))
         elif s == "bad-utf8":
             sock.sendall(frame(1, b'{"type":"publish","channel":"x","data":"\xff\xfe"}'))
         elif s.startswith("oversized:"):
