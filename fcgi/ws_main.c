@@ -131,6 +131,7 @@ struct wconn {
 	uint64_t over_sent; /* sent when it went over */
 	lws_sorted_usec_list_t sul_over;
 	lws_sorted_usec_list_t sul_close; /* starts the close handshake */
+	int rx_paused;   /* over the bound: its input is not read (lws_rx_flow_control) */
 	int peer_closed; /* the client sent a close frame: ignore what follows */
 	int close_sent;  /* lws sent a close frame: no data frame may follow */
 };
@@ -198,6 +199,8 @@ static int wsd_signal_callback(struct lws *, enum lws_callback_reasons, void *, 
 static int wsd_recheck_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
 static void wsd_dispatch(struct wsd *, int *found);
 static void wsd_close_when_sent(struct wconn *, int code, const char *text);
+static int wconn_over_bound(const struct wconn *c);
+static void wconn_fall_behind(struct wconn *c);
 static void wsd_commit(lws_sorted_usec_list_t *sul);
 
 static const struct lws_protocols wsd_protocols[] = {
@@ -229,7 +232,9 @@ wframe_unref(struct wframe *f)
 		free(f);
 }
 
-/* Queue f (one more reference) to c and ask for a WRITEABLE callback. */
+/* Queue f (one more reference) to c and ask for a WRITEABLE callback. Every
+ * frame counts against ws_max_pending_bytes, the replies to the client's own
+ * commands as much as messages: past it c falls behind (wconn_fall_behind). */
 static void
 wconn_queue(struct wconn *c, struct wframe *f)
 {
@@ -249,6 +254,8 @@ wconn_queue(struct wconn *c, struct wframe *f)
 	c->pending += f->len;
 	c->last_unit = f->len;
 	lws_callback_on_writable(c->wsi);
+	if (wconn_over_bound(c))
+		wconn_fall_behind(c);
 }
 
 static int wconn_sent_bad_frame(const struct wconn *c);
@@ -487,8 +494,12 @@ wconn_over_check(lws_sorted_usec_list_t *sul)
 }
 
 /* c has more than the bound queued: its subscriptions stop taking live rows
- * (they read them from the store once the queue drains), so its memory
- * stays bounded; whether it is dropped is decided after a grace period. */
+ * (they read them from the store once the queue drains), and its input is
+ * no longer read (lws keeps what it already read; TCP holds the rest back
+ * at the client), so that commands cannot queue replies without end: its
+ * memory stays bounded. Reading resumes once the queue is below half the
+ * bound (wconn_rx_resume); whether it is dropped is decided after a grace
+ * period. */
 static void
 wconn_fall_behind(struct wconn *c)
 {
@@ -496,11 +507,25 @@ wconn_fall_behind(struct wconn *c)
 
 	for (i = 0; i < c->nsubs; i++)
 		c->subs[i]->g->behind = 1;
+	if (!c->rx_paused) {
+		c->rx_paused = 1;
+		lws_rx_flow_control(c->wsi, 0);
+	}
 	if (c->over)
 		return; /* already being judged */
 	c->over = 1;
 	c->over_sent = c->sent;
 	lws_sul_schedule(c->d->ctx, 0, &c->sul_over, wconn_over_check, WSD_DRAIN_GRACE_MS * LWS_US_PER_MS);
+}
+
+/* Read c's input again once its queue is below half the bound. */
+static void
+wconn_rx_resume(struct wconn *c)
+{
+	if (c->rx_paused && !c->dropped && c->pending <= (size_t)c->d->cfg.ws_max_pending_bytes / 2) {
+		c->rx_paused = 0;
+		lws_rx_flow_control(c->wsi, 1);
+	}
 }
 
 static void
@@ -1015,10 +1040,8 @@ wsd_dispatch(struct wsd *d, int *found)
 					f = wframe_new(d->scratch.data, d->scratch.len, binary);
 				}
 				if (!wconn_write_now(s->c, f))
-					wconn_queue(s->c, f);
+					wconn_queue(s->c, f); /* checks the bound */
 				s->g->since = m->seq;
-				if (wconn_over_bound(s->c))
-					wconn_fall_behind(s->c);
 			}
 			wframe_unref(f);
 		}
@@ -1326,6 +1349,10 @@ wconn_close_now(lws_sorted_usec_list_t *sul)
 {
 	struct wconn *c = lws_container_of(sul, struct wconn, sul_close);
 
+	if (c->rx_paused) { /* let lws read the client's close frame */
+		c->rx_paused = 0;
+		lws_rx_flow_control(c->wsi, 1);
+	}
 	lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
 			 (unsigned char *)(uintptr_t)c->close_text, strlen(c->close_text));
 	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
@@ -1365,6 +1392,7 @@ wsd_writeable(struct wconn *c)
 	if (n < (int)len)
 		return -1;
 	c->sent += len;
+	wconn_rx_resume(c);
 	if (c->head != NULL || c->close_code != 0 || wconn_any_behind(c))
 		lws_callback_on_writable(c->wsi);
 	return 0;

@@ -581,6 +581,74 @@ for i in range(3000): sys.stdout.write("%s %d\n" % ("x" * 1000, i))' |
 	assert_eq "$all" "$(db_seqs "$ch" | cut -d' ' -f2-)" "every message exactly once, in order"
 }
 
+# ws_fresh NAME [FCPUSH_KEY=VALUE...]: a second fcpush-ws on a loopback
+# port of its own (WS_LISTEN, saved in WS_SAVED_LISTEN), so that its memory
+# is that of one case; ws_fresh_stop NAME stops it and restores WS_LISTEN.
+ws_fresh() {
+	local name=$1 port
+	shift
+	port=$(free_port) || fail "no free port"
+	WS_SAVED_LISTEN=$WS_LISTEN
+	WS_LISTEN=127.0.0.1:$port
+	start_ws "$name" "$@" || fail "fcpush-ws $name did not start"
+}
+
+ws_fresh_stop() {
+	local msg
+	msg=$(stop_worker "$1") || fail "$msg"
+	WS_LISTEN=$WS_SAVED_LISTEN
+}
+
+# ws_mem_kb NAME FIELD: VmRSS or VmHWM (peak) of fcpush-ws NAME, in KiB.
+ws_mem_kb() {
+	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$(worker_pid "$1")/status"
+}
+
+# How much more than ws_max_pending_bytes fcpush-ws may grow under these
+# attacks: 32 times it, or 64 MiB under a sanitizer build, whose allocator
+# holds freed memory in quarantine (256 MiB by default) for a while.
+ws_growth_limit_kb() {
+	if grep -qa __asan_init "$FCPUSH_WS"; then
+		echo 65536
+	else
+		echo $(($1 / 1024 * 32))
+	fi
+}
+
+# ws_max_pending_bytes counts the replies to a client's own commands too
+# (issue 10, item 4): a client that sends 1-byte bad commands (each answered
+# by an error frame) and reads nothing stops being read once its replies
+# pass the bound, so fcpush-ws stays small, and it is closed 1013 as any
+# client too slow to read. Before, every command's reply queued: 28 MB of
+# commands took 670 MiB.
+case_replies_bounded() {
+	local bound=65536 rss0 peak limit out
+	ws_fresh wsflood FCPUSH_WS_MAX_PENDING_BYTES=$bound
+	limit=$(ws_growth_limit_kb $bound)
+	rss0=$(ws_mem_kb wsflood VmRSS)
+	rm -f "$T/flood.go"
+	(wsc raw 127.0.0.1 "${WS_LISTEN##*:}" "/push/ws/channels/$(unique_channel flood)" \
+		"flood:600000:$T/flood.go" --timeout 40 >"$T/flood.out"
+		echo $? >"$T/flood.rc") &
+	wait_until 30 "fcpush-ws to drop the client that reads none of its replies" \
+		grep -q 'too slow to read' "$T/wsflood.err" || fail "the flooding client was never dropped"
+	peak=$(ws_mem_kb wsflood VmHWM)
+	touch "$T/flood.go"
+	wait_until 45 "the flooding client to read to the end" test -e "$T/flood.rc" || fail "flooding client stuck"
+	out=$(tr '\n' ' ' <"$T/flood.out")
+	log "flood: $out; fcpush-ws RSS $rss0 KiB at start, peak $peak KiB (limit: growth <= $limit KiB)"
+	case $out in
+	"sent "*" close 1013 " | "sent "*" eof ") ;;
+	*) fail "the flooding client ended with '$out', not close 1013" ;;
+	esac
+	[ $((peak - rss0)) -le "$limit" ] ||
+		fail "fcpush-ws grew by $((peak - rss0)) KiB answering a client that reads nothing (bound $bound bytes)"
+	ws_once "ws://$WS_LISTEN/push/ws/channels/after" --timeout 8 --count 0 \
+		--send '{"type":"publish","channel":"after","data":"x","id":"after"}'
+	assert_eq "$(once_jq '[.[] | select(.type == "ack" and .id == "after")] | length')" 1 "it serves on"
+	ws_fresh_stop wsflood
+}
+
 # A second fcpush-ws, straight (no proxy), pinging every second and taking
 # one connection: a client that answers pings stays (2 s, two pings), a
 # second connection is refused with 503 meanwhile; a client that never
@@ -645,6 +713,7 @@ run_case "bad input: control frame, length and close frame rules (1002, 1007)" c
 run_case "the URL is percent-decoded once" case_url_decoded_once
 run_case "bad input: bad Sec-WebSocket-Key 400, version 426" case_bad_handshake
 run_case "a client that stops reading is dropped, resumes losslessly" case_slow_client
+run_case "replies count against ws_max_pending_bytes: a client reading none is closed 1013" case_replies_bounded
 run_case "no pong: the dead peer is closed (ws_ping_s=1)" case_dead_peer
 run_case "kill -9 under traffic, resume: no loss, no duplicate" case_kill9_resume
 run_case "SIGTERM: close 1001 to every client, exit 0" case_sigterm

@@ -282,6 +282,30 @@ def quiet_after_close(args, sock, rest, url):
     return "close %d, then %d data frames" % (code, sum(1 for op in after if op in (1, 2)))
 
 
+def flood(args, sock, rest, n, go):
+    """See the flood scenario above."""
+    one = b"\x81\x81\0\0\0\0x"  # masked (key 0) text frame "x": invalid JSON
+    chunk = one * 4097
+    total, sent = n * len(one), 0
+    sock.settimeout(1)
+    while sent < total:
+        at = sent % len(one)  # a frame may have gone out in part
+        try:
+            sent += sock.send(chunk[at:at + min(4096 * len(one), total - sent)])
+        except socket.timeout:
+            break
+        except OSError:
+            return "sent %d eof" % (sent // len(one))
+    print("sent %d" % (sent // len(one)), flush=True)
+    deadline = time.monotonic() + args.timeout
+    while not os.path.exists(go):
+        if time.monotonic() > deadline:
+            return "timeout"
+        time.sleep(0.02)
+    sock.settimeout(args.timeout)
+    return read_all(sock, rest)
+
+
 def connect(args, rcvbuf=None):
     """A socket to HOST:PORT, or to the unix socket HOST names."""
     unix = args.host.startswith("/")
@@ -317,7 +341,8 @@ def raw_once(args, retry_503=False):
         key = "this-is-not-a-key"
     if args.scenario == "bad-version":
         version = "8"
-    sock = connect(args, rcvbuf=4096 if args.scenario.startswith("stall:") else None)
+    small = args.scenario.startswith("stall:") or args.scenario.startswith("flood:")
+    sock = connect(args, rcvbuf=4096 if small else None)
     sock.sendall(handshake(args, key, version))
     status, rest = read_response(sock)
     if status == 503 and retry_503:
@@ -357,6 +382,9 @@ def raw_once(args, retry_503=False):
             return 0
         elif s == "no-pong":
             print(read_all(sock, rest, count_pings=True))
+            return 0
+        elif s.startswith("flood:"):
+            print(flood(args, sock, rest, int(s.split(":")[1]), s.split(":", 2)[2]))
             return 0
         elif s.startswith("stall:"):
             go = s.split(":", 1)[1]
