@@ -64,6 +64,7 @@
 #include "ws.h"
 
 #define WSD_READ_PAGE 1024
+#define WSD_CATCH_UP_PAGE 100 /* most rows in one read of a connection's history */
 #define WSD_SHUTDOWN_MS 2000
 #define WSD_DRAIN_GRACE_MS 5000
 
@@ -119,6 +120,7 @@ struct wconn {
 	struct wq *head, *tail;
 	size_t pending;   /* bytes queued */
 	size_t last_unit; /* bytes of the frame queued last */
+	size_t catch_up_unit; /* bytes of the history frame queued last (0: none yet) */
 	struct wsub **subs;
 	size_t nsubs;
 	struct buf rx; /* a message arriving in fragments */
@@ -563,15 +565,33 @@ wconn_group_open(struct wconn *c, char *const *channels, size_t n, int has_since
 	return g;
 }
 
+/* How many rows wconn_catch_up reads next for c: about as many as the room
+ * left in budget takes at the size of the last history frame queued (one
+ * before any), between 1 and WSD_CATCH_UP_PAGE. So a read holds about the
+ * budget in rows, not a page of rows of up to STORE_INLINE_MAX_BYTES each,
+ * and rows are seldom read and dropped for want of room. */
+static size_t
+wconn_catch_up_page(const struct wconn *c, size_t budget)
+{
+	size_t room = budget > c->pending ? budget - c->pending : 0, rows;
+
+	if (c->catch_up_unit == 0)
+		return 1;
+	rows = room / c->catch_up_unit + 1;
+	return rows < WSD_CATCH_UP_PAGE ? rows : WSD_CATCH_UP_PAGE;
+}
+
 /* Read the history of c's behind groups from the store while its queue is
- * below half the bound. A group that read a short page whole has caught up
- * (every row committed so far is queued) and takes live rows from here on,
- * skipping those it already has (seq <= since). */
+ * below half the bound, page by page (wconn_catch_up_page); called again
+ * from the WRITEABLE callback once the queue is empty. A group that read a
+ * short page whole has caught up (every row committed so far is queued) and
+ * takes live rows from here on, skipping those it already has (seq <=
+ * since). */
 static void
 wconn_catch_up(struct wconn *c)
 {
 	struct wsd *d = c->d;
-	size_t budget = (size_t)d->cfg.ws_max_pending_bytes / 2, page = 100, i, k, nch;
+	size_t budget = (size_t)d->cfg.ws_max_pending_bytes / 2, page, i, k, nch;
 	int binary;
 	const char **chans = xcalloc(c->nsubs > 0 ? c->nsubs : 1, sizeof *chans);
 	struct wgroup *g;
@@ -588,6 +608,7 @@ wconn_catch_up(struct wconn *c)
 				chans[nch++] = c->subs[i]->ch->name;
 		}
 		while (g->behind && c->pending < budget) {
+			page = wconn_catch_up_page(c, budget);
 			msglist_clear(&l);
 			if (store_read_since(d->st, chans, nch, g->since, page, &l) != STORE_OK) {
 				log_error("catching a WebSocket up: %s", store_errmsg(d->st));
@@ -597,6 +618,7 @@ wconn_catch_up(struct wconn *c)
 				buf_reset(&d->scratch);
 				binary = ws_frame_message(&d->scratch, l.v[i]);
 				wconn_queue_buf(c, &d->scratch, binary);
+				c->catch_up_unit = d->scratch.len;
 				g->since = l.v[i]->seq;
 			}
 			if (l.n < page && i == l.n)
@@ -607,27 +629,23 @@ wconn_catch_up(struct wconn *c)
 	free(chans);
 }
 
-/* ?last=N: queue the last n messages of the group's channels, then go on
- * live after the newest of them (a row it holds is not sent again). */
+/* ?last=N: start group g at the cursor before the last n messages of its
+ * channels, behind: wconn_catch_up then reads them page by page as the
+ * queue drains, as it reads any history, and the group goes on live after
+ * them (a row it holds is not sent again). Nothing is read or queued here:
+ * N messages of up to STORE_INLINE_MAX_BYTES are never held at once. */
 static void
-wconn_queue_last(struct wconn *c, struct wgroup *g, const char *const *channels, size_t nch, size_t n)
+wconn_group_from_last(struct wconn *c, struct wgroup *g, const char *const *channels, size_t nch, size_t n)
 {
 	struct wsd *d = c->d;
-	struct msglist l;
-	size_t i;
-	int binary;
+	int64_t since = 0;
 
-	msglist_init(&l);
-	if (store_read_last(d->st, channels, nch, n, &l) != STORE_OK)
+	if (store_last_cursor(d->st, channels, nch, n, &since) != STORE_OK) {
 		log_error("reading the last messages: %s", store_errmsg(d->st));
-	for (i = 0; i < l.n; i++) {
-		buf_reset(&d->scratch);
-		binary = ws_frame_message(&d->scratch, l.v[i]);
-		wconn_queue_buf(c, &d->scratch, binary);
-		if (l.v[i]->seq > g->since)
-			g->since = l.v[i]->seq;
+		return; /* live only */
 	}
-	msglist_fini(&l);
+	g->since = since;
+	g->behind = 1;
 }
 
 static int
@@ -1324,7 +1342,7 @@ wsd_established(struct wsd *d, struct lws *wsi, struct wpss *pss)
 	pss->c = c;
 	g = wconn_group_open(c, t.channels, t.nchannels, t.has_since, t.since);
 	if (t.last > 0)
-		wconn_queue_last(c, g, (const char *const *)t.channels, t.nchannels, (size_t)t.last);
+		wconn_group_from_last(c, g, (const char *const *)t.channels, t.nchannels, (size_t)t.last);
 	if (wconn_any_behind(c))
 		lws_callback_on_writable(wsi);
 	if ((r = wsd_rx_slot(c->fd)) != NULL && r->active) {

@@ -649,6 +649,51 @@ case_replies_bounded() {
 	ws_fresh_stop wsflood
 }
 
+# A catch-up (?last=N, or a cursor far back) is read page by page as the
+# client drains its queue, never queued whole (issue 10, item 2): 20 MB of
+# history to two clients that read nothing leaves fcpush-ws within a small
+# multiple of ws_max_pending_bytes, and clients that read get every message
+# exactly once, in order, then live ones. Before, ?last=1000 queued (and
+# first read) all 20 MB at once.
+case_catch_up_bounded() {
+	local bound=262144 ch rss0 peak limit want live
+	ch=$(unique_channel hist)
+	"$PY" -c 'import sys
+for i in range(1000): sys.stdout.write("%05d %s\n" % (i, "h" * 20000))' |
+		"$FCPUSH" --database "$DB" publish "$ch" >/dev/null || fail "CLI publish failed"
+	want=$(db_seqs "$ch")
+	ws_fresh wshist FCPUSH_WS_MAX_PENDING_BYTES=$bound FCPUSH_PAGE_MESSAGES=1000
+	limit=$(ws_growth_limit_kb $bound)
+	rss0=$(ws_mem_kb wshist VmRSS)
+	rm -f "$T/hist.go"
+	(wsc raw 127.0.0.1 "${WS_LISTEN##*:}" "/push/ws/channels/$ch?last=1000" "stall:$T/hist.go" --timeout 60 \
+		>"$T/stall-last.out") &
+	(wsc raw 127.0.0.1 "${WS_LISTEN##*:}" "/push/ws/channels/$ch?since=0" "stall:$T/hist.go" --timeout 60 \
+		>"$T/stall-since.out") &
+	wait_until 10 "the stalled ?last client to connect" grep -qx open "$T/stall-last.out" ||
+		fail "stalled ?last client: $(cat "$T/stall-last.out")"
+	wait_until 10 "the stalled ?since client to connect" grep -qx open "$T/stall-since.out" ||
+		fail "stalled ?since client: $(cat "$T/stall-since.out")"
+	# Clients that read: every message once, in order (and, by the time they
+	# are done, fcpush-ws has long served the stalled ones' handshakes).
+	ws_once "ws://$WS_LISTEN/push/ws/channels/$ch?last=1000" --timeout 40 --count 1000
+	assert_eq "$WS_RC" 0 "?last=1000 client exit status"
+	assert_eq "$(once_jq '[.[] | select(.type == "message") | .seq] | map(tostring) | join(" ")')" "$want" \
+		"?last=1000: every message once, in order"
+	ws_bg since "ws://$WS_LISTEN/push/ws/channels/$ch?since=0" --count 1001 --timeout 40
+	await_frames since '.type == "message"' 1000
+	publish "$ch" "live after history"
+	live="$want $SEQ"
+	ws_done since
+	assert_eq "$(ws_seqs since)" "$live" "?since=0: history then live, each once, in order"
+	peak=$(ws_mem_kb wshist VmHWM)
+	log "catch-up of 1000 x 20 KB to 4 clients: fcpush-ws RSS $rss0 KiB at start, peak $peak KiB (limit: growth <= $limit KiB)"
+	[ $((peak - rss0)) -le "$limit" ] ||
+		fail "fcpush-ws grew by $((peak - rss0)) KiB serving 20 MB of history (bound $bound bytes)"
+	touch "$T/hist.go"
+	ws_fresh_stop wshist
+}
+
 # A second fcpush-ws, straight (no proxy), pinging every second and taking
 # one connection: a client that answers pings stays (2 s, two pings), a
 # second connection is refused with 503 meanwhile; a client that never
@@ -714,6 +759,7 @@ run_case "the URL is percent-decoded once" case_url_decoded_once
 run_case "bad input: bad Sec-WebSocket-Key 400, version 426" case_bad_handshake
 run_case "a client that stops reading is dropped, resumes losslessly" case_slow_client
 run_case "replies count against ws_max_pending_bytes: a client reading none is closed 1013" case_replies_bounded
+run_case "catch-up (?last=1000, ?since=0) is read as the client drains: bounded memory, each message once" case_catch_up_bounded
 run_case "no pong: the dead peer is closed (ws_ping_s=1)" case_dead_peer
 run_case "kill -9 under traffic, resume: no loss, no duplicate" case_kill9_resume
 run_case "SIGTERM: close 1001 to every client, exit 0" case_sigterm
