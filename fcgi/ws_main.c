@@ -1286,7 +1286,7 @@ wsd_confirm_upgrade(struct wsd *d, struct lws *wsi)
 		code = "too_many_connections";
 		cause = xasprintf("this fcpush-ws holds its limit of %lld connections",
 				  (long long)d->cfg.ws_max_connections);
-	} else if (uri == NULL) {
+	} else if (uri == NULL) { /* lws refuses heads over its 4 KiB buffer first */
 		status = too_long ? 414 : 400;
 		code = too_long ? "uri_too_long" : "bad_request";
 		cause = too_long ? xasprintf("the request target is over %d bytes", WS_MAX_TARGET_BYTES)
