@@ -129,6 +129,17 @@ static const char sql_read_last_many[] =
 	"   WHERE m.channel = j.value ORDER BY m.seq DESC LIMIT 1 OFFSET ?2 - 1)), 0)"
 	"   FROM json_each(?1) AS j)"
 	" ORDER BY seq DESC LIMIT ?2";
+/* The cursor before the last ?2 messages (store_last_cursor): the seq of the
+ * (?2 + 1)-th newest; with many channels, bounded below as sql_read_last_many
+ * is (the union's (n + 1)-th newest is at least each channel's). */
+static const char sql_last_cursor_one[] =
+	"SELECT seq FROM messages WHERE channel = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2";
+static const char sql_last_cursor_many[] =
+	"SELECT seq FROM messages WHERE " SQL_IN_CHANNELS
+	" AND seq >= (SELECT coalesce(max((SELECT m.seq FROM messages AS m"
+	"   WHERE m.channel = j.value ORDER BY m.seq DESC LIMIT 1 OFFSET ?2)), 0)"
+	"   FROM json_each(?1) AS j)"
+	" ORDER BY seq DESC LIMIT 1 OFFSET ?2";
 static const char sql_read_all_since[] =
 	"SELECT " SQL_MSG_COLS " FROM messages WHERE seq > ?1 ORDER BY seq LIMIT ?2";
 static const char sql_read_one[] = "SELECT " SQL_MSG_COLS " FROM messages WHERE seq = ?2 AND channel = ?1";
@@ -236,6 +247,8 @@ enum stmt_id {
 	ST_READ_SINCE_MANY,
 	ST_READ_LAST_ONE,
 	ST_READ_LAST_MANY,
+	ST_LAST_CURSOR_ONE,
+	ST_LAST_CURSOR_MANY,
 	ST_READ_ALL_SINCE,
 	ST_READ_ONE,
 	ST_BODY_INFO,
@@ -275,6 +288,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_READ_SINCE_MANY] = sql_read_since_many,
 	[ST_READ_LAST_ONE] = sql_read_last_one,
 	[ST_READ_LAST_MANY] = sql_read_last_many,
+	[ST_LAST_CURSOR_ONE] = sql_last_cursor_one,
+	[ST_LAST_CURSOR_MANY] = sql_last_cursor_many,
 	[ST_READ_ALL_SINCE] = sql_read_all_since,
 	[ST_READ_ONE] = sql_read_one,
 	[ST_BODY_INFO] = sql_body_info,
@@ -311,6 +326,9 @@ static int open_int(sqlite3 *db, const char *sql, int64_t *out);
 static int open_schema(struct store *st, const char *path, int flags, char **cause);
 static const char *channels_json(struct store *st, const char *const *channels, size_t nch);
 static int64_t limit64(size_t n);
+static enum store_result step_int(struct store *st, sqlite3_stmt *s, const char *what, int64_t *out);
+static sqlite3_stmt *bind_channels(struct store *st, enum stmt_id one_id, enum stmt_id many_id,
+				   const char *const *channels, size_t nch);
 static void msglist_push(struct msglist *l, struct store_message *m);
 static struct store_message *row_message(sqlite3_stmt *s);
 static enum store_result read_rows(struct store *st, sqlite3_stmt *s, struct msglist *out);
@@ -1273,16 +1291,43 @@ store_read_since(struct store *st, const char *const *channels, size_t nch, int6
 
 	if (nch == 0 || limit == 0)
 		return STORE_OK;
-	if (nch == 1) {
-		s = st->stmt[ST_READ_SINCE_ONE];
-		sqlite3_bind_text(s, 1, channels[0], -1, SQLITE_STATIC);
-	} else {
-		s = st->stmt[ST_READ_SINCE_MANY];
-		sqlite3_bind_text(s, 1, channels_json(st, channels, nch), -1, SQLITE_STATIC);
-	}
+	s = bind_channels(st, ST_READ_SINCE_ONE, ST_READ_SINCE_MANY, channels, nch);
 	sqlite3_bind_int64(s, 2, since);
 	sqlite3_bind_int64(s, 3, limit64(limit));
 	return read_rows(st, s, out);
+}
+
+/* Step bound statement s once and reset it: *out (left as it is when there
+ * is no row) takes the first column of its row. what names it in errors. */
+static enum store_result
+step_int(struct store *st, sqlite3_stmt *s, const char *what, int64_t *out)
+{
+	enum store_result res = STORE_OK;
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(s, 0);
+	else if (rc != SQLITE_DONE)
+		res = store_fail(st, rc, what);
+	store_done(s);
+	return res;
+}
+
+/* The statement for nch (>= 1) channels, with them bound to ?1: one_id's
+ * with the name for one channel, many_id's with a JSON array for more. */
+static sqlite3_stmt *
+bind_channels(struct store *st, enum stmt_id one_id, enum stmt_id many_id, const char *const *channels, size_t nch)
+{
+	sqlite3_stmt *s;
+
+	if (nch == 1) {
+		s = st->stmt[one_id];
+		sqlite3_bind_text(s, 1, channels[0], -1, SQLITE_STATIC);
+	} else {
+		s = st->stmt[many_id];
+		sqlite3_bind_text(s, 1, channels_json(st, channels, nch), -1, SQLITE_STATIC);
+	}
+	return s;
 }
 
 enum store_result
@@ -1295,13 +1340,7 @@ store_read_last(struct store *st, const char *const *channels, size_t nch, size_
 
 	if (nch == 0 || n == 0)
 		return STORE_OK;
-	if (nch == 1) {
-		s = st->stmt[ST_READ_LAST_ONE];
-		sqlite3_bind_text(s, 1, channels[0], -1, SQLITE_STATIC);
-	} else {
-		s = st->stmt[ST_READ_LAST_MANY];
-		sqlite3_bind_text(s, 1, channels_json(st, channels, nch), -1, SQLITE_STATIC);
-	}
+	s = bind_channels(st, ST_READ_LAST_ONE, ST_READ_LAST_MANY, channels, nch);
 	sqlite3_bind_int64(s, 2, limit64(n));
 	if ((res = read_rows(st, s, out)) != STORE_OK)
 		return res;
@@ -1311,6 +1350,19 @@ store_read_last(struct store *st, const char *const *channels, size_t nch, size_
 		out->v[j - 1] = m;
 	}
 	return STORE_OK;
+}
+
+enum store_result
+store_last_cursor(struct store *st, const char *const *channels, size_t nch, size_t n, int64_t *since)
+{
+	sqlite3_stmt *s;
+
+	*since = 0;
+	if (nch == 0)
+		return STORE_OK;
+	s = bind_channels(st, ST_LAST_CURSOR_ONE, ST_LAST_CURSOR_MANY, channels, nch);
+	sqlite3_bind_int64(s, 2, limit64(n));
+	return step_int(st, s, "last cursor", since);
 }
 
 enum store_result
@@ -1343,18 +1395,8 @@ store_read_one(struct store *st, const char *channel, int64_t seq, struct msglis
 enum store_result
 store_high_seq(struct store *st, int64_t *seq)
 {
-	sqlite3_stmt *s = st->stmt[ST_HIGH_SEQ];
-	enum store_result res = STORE_OK;
-	int rc;
-
 	*seq = 0;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*seq = sqlite3_column_int64(s, 0);
-	else if (rc != SQLITE_DONE)
-		res = store_fail(st, rc, "high seq");
-	store_done(s);
-	return res;
+	return step_int(st, st->stmt[ST_HIGH_SEQ], "high seq", seq);
 }
 
 enum store_result

@@ -196,6 +196,12 @@ enum store_result store_read_since(struct store *st, const char *const *channels
  * seq order. */
 enum store_result store_read_last(struct store *st, const char *const *channels, size_t nch, size_t n,
 				  struct msglist *out);
+/* The cursor from which store_read_since reads the last n messages across
+ * the nch channels: *since is the seq of the (n + 1)-th newest, 0 when they
+ * hold n or fewer. Reads seqs only, so a reader can then page through the n
+ * messages. Returns STORE_OK or STORE_ERROR/STORE_BUSY (*since 0). */
+enum store_result store_last_cursor(struct store *st, const char *const *channels, size_t nch, size_t n,
+				    int64_t *since);
 /* Up to limit messages with seq > since on every channel, ascending: the one
  * read an event loop does per wake-up. */
 enum store_result store_read_all_since(struct store *st, int64_t since, size_t limit,

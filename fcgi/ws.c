@@ -15,6 +15,9 @@
 static const struct store_json_member *ws_member(const struct ws_command *cmd, size_t n, const char *key);
 static int ws_fail(const char **code, char **detail, const char *c, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+static int ws_frame_check_head(struct ws_frame_check *fc, unsigned char c);
+static void ws_frame_check_length_done(struct ws_frame_check *fc);
+static size_t ws_frame_check_fail(struct ws_frame_check *fc, int code, const char *why, size_t frame_at);
 
 /* ---- handshake ---------------------------------------------------------- */
 
@@ -388,68 +391,162 @@ ws_frame_message(struct buf *b, const struct store_message *m)
 	return 1;
 }
 
-/* ---- the MASK bit of client frames ---------------------------------------- */
+/* ---- client frames, before lws parses them ----------------------------------- */
 
-enum { WS_MC_HEAD = 0, WS_MC_BYTE0, WS_MC_BYTE1, WS_MC_EXT, WS_MC_SKIP };
+int
+ws_close_code_valid(unsigned code)
+{
+	return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+}
+
+int
+ws_close_payload_check(const unsigned char *p, size_t len, const char **why)
+{
+	const char *w = NULL;
+	int rc = 0;
+
+	if (len == 1) {
+		w = "a close frame's body is empty or a 2-byte code first (RFC 6455 5.5.1)";
+		rc = 1002;
+	} else if (len >= 2 && !ws_close_code_valid((unsigned)p[0] << 8 | p[1])) {
+		w = "invalid close code (RFC 6455 7.4)";
+		rc = 1002;
+	} else if (len > 2 && !json_utf8_valid(p + 2, len - 2)) {
+		w = "a close reason must be UTF-8 (RFC 6455 5.5.1)";
+		rc = 1007;
+	}
+	if (why != NULL)
+		*why = w;
+	return rc;
+}
+
+enum { WS_FC_HEAD = 0, WS_FC_BYTE0, WS_FC_BYTE1, WS_FC_EXT, WS_FC_SKIP, WS_FC_CLOSE };
+
+#define WS_OPCODE_CLOSE 0x8
 
 void
-ws_mask_check_init(struct ws_mask_check *mc)
+ws_frame_check_init(struct ws_frame_check *fc)
 {
-	memset(mc, 0, sizeof *mc);
-	mc->state = WS_MC_HEAD;
+	ws_frame_check_fini(fc);
+	fc->state = WS_FC_HEAD;
+}
+
+void
+ws_frame_check_fini(struct ws_frame_check *fc)
+{
+	buf_fini(&fc->target);
+	memset(fc, 0, sizeof *fc);
+}
+
+/* The next byte c of the request head: find its blank line, keep the
+ * request target. Returns 1 once the head is over. */
+static int
+ws_frame_check_head(struct ws_frame_check *fc, unsigned char c)
+{
+	static const char blank_line[] = "\r\n\r\n";
+
+	if (fc->line < 2) {
+		if (c == ' ' || c == '\r' || c == '\n')
+			fc->line = c == ' ' ? fc->line + 1 : 2;
+		else if (fc->line == 1 && fc->target.len < WS_MAX_TARGET_BYTES)
+			buf_putc(&fc->target, (char)c);
+		else if (fc->line == 1)
+			fc->target_too_long = 1;
+	}
+	if (c == (unsigned char)blank_line[fc->matched])
+		fc->matched++;
+	else
+		fc->matched = c == '\r' ? 1 : 0;
+	return fc->matched == 4;
+}
+
+/* The payload length is known: skip a data frame's masking key and payload,
+ * read a close frame's. */
+static void
+ws_frame_check_length_done(struct ws_frame_check *fc)
+{
+	fc->skip = 4 + fc->len; /* masking key, payload; len < 2^63 */
+	fc->nkey = 0;
+	fc->nctl = 0;
+	fc->state = fc->opcode == WS_OPCODE_CLOSE ? WS_FC_CLOSE : WS_FC_SKIP;
+}
+
+/* A bad frame: remember why, return what the feed returns. */
+static size_t
+ws_frame_check_fail(struct ws_frame_check *fc, int code, const char *why, size_t frame_at)
+{
+	fc->close_code = code;
+	fc->why = why;
+	return frame_at;
 }
 
 size_t
-ws_mask_check_feed(struct ws_mask_check *mc, const unsigned char *p, size_t n)
+ws_frame_check_feed(struct ws_frame_check *fc, const unsigned char *p, size_t n)
 {
-	static const char blank_line[] = "\r\n\r\n";
-	size_t i = 0, take;
+	size_t i = 0, take, frame_at = 0;
+	const char *why;
+	int code;
 
-	if (mc->unmasked)
+	if (fc->close_code != 0)
 		return 0;
 	while (i < n) {
-		switch (mc->state) {
-		case WS_MC_HEAD:
-			if (p[i] == (unsigned char)blank_line[mc->matched])
-				mc->matched++;
+		switch (fc->state) {
+		case WS_FC_HEAD:
+			if (ws_frame_check_head(fc, p[i++]))
+				fc->state = WS_FC_BYTE0;
+			break;
+		case WS_FC_BYTE0: /* FIN, RSV1-3, opcode (§5.2) */
+			frame_at = i;
+			fc->opcode = p[i++] & 0x0f;
+			fc->state = WS_FC_BYTE1;
+			break;
+		case WS_FC_BYTE1: /* MASK, payload length */
+			if ((p[i] & 0x80) == 0)
+				return ws_frame_check_fail(fc, 1002, "client frames must be masked (RFC 6455 5.1)",
+							   frame_at);
+			fc->len = p[i] & 0x7f;
+			if ((fc->opcode & 0x8) != 0 && fc->len > 125)
+				return ws_frame_check_fail(fc, 1002,
+							   "a control frame's payload is at most 125 bytes (RFC 6455 5.5)",
+							   frame_at);
+			fc->ext = fc->len == 126 ? 2 : fc->len == 127 ? 8 : 0;
+			if (fc->ext > 0)
+				fc->len = 0;
+			i++;
+			if (fc->ext > 0)
+				fc->state = WS_FC_EXT;
 			else
-				mc->matched = p[i] == '\r' ? 1 : 0;
-			i++;
-			if (mc->matched == 4)
-				mc->state = WS_MC_BYTE0;
+				ws_frame_check_length_done(fc);
 			break;
-		case WS_MC_BYTE0: /* FIN, RSV1-3, opcode (§5.2) */
-			i++;
-			mc->state = WS_MC_BYTE1;
+		case WS_FC_EXT:
+			if (fc->ext == 8 && (p[i] & 0x80) != 0)
+				return ws_frame_check_fail(
+					fc, 1002, "the most significant bit of a 64-bit payload length must be 0 (RFC 6455 5.2)",
+					frame_at);
+			fc->len = fc->len << 8 | p[i++];
+			if (--fc->ext == 0)
+				ws_frame_check_length_done(fc);
 			break;
-		case WS_MC_BYTE1: /* MASK, payload length */
-			if ((p[i] & 0x80) == 0) {
-				mc->unmasked = 1;
-				/* Its first byte is the one before, unless that went
-				 * out in an earlier read. */
-				return i > 0 ? i - 1 : 0;
-			}
-			mc->len = p[i] & 0x7f;
-			mc->ext = mc->len == 126 ? 2 : mc->len == 127 ? 8 : 0;
-			if (mc->ext > 0)
-				mc->len = 0;
-			i++;
-			mc->state = mc->ext > 0 ? WS_MC_EXT : WS_MC_SKIP;
-			mc->skip = 4 + mc->len; /* masking key, payload */
-			break;
-		case WS_MC_EXT:
-			mc->len = mc->len << 8 | p[i++];
-			if (--mc->ext == 0) {
-				mc->skip = mc->len > UINT64_MAX - 4 ? UINT64_MAX : 4 + mc->len;
-				mc->state = WS_MC_SKIP;
-			}
-			break;
-		case WS_MC_SKIP:
-			take = (uint64_t)(n - i) < mc->skip ? n - i : (size_t)mc->skip;
+		case WS_FC_SKIP:
+			take = (uint64_t)(n - i) < fc->skip ? n - i : (size_t)fc->skip;
 			i += take;
-			mc->skip -= take;
-			if (mc->skip == 0)
-				mc->state = WS_MC_BYTE0;
+			fc->skip -= take;
+			if (fc->skip == 0)
+				fc->state = WS_FC_BYTE0;
+			break;
+		case WS_FC_CLOSE: /* masking key, then the payload (len <= 125) */
+			if (fc->nkey < 4) {
+				fc->key[fc->nkey++] = p[i++];
+			} else {
+				fc->ctl[fc->nctl] = p[i++] ^ fc->key[fc->nctl & 3];
+				fc->nctl++;
+			}
+			if (fc->nkey < 4 || fc->nctl < fc->len)
+				break;
+			if ((code = ws_close_payload_check(fc->ctl, fc->nctl, &why)) != 0)
+				return ws_frame_check_fail(fc, code, why, frame_at);
+			fc->peer_close = fc->nctl >= 2 ? (unsigned)fc->ctl[0] << 8 | fc->ctl[1] : 0;
+			fc->state = WS_FC_BYTE0;
 			break;
 		}
 	}

@@ -127,32 +127,76 @@ void ws_frame_unsubscribed(struct buf *b, const char *channel, const char *id_js
  * binary, the binary message described above (returns 1). */
 int ws_frame_message(struct buf *b, const struct store_message *m);
 
-/* The MASK bit of client frames (RFC 6455 §5.1: "The server MUST close the
- * connection upon receiving a frame that is not masked"). libwebsockets'
- * server parser (4.1.6, and upstream's to date) unmasks when the bit is set
- * and otherwise takes the payload as it is, so fcpush-ws checks the bit
- * itself: it feeds every byte read from a connection, in order, to one of
- * these. The checker reads only what it needs to find the next frame: the
- * request head up to its blank line, then each frame's second byte (MASK and
- * the 7-bit length), the extended length, and skips the masking key and
- * payload. Framing is still lws's: this never unmasks or delivers anything. */
-struct ws_mask_check {
-	unsigned char state;   /* WS_MC_* in ws.c */
+/* Close codes a client may send (RFC 6455 §7.4.1-2 and the IANA "WebSocket
+ * Close Code Number Registry"): 1000-1003, 1007-1014 and 3000-4999. 1004 is
+ * reserved, 1005, 1006 and 1015 must never be on the wire, the rest of
+ * 0-2999 is unassigned and 5000 and above are outside the registry. */
+int ws_close_code_valid(unsigned code);
+
+/* Check the payload of a client's close frame (len bytes, unmasked):
+ * empty, or a valid close code (ws_close_code_valid) in two bytes, network
+ * order, then a reason in UTF-8 (RFC 6455 §5.5.1). Returns 0 when it is
+ * well formed, else the close code to answer with: 1002 (protocol error) for
+ * a 1-byte body or an invalid code, 1007 (invalid payload) for a reason that
+ * is not UTF-8; *why (may be NULL) is then set to a static sentence. */
+int ws_close_payload_check(const unsigned char *p, size_t len, const char **why);
+
+/* The most bytes of a request target (the path and query of the request
+ * line) ws_frame_check keeps. */
+#define WS_MAX_TARGET_BYTES 8192
+
+/* The frames of a client, checked on the bytes read from its socket before
+ * libwebsockets parses them, for what lws 4.1.6 lets through or drops
+ * without the close frame RFC 6455 asks for (§7.1.7, "Fail the WebSocket
+ * Connection"; lws's parser in roles/ws/ops-ws.c, and upstream's to date):
+ *   - a frame without the MASK bit (§5.1: "The server MUST close the
+ *     connection upon receiving a frame that is not masked"): lws takes the
+ *     payload as it is;
+ *   - a control frame whose payload is over 125 bytes (§5.5), and a 64-bit
+ *     payload length with its most significant bit set (§5.2): lws hangs up
+ *     without a close frame;
+ *   - a close frame with a 1-byte body or an invalid code (lws echoes 5000
+ *     and above back), or a reason that is not UTF-8 (lws hangs up without a
+ *     close frame): see ws_close_payload_check.
+ * Each is answered 1002 (protocol error), the bad reason 1007. fcpush-ws
+ * feeds every byte read from a connection, in order, to one of these. The
+ * checker reads only what it needs: the request head up to its blank line
+ * (keeping the request target as sent, which lws hands on percent-decoded
+ * and with its path collapsed), then each frame's header; it skips the
+ * masking key and payload of data frames and unmasks only close frames'
+ * payloads (at most 125 bytes). Framing is still lws's: this never delivers
+ * anything. */
+struct ws_frame_check {
+	unsigned char state;   /* WS_FC_* in ws.c */
 	unsigned char matched; /* head: bytes of "\r\n\r\n" matched */
+	unsigned char line;    /* head: 0 method, 1 target, 2 past the target */
+	unsigned char opcode;  /* of the frame being read */
 	unsigned char ext;     /* extended length bytes still to read */
-	int unmasked;          /* an unmasked frame was seen: sticky */
+	unsigned char nkey;    /* close frame: masking key bytes read */
+	unsigned char key[4];
+	unsigned char ctl[125]; /* close frame: its payload, unmasked */
+	unsigned char nctl;
+	int close_code;        /* 1002 or 1007 once a bad frame was seen: sticky */
+	const char *why;       /* a static sentence saying what was wrong */
+	unsigned peer_close;   /* the code of the client's last close frame (0: none or empty) */
+	int target_too_long;   /* the request target was over WS_MAX_TARGET_BYTES */
+	struct buf target;     /* the request target as sent */
 	uint64_t len;          /* payload length being read */
 	uint64_t skip;         /* masking key and payload bytes still to skip */
 };
 
 /* Start checking a new connection: its first bytes are an HTTP request head
- * (RFC 6455 §4.1: the client sends no frame before the server's answer). */
-void ws_mask_check_init(struct ws_mask_check *mc);
+ * (RFC 6455 §4.1: the client sends no frame before the server's answer). fc
+ * must be zeroed or ws_frame_check_fini'd. */
+void ws_frame_check_init(struct ws_frame_check *fc);
+
+/* Release what fc holds (the request target); fc may be zeroed. */
+void ws_frame_check_fini(struct ws_frame_check *fc);
 
 /* Feed the next n bytes read from the connection. Returns n when they hold
- * no unmasked frame; else the number of bytes before the header of the first
- * unmasked frame (0 when that header began in an earlier read) and sets
- * mc->unmasked, after which every feed returns 0. */
-size_t ws_mask_check_feed(struct ws_mask_check *mc, const unsigned char *p, size_t n);
+ * no bad frame; else the number of bytes before the header of the first bad
+ * frame (0 when that header began in an earlier read) and sets
+ * fc->close_code and fc->why, after which every feed returns 0. */
+size_t ws_frame_check_feed(struct ws_frame_check *fc, const unsigned char *p, size_t n);
 
 #endif

@@ -64,6 +64,7 @@
 #include "ws.h"
 
 #define WSD_READ_PAGE 1024
+#define WSD_CATCH_UP_PAGE 100 /* most rows in one read of a connection's history */
 #define WSD_SHUTDOWN_MS 2000
 #define WSD_DRAIN_GRACE_MS 5000
 
@@ -119,6 +120,7 @@ struct wconn {
 	struct wq *head, *tail;
 	size_t pending;   /* bytes queued */
 	size_t last_unit; /* bytes of the frame queued last */
+	size_t catch_up_unit; /* bytes of the history frame queued last (0: none yet) */
 	struct wsub **subs;
 	size_t nsubs;
 	struct buf rx; /* a message arriving in fragments */
@@ -131,6 +133,7 @@ struct wconn {
 	uint64_t over_sent; /* sent when it went over */
 	lws_sorted_usec_list_t sul_over;
 	lws_sorted_usec_list_t sul_close; /* starts the close handshake */
+	int rx_paused;   /* over the bound: its input is not read (lws_rx_flow_control) */
 	int peer_closed; /* the client sent a close frame: ignore what follows */
 	int close_sent;  /* lws sent a close frame: no data frame may follow */
 };
@@ -181,10 +184,10 @@ struct wpss {
 	struct wconn *c;
 };
 
-/* A connection's mask check (ws.h), by socket fd: reset when lws accepts the
- * socket, tied to its wconn once the handshake is done. */
+/* A connection's frame check (ws.h), by socket fd: reset when lws accepts
+ * the socket, tied to its wconn once the handshake is done. */
 struct wrx {
-	struct ws_mask_check mc;
+	struct ws_frame_check fc;
 	struct wconn *c;
 	int active;
 };
@@ -198,6 +201,8 @@ static int wsd_signal_callback(struct lws *, enum lws_callback_reasons, void *, 
 static int wsd_recheck_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
 static void wsd_dispatch(struct wsd *, int *found);
 static void wsd_close_when_sent(struct wconn *, int code, const char *text);
+static int wconn_over_bound(const struct wconn *c);
+static void wconn_fall_behind(struct wconn *c);
 static void wsd_commit(lws_sorted_usec_list_t *sul);
 
 static const struct lws_protocols wsd_protocols[] = {
@@ -229,7 +234,9 @@ wframe_unref(struct wframe *f)
 		free(f);
 }
 
-/* Queue f (one more reference) to c and ask for a WRITEABLE callback. */
+/* Queue f (one more reference) to c and ask for a WRITEABLE callback. Every
+ * frame counts against ws_max_pending_bytes, the replies to the client's own
+ * commands as much as messages: past it c falls behind (wconn_fall_behind). */
 static void
 wconn_queue(struct wconn *c, struct wframe *f)
 {
@@ -249,9 +256,11 @@ wconn_queue(struct wconn *c, struct wframe *f)
 	c->pending += f->len;
 	c->last_unit = f->len;
 	lws_callback_on_writable(c->wsi);
+	if (wconn_over_bound(c))
+		wconn_fall_behind(c);
 }
 
-static int wconn_sent_unmasked(const struct wconn *c);
+static int wconn_sent_bad_frame(const struct wconn *c);
 
 /* Write f to c at once, without waiting for a WRITEABLE callback, when
  * nothing of c's is waiting: no frame queued, no partial frame held by lws,
@@ -263,7 +272,7 @@ static int
 wconn_write_now(struct wconn *c, struct wframe *f)
 {
 	if (c->head != NULL || c->dropped || c->close_code != 0 || c->peer_closed || c->close_sent ||
-	    wconn_sent_unmasked(c) || lws_partial_buffered(c->wsi))
+	    wconn_sent_bad_frame(c) || lws_partial_buffered(c->wsi))
 		return 0;
 	if (lws_write(c->wsi, f->data + LWS_PRE, f->len, f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) < (int)f->len) {
 		c->dropped = 1;
@@ -487,8 +496,12 @@ wconn_over_check(lws_sorted_usec_list_t *sul)
 }
 
 /* c has more than the bound queued: its subscriptions stop taking live rows
- * (they read them from the store once the queue drains), so its memory
- * stays bounded; whether it is dropped is decided after a grace period. */
+ * (they read them from the store once the queue drains), and its input is
+ * no longer read (lws keeps what it already read; TCP holds the rest back
+ * at the client), so that commands cannot queue replies without end: its
+ * memory stays bounded. Reading resumes once the queue is below half the
+ * bound (wconn_rx_resume); whether it is dropped is decided after a grace
+ * period. */
 static void
 wconn_fall_behind(struct wconn *c)
 {
@@ -496,11 +509,25 @@ wconn_fall_behind(struct wconn *c)
 
 	for (i = 0; i < c->nsubs; i++)
 		c->subs[i]->g->behind = 1;
+	if (!c->rx_paused) {
+		c->rx_paused = 1;
+		lws_rx_flow_control(c->wsi, 0);
+	}
 	if (c->over)
 		return; /* already being judged */
 	c->over = 1;
 	c->over_sent = c->sent;
 	lws_sul_schedule(c->d->ctx, 0, &c->sul_over, wconn_over_check, WSD_DRAIN_GRACE_MS * LWS_US_PER_MS);
+}
+
+/* Read c's input again once its queue is below half the bound. */
+static void
+wconn_rx_resume(struct wconn *c)
+{
+	if (c->rx_paused && !c->dropped && c->pending <= (size_t)c->d->cfg.ws_max_pending_bytes / 2) {
+		c->rx_paused = 0;
+		lws_rx_flow_control(c->wsi, 1);
+	}
 }
 
 static void
@@ -538,15 +565,33 @@ wconn_group_open(struct wconn *c, char *const *channels, size_t n, int has_since
 	return g;
 }
 
+/* How many rows wconn_catch_up reads next for c: about as many as the room
+ * left in budget takes at the size of the last history frame queued (one
+ * before any), between 1 and WSD_CATCH_UP_PAGE. So a read holds about the
+ * budget in rows, not a page of rows of up to STORE_INLINE_MAX_BYTES each,
+ * and rows are seldom read and dropped for want of room. */
+static size_t
+wconn_catch_up_page(const struct wconn *c, size_t budget)
+{
+	size_t room = budget > c->pending ? budget - c->pending : 0, rows;
+
+	if (c->catch_up_unit == 0)
+		return 1;
+	rows = room / c->catch_up_unit + 1;
+	return rows < WSD_CATCH_UP_PAGE ? rows : WSD_CATCH_UP_PAGE;
+}
+
 /* Read the history of c's behind groups from the store while its queue is
- * below half the bound. A group that read a short page whole has caught up
- * (every row committed so far is queued) and takes live rows from here on,
- * skipping those it already has (seq <= since). */
+ * below half the bound, page by page (wconn_catch_up_page); called again
+ * from the WRITEABLE callback once the queue is empty. A group that read a
+ * short page whole has caught up (every row committed so far is queued) and
+ * takes live rows from here on, skipping those it already has (seq <=
+ * since). */
 static void
 wconn_catch_up(struct wconn *c)
 {
 	struct wsd *d = c->d;
-	size_t budget = (size_t)d->cfg.ws_max_pending_bytes / 2, page = 100, i, k, nch;
+	size_t budget = (size_t)d->cfg.ws_max_pending_bytes / 2, page, i, k, nch;
 	int binary;
 	const char **chans = xcalloc(c->nsubs > 0 ? c->nsubs : 1, sizeof *chans);
 	struct wgroup *g;
@@ -563,6 +608,7 @@ wconn_catch_up(struct wconn *c)
 				chans[nch++] = c->subs[i]->ch->name;
 		}
 		while (g->behind && c->pending < budget) {
+			page = wconn_catch_up_page(c, budget);
 			msglist_clear(&l);
 			if (store_read_since(d->st, chans, nch, g->since, page, &l) != STORE_OK) {
 				log_error("catching a WebSocket up: %s", store_errmsg(d->st));
@@ -572,6 +618,7 @@ wconn_catch_up(struct wconn *c)
 				buf_reset(&d->scratch);
 				binary = ws_frame_message(&d->scratch, l.v[i]);
 				wconn_queue_buf(c, &d->scratch, binary);
+				c->catch_up_unit = d->scratch.len;
 				g->since = l.v[i]->seq;
 			}
 			if (l.n < page && i == l.n)
@@ -582,27 +629,23 @@ wconn_catch_up(struct wconn *c)
 	free(chans);
 }
 
-/* ?last=N: queue the last n messages of the group's channels, then go on
- * live after the newest of them (a row it holds is not sent again). */
+/* ?last=N: start group g at the cursor before the last n messages of its
+ * channels, behind: wconn_catch_up then reads them page by page as the
+ * queue drains, as it reads any history, and the group goes on live after
+ * them (a row it holds is not sent again). Nothing is read or queued here:
+ * N messages of up to STORE_INLINE_MAX_BYTES are never held at once. */
 static void
-wconn_queue_last(struct wconn *c, struct wgroup *g, const char *const *channels, size_t nch, size_t n)
+wconn_group_from_last(struct wconn *c, struct wgroup *g, const char *const *channels, size_t nch, size_t n)
 {
 	struct wsd *d = c->d;
-	struct msglist l;
-	size_t i;
-	int binary;
+	int64_t since = 0;
 
-	msglist_init(&l);
-	if (store_read_last(d->st, channels, nch, n, &l) != STORE_OK)
+	if (store_last_cursor(d->st, channels, nch, n, &since) != STORE_OK) {
 		log_error("reading the last messages: %s", store_errmsg(d->st));
-	for (i = 0; i < l.n; i++) {
-		buf_reset(&d->scratch);
-		binary = ws_frame_message(&d->scratch, l.v[i]);
-		wconn_queue_buf(c, &d->scratch, binary);
-		if (l.v[i]->seq > g->since)
-			g->since = l.v[i]->seq;
+		return; /* live only */
 	}
-	msglist_fini(&l);
+	g->since = since;
+	g->behind = 1;
 }
 
 static int
@@ -742,7 +785,7 @@ wsd_commit(lws_sorted_usec_list_t *sul)
 		wsd_dispatch(d, NULL);
 }
 
-/* ---- the MASK bit of client frames ------------------------------------------ */
+/* ---- client frames, checked before lws parses them --------------------------- */
 
 static struct wrx *
 wsd_rx_slot(int fd)
@@ -762,41 +805,72 @@ wsd_rx_slot(int fd)
 	return &wsd_rx[fd];
 }
 
-/* Whether c's client sent an unmasked frame (its mask check says so). */
-static int
-wconn_sent_unmasked(const struct wconn *c)
+/* The frame check of c's socket, NULL when it has none. */
+static struct ws_frame_check *
+wconn_frame_check(const struct wconn *c)
 {
-	return c->fd >= 0 && (size_t)c->fd < wsd_nrx && wsd_rx[c->fd].mc.unmasked;
+	return c->fd >= 0 && (size_t)c->fd < wsd_nrx && wsd_rx[c->fd].active ? &wsd_rx[c->fd].fc : NULL;
 }
 
-/* c's client sent an unmasked frame: the publishes it sent before it commit
+/* Whether c's client sent a bad frame (its frame check says so). */
+static int
+wconn_sent_bad_frame(const struct wconn *c)
+{
+	const struct ws_frame_check *fc = wconn_frame_check(c);
+
+	return fc != NULL && fc->close_code != 0;
+}
+
+/* c's client sent a bad frame (ws.h: unmasked, an oversized control frame,
+ * a bad length, a bad close frame): the publishes it sent before it commit
  * now (their acks are queued), then it gets nothing more and is closed with
- * 1002 once its queue is out (RFC 6455 §5.1, §7.4.1). From the WRITEABLE
- * callback, so that lws has delivered every frame before the bad one. */
+ * 1002 or 1007 once its queue is out (RFC 6455 §7.1.7, §7.4.1). From the
+ * WRITEABLE callback, so that lws has delivered every frame before the bad
+ * one. */
 static void
-wconn_unmasked(struct wconn *c)
+wconn_bad_frame(struct wconn *c)
 {
 	struct wsd *d = c->d;
+	const struct ws_frame_check *fc = wconn_frame_check(c);
 
-	log_info("closing a WebSocket that sent an unmasked frame (1002)");
+	log_info("closing a WebSocket that sent a bad frame (%d: %s)", fc->close_code, fc->why);
 	if (d->npubs > 0) {
 		lws_sul_cancel(&d->sul_commit);
 		wsd_commit(&d->sul_commit);
 	}
-	wsd_close_when_sent(c, LWS_CLOSE_STATUS_PROTOCOL_ERR, "client frames must be masked (RFC 6455 5.1)");
+	wsd_close_when_sent(c, fc->close_code, fc->why);
 	c->dropped = 1;
 	c->peer_closed = 1;
+}
+
+/* The client's close frame, as lws passes it on (payload, len bytes), which
+ * lws then echoes. The frame check has refused every invalid one already; lws
+ * 4.1.6 also rewrites the registered codes 1012-1014 to 1002 (ops-ws.c),
+ * which the IANA registry assigns (service restart, try again later, bad
+ * gateway): put back the code the client sent. */
+static void
+wconn_peer_close(struct wconn *c, unsigned char *payload, size_t len)
+{
+	const struct ws_frame_check *fc = wconn_frame_check(c);
+
+	c->peer_closed = 1;
+	if (fc != NULL && len >= 2 && ((unsigned)payload[0] << 8 | payload[1]) == LWS_CLOSE_STATUS_PROTOCOL_ERR &&
+	    fc->peer_close >= 1012 && fc->peer_close <= 1014) {
+		payload[0] = (unsigned char)(fc->peer_close >> 8);
+		payload[1] = (unsigned char)fc->peer_close;
+	}
 }
 
 /*
  * recv(2), as libwebsockets calls it for each read from a connection: the
  * definition in the executable takes the place of libc's for the library
  * too (ELF symbol interposition, as a malloc replacement does). It reads
- * with recvfrom(2) and runs what it read through the connection's mask
- * check. lws gets the bytes before an unmasked frame; from that frame on it
- * gets nothing (EAGAIN: what arrives is read and discarded), and the next
- * WRITEABLE callback closes the connection with 1002 (wconn_unmasked). lws reads its adopted files (inotify,
- * signalfd) with read(2), so only sockets come here.
+ * with recvfrom(2) and runs what it read through the connection's frame
+ * check. lws gets the bytes before a bad frame; from that frame on it gets
+ * nothing (EAGAIN: what arrives is read and discarded), and the next
+ * WRITEABLE callback closes the connection with 1002 or 1007
+ * (wconn_bad_frame). lws reads its adopted files (inotify, signalfd) with
+ * read(2), so only sockets come here.
  */
 ssize_t
 recv(int fd, void *buf, size_t len, int flags)
@@ -808,12 +882,12 @@ recv(int fd, void *buf, size_t len, int flags)
 	if (n <= 0 || (flags & MSG_PEEK) != 0 || fd < 0 || (size_t)fd >= wsd_nrx || !wsd_rx[fd].active)
 		return n;
 	r = &wsd_rx[fd];
-	if (r->mc.unmasked) {
+	if (r->fc.close_code != 0) {
 		errno = EAGAIN;
 		return -1;
 	}
-	ok = ws_mask_check_feed(&r->mc, buf, (size_t)n);
-	if (!r->mc.unmasked)
+	ok = ws_frame_check_feed(&r->fc, buf, (size_t)n);
+	if (r->fc.close_code == 0)
 		return n;
 	if (r->c != NULL)
 		lws_callback_on_writable(r->c->wsi); /* wsd_writeable closes it */
@@ -984,10 +1058,8 @@ wsd_dispatch(struct wsd *d, int *found)
 					f = wframe_new(d->scratch.data, d->scratch.len, binary);
 				}
 				if (!wconn_write_now(s->c, f))
-					wconn_queue(s->c, f);
+					wconn_queue(s->c, f); /* checks the bound */
 				s->g->since = m->seq;
-				if (wconn_over_bound(s->c))
-					wconn_fall_behind(s->c);
 			}
 			wframe_unref(f);
 		}
@@ -1117,20 +1189,25 @@ wsd_header(struct lws *wsi, enum lws_token_indexes h)
 	return s;
 }
 
-/* The request URI as sent: path and query string. */
+/* The request target as sent (path and query string, still
+ * percent-encoded: route_parse decodes it once, as for HTTP), kept by the
+ * frame check of wsi's socket; NULL when there is none or it was over
+ * WS_MAX_TARGET_BYTES (*too_long set). Not lws's WSI_TOKEN_GET_URI: lws has
+ * decoded that once already, and collapsed its path. Caller frees. */
 static char *
-wsd_request_uri(struct lws *wsi)
+wsd_request_uri(struct lws *wsi, int *too_long)
 {
-	char *path = wsd_header(wsi, WSI_TOKEN_GET_URI), *args = wsd_header(wsi, WSI_TOKEN_HTTP_URI_ARGS), *uri;
+	int fd = lws_get_socket_fd(wsi);
+	const struct ws_frame_check *fc;
 
-	if (path == NULL) {
-		free(args);
+	*too_long = 0;
+	if (fd < 0 || (size_t)fd >= wsd_nrx || !wsd_rx[fd].active)
 		return NULL;
-	}
-	uri = args != NULL ? xasprintf("%s?%s", path, args) : xstrdup(path);
-	free(path);
-	free(args);
-	return uri;
+	fc = &wsd_rx[fd].fc;
+	*too_long = fc->target_too_long;
+	if (fc->target_too_long || fc->target.len == 0)
+		return NULL;
+	return xstrndup(fc->target.data, fc->target.len);
 }
 
 /* Answer an HTTP request (a refused handshake) with status and the JSON
@@ -1149,6 +1226,7 @@ wsd_http_error(struct lws *wsi, unsigned status, const char *code, const char *d
 	case 400: reason = "Bad Request"; break;
 	case 403: reason = "Forbidden"; break;
 	case 404: reason = "Not Found"; break;
+	case 414: reason = "URI Too Long"; break;
 	case 426: reason = "Upgrade Required"; break;
 	case 503: reason = "Service Unavailable"; break;
 	default: reason = "Error"; break;
@@ -1185,10 +1263,12 @@ wsd_confirm_upgrade(struct wsd *d, struct lws *wsi)
 {
 	char *version = wsd_header(wsi, WSI_TOKEN_VERSION), *key = wsd_header(wsi, WSI_TOKEN_KEY);
 	char *protocols = wsd_header(wsi, WSI_TOKEN_PROTOCOL), *origin = wsd_header(wsi, WSI_TOKEN_ORIGIN);
-	char *uri = wsd_request_uri(wsi), *cause = NULL;
+	char *cause = NULL, *uri;
 	struct ws_target t;
 	const char *code = "bad_handshake";
-	int status, rc = 0;
+	int status, rc = 0, too_long;
+
+	uri = wsd_request_uri(wsi, &too_long);
 
 	memset(&t, 0, sizeof t);
 	if (d->stopping) {
@@ -1206,13 +1286,18 @@ wsd_confirm_upgrade(struct wsd *d, struct lws *wsi)
 		code = "too_many_connections";
 		cause = xasprintf("this fcpush-ws holds its limit of %lld connections",
 				  (long long)d->cfg.ws_max_connections);
+	} else if (uri == NULL) { /* lws refuses heads over its 4 KiB buffer first */
+		status = too_long ? 414 : 400;
+		code = too_long ? "uri_too_long" : "bad_request";
+		cause = too_long ? xasprintf("the request target is over %d bytes", WS_MAX_TARGET_BYTES)
+				 : xstrdup("no request target");
 	} else {
 		status = ws_target_parse(uri, d->cfg.page_messages, &t, &code, &cause);
 	}
 	if (status != 0) {
 		log_debug("refused a WebSocket handshake for %s: %d %s", uri != NULL ? uri : "?", status, cause);
 		/* Then hang up (the answer says Connection: close): one
-		 * request per connection, for the mask check. */
+		 * request per connection, for the frame check. */
 		wsd_http_error(wsi, (unsigned)status, code, cause != NULL ? cause : "refused");
 		rc = -1;
 	}
@@ -1230,7 +1315,8 @@ wsd_confirm_upgrade(struct wsd *d, struct lws *wsi)
 static int
 wsd_established(struct wsd *d, struct lws *wsi, struct wpss *pss)
 {
-	char *uri = wsd_request_uri(wsi);
+	int too_long;
+	char *uri = wsd_request_uri(wsi, &too_long);
 	struct ws_target t;
 	struct wgroup *g;
 	struct wconn *c;
@@ -1238,7 +1324,8 @@ wsd_established(struct wsd *d, struct lws *wsi, struct wpss *pss)
 	const char *code;
 	int rc = 0;
 
-	if (ws_target_parse(uri, d->cfg.page_messages, &t, &code, NULL) != 0) {
+	memset(&t, 0, sizeof t);
+	if (uri == NULL || ws_target_parse(uri, d->cfg.page_messages, &t, &code, NULL) != 0) {
 		rc = -1; /* confirm_upgrade checked it: cannot happen */
 		goto out;
 	}
@@ -1255,12 +1342,13 @@ wsd_established(struct wsd *d, struct lws *wsi, struct wpss *pss)
 	pss->c = c;
 	g = wconn_group_open(c, t.channels, t.nchannels, t.has_since, t.since);
 	if (t.last > 0)
-		wconn_queue_last(c, g, (const char *const *)t.channels, t.nchannels, (size_t)t.last);
+		wconn_group_from_last(c, g, (const char *const *)t.channels, t.nchannels, (size_t)t.last);
 	if (wconn_any_behind(c))
 		lws_callback_on_writable(wsi);
 	if ((r = wsd_rx_slot(c->fd)) != NULL && r->active) {
 		r->c = c;
-		if (r->mc.unmasked) /* a frame sent along with the request */
+		buf_fini(&r->fc.target); /* read above: not needed any more */
+		if (r->fc.close_code != 0) /* a frame sent along with the request */
 			lws_callback_on_writable(wsi);
 	}
 out:
@@ -1279,6 +1367,10 @@ wconn_close_now(lws_sorted_usec_list_t *sul)
 {
 	struct wconn *c = lws_container_of(sul, struct wconn, sul_close);
 
+	if (c->rx_paused) { /* let lws read the client's close frame */
+		c->rx_paused = 0;
+		lws_rx_flow_control(c->wsi, 1);
+	}
 	lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
 			 (unsigned char *)(uintptr_t)c->close_text, strlen(c->close_text));
 	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
@@ -1298,8 +1390,8 @@ wsd_writeable(struct wconn *c)
 		wconn_clear_queue(c); /* lws is closing it: nothing may follow */
 		return 0;
 	}
-	if (!c->peer_closed && wconn_sent_unmasked(c))
-		wconn_unmasked(c);
+	if (!c->peer_closed && wconn_sent_bad_frame(c))
+		wconn_bad_frame(c);
 	if (c->head == NULL && !c->dropped && c->close_code == 0 && wconn_any_behind(c))
 		wconn_catch_up(c);
 	if ((q = c->head) == NULL) {
@@ -1318,6 +1410,7 @@ wsd_writeable(struct wconn *c)
 	if (n < (int)len)
 		return -1;
 	c->sent += len;
+	wconn_rx_resume(c);
 	if (c->head != NULL || c->close_code != 0 || wconn_any_behind(c))
 		lws_callback_on_writable(c->wsi);
 	return 0;
@@ -1366,11 +1459,11 @@ wsd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
-		/* A new socket (in: its fd): its mask check starts at the request head. */
+		/* A new socket (in: its fd): its frame check starts at the request head. */
 		struct wrx *r = wsd_rx_slot((int)(intptr_t)in);
 
 		if (r != NULL) {
-			ws_mask_check_init(&r->mc);
+			ws_frame_check_init(&r->fc);
 			r->c = NULL;
 			r->active = 1;
 		}
@@ -1382,7 +1475,7 @@ wsd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 		return wsd_confirm_upgrade(d, wsi);
 	case LWS_CALLBACK_HTTP:
 		/* Answered with Connection: close, and closed: a connection
-		 * carries one request, so its mask check starts right. */
+		 * carries one request, so its frame check starts right. */
 		wsd_http_error(wsi, 426, "upgrade_required",
 			       "this is fcpush-ws: open a WebSocket on {mount}/ws/channels/{channel}");
 		return -1;
@@ -1400,7 +1493,7 @@ wsd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 		/* RFC 6455 §5.5.1: nothing the client sends after its close frame
 		 * counts (lws 4.1 would still pass on frames that arrived with it). */
 		if (pss != NULL && pss->c != NULL)
-			pss->c->peer_closed = 1;
+			wconn_peer_close(pss->c, in, len);
 		return 0;
 	case LWS_CALLBACK_CLOSED:
 		if (pss != NULL && pss->c != NULL) {
@@ -1642,6 +1735,8 @@ out:
 		ws_command_fini(&d.pubs[i].cmd);
 	free(d.pubs);
 	free(d.buckets);
+	for (i = 0; (size_t)i < wsd_nrx; i++)
+		ws_frame_check_fini(&wsd_rx[i].fc);
 	free(wsd_rx);
 	if (d.wake_dup != -1)
 		close(d.wake_dup);

@@ -242,6 +242,33 @@ START_TEST(test_read_last)
 }
 END_TEST
 
+/* store_last_cursor: store_read_since from it reads what store_read_last
+ * would. */
+START_TEST(test_last_cursor)
+{
+	const char *ab[] = { "a", "b" }, *a[] = { "a" }, *none[] = { "none" };
+	int64_t s[6], since = -1;
+	int i;
+
+	for (i = 0; i < 6; i++)
+		s[i] = append_text(i % 3 == 2 ? "c" : i % 3 == 1 ? "b" : "a", "x");
+	/* a: s0 s3; b: s1 s4; c: s2 s5 */
+	ck_assert_int_eq(store_last_cursor(st, ab, 2, 3, &since), STORE_OK);
+	ck_assert_int_eq(since, s[0]); /* then s1 s3 s4 */
+	ck_assert_int_eq(store_last_cursor(st, ab, 2, 1, &since), STORE_OK);
+	ck_assert_int_eq(since, s[3]);
+	ck_assert_int_eq(store_last_cursor(st, a, 1, 1, &since), STORE_OK);
+	ck_assert_int_eq(since, s[0]);
+	ck_assert_int_eq(store_last_cursor(st, a, 1, 2, &since), STORE_OK);
+	ck_assert_int_eq(since, 0); /* all of them */
+	ck_assert_int_eq(store_last_cursor(st, ab, 2, 50, &since), STORE_OK);
+	ck_assert_int_eq(since, 0);
+	since = -1;
+	ck_assert_int_eq(store_last_cursor(st, none, 1, 5, &since), STORE_OK);
+	ck_assert_int_eq(since, 0);
+}
+END_TEST
+
 START_TEST(test_read_all_since)
 {
 	int64_t s[4];
@@ -844,6 +871,7 @@ store_suite(void)
 	tcase_add_test(tc, test_seq_across_channels);
 	tcase_add_test(tc, test_multi_channel_read);
 	tcase_add_test(tc, test_read_last);
+	tcase_add_test(tc, test_last_cursor);
 	tcase_add_test(tc, test_read_all_since);
 	tcase_add_test(tc, test_raw_insert);
 	tcase_add_test(tc, test_body_is_json);

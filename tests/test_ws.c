@@ -463,12 +463,13 @@ client_frame(unsigned char *out, unsigned opcode, int masked, size_t len)
 
 static const char request_head[] = "GET /push/ws/channels/a HTTP/1.1\r\nHost: x\r\n\r\n";
 
-START_TEST(test_mask_check_masked)
+START_TEST(test_frame_check_masked)
 {
 	static unsigned char stream[80000];
-	struct ws_mask_check mc;
+	struct ws_frame_check fc;
 	size_t n = 0, i, step;
 
+	memset(&fc, 0, sizeof fc);
 	memcpy(stream, request_head, sizeof request_head - 1);
 	n += sizeof request_head - 1;
 	n += client_frame(stream + n, 1, 1, 5);
@@ -478,61 +479,235 @@ START_TEST(test_mask_check_masked)
 	n += client_frame(stream + n, 1, 1, 125);
 	/* Whole, and in every read size from 1 byte up: never flagged. */
 	for (step = 1; step <= 17; step += (step < 4 ? 1 : 13)) {
-		ws_mask_check_init(&mc);
+		ws_frame_check_init(&fc);
 		for (i = 0; i < n; i += step) {
 			size_t k = n - i < step ? n - i : step;
 
-			ck_assert_uint_eq(ws_mask_check_feed(&mc, stream + i, k), k);
+			ck_assert_uint_eq(ws_frame_check_feed(&fc, stream + i, k), k);
 		}
-		ck_assert_int_eq(mc.unmasked, 0);
+		ck_assert_int_eq(fc.close_code, 0);
 	}
-	ws_mask_check_init(&mc);
-	ck_assert_uint_eq(ws_mask_check_feed(&mc, stream, n), n);
-	ck_assert_int_eq(mc.unmasked, 0);
+	ws_frame_check_init(&fc);
+	ck_assert_uint_eq(ws_frame_check_feed(&fc, stream, n), n);
+	ck_assert_int_eq(fc.close_code, 0);
+	ck_assert_str_eq(fc.target.data, "/push/ws/channels/a");
+	ws_frame_check_fini(&fc);
 }
 END_TEST
 
-START_TEST(test_mask_check_unmasked)
+START_TEST(test_frame_check_unmasked)
 {
 	unsigned char stream[2048];
-	struct ws_mask_check mc;
+	struct ws_frame_check fc;
 	size_t head = sizeof request_head - 1, good, n;
 
+	memset(&fc, 0, sizeof fc);
 	memcpy(stream, request_head, head);
 	good = head + client_frame(stream + head, 1, 1, 300);
 	n = good + client_frame(stream + good, 1, 0, 10);
 	n += client_frame(stream + n, 1, 1, 10);
 
 	/* In one read: the bytes before the unmasked frame's header. */
-	ws_mask_check_init(&mc);
-	ck_assert_uint_eq(ws_mask_check_feed(&mc, stream, n), good);
-	ck_assert_int_eq(mc.unmasked, 1);
-	ck_assert_uint_eq(ws_mask_check_feed(&mc, stream, n), 0); /* sticky */
+	ws_frame_check_init(&fc);
+	ck_assert_uint_eq(ws_frame_check_feed(&fc, stream, n), good);
+	ck_assert_int_eq(fc.close_code, 1002);
+	ck_assert_uint_eq(ws_frame_check_feed(&fc, stream, n), 0); /* sticky */
 
 	/* The header split across reads: its first byte went out before. */
-	ws_mask_check_init(&mc);
-	ck_assert_uint_eq(ws_mask_check_feed(&mc, stream, good + 1), good + 1);
-	ck_assert_uint_eq(ws_mask_check_feed(&mc, stream + good + 1, n - good - 1), 0);
-	ck_assert_int_eq(mc.unmasked, 1);
+	ws_frame_check_init(&fc);
+	ck_assert_uint_eq(ws_frame_check_feed(&fc, stream, good + 1), good + 1);
+	ck_assert_uint_eq(ws_frame_check_feed(&fc, stream + good + 1, n - good - 1), 0);
+	ck_assert_int_eq(fc.close_code, 1002);
 
 	/* The header at the start of a read. */
-	ws_mask_check_init(&mc);
-	ck_assert_uint_eq(ws_mask_check_feed(&mc, stream, good), good);
-	ck_assert_uint_eq(ws_mask_check_feed(&mc, stream + good, n - good), 0);
+	ws_frame_check_init(&fc);
+	ck_assert_uint_eq(ws_frame_check_feed(&fc, stream, good), good);
+	ck_assert_uint_eq(ws_frame_check_feed(&fc, stream + good, n - good), 0);
 
 	/* A frame pipelined behind the request head is checked too. */
-	ws_mask_check_init(&mc);
+	ws_frame_check_init(&fc);
 	memcpy(stream, request_head, head);
 	n = head + client_frame(stream + head, 8, 0, 2);
-	ck_assert_uint_eq(ws_mask_check_feed(&mc, stream, n), head);
+	ck_assert_uint_eq(ws_frame_check_feed(&fc, stream, n), head);
 
 	/* Header bytes inside the request head are not frames. */
 	static const char partial_head[] = "GET / HTTP/1.1\r\nX: \x81\x05\r\n\r";
 
-	ws_mask_check_init(&mc);
-	ck_assert_uint_eq(ws_mask_check_feed(&mc, (const unsigned char *)partial_head, sizeof partial_head - 1),
+	ws_frame_check_init(&fc);
+	ck_assert_uint_eq(ws_frame_check_feed(&fc, (const unsigned char *)partial_head, sizeof partial_head - 1),
 			  sizeof partial_head - 1);
-	ck_assert_int_eq(mc.unmasked, 0);
+	ck_assert_int_eq(fc.close_code, 0);
+	ws_frame_check_fini(&fc);
+}
+END_TEST
+
+/* A masked frame of opcode with payload p (len bytes, at most 125). */
+static size_t
+client_frame_with(unsigned char *out, unsigned opcode, const void *p, size_t len)
+{
+	static const unsigned char key[4] = {0x11, 0x22, 0x33, 0x44};
+	size_t i;
+
+	out[0] = (unsigned char)(0x80 | opcode);
+	out[1] = (unsigned char)(0x80 | len);
+	memcpy(out + 2, key, 4);
+	for (i = 0; i < len; i++)
+		out[6 + i] = ((const unsigned char *)p)[i] ^ key[i & 3];
+	return 6 + len;
+}
+
+/* Feed head, a good text frame, then frame (n bytes), whole and a byte at a
+ * time; the check must stop at frame's header with close code want. */
+static void
+check_bad_frame(const unsigned char *frame, size_t n, int want)
+{
+	unsigned char stream[512];
+	struct ws_frame_check fc;
+	size_t head = sizeof request_head - 1, good, total, i, passed = 0;
+
+	memcpy(stream, request_head, head);
+	good = head + client_frame(stream + head, 1, 1, 20);
+	memcpy(stream + good, frame, n);
+	total = good + n;
+	memset(&fc, 0, sizeof fc);
+	ws_frame_check_init(&fc);
+	ck_assert_uint_eq(ws_frame_check_feed(&fc, stream, total), good);
+	ck_assert_int_eq(fc.close_code, want);
+	ck_assert_ptr_nonnull(fc.why);
+	ws_frame_check_init(&fc);
+	for (i = 0; i < total && fc.close_code == 0; i++)
+		passed += ws_frame_check_feed(&fc, stream + i, 1);
+	ck_assert_int_eq(fc.close_code, want);
+	ck_assert_uint_ge(passed, good);
+	ck_assert_uint_lt(passed, total); /* the frame's last byte never went out */
+	ws_frame_check_fini(&fc);
+}
+
+/* RFC 6455 §5.5: control frames carry at most 125 bytes; §5.2: a 64-bit
+ * length has its top bit clear. Both are 1002 (lws drops the connection
+ * without a close frame). */
+START_TEST(test_frame_check_lengths)
+{
+	unsigned char f[256];
+	unsigned op;
+
+	for (op = 8; op <= 10; op++) /* 126 bytes: the 16-bit length form */
+		check_bad_frame(f, client_frame(f, op, 1, 126), 1002);
+	memcpy(f, "\x89\xff\0\0\0\0\0\0\0\x7e", 10); /* ping, 64-bit length 126 */
+	check_bad_frame(f, 10, 1002);
+	memcpy(f, "\x82\xff\x80\0\0\0\0\0\0\x01", 10); /* binary, 2^63 + 1 bytes */
+	check_bad_frame(f, 10, 1002);
+	memcpy(f, "\x82\xff\x7f\xff\xff\xff\xff\xff\xff\xff", 10); /* 2^63 - 1: not this check's business */
+	{
+		struct ws_frame_check fc;
+		unsigned char s[128];
+		size_t h = sizeof request_head - 1;
+
+		memcpy(s, request_head, h);
+		memcpy(s + h, f, 10);
+		memset(&fc, 0, sizeof fc);
+		ws_frame_check_init(&fc);
+		ck_assert_uint_eq(ws_frame_check_feed(&fc, s, h + 10), h + 10);
+		ck_assert_int_eq(fc.close_code, 0);
+		ws_frame_check_fini(&fc);
+	}
+}
+END_TEST
+
+/* RFC 6455 §5.5.1, §7.4: a close body is empty or a valid code, then UTF-8. */
+START_TEST(test_close_payload)
+{
+	static const unsigned valid[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014,
+					 3000, 3999, 4000, 4999};
+	static const unsigned invalid[] = {0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535};
+	unsigned char p[8] = {0}, f[64];
+	size_t i;
+	const char *why = "x";
+
+	ck_assert_int_eq(ws_close_payload_check(p, 0, &why), 0);
+	ck_assert_ptr_null(why);
+	for (i = 0; i < sizeof valid / sizeof *valid; i++) {
+		p[0] = (unsigned char)(valid[i] >> 8);
+		p[1] = (unsigned char)valid[i];
+		ck_assert_int_eq(ws_close_code_valid(valid[i]), 1);
+		ck_assert_int_eq(ws_close_payload_check(p, 2, NULL), 0);
+	}
+	for (i = 0; i < sizeof invalid / sizeof *invalid; i++) {
+		p[0] = (unsigned char)(invalid[i] >> 8);
+		p[1] = (unsigned char)invalid[i];
+		ck_assert_int_eq(ws_close_code_valid(invalid[i]), 0);
+		ck_assert_int_eq(ws_close_payload_check(p, 2, &why), 1002);
+		ck_assert_ptr_nonnull(why);
+		check_bad_frame(f, client_frame_with(f, 8, p, 2), 1002);
+	}
+	check_bad_frame(f, client_frame_with(f, 8, "\x03", 1), 1002);  /* 1 byte */
+	memcpy(p, "\x03\xe8ok\xc3\xa9", 6);                          /* 1000 "ok\u00e9" */
+	ck_assert_int_eq(ws_close_payload_check(p, 6, NULL), 0);
+	memcpy(p, "\x03\xe8ok\xff", 5);                               /* 1000, not UTF-8 */
+	ck_assert_int_eq(ws_close_payload_check(p, 5, NULL), 1007);
+	check_bad_frame(f, client_frame_with(f, 8, p, 5), 1007);
+	memcpy(p, "\x03\xe8\xed\xa0\x80", 5);                         /* a surrogate */
+	check_bad_frame(f, client_frame_with(f, 8, p, 5), 1007);
+}
+END_TEST
+
+/* Good close frames pass, and the check remembers the code (fcpush-ws puts
+ * back the 1012-1014 lws rewrites); frames after them are still checked. */
+START_TEST(test_frame_check_close_ok)
+{
+	unsigned char s[512];
+	struct ws_frame_check fc;
+	size_t h = sizeof request_head - 1, n = h, i;
+
+	memcpy(s, request_head, h);
+	n += client_frame_with(s + n, 8, "", 0);
+	n += client_frame_with(s + n, 8, "\x03\xf5try later", 11); /* 1013 */
+	memset(&fc, 0, sizeof fc);
+	ws_frame_check_init(&fc);
+	ck_assert_uint_eq(ws_frame_check_feed(&fc, s, n), n);
+	ck_assert_int_eq(fc.close_code, 0);
+	ck_assert_uint_eq(fc.peer_close, 1013);
+	ws_frame_check_init(&fc);
+	for (i = 0; i < n; i++)
+		ck_assert_uint_eq(ws_frame_check_feed(&fc, s + i, 1), 1);
+	ck_assert_uint_eq(fc.peer_close, 1013);
+	n += client_frame(s + n, 1, 0, 3); /* unmasked after them */
+	ws_frame_check_init(&fc);
+	ck_assert_uint_eq(ws_frame_check_feed(&fc, s, n), n - 5);
+	ck_assert_int_eq(fc.close_code, 1002);
+	ws_frame_check_fini(&fc);
+}
+END_TEST
+
+/* The request target is kept as sent: percent escapes, '+', "/../" and all
+ * (lws decodes and collapses its copy); one over WS_MAX_TARGET_BYTES is
+ * flagged. */
+START_TEST(test_frame_check_target)
+{
+	static const char head[] = "GET /push/ws/channels/%2561/../x+y?since=1&q=%26 HTTP/1.1\r\nHost: h\r\n\r\n";
+	struct ws_frame_check fc;
+	struct buf b;
+	size_t i;
+
+	memset(&fc, 0, sizeof fc);
+	ws_frame_check_init(&fc);
+	for (i = 0; i < sizeof head - 1; i++)
+		ws_frame_check_feed(&fc, (const unsigned char *)head + i, 1);
+	ck_assert_int_eq(fc.target_too_long, 0);
+	ck_assert_uint_eq(fc.target.len, strlen("/push/ws/channels/%2561/../x+y?since=1&q=%26"));
+	ck_assert(memcmp(fc.target.data, "/push/ws/channels/%2561/../x+y?since=1&q=%26", fc.target.len) == 0);
+
+	buf_init(&b);
+	buf_puts(&b, "GET /");
+	for (i = 0; i < WS_MAX_TARGET_BYTES; i++)
+		buf_putc(&b, 'a');
+	buf_puts(&b, " HTTP/1.1\r\n\r\n");
+	ws_frame_check_init(&fc);
+	ck_assert_uint_eq(ws_frame_check_feed(&fc, (const unsigned char *)b.data, b.len), b.len);
+	ck_assert_int_eq(fc.target_too_long, 1);
+	ck_assert_uint_eq(fc.target.len, WS_MAX_TARGET_BYTES);
+	buf_fini(&b);
+	ws_frame_check_fini(&fc);
 }
 END_TEST
 
@@ -550,7 +725,7 @@ ws_suite(void)
 	tcase_add_test(tc, test_command_subscribe);
 	tcase_add_test(tc, test_frames);
 	tcase_add_test(tc, test_json_object);
-	tcase_add_test(tc, test_mask_check_masked);
+	tcase_add_test(tc, test_frame_check_masked);
 	tcase_add_test(tc, test_command_binary);
 	tcase_add_test(tc, test_frame_binary_message);
 	suite_add_tcase(s, tc);
@@ -561,7 +736,11 @@ ws_suite(void)
 	tcase_add_test(tc, test_target_bad);
 	tcase_add_test(tc, test_command_errors);
 	tcase_add_test(tc, test_command_too_large);
-	tcase_add_test(tc, test_mask_check_unmasked);
+	tcase_add_test(tc, test_frame_check_unmasked);
+	tcase_add_test(tc, test_frame_check_lengths);
+	tcase_add_test(tc, test_close_payload);
+	tcase_add_test(tc, test_frame_check_close_ok);
+	tcase_add_test(tc, test_frame_check_target);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -491,6 +491,47 @@ case_fragmented_ping() {
 	assert_ws_alive
 }
 
+# RFC 6455 §5.5, §5.2, §5.5.1, §7.4: a control frame over 125 bytes, a
+# 64-bit length with its top bit set, a 1-byte close body and close codes
+# that may not be sent are answered 1002 (lws 4.1.6 hangs up without a close
+# frame, or echoes the code); a close reason that is not UTF-8 is 1007.
+# Valid codes are echoed, also the registered 1012-1014 (lws rewrites them).
+case_control_frame_rules() {
+	local code
+	assert_eq "$(raw_case ping:126)" "close 1002" "a 126-byte ping"
+	assert_eq "$(raw_case ping:125 2)" "timeout" "a 125-byte ping is answered with a pong, no close"
+	assert_eq "$(raw_case len63)" "close 1002" "a 64-bit length with the top bit set"
+	assert_eq "$(raw_case close:03)" "close 1002" "a 1-byte close body"
+	for code in 0000 03e7 03ec 03ed 03ee 03f7 03f8 07d0 0bb7 1388 ffff; do
+		assert_eq "$(raw_case "close:$code")" "close 1002" "close code $((16#$code))"
+	done
+	assert_eq "$(raw_case close:03e8ff)" "close 1007" "a close reason that is not UTF-8"
+	for code in 03e8 03f3 03f5 03f6 0bb8 1387; do
+		assert_eq "$(raw_case "close:${code}6f6b")" "close $((16#$code))" "close code $((16#$code)) echoed"
+	done
+	assert_ws_alive
+}
+
+# The URL is percent-decoded once, as HTTP routing does: %2561 is the
+# channel name "%61" (invalid), not "a"; %61 is "a".
+case_url_decoded_once() {
+	local ch
+	ws_once "$WSURL/%2561" --timeout 8
+	assert_eq "$(once_jq '.[0].type + " " + (.[0].status | tostring)')" "_refused 400" "%2561"
+	req GET "/push/channels/%2561"
+	assert_status 400
+	ch=$(unique_channel pct)
+	ws_bg a "$WSURL/%70${ch#p}?since=%30" --count 1
+	publish "$ch" "decoded once"
+	ws_done a
+	assert_eq "$(ws_seqs a)" "$SEQ" "%70... names $ch"
+	# Straight to fcpush-ws, without the web server's own normalising.
+	assert_eq "$(wsc raw "$WSSOCKET" 0 "/push/ws/channels/%2561" handshake --timeout 8)" "status 400" \
+		"%2561 straight to fcpush-ws"
+	assert_eq "$(wsc raw "$WSSOCKET" 0 "/push/ws/channels/%61" handshake --timeout 8)" "status 101" \
+		"%61 straight to fcpush-ws"
+}
+
 case_after_close() {
 	assert_eq "$(raw_case after-close)" "close 1000" "close answered"
 	assert_eq "$(db_count "channel = 'afterclose'")" 0 "data after the close frame was ignored"
@@ -513,6 +554,7 @@ case_slow_client() {
 	ch=$(unique_channel slow)
 	publish "$ch" "start"
 	first=$SEQ
+	: >"$T/stall.out" # before the client: wait_until gives up on grep's 2 (no file)
 	(wsc raw "$WSSOCKET" 0 "/push/ws/channels/$ch?since=$first" "stall:$T/go" --timeout 30 >"$T/stall.out"
 		echo $? >"$T/stall.rc") &
 	wait_until 10 "the stalled client to connect" grep -qx open "$T/stall.out" || fail "$(cat "$T/stall.out")"
@@ -538,6 +580,125 @@ for i in range(3000): sys.stdout.write("%s %d\n" % ("x" * 1000, i))' |
 	all="$got $(once_jq '[.[] | select(.type == "message") | .seq] | map(tostring) | join(" ")')"
 	all=${all# }
 	assert_eq "$all" "$(db_seqs "$ch" | cut -d' ' -f2-)" "every message exactly once, in order"
+}
+
+# ws_fresh NAME [FCPUSH_KEY=VALUE...]: a second fcpush-ws on a loopback
+# port of its own (WS_LISTEN, saved in WS_SAVED_LISTEN), so that its memory
+# is that of one case; ws_fresh_stop NAME stops it and restores WS_LISTEN.
+# Under a sanitizer build its allocator keeps at most 1 MiB of freed memory
+# in quarantine (256 MiB by default), so that RSS shows what is held.
+ws_fresh() {
+	local name=$1 port
+	shift
+	port=$(free_port) || fail "no free port"
+	WS_SAVED_LISTEN=$WS_LISTEN
+	WS_LISTEN=127.0.0.1:$port
+	start_ws "$name" ASAN_OPTIONS="$ASAN_OPTIONS:quarantine_size_mb=1" "$@" ||
+		fail "fcpush-ws $name did not start"
+}
+
+ws_fresh_stop() {
+	local msg
+	msg=$(stop_worker "$1") || fail "$msg"
+	WS_LISTEN=$WS_SAVED_LISTEN
+}
+
+# ws_mem_kb NAME FIELD: VmRSS or VmHWM (peak) of fcpush-ws NAME, in KiB.
+ws_mem_kb() {
+	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$(worker_pid "$1")/status"
+}
+
+# How much fcpush-ws may grow under these attacks: 32 times
+# ws_max_pending_bytes, plus 8 MiB under a sanitizer build (shadow memory,
+# redzones, its allocator's caches: 3-5 MiB measured).
+ws_growth_limit_kb() {
+	if grep -qa __asan_init "$FCPUSH_WS"; then
+		echo $(($1 / 1024 * 32 + 8192))
+	else
+		echo $(($1 / 1024 * 32))
+	fi
+}
+
+# ws_max_pending_bytes counts the replies to a client's own commands too
+# (issue 10, item 4): a client that sends 1-byte bad commands (each answered
+# by an error frame) and reads nothing stops being read once its replies
+# pass the bound, so fcpush-ws stays small, and it is closed 1013 as any
+# client too slow to read. Before, every command's reply queued: 28 MB of
+# commands took 670 MiB.
+case_replies_bounded() {
+	local bound=65536 rss0 peak limit out
+	ws_fresh wsflood FCPUSH_WS_MAX_PENDING_BYTES=$bound
+	limit=$(ws_growth_limit_kb $bound)
+	rss0=$(ws_mem_kb wsflood VmRSS)
+	rm -f "$T/flood.go"
+	: >"$T/flood.out"
+	(wsc raw 127.0.0.1 "${WS_LISTEN##*:}" "/push/ws/channels/$(unique_channel flood)" \
+		"flood:600000:$T/flood.go" --timeout 40 >"$T/flood.out"
+		echo $? >"$T/flood.rc") &
+	wait_until 30 "fcpush-ws to drop the client that reads none of its replies" \
+		grep -q 'too slow to read' "$T/wsflood.err" || fail "the flooding client was never dropped"
+	peak=$(ws_mem_kb wsflood VmHWM)
+	touch "$T/flood.go"
+	wait_until 45 "the flooding client to read to the end" test -e "$T/flood.rc" || fail "flooding client stuck"
+	out=$(tr '\n' ' ' <"$T/flood.out")
+	log "flood: $out; fcpush-ws RSS $rss0 KiB at start, peak $peak KiB (limit: growth <= $limit KiB)"
+	case $out in
+	"sent "*" close 1013 " | "sent "*" eof ") ;;
+	*) fail "the flooding client ended with '$out', not close 1013" ;;
+	esac
+	[ $((peak - rss0)) -le "$limit" ] ||
+		fail "fcpush-ws grew by $((peak - rss0)) KiB answering a client that reads nothing (bound $bound bytes)"
+	ws_once "ws://$WS_LISTEN/push/ws/channels/after" --timeout 8 --count 0 \
+		--send '{"type":"publish","channel":"after","data":"x","id":"after"}'
+	assert_eq "$(once_jq '[.[] | select(.type == "ack" and .id == "after")] | length')" 1 "it serves on"
+	ws_fresh_stop wsflood
+}
+
+# A catch-up (?last=N, or a cursor far back) is read page by page as the
+# client drains its queue, never queued whole (issue 10, item 2): 20 MB of
+# history to two clients that read nothing leaves fcpush-ws within a small
+# multiple of ws_max_pending_bytes, and clients that read get every message
+# exactly once, in order, then live ones. Before, ?last=1000 queued (and
+# first read) all 20 MB at once.
+case_catch_up_bounded() {
+	local bound=262144 ch rss0 peak limit want live
+	ch=$(unique_channel hist)
+	"$PY" -c 'import sys
+for i in range(1000): sys.stdout.write("%05d %s\n" % (i, "h" * 20000))' |
+		"$FCPUSH" --database "$DB" publish "$ch" >/dev/null || fail "CLI publish failed"
+	want=$(db_seqs "$ch")
+	ws_fresh wshist FCPUSH_WS_MAX_PENDING_BYTES=$bound FCPUSH_PAGE_MESSAGES=1000
+	limit=$(ws_growth_limit_kb $bound)
+	rss0=$(ws_mem_kb wshist VmRSS)
+	rm -f "$T/hist.go"
+	: >"$T/stall-last.out"
+	: >"$T/stall-since.out"
+	(wsc raw 127.0.0.1 "${WS_LISTEN##*:}" "/push/ws/channels/$ch?last=1000" "stall:$T/hist.go" --timeout 60 \
+		>"$T/stall-last.out") &
+	(wsc raw 127.0.0.1 "${WS_LISTEN##*:}" "/push/ws/channels/$ch?since=0" "stall:$T/hist.go" --timeout 60 \
+		>"$T/stall-since.out") &
+	wait_until 10 "the stalled ?last client to connect" grep -qx open "$T/stall-last.out" ||
+		fail "stalled ?last client: $(cat "$T/stall-last.out")"
+	wait_until 10 "the stalled ?since client to connect" grep -qx open "$T/stall-since.out" ||
+		fail "stalled ?since client: $(cat "$T/stall-since.out")"
+	# Clients that read: every message once, in order (and, by the time they
+	# are done, fcpush-ws has long served the stalled ones' handshakes).
+	ws_once "ws://$WS_LISTEN/push/ws/channels/$ch?last=1000" --timeout 40 --count 1000
+	assert_eq "$WS_RC" 0 "?last=1000 client exit status"
+	assert_eq "$(once_jq '[.[] | select(.type == "message") | .seq] | map(tostring) | join(" ")')" "$want" \
+		"?last=1000: every message once, in order"
+	ws_bg since "ws://$WS_LISTEN/push/ws/channels/$ch?since=0" --count 1001 --timeout 40
+	await_frames since '.type == "message"' 1000
+	publish "$ch" "live after history"
+	live="$want $SEQ"
+	ws_done since
+	assert_eq "$(ws_seqs since)" "$live" "?since=0: history then live, each once, in order"
+	peak=$(ws_mem_kb wshist VmHWM)
+	log "catch-up of 1000 x 20 KB to 4 clients: fcpush-ws RSS $rss0 KiB at start, peak $peak KiB (limit: growth <= $limit KiB)"
+	[ $((peak - rss0)) -le "$limit" ] ||
+		fail "fcpush-ws grew by $((peak - rss0)) KiB serving 20 MB of history (bound $bound bytes)"
+	touch "$T/hist.go"
+	ws_fresh_stop wshist
 }
 
 # A second fcpush-ws, straight (no proxy), pinging every second and taking
@@ -600,8 +761,12 @@ run_case "bad input: invalid UTF-8 closes 1007" case_bad_utf8
 run_case "bad input: unmasked client frame" case_unmasked
 run_case "bad input: fragmented control frame closes 1002" case_fragmented_ping
 run_case "bad input: data after a close frame" case_after_close
+run_case "bad input: control frame, length and close frame rules (1002, 1007)" case_control_frame_rules
+run_case "the URL is percent-decoded once" case_url_decoded_once
 run_case "bad input: bad Sec-WebSocket-Key 400, version 426" case_bad_handshake
 run_case "a client that stops reading is dropped, resumes losslessly" case_slow_client
+run_case "replies count against ws_max_pending_bytes: a client reading none is closed 1013" case_replies_bounded
+run_case "catch-up (?last=1000, ?since=0) is read as the client drains: bounded memory, each message once" case_catch_up_bounded
 run_case "no pong: the dead peer is closed (ws_ping_s=1)" case_dead_peer
 run_case "kill -9 under traffic, resume: no loss, no duplicate" case_kill9_resume
 run_case "SIGTERM: close 1001 to every client, exit 0" case_sigterm

@@ -20,9 +20,12 @@ Every wait is bounded by --timeout. Subcommands:
       (HOST may be the path of a unix socket: PORT is then ignored);
       prints the outcome: "status N" for a refused handshake, "close C" for
       the close code the server sent, "eof" when it hung up without one.
-      Scenarios: bad-key, bad-version, unmasked, unmasked-after:CHANNEL (a
+      Scenarios: bad-key, bad-version, handshake (only the handshake's
+      status), unmasked, unmasked-after:CHANNEL (a
       masked publish to CHANNEL, then an unmasked one, in one write),
-      fragmented-ping, bad-utf8,
+      fragmented-ping, bad-utf8, ping:N (a ping with N payload bytes),
+      len63 (a frame whose 64-bit payload length has its top bit set),
+      close:HEX (a close frame whose payload is the bytes HEX spells),
       oversized:N (a text frame of N bytes), after-close, no-pong (read
       without ever answering a ping: prints "pings N close C" or "pings N
       eof"), stall:FILE (a small receive buffer, nothing read until FILE
@@ -279,6 +282,30 @@ def quiet_after_close(args, sock, rest, url):
     return "close %d, then %d data frames" % (code, sum(1 for op in after if op in (1, 2)))
 
 
+def flood(args, sock, rest, n, go):
+    """See the flood scenario above."""
+    one = b"\x81\x81\0\0\0\0x"  # masked (key 0) text frame "x": invalid JSON
+    chunk = one * 4097
+    total, sent = n * len(one), 0
+    sock.settimeout(1)
+    while sent < total:
+        at = sent % len(one)  # a frame may have gone out in part
+        try:
+            sent += sock.send(chunk[at:at + min(4096 * len(one), total - sent)])
+        except socket.timeout:
+            break
+        except OSError:
+            return "sent %d eof" % (sent // len(one))
+    print("sent %d" % (sent // len(one)), flush=True)
+    deadline = time.monotonic() + args.timeout
+    while not os.path.exists(go):
+        if time.monotonic() > deadline:
+            return "timeout"
+        time.sleep(0.02)
+    sock.settimeout(args.timeout)
+    return read_all(sock, rest)
+
+
 def connect(args, rcvbuf=None):
     """A socket to HOST:PORT, or to the unix socket HOST names."""
     unix = args.host.startswith("/")
@@ -314,7 +341,8 @@ def raw_once(args, retry_503=False):
         key = "this-is-not-a-key"
     if args.scenario == "bad-version":
         version = "8"
-    sock = connect(args, rcvbuf=4096 if args.scenario.startswith("stall:") else None)
+    small = args.scenario.startswith("stall:") or args.scenario.startswith("flood:")
+    sock = connect(args, rcvbuf=4096 if small else None)
     sock.sendall(handshake(args, key, version))
     status, rest = read_response(sock)
     if status == 503 and retry_503:
@@ -323,7 +351,7 @@ def raw_once(args, retry_503=False):
     if status != 101:
         print("status %d" % status)
         return 0
-    if args.scenario in ("bad-key", "bad-version"):
+    if args.scenario in ("bad-key", "bad-version", "handshake"):
         print("status 101")
         return 0
     s = args.scenario
@@ -338,6 +366,12 @@ def raw_once(args, retry_503=False):
         elif s == "fragmented-ping":
             sock.sendall(frame(9, b"ab", fin=False))
             sock.sendall(frame(0, b"cd"))
+        elif s.startswith("ping:"):
+            sock.sendall(frame(9, b"p" * int(s.split(":")[1])))
+        elif s == "len63":
+            sock.sendall(struct.pack("!BBQ", 0x81, 0x80 | 127, 1 << 63) + os.urandom(4) + b"x" * 16)
+        elif s.startswith("close:"):
+            sock.sendall(frame(8, bytes.fromhex(s.split(":", 1)[1])))
         elif s == "bad-utf8":
             sock.sendall(frame(1, b'{"type":"publish","channel":"x","data":"\xff\xfe"}'))
         elif s.startswith("oversized:"):
@@ -348,6 +382,9 @@ def raw_once(args, retry_503=False):
             return 0
         elif s == "no-pong":
             print(read_all(sock, rest, count_pings=True))
+            return 0
+        elif s.startswith("flood:"):
+            print(flood(args, sock, rest, int(s.split(":")[1]), s.split(":", 2)[2]))
             return 0
         elif s.startswith("stall:"):
             go = s.split(":", 1)[1]
