@@ -17,12 +17,12 @@
  * queue then belong to one thread, with no lock and no hand-off, and nothing
  * polls: an idle daemon sleeps in epoll_wait(2) until a commit, a client or a
  * ping.
- * The other timers are lws "sul"s: the group commit of publishes, retention,
- * the judging of slow clients and the end of shutdown. Pings and dead-peer detection are lws's own
- * (retry_and_idle_policy: a ping after ws_ping_s idle, hang up after twice).
- * Publishes commit on the loop thread: a database locked by another writer
- * holds the loop up to busy_timeout_ms. Retention runs here too, as in the
- * workers: trim_interval_ms after a commit, and when an age limit expires.
+ * The other timers are lws "sul"s: the group commit of publishes, the
+ * judging of slow clients and the end of shutdown. Pings and dead-peer
+ * detection are lws's own (retry_and_idle_policy: a ping after ws_ping_s
+ * idle, hang up after twice). Publishes commit on the loop thread: a
+ * database locked by another writer holds the loop up to busy_timeout_ms.
+ * Retention runs on a thread of its own (retention.h), as in the workers.
  *
  * Delivery follows fcgi/loop.c: every wake-up reads the rows above the
  * process's high-water mark once, encodes each row once into a shared,
@@ -57,6 +57,7 @@
 #include "config.h"
 #include "json.h"
 #include "log.h"
+#include "retention.h"
 #include "route.h"
 #include "store.h"
 #include "util.h"
@@ -166,9 +167,7 @@ struct wsd {
 	struct wpub *pubs;
 	size_t npubs, pubs_cap;
 	lws_sorted_usec_list_t sul_commit;
-	lws_sorted_usec_list_t sul_trim;
-	lws_usec_t trim_at;   /* when sul_trim is due (0: not scheduled) */
-	struct store_retention retention; /* defaults from cfg */
+	struct retention *retention; /* the retention thread (retention.h) */
 	int recheck_fd;  /* timerfd of the re-reads after a WAL write */
 	int recheck_dup; /* the timerfd as adopted by lws */
 	lws_sorted_usec_list_t sul_stop;
@@ -598,6 +597,7 @@ wconn_catch_up(struct wconn *c)
 	struct msglist l;
 
 	msglist_init(&l);
+	l.max_bytes = (size_t)d->cfg.page_max_bytes;
 	for (k = 0; k < c->nsubs && c->pending < budget && !c->dropped; k++) {
 		g = c->subs[k]->g;
 		if (!g->behind)
@@ -621,7 +621,7 @@ wconn_catch_up(struct wconn *c)
 				c->catch_up_unit = d->scratch.len;
 				g->since = l.v[i]->seq;
 			}
-			if (l.n < page && i == l.n)
+			if (l.n < page && !l.truncated && i == l.n)
 				g->behind = 0;
 		}
 	}
@@ -693,40 +693,6 @@ wconn_free(struct wconn *c)
 
 /* ---- publishing --------------------------------------------------------------------- */
 
-/* Retention, as the workers apply it (loop.c): trim_interval_ms after a
- * commit of ours, and when the next message expires by age. */
-static void
-wsd_trim(lws_sorted_usec_list_t *sul)
-{
-	struct wsd *d = lws_container_of(sul, struct wsd, sul_trim);
-	int64_t deleted = 0, when = 0, now;
-	lws_usec_t in;
-
-	d->trim_at = 0;
-	if (store_trim(d->st, &d->retention, util_now_ms(), &deleted) != STORE_OK)
-		log_warn("retention pass failed (%s); will retry after the next publish", store_errmsg(d->st));
-	else if (deleted > 0)
-		log_debug("retention removed %lld messages", (long long)deleted);
-	if (store_next_expiry(d->st, &d->retention, &when) == STORE_OK && when > 0) {
-		now = util_now_ms();
-		in = ((when > now ? when - now : 0) + 1) * LWS_US_PER_MS;
-		d->trim_at = lws_now_usecs() + in;
-		lws_sul_schedule(d->ctx, 0, &d->sul_trim, wsd_trim, in);
-	}
-}
-
-/* Run retention trim_interval_ms from now, unless a pass is due sooner. */
-static void
-wsd_trim_soon(struct wsd *d)
-{
-	lws_usec_t at = lws_now_usecs() + d->cfg.trim_interval_ms * LWS_US_PER_MS;
-
-	if (d->trim_at != 0 && d->trim_at <= at)
-		return;
-	d->trim_at = at;
-	lws_sul_schedule(d->ctx, 0, &d->sul_trim, wsd_trim, d->cfg.trim_interval_ms * LWS_US_PER_MS);
-}
-
 /* The group commit: every publish received since the last one, in one
  * transaction (each in its own savepoint), then acks, the cross-process
  * signal, and the local dispatch (no waiting for our own inotify event). */
@@ -760,7 +726,7 @@ wsd_commit(lws_sorted_usec_list_t *sul)
 	r = store_append_groups(d->st, groups, n, util_now_ms());
 	if (r == STORE_OK) {
 		wake_notify(d->wake);
-		wsd_trim_soon(d);
+		retention_kick(d->retention);
 	}
 	for (i = 0; i < n; i++) {
 		p = &d->pubs[i];
@@ -1064,7 +1030,7 @@ wsd_dispatch(struct wsd *d, int *found)
 			wframe_unref(f);
 		}
 		d->seen_seq = d->rows.v[d->rows.n - 1]->seq;
-		if (d->rows.n < WSD_READ_PAGE)
+		if (d->rows.n < WSD_READ_PAGE && !d->rows.truncated)
 			break;
 	}
 	msglist_clear(&d->rows);
@@ -1660,9 +1626,6 @@ main(int argc, char **argv)
 		goto out;
 	}
 	log_set_level((enum log_level)log_level_parse(d.cfg.log_level));
-	d.retention.max_messages = d.cfg.retention_max_messages;
-	d.retention.max_age_ms = d.cfg.retention_max_age_s * 1000;
-	d.retention.max_bytes = d.cfg.retention_max_bytes;
 	lws_levels = LLL_ERR | (log_enabled(LOG_LEVEL_DEBUG) ? LLL_WARN | LLL_NOTICE : 0);
 	lws_set_log_level(lws_levels, wsd_lws_log);
 
@@ -1680,6 +1643,14 @@ main(int argc, char **argv)
 
 	d.st = store_open(d.cfg.database, 0, (int)d.cfg.busy_timeout_ms, &cause);
 	if (d.st == NULL) {
+		fprintf(stderr, "fcpush-ws: %s\n", cause);
+		goto out;
+	}
+	d.rows.max_bytes = (size_t)d.cfg.page_max_bytes;
+	/* Trims on a thread of their own (it inherits the blocked signals):
+	 * the loop never waits on the write lock for one. */
+	d.retention = retention_new(&d.cfg, NULL, &cause);
+	if (d.retention == NULL) {
 		fprintf(stderr, "fcpush-ws: %s\n", cause);
 		goto out;
 	}
@@ -1716,7 +1687,6 @@ main(int argc, char **argv)
 out:
 	if (d.ctx != NULL) {
 		lws_sul_cancel(&d.sul_commit);
-		lws_sul_cancel(&d.sul_trim);
 		lws_sul_cancel(&d.sul_stop);
 		lws_context_destroy(d.ctx); /* closes every connection: wconn_free */
 	}
@@ -1748,6 +1718,7 @@ out:
 		close(d.recheck_dup);
 	if (d.recheck_fd != -1)
 		close(d.recheck_fd);
+	retention_free(d.retention);
 	wake_free(d.wake);
 	store_close(d.st);
 	msglist_fini(&d.rows);
