@@ -4,6 +4,7 @@
 # as before. The lock is real: the sqlite3 shell holds BEGIN IMMEDIATE open,
 # fed through a fifo. busy_timeout_ms is small so the case is quick.
 . "$FCPUSH_SRCDIR/tests/lib.sh"
+. "$FCPUSH_SRCDIR/tests/integration/stream_lib.sh" # use_worker
 fcpush_setup FCPUSH_BUSY_TIMEOUT_MS=200
 
 # db_locked: another connection cannot take the write lock now.
@@ -86,6 +87,29 @@ case_lock_wakes_nobody() {
 	assert_json '[.messages[].data]' '["accepted"]'
 }
 
+# Retention is due (max 1 message, trimmed 100 ms after a publish) when
+# another process takes the write lock for about 3 s. The trim waits for the
+# lock on its own thread: meanwhile streams open and long polls end on time
+# (a trim on the event loop held every one of them for busy_timeout_ms).
+case_lock_never_stalls_loop() {
+	local ch i
+	ch=$(unique_channel busyloop)
+	publish "$ch" one
+	publish "$ch" two
+	hold_lock lock3
+	for i in 1 2 3 4; do
+		"$CURL" -s -N --max-time 1 -H 'Accept: text/event-stream' "$PUSH/channels/$ch" -o "$T/sse$i.out"
+		grep -q '^: fcpush' "$T/sse$i.out" || fail "SSE stream $i did not open within 1 s while the lock was held"
+		REQ_MAX_TIME=3 req GET "/push/channels/$ch" -H 'Prefer: wait=1'
+		assert_status 204
+	done
+	release_lock
+	wait_until 10 "retention to trim $ch to 1 message" eval "[ \"\$(db_count \"channel = '$ch'\")\" = 1 ]" ||
+		fail "retention did not run after the lock went: $(db_count "channel = '$ch'") messages"
+}
+
 run_case "database locked past busy_timeout_ms: 503, nothing written, serves after" case_locked_503
 run_case "a refused publish wakes no long poll" case_lock_wakes_nobody
+use_worker trimmer FCPUSH_BUSY_TIMEOUT_MS=4000 FCPUSH_RETENTION_MAX_MESSAGES=1 FCPUSH_TRIM_INTERVAL_MS=100
+run_case "a write lock held during a due trim stalls no stream or long poll" case_lock_never_stalls_loop
 finish
