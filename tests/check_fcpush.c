@@ -54,6 +54,7 @@ main(void)
 	srunner_add_suite(sr, http_suite());
 	srunner_add_suite(sr, sse_suite());
 	srunner_add_suite(sr, ws_suite());
+	srunner_add_suite(sr, log_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

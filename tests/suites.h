@@ -15,6 +15,7 @@ Suite *commit_suite(void);
 Suite *http_suite(void);
 Suite *sse_suite(void);
 Suite *ws_suite(void);
+Suite *log_suite(void);
 
 /* A fresh temporary directory for one test (caller frees the path; the
  * directory and what is in it are removed by test_tmpdir_remove). */
