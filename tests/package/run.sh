@@ -158,12 +158,14 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
 	UNDO+=("rm -f /usr/sbin/policy-rc.d")
 fi
-if ! timeout 300 dpkg -i "$deb" >"$T/install.log" 2>&1; then
-	bad "dpkg -i $(basename "$deb")"
+# apt-get resolves the Depends (adduser, libwebsockets-evlib-uv...).
+if ! DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q --no-install-recommends \
+	-o Dpkg::Use-Pty=0 "$deb" </dev/null >"$T/install.log" 2>&1; then
+	bad "apt-get install $(basename "$deb")"
 	sed 's/^/    /' "$T/install.log"
 	exit 1
 fi
-ok "dpkg -i $(basename "$deb")"
+ok "apt-get install $(basename "$deb")"
 UNDO+=("dpkg --purge fcpush")
 
 check "fcpush is a system user with group fcpush" bash -c \
@@ -185,14 +187,15 @@ check "/run/fcpush is fcpush:www-data, mode 2750" bash -c '[ "$(stat -c %U:%G:%a
 # ---- start the units ------------------------------------------------------------
 
 SYSTEMD=0
-if [ "$(ps -p 1 -o comm= 2>/dev/null)" = systemd ] && [ -d /run/systemd/system ]; then
+PID1=$(cat /proc/1/comm)
+if [ "$PID1" = systemd ] && [ -d /run/systemd/system ]; then
 	SYSTEMD=1
 	echo "# systemd is PID 1: systemctl start fcpush-fcgi.socket fcpush-ws.service"
 	systemctl daemon-reload
 	systemctl start fcpush-fcgi.socket fcpush-ws.service
 else
 	STARTED_UNITS=1
-	echo "# systemd is not PID 1 here ($(ps -p 1 -o comm=)): starting the installed units' ExecStart" \
+	echo "# systemd is not PID 1 here ($PID1): starting the installed units' ExecStart" \
 		"as systemd would (tests/package/unit_run.py: User=, Group=, Environment=, the socket unit's socket on fd 0)"
 	"$PY" "$FCPUSH_SRCDIR/tests/package/unit_run.py" "$UNITS/fcpush-fcgi.service" \
 		--socket "$UNITS/fcpush-fcgi.socket" --log "$T/fcpush-fcgi.log" 2>"$T/unit_run-fcgi.txt" &
@@ -206,11 +209,18 @@ check "the worker's socket /run/fcpush/fcpush.sock is fcpush:www-data 660" \
 check "fcpush-ws's socket /run/fcpush/ws.sock is group www-data, mode 660" \
 	wait_for 10 bash -c '[ "$(stat -c %U:%G:%a /run/fcpush/ws.sock)" = fcpush:www-data:660 ]'
 [ "$SYSTEMD" = 1 ] || sed 's/^/# /' "$T/unit_run-fcgi.txt" "$T/unit_run-ws.txt" | sort -u
-check "the worker and fcpush-ws run as fcpush" bash -c '
-	for p in fcpush.fcgi fcpush-ws; do
-		pid=$(pgrep -x -u fcpush "$p" | head -n 1)
-		[ -n "$pid" ] || { echo "no $p running as fcpush"; ps -eo user,pid,args | grep fcpush; exit 1; }
-	done'
+# runs_as_fcpush NAME: a process NAME runs with uid fcpush (no procps needed).
+runs_as_fcpush() {
+	local d uid
+	uid=$(id -u fcpush)
+	for d in /proc/[0-9]*; do
+		[ "$(cat "$d/comm" 2>/dev/null)" = "$1" ] || continue
+		awk -v u="$uid" '/^Uid:/ { exit !($2 == u && $3 == u) }' "$d/status" 2>/dev/null && return 0
+	done
+	echo "no $1 process runs as fcpush"
+	return 1
+}
+check "the worker and fcpush-ws run as fcpush" bash -c "$(declare -f runs_as_fcpush); runs_as_fcpush fcpush.fcgi && runs_as_fcpush fcpush-ws"
 
 # ---- smoke tests ----------------------------------------------------------------
 
