@@ -184,6 +184,11 @@ if [ ! -d /run/fcpush ]; then
 fi
 check "/run/fcpush is fcpush:www-data, mode 2750" bash -c '[ "$(stat -c %U:%G:%a /run/fcpush)" = fcpush:www-data:2750 ]'
 
+if command -v systemd-analyze >/dev/null; then
+	check "systemd-analyze verify: the installed units" \
+		systemd-analyze verify --man=no "$UNITS/fcpush-fcgi.socket" "$UNITS/fcpush-fcgi.service" "$UNITS/fcpush-ws.service"
+fi
+
 # ---- start the units ------------------------------------------------------------
 
 SYSTEMD=0
