@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fcpush: the command-line tool. Creates a database, publishes (an argument,
  * or one message per line of standard input), follows a channel, applies

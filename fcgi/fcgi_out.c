@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * FastCGI record framing for non-blocking output (see fcgi_out.h).
  */

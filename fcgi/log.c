@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Logging to stderr with a level filter. The level is process-wide and set
  * once at start-up; it is read without a lock (an int read is atomic enough

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Level-filtered logging to stderr, every line with its source file and line.
  * Below the level in force the arguments are not even formatted.

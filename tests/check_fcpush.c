@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The unit test runner: every module's suite in one SRunner. Exit status is
  * 0 only when every test passed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One Check suite per module; check_fcpush.c runs them all. */
 #ifndef FCPUSH_TESTS_SUITES_H
 #define FCPUSH_TESTS_SUITES_H

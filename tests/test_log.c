@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.c: the level filter and the journald priority prefixes (sd-daemon(3))
  * when stderr is the stream JOURNAL_STREAM names.

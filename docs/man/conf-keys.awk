@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # conf-keys.awk: the KEYS section of fcpush.conf(5) from
 # conf/fcpush.conf.example (written by `fcpush.fcgi --print-config-example`
 # from the table in fcgi/config.c; tests/man/run.sh checks they agree).

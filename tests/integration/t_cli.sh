@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The command-line tool as a new user meets it: --help and --version without
 # a database, a missing database names the `init` command to run, `retention
 # CHANNEL` alone shows the retention (and changes nothing), and `publish` from

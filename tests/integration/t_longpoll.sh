@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Long polls: parked without a thread, answered when a row commits whoever
 # commits it (a publish through HTTP, a second worker process, the CLI, a raw
 # sqlite3 INSERT), timeouts, the cap, DELETE → 410. The worker runs with

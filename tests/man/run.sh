@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The man pages (built from docs/man/*.in into the build tree) render with
 # man -l and without a single groff warning (-ww), carry their NAME and
 # SYNOPSIS, and fcpush.conf(5) lists exactly the keys the worker knows

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The Debian package, end to end, as root on this machine: build it (`make
 # deb`: dpkg-buildpackage -us -uc -b from the release tarball), lintian it,
 # install it, start its units, enable it in Debian's lighttpd

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Start an installed systemd service the way systemd would, where systemd is
 not PID 1 (containers, CI): tests/package/run.sh runs the package's own units.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The client pages' static checks: every pattern="" attribute compiles as
 # browsers compile it (HTML: `^(?:PATTERN)$` with the v flag; an invalid one
 # is dropped with a console error), accepts a valid channel name and refuses
