@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * batch: batch publish throughput. C connections (one thread each, keep-alive)
  * POST /push/publish arrays of B small messages back to back for S seconds;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fanout: hold N Server-Sent Events subscribers on one channel with epoll,
  * publish M messages whose bodies are their publish time, and report the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # SSE fan-out, fcpush behind lighttpd and nginx + Nchan side by side, in one
 # run on this machine. For each subscriber count it holds N SSE subscribers
 # on one channel (bench/fanout.c, epoll), measures server memory per held

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A minimal HTTP/1.1 client shared by the bench/ programs: loopback TCP
  * connections, keep-alive, response parsing (Content-Length or chunked) over

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lpbench: long-poll wake latency and idle cost of parked long polls, through
  * the web server, with one epoll loop and no threads.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- wrk script for bench/run.sh: POST a small JSON body to the URL's path, and
 -- at the end print one machine-readable line (requests, non-2xx/3xx, socket
 -- errors, duration, latency percentiles) that run.sh parses.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # bench/run.sh [--quick] [--runs N] [--no-doc] [--report bench/results/DIR]
 #
 # Builds what it needs, starts lighttpd + fcpush.fcgi (and lighttpd + the
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
 	--runs) RUNS=$2; shift ;;
 	--no-doc) WRITE_DOC=0 ;;
 	--report) REPORT_DIR=$2; shift ;;
-	-h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+	-h|--help) sed -n '3,19p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """WebSocket publish throughput with acks: one or more fcpush-ws clients send
 {"type":"publish"} commands with a window of W unacknowledged at a time and
 count acks (each ack carries the committed seq). Bounded by --messages and

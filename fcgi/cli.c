@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fcpush: the command-line tool. Creates a database, publishes (an argument,
  * or one message per line of standard input), follows a channel, applies
@@ -6,10 +7,12 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -33,16 +36,41 @@ cli_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: fcpush [--database FILE] [--config FILE] COMMAND ...\n"
+		"       fcpush --help | --version\n"
 		"  init                                  create the database (schema/fcpush.sql)\n"
-		"  publish CHANNEL [DATA] [--event NAME] [--content-type TYPE]\n"
-		"                                        publish DATA, or one message per line of stdin\n"
+		"  publish CHANNEL [DATA] [--event NAME] [--content-type TYPE] [--seqs]\n"
+		"                                        publish DATA (prints its seq), or one message\n"
+		"                                        per line of stdin (prints a summary; --seqs:\n"
+		"                                        one seq per line instead)\n"
 		"  tail CHANNEL[,CHANNEL...] [--since SEQ] [--count N]\n"
 		"                                        print messages as JSON lines and follow\n"
 		"  trim                                  apply retention now\n"
 		"  stats                                 channels and counts as JSON\n"
+		"  retention CHANNEL                     show a channel's retention as JSON\n"
 		"  retention CHANNEL [--max-messages N] [--max-age-s S] [--max-bytes B]\n"
-		"                                        set a channel's retention (0 = default)\n"
-		"The database is --database, else FCPUSH_DATABASE, else the config's `database`.\n");
+		"                                        set it (0 = the configured default)\n"
+		"The database is --database, else FCPUSH_DATABASE, else the config's `database`.\n"
+		"See fcpush(1).\n");
+}
+
+/* Options that take no value. */
+static int
+cli_is_flag(const char *arg)
+{
+	return strcmp(arg, "--seqs") == 0;
+}
+
+/* Whether the flag NAME (no value) is among argv[from..argc). */
+static int
+cli_flag(int argc, char **argv, int from, const char *name)
+{
+	int i;
+
+	for (i = from; i < argc; i++) {
+		if (strcmp(argv[i], name) == 0)
+			return 1;
+	}
+	return 0;
 }
 
 /* Find "--name VALUE" among argv[from..argc) and return VALUE, else NULL. */
@@ -66,7 +94,8 @@ cli_arg(int argc, char **argv, int from, int index)
 
 	for (i = from; i < argc; i++) {
 		if (strncmp(argv[i], "--", 2) == 0) {
-			i++;
+			if (!cli_is_flag(argv[i]))
+				i++;
 			continue;
 		}
 		if (n++ == index)
@@ -88,9 +117,11 @@ cli_opt_i64(int argc, char **argv, int from, const char *name, int64_t dflt, int
 	return 0;
 }
 
+/* Publish one message and wake the subscribers; *seq gets its seq. Prints
+ * the reason to stderr and returns -1 when it was refused or failed. */
 static int
 cli_publish_one(struct store *st, struct wake *w, const char *channel, const char *event, const char *ct,
-		const char *data, size_t len)
+		const char *data, size_t len, int64_t *seq_out)
 {
 	struct store_pub pub = {channel, event, ct, data, len, NULL};
 	int64_t seq = 0;
@@ -108,9 +139,36 @@ cli_publish_one(struct store *st, struct wake *w, const char *channel, const cha
 		return -1;
 	}
 	wake_notify(w);
-	printf("%lld\n", (long long)seq);
-	fflush(stdout);
+	*seq_out = seq;
 	return 0;
+}
+
+static double
+cli_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* What `publish` from standard input did so far. */
+struct cli_pub_summary {
+	int64_t count, first_seq, last_seq;
+	double start_s;
+};
+
+static void
+cli_pub_summary_print(FILE *f, const struct cli_pub_summary *s, const char *channel, const char *end)
+{
+	double secs = cli_now_s() - s->start_s;
+
+	fprintf(f, "%lld messages published to %s in %.2f s (%.0f/s)", (long long)s->count, channel, secs,
+		secs > 0 ? (double)s->count / secs : 0.0);
+	if (s->count > 0)
+		fprintf(f, ", seq %lld to %lld", (long long)s->first_seq, (long long)s->last_seq);
+	fputs(end, f);
+	fflush(f);
 }
 
 static int
@@ -119,8 +177,12 @@ cli_publish(struct store *st, const char *db, int argc, char **argv, int from)
 	const char *channel = cli_arg(argc, argv, from, 0), *data = cli_arg(argc, argv, from, 1);
 	const char *event = cli_opt(argc, argv, from, "--event");
 	const char *ct = cli_opt(argc, argv, from, "--content-type");
+	int seqs = cli_flag(argc, argv, from, "--seqs"), progress = isatty(STDERR_FILENO);
+	struct cli_pub_summary sum = {0, 0, 0, cli_now_s()};
 	struct wake *w = NULL;
 	char *line = NULL;
+	double shown_s = sum.start_s;
+	int64_t seq = 0;
 	size_t cap = 0;
 	ssize_t n;
 	int rc = 0;
@@ -137,21 +199,39 @@ cli_publish(struct store *st, const char *db, int argc, char **argv, int from)
 		return -1;
 	}
 	if (data != NULL) {
-		rc = cli_publish_one(st, w, channel, event, ct, data, strlen(data));
+		rc = cli_publish_one(st, w, channel, event, ct, data, strlen(data), &seq);
+		if (rc == 0)
+			printf("%lld\n", (long long)seq);
 		wake_free(w);
 		return rc;
 	}
-	/* One message per line: `tail -f app.log | fcpush publish logs`. */
+	/* One message per line: `tail -f app.log | fcpush publish logs`. A
+	 * summary at the end (and a progress line, at most 4 a second, when
+	 * stderr is a terminal); --seqs prints each seq instead. */
 	while (!cli_interrupted && (n = getline(&line, &cap, stdin)) != -1) {
 		if (n > 0 && line[n - 1] == '\n')
 			line[--n] = '\0';
 		if (n > 0 && line[n - 1] == '\r')
 			line[--n] = '\0';
-		if (cli_publish_one(st, w, channel, event, ct, line, (size_t)n) == -1) {
+		if (cli_publish_one(st, w, channel, event, ct, line, (size_t)n, &seq) == -1) {
 			rc = -1;
 			break;
 		}
+		if (sum.count++ == 0)
+			sum.first_seq = seq;
+		sum.last_seq = seq;
+		if (seqs) {
+			printf("%lld\n", (long long)seq);
+			fflush(stdout);
+		} else if (progress && cli_now_s() - shown_s >= 0.25) {
+			shown_s = cli_now_s();
+			cli_pub_summary_print(stderr, &sum, channel, "\r");
+		}
 	}
+	if (progress && !seqs && shown_s > sum.start_s)
+		fputs("\033[K", stderr); /* clear the progress line */
+	if (!seqs)
+		cli_pub_summary_print(stdout, &sum, channel, "\n");
 	free(line);
 	wake_free(w);
 	return rc;
@@ -264,6 +344,30 @@ cli_stats(struct store *st)
 	return 0;
 }
 
+/* `retention CHANNEL`: the channel's override (0 = none) and the configured
+ * defaults that apply where it has none, as one JSON line. */
+static int
+cli_retention_show(struct store *st, const struct config *cfg, const char *channel)
+{
+	struct store_channel_info info;
+	enum store_result r = store_channel_info(st, channel, &info);
+
+	if (r == STORE_NOTFOUND) {
+		fprintf(stderr, "fcpush: no channel \"%s\"\n", channel);
+		return -1;
+	}
+	if (r != STORE_OK) {
+		fprintf(stderr, "fcpush: %s\n", store_errmsg(st));
+		return -1;
+	}
+	printf("{\"channel\":\"%s\",\"max_messages\":%lld,\"max_age_s\":%lld,\"max_bytes\":%lld,"
+	       "\"defaults\":{\"max_messages\":%lld,\"max_age_s\":%lld,\"max_bytes\":%lld}}\n",
+	       channel, (long long)info.retention.max_messages, (long long)(info.retention.max_age_ms / 1000),
+	       (long long)info.retention.max_bytes, (long long)cfg->retention_max_messages,
+	       (long long)cfg->retention_max_age_s, (long long)cfg->retention_max_bytes);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -285,10 +389,16 @@ main(int argc, char **argv)
 		else
 			break;
 	}
-	if (i >= argc || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+	if (i >= argc || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0 ||
+	    strcmp(argv[i], "help") == 0 || cli_flag(argc, argv, i + 1, "--help")) {
 		cli_usage(i >= argc ? stderr : stdout);
 		config_fini(&cfg);
 		return i >= argc ? 2 : 0;
+	}
+	if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
+		printf("fcpush %s (SQLite %s)\n", PACKAGE_VERSION, sqlite3_libversion());
+		config_fini(&cfg);
+		return 0;
 	}
 	cmd = argv[i++];
 	if ((cfgfile != NULL && config_load_file(&cfg, cfgfile, &cause) == -1) || config_load_env(&cfg, &cause) == -1) {
@@ -299,6 +409,10 @@ main(int argc, char **argv)
 		db = cfg.database;
 	if (strcmp(cmd, "init") == 0)
 		flags = STORE_CREATE;
+	else if (access(db, F_OK) == -1 && errno == ENOENT) {
+		fprintf(stderr, "fcpush: no database at %s; create it first:\n  fcpush --database %s init\n", db, db);
+		goto out;
+	}
 	st = store_open(db, flags, (int)cfg.busy_timeout_ms, &cause);
 	if (st == NULL) {
 		fprintf(stderr, "fcpush: %s\n", cause);
@@ -328,6 +442,11 @@ main(int argc, char **argv)
 	} else if (strcmp(cmd, "retention") == 0) {
 		const char *ch = cli_arg(argc, argv, i, 0);
 
+		if (ch != NULL && route_channel_valid(ch) && cli_opt(argc, argv, i, "--max-messages") == NULL &&
+		    cli_opt(argc, argv, i, "--max-age-s") == NULL && cli_opt(argc, argv, i, "--max-bytes") == NULL) {
+			rc = cli_retention_show(st, &cfg, ch) == 0 ? 0 : 1;
+			goto out;
+		}
 		if (ch == NULL || !route_channel_valid(ch) ||
 		    cli_opt_i64(argc, argv, i, "--max-messages", 0, &ret.max_messages) == -1 ||
 		    cli_opt_i64(argc, argv, i, "--max-age-s", 0, &ret.max_age_ms) == -1 ||

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Group commit over one writer connection (see commit.h). The queue is a
  * singly linked list of submissions living on their submitters' stacks; the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Group commit: many request threads publish at once through one writer
  * connection. A thread that submits while no commit is running becomes the

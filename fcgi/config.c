@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Configuration: one table of every key (type, default, bounds, help) and
  * one parser that checks them, fed by a `key = value` file and FCPUSH_<KEY>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Configuration as one table: every key with its type, default, bounds and
  * help, read from a file of `key = value` lines and from FCPUSH_<KEY>

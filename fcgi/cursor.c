@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Where a subscriber starts and how long a long poll waits: the request's
  * cursor inputs (query parameters and headers) reduced to one cursor, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Where a subscriber starts: the one-integer cursor (a seq) from ?since=,
  * the Last-Event-ID header (WHATWG EventSource), its ?lastEventId= and

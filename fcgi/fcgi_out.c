@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * FastCGI record framing for non-blocking output (see fcgi_out.h). The queue
  * is an array of records, each a header, a slice of shared content and its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Non-blocking output for parked requests. libfcgi's FCGX_PutStr/FCGX_FFlush
  * block the calling thread until the web server reads, which one event loop

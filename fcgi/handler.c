@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Request handlers of the HTTP contract (see handler.h and DESIGN.md).
  */

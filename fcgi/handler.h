@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The request handlers of the HTTP contract (DESIGN.md): publish, batch
  * publish, poll and long poll, channel info and list, delete, status, CORS

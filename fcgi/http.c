@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * CGI response building (see http.h).
  */

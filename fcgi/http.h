@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * HTTP as a FastCGI responder sees it: the request's CGI parameters
  * (RFC 3875 §4.1) gathered in one struct, and the response built as CGI

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * JSON output for every JSON transport: strings escaped per RFC 8259 §7 (plus
  * U+2028/U+2029 for JavaScript, invalid UTF-8 replaced by U+FFFD), base64 per

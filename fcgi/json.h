@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * JSON output: string escaping (RFC 8259 §7), base64 (RFC 4648 §4) and the
  * message object every JSON transport sends. Parsing JSON is SQLite's job

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The event loop that holds parked requests: long polls waiting for a
  * message (and, in later transports, open streams). One thread, one epoll

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The retention thread (see retention.h): sleeps on a condition variable
  * until the next pass is due, runs store_trim, then asks the store when an

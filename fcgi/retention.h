@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Retention off the event loops: a thread of its own applies the configured
  * limits trim_interval_ms after a commit, and again when an age limit is due

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Routing: REQUEST_URI to an endpoint, matched from the end of the path so
  * that any mount prefix works, plus percent-decoding, query-string lookup and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Routing: REQUEST_URI to an endpoint. Both web servers pass REQUEST_URI raw
  * and identical (SCRIPT_NAME/PATH_INFO differ between lighttpd, mod_proxy_fcgi

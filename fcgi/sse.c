@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * text/event-stream encoding (see sse.h).
  */

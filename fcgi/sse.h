@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The text/event-stream encoder (WHATWG HTML, "Server-sent events",
  * §9.2.5 "Parsing an event stream" and §9.2.6 "Interpreting an event stream"):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The message store on SQLite: append messages in group-committed
  * transactions, read them back by sequence number, apply retention, and keep

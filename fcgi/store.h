@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The message store: one SQLite file in WAL mode holding every published
  * message with its sequence number, the channels with their retention

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Allocation that aborts on failure, clocks, number parsing and the growable
  * byte buffer.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Small helpers every module uses: allocation that aborts on failure in one
  * place, clocks in milliseconds, and a growable byte buffer.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Cross-process wake-up through inotify on the database directory, filtered
  * to the -wal and -wake files (see wake.h).

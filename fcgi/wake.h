@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The cross-process wake-up signal. inotify on the database directory
  * reports two files to every watching process at once:

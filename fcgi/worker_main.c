@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fcpush.fcgi: the long-lived FastCGI responder. A few request threads accept
  * and answer requests with libfcgi; requests that must wait are handed to the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The WebSocket protocol "fcpush.v1" without the sockets (see ws.h):
  * handshake checks, the URL, client commands and server frames.

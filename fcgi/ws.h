@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The WebSocket protocol "fcpush.v1" of fcpush-ws, without the sockets:
  * checking a handshake, reading the URL, parsing and validating client

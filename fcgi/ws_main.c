@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fcpush-ws: the WebSocket companion daemon. One libwebsockets event loop
  * on one thread serves every WebSocket (protocol "fcpush.v1", see ws.h and

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- fcpush message store, schema version 1.
 --
 -- One SQLite file holds every published message, the channels with their

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The unit test runner: every module's suite in one SRunner. Exit status is
  * 0 only when every test passed.
@@ -55,6 +56,7 @@ main(void)
 	srunner_add_suite(sr, sse_suite());
 	srunner_add_suite(sr, ws_suite());
 	srunner_add_suite(sr, fcgi_out_suite());
+	srunner_add_suite(sr, log_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared helpers for the integration tests (tests/integration/t_*.sh), sourced
 # by each of them. A test file calls fcpush_setup (fresh database, worker and
 # web server in a private temp dir), then run_case for each case, then

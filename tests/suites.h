@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One Check suite per module; check_fcpush.c runs them all. */
 #ifndef FCPUSH_TESTS_SUITES_H
 #define FCPUSH_TESTS_SUITES_H
@@ -16,6 +17,7 @@ Suite *http_suite(void);
 Suite *sse_suite(void);
 Suite *ws_suite(void);
 Suite *fcgi_out_suite(void);
+Suite *log_suite(void);
 
 /* A fresh temporary directory for one test (caller frees the path; the
  * directory and what is in it are removed by test_tmpdir_remove). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of commit.c: group commit from many threads. */
 #include <pthread.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of fcgi/config.c: defaults, every bound of every integer key, files,
  * the environment, size suffixes, CORS origins, and that the committed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of fcgi/cursor.c: every cursor source and their precedence, the
  * forms of If-None-Match, and Prefer: wait (RFC 7240) against ?wait=.

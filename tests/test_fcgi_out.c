@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of fcgi_out.c: FastCGI record framing over a real socket pair,
  * shared content, partial writes. */
 #include <errno.h>

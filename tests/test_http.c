@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of http.c (CGI response building, Accept matching) and of the
  * request handlers driven directly, without FastCGI, on a fresh database.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of fcgi/json.c: string escaping (RFC 8259 §7), UTF-8 validation and
  * replacement, base64 (RFC 4648 §10 vectors) and the message object.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of retention: trimming by count, age and bytes with per-channel
  * overrides, the trimmed_seq every gap report rests on, and the next expiry

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of fcgi/route.c: every endpoint under several mount prefixes,
  * percent-decoding, channel lists and names at their limits, and the

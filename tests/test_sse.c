@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of sse.c, the text/event-stream encoder. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of the message store: appends and reads, batch parsing, channels and
  * the deletion log, and how the store fails (locked, read-only, foreign or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of util.c: allocation helpers, number parsing, struct buf. */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of ws.c: the WebSocket protocol "fcpush.v1" without sockets
  * (handshake checks, the URL, client commands, server frames), and of
  * store_json_object, which parses the commands. */

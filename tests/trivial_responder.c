@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A FastCGI responder that does no work: the ceiling for bench/. It accepts
  * requests in a few threads and answers each with "201 Created" and a tiny

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* demo.js: the page furniture shared by the fcpush example pages (not part of
  * the client: fcpush.js is). It reads the channel from ?channel=, fills the
  * status panel (transport, state, last seq), adds messages to #messages and

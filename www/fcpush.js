@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* fcpush.js: a small client for fcpush, no dependencies, no build step.
  *
  *   <script src="/fcpush.js"></script>      (defines window.fcpush)

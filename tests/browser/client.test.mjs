@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fcpush.js through the demo pages: two people chat; a reload resumes
 // exactly once; a server restart reconnects and resumes; 4xx, gaps and a
 // deleted channel are shown and end the subscription.

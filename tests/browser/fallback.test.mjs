@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Transport fallback in fcpush.js (chat.html, default order websocket, sse,
 // longpoll, poll): with the WebSocket path not proxied by the server config
 // the client settles on SSE; with SSE blocked too, on long poll. Under

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The real stack for the browser tests, in the spirit of tests/lib.sh: a
 // fresh database, a fcpush.fcgi worker on a unix socket, lighttpd or Apache
 // rendered from conf/*.conf.in on a free loopback port serving a copy of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // large.html: a file published from the page as one message (over 1 MiB, so
 // subscribers get it announced, not inline) is played from
 // /push/channels/{ch}/messages/{seq} with Range requests (206).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The browser suite (one TESTS entry): the pages of www/ in headless Debian
 # chromium, driven by playwright-core (never a downloaded browser), against
 # the real stack (fcpush.fcgi, fcpush-ws when built, lighttpd and Apache),

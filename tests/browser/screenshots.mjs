@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Screenshots of every page in a real session, for README "Client pages":
 //   node tests/browser/screenshots.mjs [OUTDIR]   (default docs/screenshots)
 // Starts its own stack (lighttpd, fcpush-ws when built), publishes a few

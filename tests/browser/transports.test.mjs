@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Each transport page, under lighttpd and Apache: a message published with
 // a plain HTTP POST (what curl does) appears on the page within 2 s, and the
 // page's own form publishes.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The integration suite (one TESTS entry): for each web server in
 # ${FCPUSH_TEST_SERVERS:-lighttpd apache} whose binary exists, run every
 # tests/integration/t_*.sh against a fresh worker, database and server (each

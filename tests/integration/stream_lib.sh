@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Helpers for the stream tests (t_sse.sh, t_ndjson.sh), sourced after
 # tests/lib.sh. A small stdlib-only Python client (Debian's /usr/bin/python3)
 # reads SSE or NDJSON streams over a raw socket and prints one JSON line per

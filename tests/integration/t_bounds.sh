@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Memory bounds of the worker under hostile reads (issue: answers bounded in
 # bytes, not only rows; fan-out that shares, and checks the slow-consumer
 # bound per message). Bodies of control characters grow six-fold in JSON

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # A database locked past the busy timeout: publishes answer 503 with nothing
 # written, reads keep working (WAL), and once the lock goes the worker serves
 # as before. The lock is real: the sqlite3 shell holds BEGIN IMMEDIATE open,

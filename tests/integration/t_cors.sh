@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CORS with cors_allow_origins set to two origins: allowed origins get
 # Access-Control-Allow-Origin (and the exposed headers), others get nothing,
 # preflight OPTIONS answers 204 with the allowed methods and headers.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Bad input, each one a case: every error is JSON {"error", "detail"} with the
 # status of the contract, and nothing is written. max_message_bytes is small
 # here so the 413 case sends little.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # 1,000 concurrent long polls parked on one channel, all answered by a single
 # publish. curl caps --parallel-max at 300, so four curl processes hold 250
 # each.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Large objects: a 100 MB body is published, stored and downloaded in pieces
 # (the worker never holds it whole: its peak RSS stays far below the body),
 # announced to subscribers with its size instead of inline, and served with

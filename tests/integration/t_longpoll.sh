@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Long polls: parked without a thread, answered when a row commits whoever
 # commits it (a publish through HTTP, a second worker process, the CLI, a raw
 # sqlite3 INSERT), timeouts, the cap, DELETE → 410. The worker runs with
@@ -106,7 +107,7 @@ case_wake_cli_stdin() {
 	base=$(parked)
 	bg_req lp GET "/push/channels/$ch?since=0" -H "Prefer: wait=$WAIT_CAP"
 	await_parked $((base + 1))
-	printf 'line one\nline two\n' | "$FCPUSH" --database "$DB" publish "$ch" >"$T/cli.out" ||
+	printf 'line one\nline two\n' | "$FCPUSH" --database "$DB" publish "$ch" --seqs >"$T/cli.out" ||
 		fail "fcpush publish from stdin failed"
 	assert_eq "$(wc -l <"$T/cli.out" | tr -d ' ')" 2 "seqs printed by fcpush publish"
 	bg_wait lp

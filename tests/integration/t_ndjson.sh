@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # NDJSON streams (Accept: application/x-ndjson or ?stream=ndjson) through the
 # web server: one JSON object per line for messages (text, JSON, binary as
 # base64), heartbeats, the gap, a deleted channel, SIGTERM; cursors; a client

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Publish and poll through the web server: bodies of each kind, sequence
 # numbers, every cursor, multi-channel polls, batch publish, channel info and
 # list, DELETE, the message URL, /status and the static page.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Retention and the gap signal: a worker keeping 3 messages per channel trims
 # in the background; a cursor older than what was trimmed gets "gap": true and
 # Push-Gap: <oldest available seq>. Per-channel overrides from the CLI.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # SIGTERM: the worker stops accepting, answers its parked long polls at once
 # and exits 0 (under the sanitizer build LeakSanitizer then runs: its report
 # fails the case).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Server-Sent Events through the web server: the opening, events (id, event
 # name, data lines for LF / CR / CRLF bodies, empty, UTF-8, binary, 200 KB),
 # every cursor (Last-Event-ID, ?since, ?lastEventId, ?last_event_id, ?last),

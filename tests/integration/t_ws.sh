@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # WebSockets through the web server's proxy to fcpush-ws (protocol
 # fcpush.v1): subscribe and publish, delivery across transports and
 # processes, resume with ?since exactly once (also across kill -9 of the

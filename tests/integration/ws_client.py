@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """WebSocket client for the integration tests (tests/integration/t_ws.sh).
 
 Runs under Debian's /usr/bin/python3 with python3-websockets (10.x, asyncio).
