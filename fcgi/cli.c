@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <poll.h>
-#include <sqlite3.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include "config.h"
 #include "json.h"
 #include "log.h"
+#include "retention.h"
 #include "route.h"
 #include "store.h"
 #include "wake.h"
@@ -396,7 +396,7 @@ main(int argc, char **argv)
 		return i >= argc ? 2 : 0;
 	}
 	if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
-		printf("fcpush %s (SQLite %s)\n", PACKAGE_VERSION, sqlite3_libversion());
+		printf("fcpush %s (SQLite %s)\n", PACKAGE_VERSION, store_library_version());
 		config_fini(&cfg);
 		return 0;
 	}
@@ -428,9 +428,7 @@ main(int argc, char **argv)
 	} else if (strcmp(cmd, "tail") == 0) {
 		rc = cli_tail(st, db, argc, argv, i) == 0 ? 0 : 1;
 	} else if (strcmp(cmd, "trim") == 0) {
-		ret.max_messages = cfg.retention_max_messages;
-		ret.max_age_ms = cfg.retention_max_age_s * 1000;
-		ret.max_bytes = cfg.retention_max_bytes;
+		retention_defaults(&cfg, &ret);
 		if (store_trim(st, &ret, util_now_ms(), &deleted) == STORE_OK) {
 			printf("%lld messages removed\n", (long long)deleted);
 			rc = 0;

@@ -664,6 +664,12 @@ store_body_close(struct store *st)
 }
 
 const char *
+store_library_version(void)
+{
+	return sqlite3_libversion();
+}
+
+const char *
 store_errmsg(struct store *st)
 {
 	return sqlite3_errmsg(st->db);

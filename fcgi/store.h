@@ -271,6 +271,10 @@ enum store_result store_body_read(struct store *st, int64_t offset, void *p, siz
 /* Close the open body, if any (ends its read transaction). */
 void store_body_close(struct store *st);
 
+/* The version of the SQLite library in use (sqlite3_libversion), a static
+ * string. */
+const char *store_library_version(void);
+
 /* The last error message of the connection (sqlite3_errmsg), for logs. */
 const char *store_errmsg(struct store *st);
 
