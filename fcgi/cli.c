@@ -299,7 +299,7 @@ main(int argc, char **argv)
 		db = cfg.database;
 	if (strcmp(cmd, "init") == 0)
 		flags = STORE_CREATE;
-	st = store_open(db, flags, (int)cfg.busy_timeout_ms, &cause);
+	st = store_open(db, flags | store_durability_flags(cfg.durability), (int)cfg.busy_timeout_ms, &cause);
 	if (st == NULL) {
 		fprintf(stderr, "fcpush: %s\n", cause);
 		goto out;

@@ -16,6 +16,8 @@ struct config {
 	char *listen_mode;        /* octal permissions of a unix socket, e.g. "0660" */
 	char *cors_allow_origins; /* "" none, "*" any, else comma-separated origins */
 	char *log_level;          /* error, warn, info, debug */
+	char *durability;         /* full (synchronous=FULL) or normal */
+	int64_t request_body_timeout_s; /* a stalled request body fails after this long */
 	int64_t threads;              /* request threads */
 	int64_t listen_backlog;       /* listen(2) backlog of the socket */
 	int64_t busy_timeout_ms;      /* SQLite busy timeout */

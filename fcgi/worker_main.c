@@ -109,7 +109,8 @@ worker_thread(void *arg)
 	int fd, id;
 
 	ctx.app = &w->app;
-	ctx.st = store_open(w->cfg.database, 0, (int)w->cfg.busy_timeout_ms, &cause);
+	ctx.st = store_open(w->cfg.database, store_durability_flags(w->cfg.durability), (int)w->cfg.busy_timeout_ms,
+			    &cause);
 	if (ctx.st == NULL) {
 		log_error("request thread cannot open the store: %s", cause);
 		free(cause);
@@ -252,12 +253,14 @@ main(int argc, char **argv)
 	log_set_level((enum log_level)log_level_parse(w.cfg.log_level));
 	handler_app_init(&w.app, &w.cfg);
 
-	writer = store_open(w.cfg.database, STORE_CREATE, (int)w.cfg.busy_timeout_ms, &cause);
+	writer = store_open(w.cfg.database, STORE_CREATE | store_durability_flags(w.cfg.durability),
+			    (int)w.cfg.busy_timeout_ms, &cause);
 	if (writer == NULL) {
 		fprintf(stderr, "fcpush.fcgi: %s\n", cause);
 		goto out;
 	}
-	reader = store_open(w.cfg.database, 0, (int)w.cfg.busy_timeout_ms, &cause);
+	reader = store_open(w.cfg.database, store_durability_flags(w.cfg.durability), (int)w.cfg.busy_timeout_ms,
+			    &cause);
 	if (reader == NULL) {
 		fprintf(stderr, "fcpush.fcgi: %s\n", cause);
 		goto out;

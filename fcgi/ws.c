@@ -331,9 +331,9 @@ ws_frame_error(struct buf *b, const char *code, const char *detail, const char *
 }
 
 void
-ws_frame_gap(struct buf *b, int64_t oldest)
+ws_frame_gap(struct buf *b, int64_t oldest, const char *epoch)
 {
-	buf_printf(b, "{\"type\":\"gap\",\"oldest\":%lld}", (long long)oldest);
+	buf_printf(b, "{\"type\":\"gap\",\"oldest\":%lld,\"epoch\":\"%s\"}", (long long)oldest, epoch);
 }
 
 void

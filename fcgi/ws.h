@@ -113,9 +113,10 @@ int ws_command_parse_binary(struct store *st, const unsigned char *msg, size_t l
 void ws_frame_ack(struct buf *b, const char *id_json, const char *channel, int64_t seq);
 /* {"type":"error","error":CODE,"detail":TEXT,"id":ID}. */
 void ws_frame_error(struct buf *b, const char *code, const char *detail, const char *id_json);
-/* {"type":"gap","oldest":N}: messages before N (up to the cursor) were
- * deleted by retention. */
-void ws_frame_gap(struct buf *b, int64_t oldest);
+/* {"type":"gap","oldest":N,"epoch":E}: messages before N (up to the cursor)
+ * were deleted by retention, or the cursor was above every seq of this
+ * database (epoch E: store_epoch, hex digits, not escaped). */
+void ws_frame_gap(struct buf *b, int64_t oldest, const char *epoch);
 /* {"type":"deleted","channel":C}, before the close 4410. */
 void ws_frame_deleted(struct buf *b, const char *channel);
 /* {"type":"subscribed","channel":C,"since":N,"id":ID} answering subscribe,

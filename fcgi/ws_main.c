@@ -521,16 +521,21 @@ wconn_group_open(struct wconn *c, char *const *channels, size_t n, int has_since
 {
 	struct wsd *d = c->d;
 	struct wgroup *g = xcalloc(1, sizeof *g);
-	int64_t trimmed = 0, oldest = 0;
+	int64_t trimmed = 0, oldest = 0, high = 0;
+	int rollback = 0;
 	size_t i;
 
+	/* A cursor above every seq assigned here (a restored database) starts
+	 * at the highest, after a gap notice. */
+	if (has_since && store_high_seq(d->st, &high) == STORE_OK)
+		since = store_cursor_resume(d->st, NULL, since, high, &rollback);
 	g->since = has_since ? since : d->seen_seq;
 	g->behind = has_since;
 	if (has_since &&
 	    store_gap(d->st, (const char *const *)channels, n, since, &trimmed, &oldest) == STORE_OK &&
-	    since < trimmed) {
+	    (rollback || since < trimmed)) {
 		buf_reset(&d->scratch);
-		ws_frame_gap(&d->scratch, oldest > 0 ? oldest : trimmed + 1);
+		ws_frame_gap(&d->scratch, oldest > 0 ? oldest : (rollback ? since : trimmed) + 1, store_epoch(d->st));
 		wconn_queue_buf(c, &d->scratch, 0);
 	}
 	for (i = 0; i < n; i++)
@@ -1585,7 +1590,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	d.st = store_open(d.cfg.database, 0, (int)d.cfg.busy_timeout_ms, &cause);
+	d.st = store_open(d.cfg.database, store_durability_flags(d.cfg.durability), (int)d.cfg.busy_timeout_ms, &cause);
 	if (d.st == NULL) {
 		fprintf(stderr, "fcpush-ws: %s\n", cause);
 		goto out;
