@@ -373,6 +373,29 @@ config_load_env(struct config *c, char **cause)
 	return 0;
 }
 
+int
+config_reload_log_level(struct config *c, const char *path)
+{
+	struct config fresh;
+	char *cause = NULL;
+	int rc = -1;
+
+	config_init(&fresh);
+	if ((path != NULL && config_load_file(&fresh, path, &cause) == -1) || config_load_env(&fresh, &cause) == -1) {
+		log_error("reload: %s; keeping log_level %s", cause, c->log_level);
+		goto out;
+	}
+	free(c->log_level);
+	c->log_level = xstrdup(fresh.log_level);
+	log_set_level((enum log_level)log_level_parse(c->log_level));
+	log_info("reload: log_level %s (other settings take effect at the next start)", c->log_level);
+	rc = 0;
+out:
+	free(cause);
+	config_fini(&fresh);
+	return rc;
+}
+
 /* Write text as "# " comment lines of at most 78 columns, broken at spaces. */
 static void
 config_write_comment(FILE *f, const char *text)

@@ -58,6 +58,13 @@ int config_load_file(struct config *c, const char *path, char **cause);
 /* Apply FCPUSH_<KEY> variables from the environment (key upper-cased). -1 with
  * *cause on the first bad value. Unknown FCPUSH_ variables are ignored. */
 int config_load_env(struct config *c, char **cause);
+/* On SIGHUP: read the file at path (NULL: none) and the environment again,
+ * as at start, and apply what can change in a running process: log_level
+ * (c->log_level and the log's level). Logs the outcome. Returns 0, or -1
+ * (logged, nothing changed) when the file or a variable is bad. Not
+ * async-signal-safe: call it from a thread that took the signal with sigwait
+ * or a signalfd. */
+int config_reload_log_level(struct config *c, const char *path);
 /* Write every key with its default and help as a commented example file. */
 void config_write_example(FILE *f);
 /* Whether origin (a request's Origin header) is allowed by

@@ -149,6 +149,17 @@ out:
 
 /* ---- reading bodies and mapping store results ------------------------ */
 
+/* The answer to a body that could not be read: 408 when it stalled past
+ * request_body_timeout_s (read_body's errno ETIMEDOUT), else 400. */
+static void
+handler_body_error(struct http_response *resp)
+{
+	if (errno == ETIMEDOUT)
+		http_error(resp, 408, "body_timeout", "the request body stopped arriving; nothing was written");
+	else
+		http_error(resp, 400, "bad_body", "the request body could not be read");
+}
+
 /* Read the whole body into out, refusing more than limit bytes. Returns 0,
  * or -1 after setting the error answer (413, or 400 when it cannot be read). */
 static int
@@ -167,7 +178,7 @@ handler_read_body(const struct http_request *req, int64_t limit, struct buf *out
 		buf_reserve(out, 16384);
 		n = req->read_body(req->read_arg, out->data + out->len, out->cap - out->len - 1);
 		if (n < 0) {
-			http_error(resp, 400, "bad_body", "the request body could not be read");
+			handler_body_error(resp);
 			return -1;
 		}
 		if (n == 0)
@@ -203,7 +214,7 @@ handler_spool_body(struct handler_ctx *h, const struct http_request *req, int64_
 	for (;;) {
 		n = req->read_body(req->read_arg, chunk, sizeof chunk);
 		if (n < 0) {
-			http_error(resp, 400, "bad_body", "the request body could not be read");
+			handler_body_error(resp);
 			goto fail;
 		}
 		if (n == 0)

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,13 +40,23 @@ usage(FILE *f)
 		   "Every key of the configuration may also be set as FCPUSH_<KEY> in the environment.\n");
 }
 
+/* Read up to n bytes of the body. 0 at its end; -1 when the stream failed,
+ * with errno ETIMEDOUT when the body stalled past request_body_timeout_s
+ * (SO_RCVTIMEO on the request's socket, set in worker_thread). libfcgi's
+ * FCGX_GetStr returns short on an error and keeps it in the stream: without
+ * this check a stalled or cut body would read as a complete shorter one. */
 static ssize_t
 worker_read_body(void *arg, char *p, size_t n)
 {
 	FCGX_Request *req = arg;
-	int want = n > 65536 ? 65536 : (int)n;
+	int want = n > 65536 ? 65536 : (int)n, got, err;
 
-	return FCGX_GetStr(p, want, req->in);
+	got = FCGX_GetStr(p, want, req->in);
+	if (got < want && (err = FCGX_GetError(req->in)) != 0) {
+		errno = err == EAGAIN || err == EWOULDBLOCK ? ETIMEDOUT : (err > 0 ? err : EPROTO);
+		return -1;
+	}
+	return got;
 }
 
 static void
@@ -105,6 +117,7 @@ worker_thread(void *arg)
 	struct park_spec *spec;
 	FCGX_Request *req = xcalloc(1, sizeof *req);
 	struct buf out;
+	struct timeval body_timeout = {.tv_sec = (time_t)w->cfg.request_body_timeout_s};
 	char *cause = NULL;
 	int fd, id;
 
@@ -126,6 +139,10 @@ worker_thread(void *arg)
 				break;
 			continue;
 		}
+		/* Bound every blocking read of this request (its body): a
+		 * client that stalls mid-body frees the thread (the web server
+		 * may stream the body as it arrives: Apache does). */
+		setsockopt(req->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &body_timeout, sizeof body_timeout);
 		worker_request(&hr, req);
 		http_response_reset(&resp);
 		if (handler_run(&ctx, &hr, &resp, &spec) == HANDLER_FINISHED) {
@@ -307,7 +324,11 @@ main(int argc, char **argv)
 	w.nthreads = started;
 	log_info("fcpush.fcgi %s serving %s with %zu request threads", PACKAGE_VERSION, w.cfg.database, started);
 
-	sigwait(&stop_set, &sig);
+	/* SIGHUP (logrotate, systemctl reload, a web server's graceful
+	 * restart) reloads what can change while running and goes on; logs go
+	 * to stderr, which the supervisor owns, so there is none to reopen. */
+	while (sigwait(&stop_set, &sig) == 0 && sig == SIGHUP)
+		config_reload_log_level(&w.cfg, config_path);
 	log_info("signal %d: stopping", sig);
 	atomic_store(&w.stopping, 1);
 	worker_join_threads(&w);

@@ -149,6 +149,7 @@ struct wsd {
 	int wake_dup; /* the inotify fd as adopted by lws */
 	int sig_fd;
 	int sig_dup; /* the signalfd as adopted by lws */
+	const char *config_path; /* --config, re-read on SIGHUP; NULL when none */
 	uv_loop_t loop; /* ours, lent to lws as a foreign loop */
 	int loop_ready;
 	struct lws_context *ctx;
@@ -1073,7 +1074,7 @@ wsd_stop_deadline(lws_sorted_usec_list_t *sul)
 	d->done = 1;
 }
 
-/* SIGTERM or SIGINT: close every connection with 1001 (what is queued is
+/* SIGHUP: reload the log level. SIGTERM or SIGINT: close every connection with 1001 (what is queued is
  * dropped: clients resume with ?since), then end the loop once all are
  * closed, or after WSD_SHUTDOWN_MS. */
 static int
@@ -1087,6 +1088,10 @@ wsd_signal_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	if (reason != LWS_CALLBACK_RAW_RX_FILE)
 		return 0;
 	while ((n = read(d->sig_fd, &si, sizeof si)) == (ssize_t)sizeof si) {
+		if (si.ssi_signo == SIGHUP) {
+			config_reload_log_level(&d->cfg, d->config_path); /* and go on */
+			continue;
+		}
 		if (d->stopping)
 			continue;
 		log_info("signal %u: closing %zu WebSockets", si.ssi_signo, d->nconns);
@@ -1578,10 +1583,13 @@ main(int argc, char **argv)
 	lws_levels = LLL_ERR | (log_enabled(LOG_LEVEL_DEBUG) ? LLL_WARN | LLL_NOTICE : 0);
 	lws_set_log_level(lws_levels, wsd_lws_log);
 
-	/* SIGTERM and SIGINT arrive through a signalfd the loop watches. */
+	/* SIGTERM and SIGINT (stop) and SIGHUP (reload the log level, go on)
+	 * arrive through a signalfd the loop watches. */
 	sigemptyset(&stop_set);
 	sigaddset(&stop_set, SIGTERM);
 	sigaddset(&stop_set, SIGINT);
+	sigaddset(&stop_set, SIGHUP);
+	d.config_path = config_path;
 	sigprocmask(SIG_BLOCK, &stop_set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	d.sig_fd = signalfd(-1, &stop_set, SFD_NONBLOCK | SFD_CLOEXEC);
