@@ -193,6 +193,19 @@ handler_read_body(const struct http_request *req, int64_t limit, struct buf *out
 	return 0;
 }
 
+/* The answer to a spool file that cannot be created or written (errno): 507
+ * when the disk is full, as for the store itself, else 503. */
+static void
+handler_spool_error(struct http_response *resp)
+{
+	int err = errno, full = err == ENOSPC || err == EDQUOT;
+
+	if (full)
+		log_error("spooling a body: %s: nothing was written", strerror(err));
+	http_error(resp, full ? 507 : 503, full ? "insufficient_storage" : "store_unavailable",
+		   "cannot spool the body: %s; nothing was written", strerror(err));
+}
+
 /* Copy the body into a new file next to the database (the same file system,
  * writable by the worker), refusing more than limit bytes. Returns the path
  * (caller unlinks and frees) with *len set, or NULL after setting the error
@@ -207,7 +220,7 @@ handler_spool_body(struct handler_ctx *h, const struct http_request *req, int64_
 	int fd = mkstemp(path);
 
 	if (fd == -1) {
-		http_error(resp, 503, "store_unavailable", "cannot spool the body: %s", strerror(errno));
+		handler_spool_error(resp);
 		free(path);
 		return NULL;
 	}
@@ -225,7 +238,7 @@ handler_spool_body(struct handler_ctx *h, const struct http_request *req, int64_
 			goto fail;
 		}
 		if (write(fd, chunk, (size_t)n) != n) {
-			http_error(resp, 503, "store_unavailable", "cannot spool the body: %s", strerror(errno));
+			handler_spool_error(resp);
 			goto fail;
 		}
 	}
