@@ -320,6 +320,7 @@ static void store_done(sqlite3_stmt *s);
 static void store_rollback(struct store *st);
 static int open_int(sqlite3 *db, const char *sql, int64_t *out);
 static int open_schema(struct store *st, const char *path, int flags, char **cause);
+static int read_epoch(struct store *st);
 static int open_epoch(struct store *st, const char *path, int flags, char **cause);
 static const char *channels_json(struct store *st, const char *const *channels, size_t nch);
 static int64_t limit64(size_t n);
@@ -519,48 +520,55 @@ out:
 	return ret;
 }
 
-/* Read the epoch into st->epoch; a writable open first adds it to a
- * database made before epochs existed (under the write lock, so two
- * processes opening one such file draw one epoch). */
+/* Read the epoch into st->epoch ("" when there is none). */
 static int
-open_epoch(struct store *st, const char *path, int flags, char **cause)
+read_epoch(struct store *st)
 {
 	sqlite3_stmt *s = NULL;
 	const unsigned char *e;
 	int64_t exists = 0;
-	int rc, ret = -1;
+	int rc;
 
-	if ((rc = open_int(st->db, sql_info_exists, &exists)) != SQLITE_OK) {
-		set_cause(cause, "cannot read %s: %s", path, sqlite3_errmsg(st->db));
-		return -1;
-	}
-	if (exists == 0 && (flags & STORE_READONLY))
-		return 0; /* no epoch: cursors are checked against seqs only */
-	if (exists == 0) {
-		if (sqlite3_exec(st->db, sql_begin, NULL, NULL, NULL) != SQLITE_OK ||
-		    sqlite3_exec(st->db, sql_info_ensure, NULL, NULL, NULL) != SQLITE_OK ||
-		    sqlite3_exec(st->db, sql_commit, NULL, NULL, NULL) != SQLITE_OK) {
-			set_cause(cause, "cannot add an epoch to %s: %s", path, sqlite3_errmsg(st->db));
-			if (!sqlite3_get_autocommit(st->db))
-				sqlite3_exec(st->db, sql_rollback, NULL, NULL, NULL);
-			return -1;
-		}
-		log_info("store: %s: added table database_info (the database's epoch)", path);
-	}
+	st->epoch[0] = '\0';
+	if ((rc = open_int(st->db, sql_info_exists, &exists)) != SQLITE_OK || exists == 0)
+		return rc;
 	rc = sqlite3_prepare_v2(st->db, sql_epoch, -1, &s, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
+	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		e = sqlite3_column_text(s, 0);
 		snprintf(st->epoch, sizeof st->epoch, "%s", e != NULL ? (const char *)e : "");
-		ret = 0;
-	} else if (rc == SQLITE_DONE) {
-		set_cause(cause, "%s: table database_info has no row: delete the table to draw a new epoch", path);
-	} else {
-		set_cause(cause, "cannot read the epoch of %s: %s", path, sqlite3_errmsg(st->db));
 	}
 	sqlite3_finalize(s);
-	return ret;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Read the epoch into st->epoch. A writable open first draws one for a
+ * database that has none: made before epochs existed, or whose operator
+ * deleted the row (after restoring a backup, so that every subscriber is
+ * told of a gap). Under the write lock, so that two processes opening such
+ * a file at once draw one epoch. A read-only open of such a file has none. */
+static int
+open_epoch(struct store *st, const char *path, int flags, char **cause)
+{
+	if (read_epoch(st) != SQLITE_OK) {
+		set_cause(cause, "cannot read the epoch of %s: %s", path, sqlite3_errmsg(st->db));
+		return -1;
+	}
+	if (st->epoch[0] != '\0' || (flags & STORE_READONLY))
+		return 0;
+	if (sqlite3_exec(st->db, sql_begin, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(st->db, sql_info_ensure, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(st->db, sql_commit, NULL, NULL, NULL) != SQLITE_OK) {
+		set_cause(cause, "cannot add an epoch to %s: %s", path, sqlite3_errmsg(st->db));
+		if (!sqlite3_get_autocommit(st->db))
+			sqlite3_exec(st->db, sql_rollback, NULL, NULL, NULL);
+		return -1;
+	}
+	if (read_epoch(st) != SQLITE_OK || st->epoch[0] == '\0') {
+		set_cause(cause, "cannot read the epoch of %s: %s", path, sqlite3_errmsg(st->db));
+		return -1;
+	}
+	log_info("store: %s: drew the database's epoch %s (table database_info)", path, st->epoch);
+	return 0;
 }
 
 int

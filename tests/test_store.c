@@ -870,6 +870,15 @@ START_TEST(test_epoch)
 	ck_assert_msg(other != NULL, "%s", cause);
 	ck_assert_uint_eq(strlen(store_epoch(other)), STORE_EPOCH_LEN);
 	ck_assert_str_ne(store_epoch(other), first);
+	snprintf(first, sizeof first, "%s", store_epoch(other));
+	store_close(other);
+
+	/* The row deleted (after restoring a backup): a new epoch too. */
+	raw_exec("DELETE FROM database_info");
+	other = store_open(path, 0, 50, &cause);
+	ck_assert_msg(other != NULL, "%s", cause);
+	ck_assert_uint_eq(strlen(store_epoch(other)), STORE_EPOCH_LEN);
+	ck_assert_str_ne(store_epoch(other), first);
 	store_close(other);
 
 	other = store_open(path, STORE_SYNC_NORMAL, 50, &cause);
