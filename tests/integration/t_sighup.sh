@@ -46,12 +46,16 @@ case_sighup() {
 }
 
 # lighttpd's graceful reload with held streams: new requests are answered at
-# once (server.graceful-restart-bg), the held stream stays with the old
-# process and still gets messages.
+# once (server.graceful-restart-bg), and the held stream gets the next
+# message exactly once. The old process usually keeps the stream; lighttpd
+# 1.4.69 sometimes stops it at once instead (the new process's SIGINT can
+# reach the old one before it has left its own graceful state: seen in 1 run
+# of 4 here), so the client reconnects with Last-Event-ID as an EventSource
+# does, and loses nothing either way.
 case_lighttpd_reload() {
 	local ch t0 ms
 	ch=$(unique_channel reload)
-	stream_start sse "/push/channels/$ch"
+	stream_start sse "/push/channels/$ch" --reconnect --retry-ms 100
 	await_open sse
 	await_stream_parked sse 1
 	t0=$(now_ms)
@@ -64,6 +68,10 @@ case_lighttpd_reload() {
 	[ "$ms" -lt 3000 ] || fail "lighttpd took $ms ms to answer after a graceful reload"
 	publish "$ch" after-reload
 	await_records sse '.type == "event" and .data == "after-reload"' 1 10
+	publish "$ch" after-reload-2
+	await_records sse '.type == "event" and .data == "after-reload-2"' 1 10
+	assert_eq "$(st_datas sse)" '["after-reload","after-reload-2"]' "events on the held stream (once each)"
+	log "the held stream was $( [ "$(st_count sse '.type == "open"')" = 1 ] && echo kept || echo "reopened once" ) across the reload"
 	stream_stop sse
 }
 
