@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cursor.h"
 #include "store.h"
 #include "util.h"
 
@@ -38,13 +39,15 @@
 int ws_handshake_check(const char *version, const char *key, const char *protocols, char **cause);
 
 /* What a WebSocket URL asks for: {mount}/ws/channels/{ch[,ch...]} with an
- * optional cursor (?since=, ?lastEventId=, ?last_event_id=) or ?last=N. */
+ * optional cursor (?since=, ?lastEventId=, ?last_event_id=; SEQ or
+ * EPOCH:SEQ, and ?epoch=) or ?last=N. */
 struct ws_target {
 	char **channels; /* nchannels names, each malloc'd */
 	size_t nchannels;
 	int has_since;   /* a cursor was given */
 	int64_t since;
 	int64_t last;    /* ?last=N: the last N messages, then live (0: not asked) */
+	char epoch[CURSOR_EPOCH_MAX + 1]; /* the cursor's database epoch; "" when none */
 };
 
 /* Read a request URI (path and query, raw as sent) into t; ?last may ask for

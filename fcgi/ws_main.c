@@ -516,9 +516,11 @@ wconn_error(struct wconn *c, const char *code, const char *detail, const char *i
 
 /* Open a group for channels at cursor since (has_since: a cursor was given,
  * so history is read from the store first, after a gap notice if retention
- * deleted part of it). */
+ * deleted part of it, or if the cursor is of another epoch (NULL or "":
+ * unchecked) or above every seq of this database). */
 static struct wgroup *
-wconn_group_open(struct wconn *c, char *const *channels, size_t n, int has_since, int64_t since)
+wconn_group_open(struct wconn *c, char *const *channels, size_t n, int has_since, int64_t since,
+		 const char *epoch)
 {
 	struct wsd *d = c->d;
 	struct wgroup *g = xcalloc(1, sizeof *g);
@@ -526,10 +528,11 @@ wconn_group_open(struct wconn *c, char *const *channels, size_t n, int has_since
 	int rollback = 0;
 	size_t i;
 
-	/* A cursor above every seq assigned here (a restored database) starts
-	 * at the highest, after a gap notice. */
+	/* A cursor of another epoch starts at the beginning of the history,
+	 * one above every seq assigned here (a restored database) at the
+	 * highest: both after a gap notice. */
 	if (has_since && store_high_seq(d->st, &high) == STORE_OK)
-		since = store_cursor_resume(d->st, NULL, since, high, &rollback);
+		since = store_cursor_resume(d->st, epoch, since, high, &rollback);
 	g->since = has_since ? since : d->seen_seq;
 	g->behind = has_since;
 	if (has_since &&
@@ -901,7 +904,7 @@ wconn_command(struct wconn *c, const char *msg, size_t len, int binary)
 			wconn_error(c, "too_many_subscriptions", detail, cmd.id);
 		} else {
 			chan = (char *)cmd.channel;
-			g = wconn_group_open(c, &chan, 1, cmd.has_since, cmd.since);
+			g = wconn_group_open(c, &chan, 1, cmd.has_since, cmd.since, NULL);
 			buf_reset(&d->scratch);
 			ws_frame_subscribed(&d->scratch, cmd.channel, g->since, cmd.id);
 			wconn_queue_buf(c, &d->scratch, 0);
@@ -1127,20 +1130,32 @@ wsd_header(struct lws *wsi, enum lws_token_indexes h)
 	return s;
 }
 
-/* The request URI as sent: path and query string. */
+/* The request URI as sent: path and query string. lws keeps each
+ * &-separated query argument as one fragment, and lws_hdr_copy of 4.1 joins
+ * them with ',' (later versions with '&'): "?since=3&epoch=E" would read as
+ * since "3,epoch=E". So the fragments are copied one by one and joined with
+ * '&' again. */
 static char *
 wsd_request_uri(struct lws *wsi)
 {
-	char *path = wsd_header(wsi, WSI_TOKEN_GET_URI), *args = wsd_header(wsi, WSI_TOKEN_HTTP_URI_ARGS), *uri;
+	char *path = wsd_header(wsi, WSI_TOKEN_GET_URI), *frag;
+	int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS), i, n;
+	struct buf b;
 
-	if (path == NULL) {
-		free(args);
+	if (path == NULL)
 		return NULL;
-	}
-	uri = args != NULL ? xasprintf("%s?%s", path, args) : xstrdup(path);
+	buf_init(&b);
+	buf_puts(&b, path);
 	free(path);
-	free(args);
-	return uri;
+	if (total > 0) {
+		frag = xmalloc((size_t)total + 1);
+		for (i = 0; (n = lws_hdr_copy_fragment(wsi, frag, total + 1, WSI_TOKEN_HTTP_URI_ARGS, i)) >= 0; i++) {
+			buf_putc(&b, i == 0 ? '?' : '&');
+			buf_append(&b, frag, (size_t)n);
+		}
+		free(frag);
+	}
+	return buf_steal(&b);
 }
 
 /* Answer an HTTP request (a refused handshake) with status and the JSON
@@ -1263,7 +1278,7 @@ wsd_established(struct wsd *d, struct lws *wsi, struct wpss *pss)
 	d->conns = c;
 	d->nconns++;
 	pss->c = c;
-	g = wconn_group_open(c, t.channels, t.nchannels, t.has_since, t.since);
+	g = wconn_group_open(c, t.channels, t.nchannels, t.has_since, t.since, t.epoch);
 	if (t.last > 0)
 		wconn_queue_last(c, g, (const char *const *)t.channels, t.nchannels, (size_t)t.last);
 	if (wconn_any_behind(c))

@@ -156,10 +156,16 @@ case_ws_gap() {
 	wait "$!" || fail "ws_client: $(cat "$T/ws.out" "$T/ws.err")"
 	assert_eq "$("$JQ" -c -r -s '[.[] | select(.type == "gap" or .type == "message") | .type + ":" + (.data // .epoch)] | join(" ")' "$T/ws.out")" \
 		"gap:$("$SQLITE3" "$DB" 'SELECT epoch FROM database_info') message:w2" "WebSocket from a cursor above the highest seq"
+	# Another epoch in the URL: the gap, then the history from its start.
+	"$PY" "$FCPUSH_SRCDIR/tests/integration/ws_client.py" listen \
+		"ws://127.0.0.1:$PORT/push/ws/channels/$ch?since=$SEQ&epoch=0000000000000000" \
+		--count 2 --timeout 10 >"$T/ws.out" 2>"$T/ws.err" || fail "ws_client: $(cat "$T/ws.out" "$T/ws.err")"
+	assert_eq "$("$JQ" -c -r -s '[.[] | select(.type == "gap" or .type == "message") | .type + ":" + (.data // "")] | join(" ")' "$T/ws.out")" \
+		"gap: message:w1 message:w2" "WebSocket with another epoch"
 }
 
 run_case "durability full by default; epoch in status, info and Push-Epoch; plain cursors as before" case_defaults
 run_case "simulated power loss: a subscriber ahead of the restored database sees a gap, then the new publishes" case_power_loss
 run_case "a cursor with another database's epoch: gap and the whole history" case_other_epoch
-run_case "WebSocket: a cursor above the highest seq gets a gap frame with the epoch, then live messages" case_ws_gap
+run_case "WebSocket: a cursor above the highest seq or of another epoch gets a gap frame with the epoch" case_ws_gap
 finish
