@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # bench/run.sh [--quick] [--runs N] [--no-doc] [--report bench/results/DIR]
+#              [--durability full|normal] [--compare-durability]
 #
 # Builds what it needs, starts lighttpd + fcpush.fcgi (and lighttpd + the
 # trivial responder, the ceiling) on free 127.0.0.1 ports with a fresh
@@ -9,6 +10,11 @@
 # under bench/results/<UTC time>/ and writes the medians into
 # docs/BENCHMARKS.md between the "bench:results" markers. --report DIR
 # measures nothing and writes the summary of an earlier run again.
+# --durability sets the workers' `durability` (default full, the shipped
+# default). --compare-durability measures only publish req/s at 1, 16 and 64
+# connections, with durability full and then normal on a fresh database and
+# worker each, in every run (the order alternates between runs), and writes
+# its table to bench/results/<time>/summary.md, not to docs/BENCHMARKS.md.
 #
 # Everything is loopback only, bounded in count and time (each client runs
 # under timeout(1)), and stops every process it started on exit.
@@ -24,13 +30,19 @@ RUNS=5
 QUICK=0
 WRITE_DOC=1
 REPORT_DIR=
+DURABILITY=full
+COMPARE_DURABILITY=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1; RUNS=1 ;;
 	--runs) RUNS=$2; shift ;;
 	--no-doc) WRITE_DOC=0 ;;
 	--report) REPORT_DIR=$2; shift ;;
-	-h|--help) sed -n '3,19p' "$0"; exit 0 ;;
+	--durability)
+		case $2 in full | normal) DURABILITY=$2 ;; *) echo "run.sh: --durability full or normal" >&2; exit 2 ;; esac
+		shift ;;
+	--compare-durability) COMPARE_DURABILITY=1 ;;
+	-h|--help) sed -n '3,25p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -149,7 +161,7 @@ if [ -z "$REPORT_DIR" ]; then
 		shift 2
 		mkdir -p "$dir"
 		env FCPUSH_DATABASE="$DB" FCPUSH_LISTEN="$sock" FCPUSH_LISTEN_MODE=0666 FCPUSH_THREADS="$THREADS" \
-			FCPUSH_LOG_LEVEL=warn FCPUSH_LONG_POLL_MAX_WAIT_S=120 "$@" \
+			FCPUSH_LOG_LEVEL=warn FCPUSH_LONG_POLL_MAX_WAIT_S=120 FCPUSH_DURABILITY="$DURABILITY" "$@" \
 			"$WORKER" >>"$dir/worker.log" 2>&1 &
 		LAST_PID=$!
 		PIDS+=("$LAST_PID")
@@ -241,10 +253,46 @@ if [ -z "$REPORT_DIR" ]; then
 		echo "wrk=$(dpkg-query -W -f '${Version}' wrk 2>/dev/null || echo '?')"
 		echo "fcpush=$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo '?')"
 		echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
-		echo "runs=$RUNS threads=$THREADS seconds=$SECS idle_seconds=$IDLE_SECS lp_msgs=$LP_MSGS"
+		echo "runs=$RUNS threads=$THREADS seconds=$SECS idle_seconds=$IDLE_SECS lp_msgs=$LP_MSGS durability=$DURABILITY"
+		echo "compare_durability=$COMPARE_DURABILITY"
 	} >"$RES/machine.txt"
-	printf 'RUNS=%s\nTHREADS=%s\nSECS=%s\nIDLE_SECS=%s\nLP_MSGS=%s\nQUICK=%s\n' \
-		"$RUNS" "$THREADS" "$SECS" "$IDLE_SECS" "$LP_MSGS" "$QUICK" >"$RES/params"
+	printf 'RUNS=%s\nTHREADS=%s\nSECS=%s\nIDLE_SECS=%s\nLP_MSGS=%s\nQUICK=%s\nCOMPARE_DURABILITY=%s\n' \
+		"$RUNS" "$THREADS" "$SECS" "$IDLE_SECS" "$LP_MSGS" "$QUICK" "$COMPARE_DURABILITY" >"$RES/params"
+	[ "$COMPARE_DURABILITY" = 1 ] && WRITE_DOC=0
+
+	# compare_durability: publish req/s at 1, 16, 64 connections with each
+	# durability on a fresh database and worker (the order alternates by
+	# run, so that a drift in the machine's load favours neither). Every
+	# acknowledged publish must be a committed row.
+	compare_durability() {
+		local d order=(full normal) c ch line n ok bad p w l
+		[ $((RUN % 2)) = 0 ] && order=(normal full)
+		for d in "${order[@]}"; do
+			DURABILITY=$d
+			DB=$S/fcpush-$d.db
+			p=$(free_port)
+			start_worker "$S/w-$d" "$S/w-$d.sock"; w=$LAST_PID
+			start_lighttpd "$S/l-$d" "$p" "$S/w-$d.sock"; l=$LAST_PID
+			for c in 1 16 64; do
+				ch=pub-$d-c$c
+				put "publish.$d.c$c.loadavg" "$(cut -d' ' -f1 /proc/loadavg)"
+				line=$(run_wrk "fcpush-$d" "$p" $c "$ch" "$w" "$l")
+				sleep 0.5
+				n=$(rows "$ch"); bad=$(kv non2xx "$line"); ok=$(( $(kv requests "$line") - ${bad:-0} ))
+				put "publish.$d.c$c.rps" "$(kv rps "$line")"
+				put "publish.$d.c$c.p99_us" "$(kv p99_us "$line")"
+				put "publish.$d.c$c.app_us_per_req" "$(kv app_us_per_req "$line")"
+				[ "${bad:-0}" = 0 ] || fail "publish $d c=$c: $bad non-2xx responses"
+				if [ "$n" -lt "$ok" ] || [ "$n" -gt $((ok + c)) ]; then
+					fail "publish $d c=$c: $n rows committed but $ok acknowledged"
+				fi
+				log "  $d c=$c: $(kv rps "$line") req/s, p99 $(kv p99_us "$line") us, $ok acknowledged, $n rows"
+			done
+			stop_pid "$l"; stop_pid "$w"
+			rm -f "$DB" "$DB-wal" "$DB-shm"
+		done
+		DURABILITY=full
+	}
 	log "machine: $(tr '\n' ' ' <"$RES/machine.txt")"
 
 	# ---- the runs --------------------------------------------------------------
@@ -259,6 +307,10 @@ if [ -z "$REPORT_DIR" ]; then
 		put background_busy_pct "$(awk -v b=$(( $(busy) - b0 )) -v hz="$(getconf CLK_TCK)" -v cpus="$(nproc)" \
 			'BEGIN { printf "%.0f", 100 * b / hz / 2 / cpus }')"
 		log "  background load: $(awk -F'\t' -v r="$RUN" '$1 == r && $2 == "background_busy_pct" {print $3}' "$DATA") % of both cores"
+		if [ "$COMPARE_DURABILITY" = 1 ]; then
+			compare_durability
+			continue
+		fi
 
 		# 1. Ceiling: lighttpd -> trivial responder.
 		PT=$(free_port)
@@ -403,6 +455,30 @@ verdict() { awk -v x="$1" -v t="$2" -v op="$3" 'BEGIN { if (x == "-" || x == "")
 mach() { sed -n "s/^$1=//p" "$RES/machine.txt"; }
 
 SUM=$RES/summary.md
+if [ "${COMPARE_DURABILITY:-0}" = 1 ]; then
+	{
+		echo "Run $(mach date_utc): $RUNS run(s) of publish only, durability full vs normal, medians shown"
+		echo "(every value in \`bench/results/$STAMP/data.tsv\`). Machine: $(mach nproc) vCPU $(mach cpu),"
+		echo "$(mach kernel), lighttpd $(mach lighttpd), SQLite $(mach sqlite); fcpush $(mach fcpush), $THREADS request"
+		echo "threads, wrk ${SECS} s per cell. Load average at start: $(mach loadavg_start); background load"
+		echo "(both cores busy with other work, 2 s before each run): $(all background_busy_pct | sed 's/\([0-9]\+\)/\1 %/g')."
+		echo
+		echo "| concurrency | full req/s | normal req/s | full / normal | full p99 | normal p99 | load avg (full / normal) |"
+		echo "|---|---|---|---|---|---|---|"
+		for c in 1 16 64; do
+			f=$(med publish.full.c$c.rps); n=$(med publish.normal.c$c.rps)
+			echo "| $c | $(fmt "$f") | $(fmt "$n") | $(ratio "$f" "$n") | $(ms "$(med publish.full.c$c.p99_us)") ms |" \
+				"$(ms "$(med publish.normal.c$c.p99_us)") ms | $(all publish.full.c$c.loadavg) / $(all publish.normal.c$c.loadavg) |"
+		done
+		if [ "$FAILURES" -gt 0 ]; then
+			echo
+			echo "**$FAILURES check(s) failed:**"
+			sed 's/^/- /' "$RES/failures.txt"
+		fi
+	} >"$SUM"
+	cat "$SUM"
+	exit 0
+fi
 {
 	echo "Run $(mach date_utc): $RUNS run(s), medians shown (every run's value is in"
 	echo "\`bench/results/$STAMP/data.tsv\`). Machine: $(mach nproc) vCPU $(mach cpu), $(mach mem),"

@@ -413,7 +413,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "fcpush: no database at %s; create it first:\n  fcpush --database %s init\n", db, db);
 		goto out;
 	}
-	st = store_open(db, flags, (int)cfg.busy_timeout_ms, &cause);
+	st = store_open(db, flags | store_durability_flags(cfg.durability), (int)cfg.busy_timeout_ms, &cause);
 	if (st == NULL) {
 		fprintf(stderr, "fcpush: %s\n", cause);
 		goto out;

@@ -22,6 +22,7 @@ enum config_type {
 
 #define CONFIG_SIZE_SUFFIX 0x1 /* integer may end in k, M or G (x1024) */
 #define CONFIG_LOG_LEVEL 0x2   /* string must be a log level name */
+#define CONFIG_DURABILITY 0x4  /* string must be full or normal */
 
 struct config_option {
 	const char *name;
@@ -52,6 +53,15 @@ static const struct config_option config_options[] = {
 	    "Origins allowed to make cross-origin requests: empty for none, * for any, else a "
 	    "comma-separated list of exact origins such as https://example.com."),
 	OPT_STRING(log_level, "info", CONFIG_LOG_LEVEL, "Least severe messages logged: error, warn, info or debug."),
+	OPT_STRING(durability, "full", CONFIG_DURABILITY,
+	    "full: every commit is fsync'd before its publish is answered (201), so it survives an OS "
+	    "crash or power loss; concurrent publishes share one fsync (group commit). normal: fsync only "
+	    "at checkpoints, faster for a lone publisher; a commit survives the crash of any process but a "
+	    "power loss may undo the last ones (subscribers ahead of the rolled-back database are told of a "
+	    "gap). Every process (worker, fcpush-ws, CLI) applies it to its own connections."),
+	OPT_INT(request_body_timeout_s, 10, 1, 3600, 0,
+	    "A publish whose body stops arriving for this many seconds is answered 408 and its request "
+	    "thread freed, so stalled uploads cannot hold every thread (nothing is written)."),
 	OPT_INT(threads, 16, 1, 256, 0,
 	    "Threads accepting and serving requests in each worker process. A waiting request holds none; "
 	    "more threads let more concurrent publishes share one commit."),
@@ -272,6 +282,9 @@ config_set(struct config *c, const char *key, const char *value, char **cause)
 			return config_fail(cause, xasprintf("%s: \"%s\" is not one of error, warn, info, "
 							    "debug",
 							    o->name, value));
+		if ((o->flags & CONFIG_DURABILITY) && strcmp(value, "full") != 0 && strcmp(value, "normal") != 0)
+			return config_fail(cause, xasprintf("%s: \"%s\" is not one of full, normal", o->name,
+							    value));
 		break;
 	}
 	sp = (char **)((char *)c + o->offset);
@@ -369,6 +382,29 @@ config_load_env(struct config *c, char **cause)
 	return 0;
 }
 
+int
+config_reload_log_level(struct config *c, const char *path)
+{
+	struct config fresh;
+	char *cause = NULL;
+	int rc = -1;
+
+	config_init(&fresh);
+	if ((path != NULL && config_load_file(&fresh, path, &cause) == -1) || config_load_env(&fresh, &cause) == -1) {
+		log_error("reload: %s; keeping log_level %s", cause, c->log_level);
+		goto out;
+	}
+	free(c->log_level);
+	c->log_level = xstrdup(fresh.log_level);
+	log_set_level((enum log_level)log_level_parse(c->log_level));
+	log_info("reload: log_level %s (other settings take effect at the next start)", c->log_level);
+	rc = 0;
+out:
+	free(cause);
+	config_fini(&fresh);
+	return rc;
+}
+
 /* Write text as "# " comment lines of at most 78 columns, broken at spaces. */
 static void
 config_write_comment(FILE *f, const char *text)
@@ -424,6 +460,8 @@ config_write_example(FILE *f)
 		case CONFIG_STRING:
 			if (o->flags & CONFIG_LOG_LEVEL)
 				fputs("# range: error, warn, info, debug\n", f);
+			if (o->flags & CONFIG_DURABILITY)
+				fputs("# range: full, normal\n", f);
 			if (*o->default_string == '\0')
 				fprintf(f, "#%s = \"\"\n\n", o->name);
 			else

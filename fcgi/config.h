@@ -17,6 +17,8 @@ struct config {
 	char *listen_mode;        /* octal permissions of a unix socket, e.g. "0660" */
 	char *cors_allow_origins; /* "" none, "*" any, else comma-separated origins */
 	char *log_level;          /* error, warn, info, debug */
+	char *durability;         /* full (synchronous=FULL) or normal */
+	int64_t request_body_timeout_s; /* a stalled request body fails after this long */
 	int64_t threads;              /* request threads */
 	int64_t listen_backlog;       /* listen(2) backlog of the socket */
 	int64_t busy_timeout_ms;      /* SQLite busy timeout */
@@ -59,6 +61,13 @@ int config_load_file(struct config *c, const char *path, char **cause);
 /* Apply FCPUSH_<KEY> variables from the environment (key upper-cased). -1 with
  * *cause on the first bad value. Unknown FCPUSH_ variables are ignored. */
 int config_load_env(struct config *c, char **cause);
+/* On SIGHUP: read the file at path (NULL: none) and the environment again,
+ * as at start, and apply what can change in a running process: log_level
+ * (c->log_level and the log's level). Logs the outcome. Returns 0, or -1
+ * (logged, nothing changed) when the file or a variable is bad. Not
+ * async-signal-safe: call it from a thread that took the signal with sigwait
+ * or a signalfd. */
+int config_reload_log_level(struct config *c, const char *path);
 /* Write every key with its default and help as a commented example file. */
 void config_write_example(FILE *f);
 /* Whether origin (a request's Origin header) is allowed by

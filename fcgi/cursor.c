@@ -14,7 +14,9 @@
 #define OWS " \t"
 
 static int cursor_seq(const char *s, size_t len, int64_t *out);
-static int cursor_if_none_match(const char *s, int64_t *seq);
+static int cursor_epoch(const char *s, size_t len, char *epoch);
+static int cursor_token(const char *s, size_t len, struct cursor *c);
+static int cursor_if_none_match(const char *s, struct cursor *c);
 static int cursor_seconds(const char *s, size_t len, int64_t *out);
 static int prefer_find_wait(const char *prefer, const char **value, size_t *len, char **unquoted);
 static size_t skip_quoted(const char *s);
@@ -43,6 +45,39 @@ cursor_seq(const char *s, size_t len, int64_t *out)
 	return util_parse_i64(tmp, 0, INT64_MAX, out);
 }
 
+/* Copy len bytes of s, 1..CURSOR_EPOCH_MAX hex digits, lowercased into
+ * epoch (CURSOR_EPOCH_MAX + 1 bytes). */
+static int
+cursor_epoch(const char *s, size_t len, char *epoch)
+{
+	static const char hex[] = "0123456789abcdefABCDEF";
+	size_t i;
+
+	if (len == 0 || len > CURSOR_EPOCH_MAX || strspn(s, hex) < len)
+		return -1;
+	for (i = 0; i < len; i++)
+		epoch[i] = (char)(s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 'a' : s[i]);
+	epoch[len] = '\0';
+	return 0;
+}
+
+/* Parse len bytes of s as a cursor: SEQ, or EPOCH:SEQ (which also sets
+ * c->epoch). */
+static int
+cursor_token(const char *s, size_t len, struct cursor *c)
+{
+	const char *colon = memchr(s, ':', len);
+	char epoch[CURSOR_EPOCH_MAX + 1];
+
+	if (colon == NULL)
+		return cursor_seq(s, len, &c->since);
+	if (cursor_epoch(s, (size_t)(colon - s), epoch) != 0 ||
+	    cursor_seq(colon + 1, len - (size_t)(colon - s) - 1, &c->since) != 0)
+		return -1;
+	memcpy(c->epoch, epoch, sizeof epoch);
+	return 0;
+}
+
 /* The length of the quoted-string that starts at s (which is '"'), quotes
  * included, backslash escapes skipped (RFC 9110 §5.6.4). An unterminated
  * string runs to the end. */
@@ -60,12 +95,13 @@ skip_quoted(const char *s)
 }
 
 /*
- * If-None-Match (RFC 9110 §13.1.2): "N", W/"N", a bare N, or a list of them,
- * of which the first that is a seq counts. Returns 0 with *seq set, or -1
- * when no entity tag is a seq (or the header is *).
+ * If-None-Match (RFC 9110 §13.1.2): "N", W/"N", a bare N, or a list of them
+ * (N may be EPOCH:SEQ), of which the first that is a cursor counts. Returns 0
+ * with c->since (and c->epoch) set, or -1 when no entity tag is a cursor (or
+ * the header is *).
  */
 static int
-cursor_if_none_match(const char *s, int64_t *seq)
+cursor_if_none_match(const char *s, struct cursor *c)
 {
 	const char *p = s, *tag;
 	size_t len;
@@ -79,13 +115,13 @@ cursor_if_none_match(const char *s, int64_t *seq)
 		if (*p == '"') {
 			len = skip_quoted(p);
 			tag = p + 1;
-			if (cursor_seq(tag, len >= 2 && p[len - 1] == '"' ? len - 2 : len - 1, seq) == 0)
+			if (cursor_token(tag, len >= 2 && p[len - 1] == '"' ? len - 2 : len - 1, c) == 0)
 				return 0;
 			p += len;
 		} else {
 			tag = p;
 			len = strcspn(p, OWS ",");
-			if (cursor_seq(tag, len, seq) == 0)
+			if (cursor_token(tag, len, c) == 0)
 				return 0;
 			p += len;
 		}
@@ -101,6 +137,10 @@ cursor_parse(const struct cursor_input *in, int64_t max_last, struct cursor *c, 
 	size_t len;
 
 	memset(c, 0, sizeof *c);
+	if (in->epoch != NULL && cursor_epoch(in->epoch, strlen(in->epoch), c->epoch) != 0)
+		return cursor_error(cause, xasprintf("?epoch=%.64s is not a database epoch (1 to %d hex digits, "
+						     "as sent in Push-Epoch)",
+						     in->epoch, CURSOR_EPOCH_MAX));
 	/* An EventSource that reconnects requests its original URL again (any
 	 * ?since= in it included) and adds Last-Event-ID with the last event it
 	 * got; polyfills add ?lastEventId= instead. So those two, the newer
@@ -111,7 +151,7 @@ cursor_parse(const struct cursor_input *in, int64_t max_last, struct cursor *c, 
 		while (len > 0 && (lei[len - 1] == ' ' || lei[len - 1] == '\t'))
 			len--;
 		if (len > 0) {
-			if (cursor_seq(lei, len, &c->since) != 0)
+			if (cursor_token(lei, len, c) != 0)
 				return cursor_error(cause,
 						    xasprintf("the Last-Event-ID header \"%.*s\" is not a "
 							      "message seq (a whole number from 0 to %lld)",
@@ -122,7 +162,7 @@ cursor_parse(const struct cursor_input *in, int64_t max_last, struct cursor *c, 
 		}
 	}
 	if (in->last_event_id_q != NULL && *in->last_event_id_q != '\0') {
-		if (util_parse_i64(in->last_event_id_q, 0, INT64_MAX, &c->since) != 0)
+		if (cursor_token(in->last_event_id_q, strlen(in->last_event_id_q), c) != 0)
 			return cursor_error(cause, xasprintf("?lastEventId=%.64s is not a message seq (a "
 							     "whole number from 0 to %lld)",
 							     in->last_event_id_q, (long long)INT64_MAX));
@@ -130,14 +170,14 @@ cursor_parse(const struct cursor_input *in, int64_t max_last, struct cursor *c, 
 		return 0;
 	}
 	if (in->since != NULL) {
-		if (util_parse_i64(in->since, 0, INT64_MAX, &c->since) != 0)
+		if (cursor_token(in->since, strlen(in->since), c) != 0)
 			return cursor_error(cause, xasprintf("?since=%.64s is not a message seq (a whole "
 							     "number from 0 to %lld)",
 							     in->since, (long long)INT64_MAX));
 		c->kind = CURSOR_SINCE;
 		return 0;
 	}
-	if (in->if_none_match != NULL && cursor_if_none_match(in->if_none_match, &c->since) == 0) {
+	if (in->if_none_match != NULL && cursor_if_none_match(in->if_none_match, c) == 0) {
 		c->kind = CURSOR_SINCE;
 		c->conditional = 1;
 		return 0;

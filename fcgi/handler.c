@@ -97,6 +97,10 @@ handler_run(struct handler_ctx *h, const struct http_request *req, struct http_r
 	*park = NULL;
 	memset(&r, 0, sizeof r);
 	http_cors(resp, h->app->cfg, req->origin);
+	/* Every answer names the database's history, so a client can send it
+	 * back with its cursor (?epoch=) and learn of a restored database. */
+	if (store_epoch(h->st)[0] != '\0')
+		http_header(resp, "Push-Epoch", "%s", store_epoch(h->st));
 	if (route_parse(req->uri != NULL ? req->uri : "/", &r, &status, &cause) == -1) {
 		http_error(resp, status, status == 404 ? "not_found" : "bad_request", "%s", cause);
 		goto out;
@@ -145,6 +149,17 @@ out:
 
 /* ---- reading bodies and mapping store results ------------------------ */
 
+/* The answer to a body that could not be read: 408 when it stalled past
+ * request_body_timeout_s (read_body's errno ETIMEDOUT), else 400. */
+static void
+handler_body_error(struct http_response *resp)
+{
+	if (errno == ETIMEDOUT)
+		http_error(resp, 408, "body_timeout", "the request body stopped arriving; nothing was written");
+	else
+		http_error(resp, 400, "bad_body", "the request body could not be read");
+}
+
 /* Read the whole body into out, refusing more than limit bytes. Returns 0,
  * or -1 after setting the error answer (413, or 400 when it cannot be read). */
 static int
@@ -163,7 +178,7 @@ handler_read_body(const struct http_request *req, int64_t limit, struct buf *out
 		buf_reserve(out, 16384);
 		n = req->read_body(req->read_arg, out->data + out->len, out->cap - out->len - 1);
 		if (n < 0) {
-			http_error(resp, 400, "bad_body", "the request body could not be read");
+			handler_body_error(resp);
 			return -1;
 		}
 		if (n == 0)
@@ -176,6 +191,19 @@ handler_read_body(const struct http_request *req, int64_t limit, struct buf *out
 		}
 	}
 	return 0;
+}
+
+/* The answer to a spool file that cannot be created or written (errno): 507
+ * when the disk is full, as for the store itself, else 503. */
+static void
+handler_spool_error(struct http_response *resp)
+{
+	int err = errno, full = err == ENOSPC || err == EDQUOT;
+
+	if (full)
+		log_error("spooling a body: %s: nothing was written", strerror(err));
+	http_error(resp, full ? 507 : 503, full ? "insufficient_storage" : "store_unavailable",
+		   "cannot spool the body: %s; nothing was written", strerror(err));
 }
 
 /* Copy the body into a new file next to the database (the same file system,
@@ -192,14 +220,14 @@ handler_spool_body(struct handler_ctx *h, const struct http_request *req, int64_
 	int fd = mkstemp(path);
 
 	if (fd == -1) {
-		http_error(resp, 503, "store_unavailable", "cannot spool the body: %s", strerror(errno));
+		handler_spool_error(resp);
 		free(path);
 		return NULL;
 	}
 	for (;;) {
 		n = req->read_body(req->read_arg, chunk, sizeof chunk);
 		if (n < 0) {
-			http_error(resp, 400, "bad_body", "the request body could not be read");
+			handler_body_error(resp);
 			goto fail;
 		}
 		if (n == 0)
@@ -210,7 +238,7 @@ handler_spool_body(struct handler_ctx *h, const struct http_request *req, int64_
 			goto fail;
 		}
 		if (write(fd, chunk, (size_t)n) != n) {
-			http_error(resp, 503, "store_unavailable", "cannot spool the body: %s", strerror(errno));
+			handler_spool_error(resp);
 			goto fail;
 		}
 	}
@@ -230,6 +258,11 @@ handler_store_error(struct http_response *resp, enum store_result sr, const char
 	if (sr == STORE_BUSY) {
 		http_header(resp, "Retry-After", "1");
 		http_error(resp, 503, "store_unavailable", "the message store is busy or not writable; nothing was written%s%s",
+			   cause != NULL ? ": " : "", cause != NULL ? cause : "");
+	} else if (sr == STORE_FULL) {
+		/* RFC 4918 §11.5; store_fail logged it. Retrying will not help
+		 * until an operator frees space. */
+		http_error(resp, 507, "insufficient_storage", "the disk holding the message store is full; nothing was written%s%s",
 			   cause != NULL ? ": " : "", cause != NULL ? cause : "");
 	} else if (sr == STORE_INVALID) {
 		http_error(resp, 400, "bad_request", "%s", cause != NULL ? cause : "invalid input");
@@ -462,7 +495,7 @@ handler_poll_params(struct handler_ctx *h, const struct http_request *req, const
 		    struct cursor *c, int64_t *wait_ms, int64_t *applied_s, struct http_response *resp)
 {
 	struct cursor_input in;
-	char *since, *lei, *lei2, *last, *wait, *cause = NULL;
+	char *since, *lei, *lei2, *last, *wait, *epoch, *cause = NULL;
 	int bad = 0, rc = -1;
 
 	since = route_query_get(r->query, "since", &bad);
@@ -470,6 +503,7 @@ handler_poll_params(struct handler_ctx *h, const struct http_request *req, const
 	lei2 = route_query_get(r->query, "last_event_id", &bad);
 	last = route_query_get(r->query, "last", &bad);
 	wait = route_query_get(r->query, "wait", &bad);
+	epoch = route_query_get(r->query, "epoch", &bad);
 	if (bad) {
 		http_error(resp, 400, "bad_query", "the query string has a malformed percent escape");
 		goto out;
@@ -479,6 +513,7 @@ handler_poll_params(struct handler_ctx *h, const struct http_request *req, const
 	in.last_event_id_q = lei != NULL ? lei : lei2;
 	in.if_none_match = req->if_none_match;
 	in.last = last;
+	in.epoch = epoch;
 	if (cursor_parse(&in, h->app->cfg->page_messages, c, &cause) == -1) {
 		http_error(resp, 400, "bad_cursor", "%s", cause);
 		goto out;
@@ -495,6 +530,7 @@ out:
 	free(lei2);
 	free(last);
 	free(wait);
+	free(epoch);
 	return rc;
 }
 
@@ -525,7 +561,7 @@ handler_spec(const struct route *r)
  * stream reads the rest from the store as it drains. */
 static size_t
 handler_stream_opening(const struct config *cfg, struct park_spec *spec, struct http_response *resp,
-		       const struct msglist *msgs, size_t n, int gap, int64_t oldest)
+		       const struct msglist *msgs, size_t n, int gap, int64_t oldest, const char *epoch)
 {
 	size_t budget = (size_t)cfg->stream_max_pending_bytes / 2;
 	struct buf *b = &spec->opening;
@@ -553,12 +589,13 @@ handler_stream_opening(const struct config *cfg, struct park_spec *spec, struct 
 	}
 	if (gap) {
 		if (spec->kind == PARK_SSE) {
-			char json[48];
+			char json[48 + STORE_EPOCH_LEN];
 
-			snprintf(json, sizeof json, "{\"oldest\":%lld}", (long long)oldest);
+			snprintf(json, sizeof json, "{\"oldest\":%lld,\"epoch\":\"%s\"}", (long long)oldest, epoch);
 			sse_append_control(b, "gap", json);
 		} else {
-			buf_printf(b, "{\"type\":\"gap\",\"oldest\":%lld}\n", (long long)oldest);
+			buf_printf(b, "{\"type\":\"gap\",\"oldest\":%lld,\"epoch\":\"%s\"}\n", (long long)oldest,
+				   epoch);
 		}
 	}
 	for (i = 0; i < n && (i == 0 || b->len < budget); i++) {
@@ -609,7 +646,7 @@ handler_poll(struct handler_ctx *h, const struct http_request *req, const struct
 	int64_t wait_ms = -1, applied_s = 0, high = 0, dhigh = 0, trimmed = 0, oldest = 0, last_seq;
 	size_t page = (size_t)cfg->page_messages;
 	enum store_result sr;
-	int gap = 0, more = 0, kind;
+	int gap = 0, more = 0, rollback = 0, kind;
 	size_t sent, nshow;
 
 	msglist_init(&msgs);
@@ -654,8 +691,15 @@ handler_poll(struct handler_ctx *h, const struct http_request *req, const struct
 	if (sr == STORE_OK) {
 		switch (c.kind) {
 		case CURSOR_SINCE:
+			/* A cursor from another history, or above every seq
+			 * assigned here, resumes where this history lets it,
+			 * with a gap: never silence while new messages take
+			 * the seqs it believes it has seen. */
+			c.since = store_cursor_resume(h->st, c.epoch, c.since, high, &rollback);
 			sr = store_gap(h->st, chans, r->nchannels, c.since, &trimmed, &oldest);
-			gap = sr == STORE_OK && c.since < trimmed;
+			gap = sr == STORE_OK && (rollback || c.since < trimmed);
+			if (rollback && oldest == 0)
+				oldest = c.since + 1;
 			if (sr == STORE_OK)
 				sr = store_read_since(h->st, chans, r->nchannels, c.since, page + 1, &msgs);
 			spec->since = c.since;
@@ -688,7 +732,7 @@ stream:
 			spec->behind = 1;
 		if (c.kind == CURSOR_NONE && spec->since == 0)
 			spec->since = high;
-		sent = handler_stream_opening(h->app->cfg, spec, resp, &msgs, nshow, gap, oldest);
+		sent = handler_stream_opening(h->app->cfg, spec, resp, &msgs, nshow, gap, oldest, store_epoch(h->st));
 		if (sent < nshow)
 			spec->behind = 1;
 		if (sent > 0 && c.kind == CURSOR_SINCE)
@@ -734,10 +778,10 @@ handler_info_json(struct handler_ctx *h, const struct store_channel_info *ci, st
 	buf_puts(b, "{\"channel\":");
 	json_append_cstr(b, ci->name);
 	buf_printf(b,
-		   ",\"messages\":%lld,\"bytes\":%lld,\"first_seq\":%lld,\"last_seq\":%lld,\"last_publish_time\":%lld,"
+		   ",\"epoch\":\"%s\",\"messages\":%lld,\"bytes\":%lld,\"first_seq\":%lld,\"last_seq\":%lld,\"last_publish_time\":%lld,"
 		   "\"trimmed_seq\":%lld,\"created\":%lld,\"retention\":{\"max_messages\":%lld,\"max_age_s\":%lld,"
 		   "\"max_bytes\":%lld},\"subscribers\":{\"long_poll\":%zu}}",
-		   (long long)ci->messages, (long long)ci->bytes, (long long)ci->first_seq, (long long)ci->last_seq,
+		   store_epoch(h->st), (long long)ci->messages, (long long)ci->bytes, (long long)ci->first_seq, (long long)ci->last_seq,
 		   (long long)ci->last_time_ms, (long long)ci->trimmed_seq, (long long)ci->created_ms,
 		   (long long)(ci->retention.max_messages > 0 ? ci->retention.max_messages
 							       : h->app->retention_defaults.max_messages),
@@ -904,13 +948,14 @@ handler_status(struct handler_ctx *h, struct http_response *resp)
 	http_header(resp, "Content-Type", "application/json");
 	http_header(resp, "Cache-Control", "no-store");
 	buf_printf(&resp->body,
-		   "{\"pid\":%ld,\"uptime_ms\":%lld,\"requests\":%llu,\"publishes\":%llu,\"messages\":%llu,"
+		   "{\"pid\":%ld,\"epoch\":\"%s\",\"durability\":\"%s\",\"uptime_ms\":%lld,\"requests\":%llu,\"publishes\":%llu,\"messages\":%llu,"
 		   "\"transactions\":%llu,\"committed_messages\":%llu,\"polls\":%llu,\"long_polls\":%llu,"
 		   "\"parked\":%zu,\"parked_by_transport\":{\"long_poll\":%zu,\"sse\":%zu,\"ndjson\":%zu},\"streams\":%llu,"
 		   "\"dropped\":%llu,\"woken\":%llu,\"timeouts\":%llu,"
 		   "\"gone\":%llu,\"closed\":%llu,\"deliveries\":%llu,\"wakeups\":%llu,\"errors_4xx\":%llu,"
 		   "\"errors_5xx\":%llu,\"wake_latency_us\":{\"last\":%lld,\"max\":%lld}}\n",
-		   (long)getpid(), (long long)(util_now_ms() - h->app->started_ms),
+		   (long)getpid(), store_epoch(h->st), h->app->cfg->durability,
+		   (long long)(util_now_ms() - h->app->started_ms),
 		   (unsigned long long)atomic_load(&s->requests), (unsigned long long)atomic_load(&s->publishes),
 		   (unsigned long long)atomic_load(&s->messages), (unsigned long long)tx, (unsigned long long)msgs,
 		   (unsigned long long)atomic_load(&s->polls), (unsigned long long)atomic_load(&s->long_polls),

@@ -80,7 +80,7 @@ http_cors(struct http_response *r, const struct config *cfg, const char *origin)
 	http_header(r, "Access-Control-Allow-Origin", "%s", strcmp(cfg->cors_allow_origins, "*") == 0 ? "*" : origin);
 	http_header(r, "Vary", "Origin");
 	http_header(r, "Access-Control-Expose-Headers",
-		    "ETag, Location, Push-Gap, Preference-Applied, Retry-After, Content-Range");
+		    "ETag, Location, Push-Gap, Push-Epoch, Preference-Applied, Retry-After, Content-Range");
 }
 
 const char *
@@ -98,12 +98,14 @@ http_reason(int status)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 406: return "Not Acceptable";
+	case 408: return "Request Timeout";
 	case 410: return "Gone";
 	case 413: return "Content Too Large";
 	case 415: return "Unsupported Media Type";
 	case 416: return "Range Not Satisfiable";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
+	case 507: return "Insufficient Storage";
 	default: return "Unknown";
 	}
 }

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -1068,6 +1069,16 @@ loop_take_inbox(struct loop *loop)
 		p->progress_ms = now;
 		fcgi_out_init(&p->out, p->fd, msgs[i].request_id);
 		fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK);
+		if (p->spec->kind != PARK_LONG_POLL) {
+			/* What the kernel holds on this socket is part of what a
+			 * stalled client falls behind by: by default megabytes
+			 * of small events, before stream_max_pending_bytes
+			 * counts anything. Bound it to an eighth of that (the
+			 * kernel doubles the value and counts its own overhead). */
+			int sndbuf = (int)(loop->app->cfg->stream_max_pending_bytes / 8);
+
+			setsockopt(p->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+		}
 		ev.events = EPOLLIN | EPOLLRDHUP;
 		ev.data.ptr = p;
 		epoll_ctl(loop->epfd, EPOLL_CTL_ADD, p->fd, &ev);

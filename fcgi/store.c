@@ -5,6 +5,7 @@
  * the channel table and the deletion log. Every SQL statement of fcpush is
  * here, prepared once at open and reused.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -63,9 +64,22 @@ extern const char store_schema_sql[];
 
 /* Schema creation and version checks, run once at open. */
 static const char sql_pragma_wal[] = "PRAGMA journal_mode = WAL";
-static const char sql_pragma_sync[] = "PRAGMA synchronous = NORMAL";
+static const char sql_pragma_sync_full[] = "PRAGMA synchronous = FULL";
+static const char sql_pragma_sync_normal[] = "PRAGMA synchronous = NORMAL";
 static const char sql_user_version[] = "PRAGMA user_version";
 static const char sql_count_tables[] = "SELECT count(*) FROM sqlite_master";
+/* The epoch (schema/fcpush.sql, table database_info). A database created
+ * before epochs existed gets the table and its row at its first writable
+ * open: the table is only added, nothing older programs read changes, so the
+ * schema version stays 1 and such programs keep working on the file. */
+static const char sql_info_exists[] =
+	"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'database_info'";
+static const char sql_info_ensure[] =
+	"CREATE TABLE IF NOT EXISTS database_info (id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" epoch TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+	"INSERT OR IGNORE INTO database_info (id, epoch, created_ms) VALUES (1, lower(hex(randomblob(8))),"
+	" CAST(round((julianday('now') - 2440587.5) * 86400000) AS INTEGER))";
+static const char sql_epoch[] = "SELECT epoch FROM database_info WHERE id = 1";
 static const char sql_create_temp[] =
 	"PRAGMA temp_store = MEMORY;"
 	"CREATE TEMP TABLE IF NOT EXISTS store_trim (seq INTEGER PRIMARY KEY, channel TEXT NOT NULL)";
@@ -316,6 +330,7 @@ struct store {
 	sqlite3_blob *body; /* the body open for store_body_read, or NULL */
 	sqlite3_stmt *stmt[ST_COUNT];
 	struct buf channels; /* the JSON array bound as ?1 of the *_MANY reads */
+	char epoch[STORE_EPOCH_LEN + 1]; /* "" when unknown (read-only, no database_info) */
 };
 
 static void set_cause(char **cause, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -325,6 +340,8 @@ static void store_done(sqlite3_stmt *s);
 static void store_rollback(struct store *st);
 static int open_int(sqlite3 *db, const char *sql, int64_t *out);
 static int open_schema(struct store *st, const char *path, int flags, char **cause);
+static int read_epoch(struct store *st);
+static int open_epoch(struct store *st, const char *path, int flags, char **cause);
 static const char *channels_json(struct store *st, const char *const *channels, size_t nch);
 static int64_t limit64(size_t n);
 static enum store_result step_int(struct store *st, sqlite3_stmt *s, const char *what, int64_t *out);
@@ -358,18 +375,25 @@ set_cause(char **cause, const char *fmt, ...)
 	*cause = buf_steal(&b);
 }
 
-/* Map an SQLite failure to our result and log it. The codes that mean "the
- * database is locked or cannot be written right now" become STORE_BUSY (a
- * 503: try again later); anything else is STORE_ERROR. */
+/* Map an SQLite failure to our result and log it. A full disk (SQLITE_FULL,
+ * or an I/O error whose errno is ENOSPC or EDQUOT) is STORE_FULL (a 507: an
+ * operator must free space). The codes that mean "the database is locked or
+ * cannot be written right now" become STORE_BUSY (a 503: try again later);
+ * anything else is STORE_ERROR. */
 static enum store_result
 store_fail(struct store *st, int rc, const char *what)
 {
+	int sys = sqlite3_system_errno(st->db);
+
+	if ((rc & 0xff) == SQLITE_FULL || ((rc & 0xff) == SQLITE_IOERR && (sys == ENOSPC || sys == EDQUOT))) {
+		log_error("store: %s: disk full (%s): nothing was written", what, sqlite3_errmsg(st->db));
+		return STORE_FULL;
+	}
 	switch (rc & 0xff) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
 	case SQLITE_READONLY:
 	case SQLITE_CANTOPEN:
-	case SQLITE_FULL:
 	case SQLITE_IOERR: log_warn("store: %s: %s", what, sqlite3_errmsg(st->db)); return STORE_BUSY;
 	default: log_error("store: %s: %s", what, sqlite3_errmsg(st->db)); return STORE_ERROR;
 	}
@@ -519,6 +543,84 @@ out:
 	return ret;
 }
 
+/* Read the epoch into st->epoch ("" when there is none). */
+static int
+read_epoch(struct store *st)
+{
+	sqlite3_stmt *s = NULL;
+	const unsigned char *e;
+	int64_t exists = 0;
+	int rc;
+
+	st->epoch[0] = '\0';
+	if ((rc = open_int(st->db, sql_info_exists, &exists)) != SQLITE_OK || exists == 0)
+		return rc;
+	rc = sqlite3_prepare_v2(st->db, sql_epoch, -1, &s, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		e = sqlite3_column_text(s, 0);
+		snprintf(st->epoch, sizeof st->epoch, "%s", e != NULL ? (const char *)e : "");
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Read the epoch into st->epoch. A writable open first draws one for a
+ * database that has none: made before epochs existed, or whose operator
+ * deleted the row (after restoring a backup, so that every subscriber is
+ * told of a gap). Under the write lock, so that two processes opening such
+ * a file at once draw one epoch. A read-only open of such a file has none. */
+static int
+open_epoch(struct store *st, const char *path, int flags, char **cause)
+{
+	if (read_epoch(st) != SQLITE_OK) {
+		set_cause(cause, "cannot read the epoch of %s: %s", path, sqlite3_errmsg(st->db));
+		return -1;
+	}
+	if (st->epoch[0] != '\0' || (flags & STORE_READONLY))
+		return 0;
+	if (sqlite3_exec(st->db, sql_begin, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(st->db, sql_info_ensure, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(st->db, sql_commit, NULL, NULL, NULL) != SQLITE_OK) {
+		set_cause(cause, "cannot add an epoch to %s: %s", path, sqlite3_errmsg(st->db));
+		if (!sqlite3_get_autocommit(st->db))
+			sqlite3_exec(st->db, sql_rollback, NULL, NULL, NULL);
+		return -1;
+	}
+	if (read_epoch(st) != SQLITE_OK || st->epoch[0] == '\0') {
+		set_cause(cause, "cannot read the epoch of %s: %s", path, sqlite3_errmsg(st->db));
+		return -1;
+	}
+	log_info("store: %s: drew the database's epoch %s (table database_info)", path, st->epoch);
+	return 0;
+}
+
+int
+store_durability_flags(const char *durability)
+{
+	return durability != NULL && strcmp(durability, "normal") == 0 ? STORE_SYNC_NORMAL : 0;
+}
+
+const char *
+store_epoch(const struct store *st)
+{
+	return st->epoch;
+}
+
+int64_t
+store_cursor_resume(const struct store *st, const char *epoch, int64_t since, int64_t high, int *rollback)
+{
+	*rollback = 0;
+	if (epoch != NULL && epoch[0] != '\0' && st->epoch[0] != '\0' && strcmp(epoch, st->epoch) != 0) {
+		*rollback = 1;
+		return 0;
+	}
+	if (since > high) {
+		*rollback = 1;
+		return high;
+	}
+	return since;
+}
+
 struct store *
 store_open(const char *path, int flags, int busy_timeout_ms, char **cause)
 {
@@ -561,13 +663,17 @@ store_open(const char *path, int flags, int busy_timeout_ms, char **cause)
 		sqlite3_finalize(s);
 		s = NULL;
 	}
-	/* NORMAL in WAL mode: a commit survives the crash of any process (not
-	 * of the machine's power) without an fsync per transaction. */
-	if (sqlite3_exec(st->db, sql_pragma_sync, NULL, NULL, NULL) != SQLITE_OK) {
+	/* FULL in WAL mode: the WAL is fsync'd at every commit, so a commit
+	 * survives power loss; group commit (commit.c) shares one fsync among
+	 * the publishes that arrive together. NORMAL (durability = normal)
+	 * fsyncs only at checkpoints: a commit survives the crash of any
+	 * process, not of the machine. */
+	if (sqlite3_exec(st->db, (flags & STORE_SYNC_NORMAL) ? sql_pragma_sync_normal : sql_pragma_sync_full,
+			 NULL, NULL, NULL) != SQLITE_OK) {
 		set_cause(cause, "cannot configure %s: %s", path, sqlite3_errmsg(st->db));
 		goto fail;
 	}
-	if (open_schema(st, path, flags, cause) != 0)
+	if (open_schema(st, path, flags, cause) != 0 || open_epoch(st, path, flags, cause) != 0)
 		goto fail;
 	if (sqlite3_exec(st->db, sql_create_temp, NULL, NULL, NULL) != SQLITE_OK) {
 		set_cause(cause, "cannot create a temporary table: %s", sqlite3_errmsg(st->db));

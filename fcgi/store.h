@@ -25,12 +25,17 @@ enum store_result {
 	STORE_NOTFOUND, /* no such channel or message */
 	STORE_INVALID,  /* the input was refused (bad JSON, bad field): a 400 */
 	STORE_BUSY,     /* locked past the busy timeout, or read-only/unwritable: a 503, nothing written */
+	STORE_FULL,     /* the disk (or quota) is full: a 507, nothing written */
 	STORE_ERROR     /* anything else; logged with sqlite3_errmsg() */
 };
 
 /* Flags for store_open. */
 #define STORE_CREATE 0x1   /* create the file and the schema when missing */
 #define STORE_READONLY 0x2 /* open read-only (CLI tail, stats) */
+#define STORE_SYNC_NORMAL 0x4 /* synchronous=NORMAL instead of FULL (durability = normal) */
+
+/* The length of a database epoch: 16 lowercase hex digits. */
+#define STORE_EPOCH_LEN 16
 
 /* One message to append. Strings are NUL-terminated; event may be NULL (no
  * event name) and content_type may be NULL (stored as
@@ -131,12 +136,35 @@ void msglist_fini(struct msglist *l);
 void msglist_clear(struct msglist *l);
 
 /* Open the database at path (busy timeout in ms for every statement).
- * Sets WAL mode and synchronous=NORMAL (a commit survives kill -9 of any
- * process). With STORE_CREATE, a missing file or empty database gets the
- * schema of schema/fcpush.sql (compiled in). Checks PRAGMA user_version:
- * a file of another schema version is refused. Returns NULL on failure and,
- * when cause is not NULL, sets *cause to a sentence the caller frees. */
+ * Sets WAL mode and synchronous=FULL: a commit is on disk (fsync'd) before it
+ * returns, so a 201 survives an OS crash or power loss. With
+ * STORE_SYNC_NORMAL, synchronous=NORMAL: a commit survives kill -9 of any
+ * process, but an OS crash may roll back the last transactions. With
+ * STORE_CREATE, a missing file or empty database gets the schema of
+ * schema/fcpush.sql (compiled in). Checks PRAGMA user_version: a file of
+ * another schema version is refused. A writable open gives a database made
+ * before epochs existed its epoch (table database_info). Returns NULL on
+ * failure and, when cause is not NULL, sets *cause to a sentence the caller
+ * frees. */
 struct store *store_open(const char *path, int flags, int busy_timeout_ms, char **cause);
+/* The STORE_SYNC_* flag for a `durability` setting: STORE_SYNC_NORMAL for
+ * "normal", 0 (synchronous=FULL) for anything else. */
+int store_durability_flags(const char *durability);
+/* The database's epoch: STORE_EPOCH_LEN hex digits drawn at random when the
+ * schema was created, naming this history of seqs. A restored or re-created
+ * database has another one. "" when a read-only open found a database made
+ * before epochs existed. Owned by st. */
+const char *store_epoch(const struct store *st);
+/* Where a subscriber's cursor resumes against this database's history
+ * (high: the highest seq ever assigned, read before the caller's reads).
+ * epoch (may be NULL or "": unchecked) is the epoch the client last saw.
+ * Returns since when the cursor belongs to this history. When epoch names
+ * another history, returns 0 (the whole stored history) and sets *rollback;
+ * when since is above high (the database lost commits the client saw: a
+ * power loss under durability = normal, or a restored backup), returns high
+ * and sets *rollback. The caller then sends the gap signal: its client must
+ * not believe it has seen seqs that will now be assigned to new messages. */
+int64_t store_cursor_resume(const struct store *st, const char *epoch, int64_t since, int64_t high, int *rollback);
 /* Finalize every statement and close. st may be NULL. */
 void store_close(struct store *st);
 

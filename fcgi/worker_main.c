@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,13 +43,23 @@ usage(FILE *f)
 		   "Every key of the configuration may also be set as FCPUSH_<KEY> in the environment.\n");
 }
 
+/* Read up to n bytes of the body. 0 at its end; -1 when the stream failed,
+ * with errno ETIMEDOUT when the body stalled past request_body_timeout_s
+ * (SO_RCVTIMEO on the request's socket, set in worker_thread). libfcgi's
+ * FCGX_GetStr returns short on an error and keeps it in the stream: without
+ * this check a stalled or cut body would read as a complete shorter one. */
 static ssize_t
 worker_read_body(void *arg, char *p, size_t n)
 {
 	FCGX_Request *req = arg;
-	int want = n > 65536 ? 65536 : (int)n;
+	int want = n > 65536 ? 65536 : (int)n, got, err;
 
-	return FCGX_GetStr(p, want, req->in);
+	got = FCGX_GetStr(p, want, req->in);
+	if (got < want && (err = FCGX_GetError(req->in)) != 0) {
+		errno = err == EAGAIN || err == EWOULDBLOCK ? ETIMEDOUT : (err > 0 ? err : EPROTO);
+		return -1;
+	}
+	return got;
 }
 
 static void
@@ -126,11 +138,13 @@ worker_thread(void *arg)
 	struct park_spec *spec;
 	FCGX_Request *req = xcalloc(1, sizeof *req);
 	struct buf out;
+	struct timeval body_timeout = {.tv_sec = (time_t)w->cfg.request_body_timeout_s};
 	char *cause = NULL;
 	int fd, id;
 
 	ctx.app = &w->app;
-	ctx.st = store_open(w->cfg.database, 0, (int)w->cfg.busy_timeout_ms, &cause);
+	ctx.st = store_open(w->cfg.database, store_durability_flags(w->cfg.durability), (int)w->cfg.busy_timeout_ms,
+			    &cause);
 	if (ctx.st == NULL) {
 		log_error("request thread cannot open the store: %s", cause);
 		free(cause);
@@ -146,6 +160,10 @@ worker_thread(void *arg)
 				break;
 			continue;
 		}
+		/* Bound every blocking read of this request (its body): a
+		 * client that stalls mid-body frees the thread (the web server
+		 * may stream the body as it arrives: Apache does). */
+		setsockopt(req->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &body_timeout, sizeof body_timeout);
 		worker_request(&hr, req);
 		http_response_reset(&resp);
 		if (handler_run(&ctx, &hr, &resp, &spec) == HANDLER_FINISHED) {
@@ -279,12 +297,14 @@ main(int argc, char **argv)
 	log_set_level((enum log_level)log_level_parse(w.cfg.log_level));
 	handler_app_init(&w.app, &w.cfg);
 
-	writer = store_open(w.cfg.database, STORE_CREATE, (int)w.cfg.busy_timeout_ms, &cause);
+	writer = store_open(w.cfg.database, STORE_CREATE | store_durability_flags(w.cfg.durability),
+			    (int)w.cfg.busy_timeout_ms, &cause);
 	if (writer == NULL) {
 		fprintf(stderr, "fcpush.fcgi: %s\n", cause);
 		goto out;
 	}
-	reader = store_open(w.cfg.database, 0, (int)w.cfg.busy_timeout_ms, &cause);
+	reader = store_open(w.cfg.database, store_durability_flags(w.cfg.durability), (int)w.cfg.busy_timeout_ms,
+			    &cause);
 	if (reader == NULL) {
 		fprintf(stderr, "fcpush.fcgi: %s\n", cause);
 		goto out;
@@ -337,7 +357,11 @@ main(int argc, char **argv)
 	w.nthreads = started;
 	log_info("fcpush.fcgi %s serving %s with %zu request threads", PACKAGE_VERSION, w.cfg.database, started);
 
-	sigwait(&stop_set, &sig);
+	/* SIGHUP (logrotate, systemctl reload, a web server's graceful
+	 * restart) reloads what can change while running and goes on; logs go
+	 * to stderr, which the supervisor owns, so there is none to reopen. */
+	while (sigwait(&stop_set, &sig) == 0 && sig == SIGHUP)
+		config_reload_log_level(&w.cfg, config_path);
 	log_info("signal %d: stopping", sig);
 	atomic_store(&w.stopping, 1);
 	worker_join_threads(&w);

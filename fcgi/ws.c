@@ -64,7 +64,7 @@ ws_target_parse(const char *uri, int64_t max_last, struct ws_target *t, const ch
 	struct cursor_input in;
 	struct cursor c;
 	struct route r;
-	char *since = NULL, *leid = NULL, *leid2 = NULL, *last = NULL, *why = NULL;
+	char *since = NULL, *leid = NULL, *leid2 = NULL, *last = NULL, *epoch = NULL, *why = NULL;
 	size_t mlen, i;
 	int status = 0, rc = 0, bad = 0;
 
@@ -85,7 +85,9 @@ ws_target_parse(const char *uri, int64_t max_last, struct ws_target *t, const ch
 	leid = route_query_get(r.query, "lastEventId", &bad);
 	leid2 = route_query_get(r.query, "last_event_id", &bad);
 	last = route_query_get(r.query, "last", &bad);
+	epoch = route_query_get(r.query, "epoch", &bad);
 	memset(&in, 0, sizeof in);
+	in.epoch = epoch;
 	in.since = since;
 	in.last_event_id_q = leid != NULL ? leid : leid2;
 	in.last = last;
@@ -99,6 +101,7 @@ ws_target_parse(const char *uri, int64_t max_last, struct ws_target *t, const ch
 	t->has_since = c.kind == CURSOR_SINCE;
 	t->since = c.since;
 	t->last = c.kind == CURSOR_LAST ? c.last : 0;
+	memcpy(t->epoch, c.epoch, sizeof t->epoch);
 	t->channels = xcalloc(r.nchannels, sizeof *t->channels);
 	for (i = 0; i < r.nchannels; i++)
 		t->channels[i] = xstrdup(r.channels[i]);
@@ -108,6 +111,7 @@ out:
 	free(leid);
 	free(leid2);
 	free(last);
+	free(epoch);
 	route_fini(&r);
 	if (cause != NULL)
 		*cause = why;
@@ -335,9 +339,9 @@ ws_frame_error(struct buf *b, const char *code, const char *detail, const char *
 }
 
 void
-ws_frame_gap(struct buf *b, int64_t oldest)
+ws_frame_gap(struct buf *b, int64_t oldest, const char *epoch)
 {
-	buf_printf(b, "{\"type\":\"gap\",\"oldest\":%lld}", (long long)oldest);
+	buf_printf(b, "{\"type\":\"gap\",\"oldest\":%lld,\"epoch\":\"%s\"}", (long long)oldest, epoch);
 }
 
 void

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cursor.h"
 #include "store.h"
 #include "util.h"
 
@@ -39,13 +40,15 @@
 int ws_handshake_check(const char *version, const char *key, const char *protocols, char **cause);
 
 /* What a WebSocket URL asks for: {mount}/ws/channels/{ch[,ch...]} with an
- * optional cursor (?since=, ?lastEventId=, ?last_event_id=) or ?last=N. */
+ * optional cursor (?since=, ?lastEventId=, ?last_event_id=; SEQ or
+ * EPOCH:SEQ, and ?epoch=) or ?last=N. */
 struct ws_target {
 	char **channels; /* nchannels names, each malloc'd */
 	size_t nchannels;
 	int has_since;   /* a cursor was given */
 	int64_t since;
 	int64_t last;    /* ?last=N: the last N messages, then live (0: not asked) */
+	char epoch[CURSOR_EPOCH_MAX + 1]; /* the cursor's database epoch; "" when none */
 };
 
 /* Read a request URI (path and query, raw as sent) into t; ?last may ask for
@@ -114,9 +117,10 @@ int ws_command_parse_binary(struct store *st, const unsigned char *msg, size_t l
 void ws_frame_ack(struct buf *b, const char *id_json, const char *channel, int64_t seq);
 /* {"type":"error","error":CODE,"detail":TEXT,"id":ID}. */
 void ws_frame_error(struct buf *b, const char *code, const char *detail, const char *id_json);
-/* {"type":"gap","oldest":N}: messages before N (up to the cursor) were
- * deleted by retention. */
-void ws_frame_gap(struct buf *b, int64_t oldest);
+/* {"type":"gap","oldest":N,"epoch":E}: messages before N (up to the cursor)
+ * were deleted by retention, or the cursor was above every seq of this
+ * database (epoch E: store_epoch, hex digits, not escaped). */
+void ws_frame_gap(struct buf *b, int64_t oldest, const char *epoch);
 /* {"type":"deleted","channel":C}, before the close 4410. */
 void ws_frame_deleted(struct buf *b, const char *channel);
 /* {"type":"subscribed","channel":C,"since":N,"id":ID} answering subscribe,

@@ -154,6 +154,7 @@ struct wsd {
 	int wake_dup; /* the inotify fd as adopted by lws */
 	int sig_fd;
 	int sig_dup; /* the signalfd as adopted by lws */
+	const char *config_path; /* --config, re-read on SIGHUP; NULL when none */
 	uv_loop_t loop; /* ours, lent to lws as a foreign loop */
 	int loop_ready;
 	struct lws_context *ctx;
@@ -542,22 +543,30 @@ wconn_error(struct wconn *c, const char *code, const char *detail, const char *i
 
 /* Open a group for channels at cursor since (has_since: a cursor was given,
  * so history is read from the store first, after a gap notice if retention
- * deleted part of it). */
+ * deleted part of it, or if the cursor is of another epoch (NULL or "":
+ * unchecked) or above every seq of this database). */
 static struct wgroup *
-wconn_group_open(struct wconn *c, char *const *channels, size_t n, int has_since, int64_t since)
+wconn_group_open(struct wconn *c, char *const *channels, size_t n, int has_since, int64_t since,
+		 const char *epoch)
 {
 	struct wsd *d = c->d;
 	struct wgroup *g = xcalloc(1, sizeof *g);
-	int64_t trimmed = 0, oldest = 0;
+	int64_t trimmed = 0, oldest = 0, high = 0;
+	int rollback = 0;
 	size_t i;
 
+	/* A cursor of another epoch starts at the beginning of the history,
+	 * one above every seq assigned here (a restored database) at the
+	 * highest: both after a gap notice. */
+	if (has_since && store_high_seq(d->st, &high) == STORE_OK)
+		since = store_cursor_resume(d->st, epoch, since, high, &rollback);
 	g->since = has_since ? since : d->seen_seq;
 	g->behind = has_since;
 	if (has_since &&
 	    store_gap(d->st, (const char *const *)channels, n, since, &trimmed, &oldest) == STORE_OK &&
-	    since < trimmed) {
+	    (rollback || since < trimmed)) {
 		buf_reset(&d->scratch);
-		ws_frame_gap(&d->scratch, oldest > 0 ? oldest : trimmed + 1);
+		ws_frame_gap(&d->scratch, oldest > 0 ? oldest : (rollback ? since : trimmed) + 1, store_epoch(d->st));
 		wconn_queue_buf(c, &d->scratch, 0);
 	}
 	for (i = 0; i < n; i++)
@@ -936,7 +945,7 @@ wconn_command(struct wconn *c, const char *msg, size_t len, int binary)
 			wconn_error(c, "too_many_subscriptions", detail, cmd.id);
 		} else {
 			chan = (char *)cmd.channel;
-			g = wconn_group_open(c, &chan, 1, cmd.has_since, cmd.since);
+			g = wconn_group_open(c, &chan, 1, cmd.has_since, cmd.since, NULL);
 			buf_reset(&d->scratch);
 			ws_frame_subscribed(&d->scratch, cmd.channel, g->since, cmd.id);
 			wconn_queue_buf(c, &d->scratch, 0);
@@ -1107,7 +1116,7 @@ wsd_stop_deadline(lws_sorted_usec_list_t *sul)
 	d->done = 1;
 }
 
-/* SIGTERM or SIGINT: close every connection with 1001 (what is queued is
+/* SIGHUP: reload the log level. SIGTERM or SIGINT: close every connection with 1001 (what is queued is
  * dropped: clients resume with ?since), then end the loop once all are
  * closed, or after WSD_SHUTDOWN_MS. */
 static int
@@ -1121,6 +1130,10 @@ wsd_signal_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	if (reason != LWS_CALLBACK_RAW_RX_FILE)
 		return 0;
 	while ((n = read(d->sig_fd, &si, sizeof si)) == (ssize_t)sizeof si) {
+		if (si.ssi_signo == SIGHUP) {
+			config_reload_log_level(&d->cfg, d->config_path); /* and go on */
+			continue;
+		}
 		if (d->stopping)
 			continue;
 		log_info("signal %u: closing %zu WebSockets", si.ssi_signo, d->nconns);
@@ -1307,7 +1320,7 @@ wsd_established(struct wsd *d, struct lws *wsi, struct wpss *pss)
 	d->conns = c;
 	d->nconns++;
 	pss->c = c;
-	g = wconn_group_open(c, t.channels, t.nchannels, t.has_since, t.since);
+	g = wconn_group_open(c, t.channels, t.nchannels, t.has_since, t.since, t.epoch);
 	if (t.last > 0)
 		wconn_group_from_last(c, g, (const char *const *)t.channels, t.nchannels, (size_t)t.last);
 	if (wconn_any_behind(c))
@@ -1630,10 +1643,13 @@ main(int argc, char **argv)
 	lws_levels = LLL_ERR | (log_enabled(LOG_LEVEL_DEBUG) ? LLL_WARN | LLL_NOTICE : 0);
 	lws_set_log_level(lws_levels, wsd_lws_log);
 
-	/* SIGTERM and SIGINT arrive through a signalfd the loop watches. */
+	/* SIGTERM and SIGINT (stop) and SIGHUP (reload the log level, go on)
+	 * arrive through a signalfd the loop watches. */
 	sigemptyset(&stop_set);
 	sigaddset(&stop_set, SIGTERM);
 	sigaddset(&stop_set, SIGINT);
+	sigaddset(&stop_set, SIGHUP);
+	d.config_path = config_path;
 	sigprocmask(SIG_BLOCK, &stop_set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	d.sig_fd = signalfd(-1, &stop_set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -1642,7 +1658,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	d.st = store_open(d.cfg.database, 0, (int)d.cfg.busy_timeout_ms, &cause);
+	d.st = store_open(d.cfg.database, store_durability_flags(d.cfg.durability), (int)d.cfg.busy_timeout_ms, &cause);
 	if (d.st == NULL) {
 		fprintf(stderr, "fcpush-ws: %s\n", cause);
 		goto out;

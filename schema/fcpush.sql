@@ -75,6 +75,25 @@ CREATE TABLE deletions (
 	time_ms INTEGER NOT NULL
 );
 
+-- One row naming this database. `epoch` is drawn at random when the schema
+-- is created and never changes: it names this history of seqs. fcpush sends
+-- it to subscribers (header Push-Epoch, field "epoch" of gap notices) and
+-- they may send it back with their cursor (?epoch=, or EPOCH:SEQ). A
+-- subscriber whose cursor carries another epoch, or a seq above the highest
+-- ever assigned here (a database restored from a copy, or rolled back by a
+-- power loss), is told it has a gap instead of waiting for seqs that now
+-- belong to other messages. Deleting this row (or restoring a copy made
+-- before fcpush added it) gives the database a new epoch at the next open.
+CREATE TABLE IF NOT EXISTS database_info (
+	id INTEGER PRIMARY KEY CHECK (id = 1),
+	epoch TEXT NOT NULL,
+	-- When the epoch was drawn (ms since the epoch, UTC).
+	created_ms INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO database_info (id, epoch, created_ms)
+	VALUES (1, lower(hex(randomblob(8))),
+		CAST(round((julianday('now') - 2440587.5) * 86400000) AS INTEGER));
+
 -- The latest messages first, with readable times. Bodies of text and JSON
 -- messages are shown as text, other bodies as their size:
 --   SELECT * FROM recent_messages WHERE channel = 'news' LIMIT 10;

@@ -81,6 +81,8 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(c.listen_mode, "0660");
 	ck_assert_str_eq(c.cors_allow_origins, "");
 	ck_assert_str_eq(c.log_level, "info");
+	ck_assert_str_eq(c.durability, "full");
+	ck_assert_int_eq(c.request_body_timeout_s, 10);
 	ck_assert_int_eq(c.threads, 16);
 	ck_assert_int_eq(c.listen_backlog, 1024);
 	ck_assert_int_eq(c.busy_timeout_ms, 5000);
@@ -102,6 +104,7 @@ END_TEST
 
 START_TEST(test_set_strings)
 {
+	char *cause = NULL;
 	struct config c;
 
 	config_init(&c);
@@ -114,6 +117,12 @@ START_TEST(test_set_strings)
 	ck_assert_int_eq(config_set(&c, "log_level", "debug", NULL), 0);
 	ck_assert_str_eq(c.log_level, "debug");
 	ck_assert_int_eq(config_set(&c, "log_level", "error", NULL), 0);
+	ck_assert_int_eq(config_set(&c, "durability", "normal", NULL), 0);
+	ck_assert_str_eq(c.durability, "normal");
+	ck_assert_int_eq(config_set(&c, "durability", "sometimes", &cause), -1);
+	ck_assert_msg(strstr(cause, "not one of full, normal") != NULL, "%s", cause);
+	free(cause);
+	ck_assert_str_eq(c.durability, "normal");
 	ck_assert_int_eq(config_set(&c, "threads", "8", NULL), 0);
 	ck_assert_int_eq(c.threads, 8);
 	config_fini(&c);
@@ -255,7 +264,7 @@ START_TEST(test_example_file_loads)
 			keys++;
 		}
 	}
-	ck_assert_uint_eq(keys, 30); /* every key of the table */
+	ck_assert_uint_eq(keys, 32); /* every key of the table */
 	path = write_file(dir, "uncommented.conf", text);
 	config_init(&c);
 	ck_assert_msg(config_load_file(&c, path, &cause) == 0, "%s", cause ? cause : "");

@@ -291,6 +291,76 @@ START_TEST(test_cause_optional)
 }
 END_TEST
 
+/* EPOCH:SEQ in every cursor source, and ?epoch= beside a plain seq; the
+ * cursor's own epoch wins; plain integers keep no epoch. */
+START_TEST(test_epoch_forms)
+{
+	struct cursor_input in;
+	struct cursor c;
+	char *cause = NULL;
+
+	memset(&in, 0, sizeof in);
+	in.since = "12";
+	ck_assert_int_eq(cursor_parse(&in, MAX_LAST, &c, &cause), 0);
+	ck_assert_int_eq(c.since, 12);
+	ck_assert_str_eq(c.epoch, "");
+	in.since = "00AbCdef01234567:12";
+	ck_assert_int_eq(cursor_parse(&in, MAX_LAST, &c, &cause), 0);
+	ck_assert_int_eq(c.since, 12);
+	ck_assert_str_eq(c.epoch, "00abcdef01234567");
+	in.since = "12";
+	in.epoch = "beef";
+	ck_assert_int_eq(cursor_parse(&in, MAX_LAST, &c, &cause), 0);
+	ck_assert_str_eq(c.epoch, "beef");
+	in.since = "cafe:3";
+	ck_assert_int_eq(cursor_parse(&in, MAX_LAST, &c, &cause), 0);
+	ck_assert_str_eq(c.epoch, "cafe");
+	ck_assert_int_eq(c.since, 3);
+	memset(&in, 0, sizeof in);
+	in.last_event_id = " ab:7 ";
+	ck_assert_int_eq(cursor_parse(&in, MAX_LAST, &c, &cause), 0);
+	ck_assert_int_eq(c.kind, CURSOR_SINCE);
+	ck_assert_int_eq(c.since, 7);
+	ck_assert_str_eq(c.epoch, "ab");
+	memset(&in, 0, sizeof in);
+	in.last_event_id_q = "ab:8";
+	ck_assert_int_eq(cursor_parse(&in, MAX_LAST, &c, &cause), 0);
+	ck_assert_int_eq(c.since, 8);
+	memset(&in, 0, sizeof in);
+	in.if_none_match = "W/\"ab:9\"";
+	ck_assert_int_eq(cursor_parse(&in, MAX_LAST, &c, &cause), 0);
+	ck_assert_int_eq(c.since, 9);
+	ck_assert_str_eq(c.epoch, "ab");
+	ck_assert_int_eq(c.conditional, 1);
+	/* ?epoch= alone (a stream from now) is accepted and kept. */
+	memset(&in, 0, sizeof in);
+	in.epoch = "ab";
+	ck_assert_int_eq(cursor_parse(&in, MAX_LAST, &c, &cause), 0);
+	ck_assert_int_eq(c.kind, CURSOR_NONE);
+
+	memset(&in, 0, sizeof in);
+	in.since = "xyz:1";
+	cursor_bad(&in, "?since=xyz:1");
+	in.since = ":1";
+	cursor_bad(&in, "?since=");
+	in.since = "ab:";
+	cursor_bad(&in, "?since=");
+	in.since = "ab:-1";
+	cursor_bad(&in, "?since=");
+	in.since = "000000000000000000000000000000000:1"; /* 33 digits */
+	cursor_bad(&in, "?since=");
+	memset(&in, 0, sizeof in);
+	in.last_event_id = "ab:cd:1";
+	cursor_bad(&in, "Last-Event-ID");
+	memset(&in, 0, sizeof in);
+	in.since = "1";
+	in.epoch = "not-hex";
+	cursor_bad(&in, "?epoch=not-hex");
+	in.epoch = "";
+	cursor_bad(&in, "?epoch=");
+}
+END_TEST
+
 Suite *
 cursor_suite(void)
 {
@@ -303,6 +373,7 @@ cursor_suite(void)
 	tcase_add_test(tc, test_precedence);
 	tcase_add_test(tc, test_empty_last_event_id);
 	tcase_add_test(tc, test_if_none_match_forms);
+	tcase_add_test(tc, test_epoch_forms);
 	tcase_add_test(tc, test_prefer_wait);
 	tcase_add_test(tc, test_wait_query_wins);
 	suite_add_tcase(s, tc);

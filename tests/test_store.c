@@ -860,6 +860,88 @@ START_TEST(test_not_found)
 }
 END_TEST
 
+/* The epoch: drawn at creation, the same for every connection, kept across
+ * reopen; a database made before epochs gets one at its first writable open
+ * (a read-only open reports none). */
+START_TEST(test_epoch)
+{
+	struct store *other, *ro;
+	char first[STORE_EPOCH_LEN + 1];
+	char *cause = NULL;
+
+	ck_assert_uint_eq(strlen(store_epoch(st)), STORE_EPOCH_LEN);
+	ck_assert_uint_eq(strspn(store_epoch(st), "0123456789abcdef"), STORE_EPOCH_LEN);
+	snprintf(first, sizeof first, "%s", store_epoch(st));
+	other = store_open(path, 0, 50, &cause);
+	ck_assert_msg(other != NULL, "%s", cause);
+	ck_assert_str_eq(store_epoch(other), first);
+	store_close(other);
+
+	/* Another database has another epoch. */
+	{
+		char *p2 = xasprintf("%s/other.db", dir);
+
+		other = store_open(p2, STORE_CREATE, 50, &cause);
+		ck_assert_msg(other != NULL, "%s", cause);
+		ck_assert_str_ne(store_epoch(other), first);
+		store_close(other);
+		free(p2);
+	}
+
+	/* A database of before: no table. Read-only: no epoch; writable: a new one. */
+	raw_exec("DROP TABLE database_info");
+	ro = store_open(path, STORE_READONLY, 50, &cause);
+	ck_assert_msg(ro != NULL, "%s", cause);
+	ck_assert_str_eq(store_epoch(ro), "");
+	store_close(ro);
+	other = store_open(path, 0, 50, &cause);
+	ck_assert_msg(other != NULL, "%s", cause);
+	ck_assert_uint_eq(strlen(store_epoch(other)), STORE_EPOCH_LEN);
+	ck_assert_str_ne(store_epoch(other), first);
+	snprintf(first, sizeof first, "%s", store_epoch(other));
+	store_close(other);
+
+	/* The row deleted (after restoring a backup): a new epoch too. */
+	raw_exec("DELETE FROM database_info");
+	other = store_open(path, 0, 50, &cause);
+	ck_assert_msg(other != NULL, "%s", cause);
+	ck_assert_uint_eq(strlen(store_epoch(other)), STORE_EPOCH_LEN);
+	ck_assert_str_ne(store_epoch(other), first);
+	store_close(other);
+
+	other = store_open(path, STORE_SYNC_NORMAL, 50, &cause);
+	ck_assert_msg(other != NULL, "%s", cause);
+	store_close(other);
+	ck_assert_int_eq(store_durability_flags("normal"), STORE_SYNC_NORMAL);
+	ck_assert_int_eq(store_durability_flags("full"), 0);
+	ck_assert_int_eq(store_durability_flags(NULL), 0);
+}
+END_TEST
+
+/* Where a cursor resumes: its own seq in this history; 0 for another epoch;
+ * the highest seq for a cursor above it (a rolled-back database). */
+START_TEST(test_cursor_resume)
+{
+	char other[STORE_EPOCH_LEN + 1];
+	int rollback = -1;
+
+	snprintf(other, sizeof other, "%s", store_epoch(st));
+	other[0] = other[0] == '0' ? '1' : '0';
+	ck_assert_int_eq(store_cursor_resume(st, NULL, 5, 9, &rollback), 5);
+	ck_assert_int_eq(rollback, 0);
+	ck_assert_int_eq(store_cursor_resume(st, "", 9, 9, &rollback), 9);
+	ck_assert_int_eq(rollback, 0);
+	ck_assert_int_eq(store_cursor_resume(st, store_epoch(st), 5, 9, &rollback), 5);
+	ck_assert_int_eq(rollback, 0);
+	ck_assert_int_eq(store_cursor_resume(st, other, 5, 9, &rollback), 0);
+	ck_assert_int_eq(rollback, 1);
+	ck_assert_int_eq(store_cursor_resume(st, NULL, 12, 9, &rollback), 9);
+	ck_assert_int_eq(rollback, 1);
+	ck_assert_int_eq(store_cursor_resume(st, store_epoch(st), 12, 0, &rollback), 0);
+	ck_assert_int_eq(rollback, 1);
+}
+END_TEST
+
 Suite *
 store_suite(void)
 {
@@ -869,6 +951,8 @@ store_suite(void)
 	tc = tcase_create("Core");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_append_read_back);
+	tcase_add_test(tc, test_epoch);
+	tcase_add_test(tc, test_cursor_resume);
 	tcase_add_test(tc, test_seq_across_channels);
 	tcase_add_test(tc, test_multi_channel_read);
 	tcase_add_test(tc, test_read_last);

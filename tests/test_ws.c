@@ -385,8 +385,8 @@ START_TEST(test_frames)
 	ws_frame_error(&b, "bad_channel", "a \"name\"", "5");
 	ck_assert_str_eq(b.data, "{\"type\":\"error\",\"error\":\"bad_channel\",\"detail\":\"a \\\"name\\\"\",\"id\":5}");
 	buf_reset(&b);
-	ws_frame_gap(&b, 9);
-	ck_assert_str_eq(b.data, "{\"type\":\"gap\",\"oldest\":9}");
+	ws_frame_gap(&b, 9, "00ff");
+	ck_assert_str_eq(b.data, "{\"type\":\"gap\",\"oldest\":9,\"epoch\":\"00ff\"}");
 	buf_reset(&b);
 	ws_frame_deleted(&b, "x");
 	ck_assert_str_eq(b.data, "{\"type\":\"deleted\",\"channel\":\"x\"}");

@@ -104,7 +104,8 @@ case_gap() {
 	nd_open g "/push/channels/$ch?since=${s[0]}"
 	await_records g '.type == "message"' 2 10
 	assert_eq "$(st_jq g '[.[] | select(.type != "open" and .type != "heartbeat") | if .type == "message" then .data else . end]')" \
-		"[{\"type\":\"gap\",\"oldest\":${s[4]}},\"g5\",\"g6\"]" "gap object, then what remains"
+		"[{\"type\":\"gap\",\"oldest\":${s[4]},\"epoch\":\"$("$SQLITE3" "$DB" 'SELECT epoch FROM database_info')\"},\"g5\",\"g6\"]" \
+		"gap object (oldest seq, the database's epoch), then what remains"
 }
 
 case_deleted() {

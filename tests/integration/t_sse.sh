@@ -159,7 +159,7 @@ case_multi_channel() {
 }
 
 case_gap() {
-	local ch i s=()
+	local ch i epoch s=()
 	ch=$(unique_channel gap)
 	for i in 1 2 3 4 5 6; do
 		publish "$ch" "g$i"
@@ -169,9 +169,10 @@ case_gap() {
 		fail "the channel still holds $(info_field "$ch" messages) messages"
 	sse_open s "/push/channels/$ch" -H "Last-Event-ID: ${s[0]}"
 	await_records s '.type == "event"' 3 10
+	epoch=$("$SQLITE3" "$DB" 'SELECT epoch FROM database_info')
 	assert_eq "$(st_jq s '[.[] | select(.type == "event") | [.event, .data]]')" \
-		"[[\"gap\",\"{\\\"oldest\\\":${s[4]}}\"],[\"message\",\"g5\"],[\"message\",\"g6\"]]" \
-		"gap event then what remains"
+		"[[\"gap\",\"{\\\"oldest\\\":${s[4]},\\\"epoch\\\":\\\"$epoch\\\"}\"],[\"message\",\"g5\"],[\"message\",\"g6\"]]" \
+		"gap event (oldest seq, the database's epoch) then what remains"
 	assert_eq "$(st_jq s '[.[] | select(.type == "event")][1].id')" "${s[4]}" "id of the first message after the gap"
 	# A cursor at the oldest remaining message: no gap.
 	sse_open n "/push/channels/$ch" -H "Last-Event-ID: ${s[4]}"
