@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "http.h"
 #include "json.h"
+#include "json_parse.h"
 #include "log.h"
 #include "route.h"
 #include "store.h"
@@ -89,7 +91,7 @@ cli_opt_i64(int argc, char **argv, int from, const char *name, int64_t dflt, int
 }
 
 static int
-cli_publish_one(struct store *st, struct wake *w, const char *channel, const char *event, const char *ct,
+cli_publish_one(struct store *st, struct json_parse *jp, struct wake *w, const char *channel, const char *event, const char *ct,
 		const char *data, size_t len)
 {
 	struct store_pub pub = {channel, event, ct, data, len, NULL};
@@ -97,7 +99,11 @@ cli_publish_one(struct store *st, struct wake *w, const char *channel, const cha
 	struct store_group g = {&pub, 1, &seq, STORE_OK, NULL};
 	enum store_result r;
 
-	if (json_content_type_is_json(ct) && store_json_valid(st, data, len) != 1) {
+	if (json_content_type_utf8(ct) && !json_utf8_valid((const unsigned char *)data, len)) {
+		fprintf(stderr, "fcpush: the message is declared %s but is not valid UTF-8\n", ct);
+		return -1;
+	}
+	if (json_content_type_is_json(ct) && json_parse_valid(jp, data, len) != 1) {
 		fprintf(stderr, "fcpush: the message is declared %s but is not valid JSON\n", ct);
 		return -1;
 	}
@@ -119,8 +125,9 @@ cli_publish(struct store *st, const char *db, int argc, char **argv, int from)
 	const char *channel = cli_arg(argc, argv, from, 0), *data = cli_arg(argc, argv, from, 1);
 	const char *event = cli_opt(argc, argv, from, "--event");
 	const char *ct = cli_opt(argc, argv, from, "--content-type");
+	struct json_parse *jp = NULL;
 	struct wake *w = NULL;
-	char *line = NULL;
+	char *line = NULL, *cause = NULL;
 	size_t cap = 0;
 	ssize_t n;
 	int rc = 0;
@@ -131,14 +138,32 @@ cli_publish(struct store *st, const char *db, int argc, char **argv, int from)
 	}
 	if (ct == NULL)
 		ct = "text/plain; charset=utf-8";
+	if (!http_content_type_valid(ct)) {
+		fprintf(stderr, "fcpush: --content-type \"%s\" is not a media type (RFC 9110 §8.3.1: type/subtype, "
+				"then ; name=value parameters, at most %d bytes of printable ASCII)\n",
+			ct, HTTP_MAX_CONTENT_TYPE_BYTES);
+		return -1;
+	}
+	if (event != NULL && !route_event_valid(event)) {
+		fprintf(stderr, "fcpush: --event wants 1 to %d bytes of UTF-8 without control characters\n",
+			ROUTE_MAX_EVENT_BYTES);
+		return -1;
+	}
+	if ((jp = json_parse_new(&cause)) == NULL) {
+		fprintf(stderr, "fcpush: %s\n", cause);
+		free(cause);
+		return -1;
+	}
 	w = wake_new(db, NULL);
 	if (w == NULL) {
 		fprintf(stderr, "fcpush: cannot signal commits next to %s\n", db);
+		json_parse_free(jp);
 		return -1;
 	}
 	if (data != NULL) {
-		rc = cli_publish_one(st, w, channel, event, ct, data, strlen(data));
+		rc = cli_publish_one(st, jp, w, channel, event, ct, data, strlen(data));
 		wake_free(w);
+		json_parse_free(jp);
 		return rc;
 	}
 	/* One message per line: `tail -f app.log | fcpush publish logs`. */
@@ -147,13 +172,14 @@ cli_publish(struct store *st, const char *db, int argc, char **argv, int from)
 			line[--n] = '\0';
 		if (n > 0 && line[n - 1] == '\r')
 			line[--n] = '\0';
-		if (cli_publish_one(st, w, channel, event, ct, line, (size_t)n) == -1) {
+		if (cli_publish_one(st, jp, w, channel, event, ct, line, (size_t)n) == -1) {
 			rc = -1;
 			break;
 		}
 	}
 	free(line);
 	wake_free(w);
+	json_parse_free(jp);
 	return rc;
 }
 
