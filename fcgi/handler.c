@@ -136,6 +136,10 @@ handler_run(struct handler_ctx *h, const struct http_request *req, struct http_r
 	case ROUTE_NOTFOUND: break;
 	}
 out:
+	/* Only a message body takes Range; elsewhere say so, so that lighttpd
+	 * does not cut a JSON answer into byte ranges. */
+	if (result == HANDLER_FINISHED && req->range != NULL && resp->status == 200 && r.kind != ROUTE_MESSAGE)
+		http_header(resp, "Accept-Ranges", "none");
 	if (result == HANDLER_FINISHED) {
 		if (resp->status >= 500)
 			atomic_fetch_add(&h->app->stats.errors_5xx, 1);
@@ -898,10 +902,14 @@ handler_message(struct handler_ctx *h, const struct http_request *req, const str
 		handler_store_error(resp, sr, store_errmsg(h->st));
 		return;
 	}
-	http_header(resp, "Accept-Ranges", "bytes");
+	range = http_parse_range(req->range, info.size, &first, &last);
+	/* A Range we ignore (RFC 9110 §14.2: malformed, several ranges) is
+	 * answered 200 with Accept-Ranges: none for this response, or lighttpd
+	 * would apply the header itself to our 200 (its own 416 in HTML, or
+	 * multipart/byteranges). */
+	http_header(resp, "Accept-Ranges", "%s", range == 0 && req->range != NULL ? "none" : "bytes");
 	http_header(resp, "ETag", "\"%lld\"", (long long)info.seq);
 	http_header(resp, "Cache-Control", "public, max-age=31536000, immutable");
-	range = http_parse_range(req->range, info.size, &first, &last);
 	if (range == -1) {
 		store_body_close(h->st);
 		http_header(resp, "Content-Range", "bytes */%lld", (long long)info.size);

@@ -191,6 +191,44 @@ json_parse_valid(struct json_parse *jp, const char *text, size_t len)
 
 /* ---- batch ------------------------------------------------------------- */
 
+/* The number of elements of the top-level array in json, counted without
+ * parsing it (commas at depth 1, outside strings), stopping once it passes
+ * limit: json1 builds a node per token (16 bytes each, so 16 MiB of "[0,0,..."
+ * took 200 MiB), and an array of too many messages is refused before that.
+ * Text that is not an array counts 0; malformed text may count wrong, which
+ * only matters when it counts over limit (then refused as too many). */
+static int64_t
+jp_count_elements(const char *json, size_t len, int64_t limit)
+{
+	const char *p = json, *end = json + len;
+	int64_t commas = 0, nonempty = 0;
+	size_t depth = 0;
+
+	for (; p < end && commas + nonempty <= limit; p++) {
+		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			continue;
+		if (depth == 0 && *p != '[')
+			return 0;
+		if (depth == 1 && *p != ']')
+			nonempty = 1;
+		switch (*p) {
+		case '"':
+			for (p++; p < end && *p != '"'; p++) {
+				if (*p == '\\')
+					p++;
+			}
+			break;
+		case '[':
+		case '{': depth++; break;
+		case ']':
+		case '}': depth--; break;
+		case ',': commas += depth == 1; break;
+		default: break;
+		}
+	}
+	return commas + nonempty;
+}
+
 /* Where one parsed message's strings lie in the string buffer. */
 struct batch_entry {
 	size_t channel, event, content_type, body; /* offsets; event SIZE_MAX: none */
@@ -310,6 +348,11 @@ json_parse_batch(struct json_parse *jp, const char *json, size_t len, int64_t ma
 	*pubs = NULL;
 	*n = 0;
 	buf_init(&strings);
+	if ((count = jp_count_elements(json, len, max_messages)) > max_messages) {
+		res = JSON_PARSE_TOO_MANY;
+		set_cause(cause, "the batch has more than %" PRId64 " messages", max_messages);
+		goto out;
+	}
 	if ((res = jp_head(jp, json, len, "the body is not valid JSON", cause)) != JSON_PARSE_OK)
 		goto out;
 	res = JSON_PARSE_INVALID;
