@@ -203,6 +203,10 @@ handler_take_body(struct handler_ctx *h, const struct http_request *req, int64_t
 	}
 	if (req->read_body == NULL)
 		return 0;
+	/* A body known to stay in memory gets its buffer at once, not by
+	 * doubling (which copies it and, for a moment, holds it twice). */
+	if (req->content_length > 0 && (!spool || req->content_length <= HANDLER_SPOOL_BYTES))
+		buf_reserve(&out->mem, (size_t)req->content_length);
 	for (;;) {
 		n = req->read_body(req->read_arg, (char *)chunk + carry, sizeof chunk - 4);
 		if (n < 0) {
@@ -217,8 +221,9 @@ handler_take_body(struct handler_ctx *h, const struct http_request *req, int64_t
 			goto out;
 		}
 		if (utf8 && !json_utf8_valid_prefix(chunk, carry + (size_t)n, &tail)) {
-			http_error(resp, 400, "invalid_utf8", "the body is declared as %s but is not valid UTF-8",
-				   req->content_type);
+			http_error(resp, 400, "invalid_utf8", "the body is not valid UTF-8, which its type (%s) requires",
+				   req->content_type != NULL && *req->content_type != '\0' ? req->content_type
+											 : "JSON");
 			goto out;
 		}
 		if (fd == -1 && spool && out->mem.len + (size_t)n > HANDLER_SPOOL_BYTES) {

@@ -1,7 +1,7 @@
 /*
  * JSON output: string escaping (RFC 8259 §7), base64 (RFC 4648 §4) and the
  * message object every JSON transport sends. Parsing JSON is SQLite's job
- * (json1, in store.c); writing it is a few lines of escaping, kept here.
+ * (json1, in json_parse.c); writing it is a few lines of escaping, kept here.
  */
 #ifndef FCPUSH_JSON_H
 #define FCPUSH_JSON_H

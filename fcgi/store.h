@@ -1,8 +1,9 @@
 /*
  * The message store: one SQLite file in WAL mode holding every published
  * message with its sequence number, the channels with their retention
- * settings, and a log of deleted channels. All SQL of fcpush lives in store.c;
- * no other file includes <sqlite3.h>.
+ * settings, and a log of deleted channels. All SQL on the database lives in
+ * store.c; the one other file that includes <sqlite3.h> is json_parse.c, which
+ * reads JSON with json1 on its own in-memory connection.
  *
  * A struct store is one SQLite connection and is used by one thread at a
  * time. Each thread that needs the database opens its own.
