@@ -91,8 +91,8 @@ cli_opt_i64(int argc, char **argv, int from, const char *name, int64_t dflt, int
 }
 
 static int
-cli_publish_one(struct store *st, struct json_parse *jp, struct wake *w, const char *channel, const char *event, const char *ct,
-		const char *data, size_t len)
+cli_publish_one(struct store *st, struct json_parse *jp, struct wake *w, const char *channel, const char *event,
+		const char *ct, const char *data, size_t len)
 {
 	struct store_pub pub = {channel, event, ct, data, len, NULL};
 	int64_t seq = 0;

@@ -47,7 +47,13 @@ static const char sql_object_members[] =
 	"   ELSE json_quote(value) END"
 	" FROM json_each(?1)";
 
-enum jp_stmt { JP_VALID, JP_HEAD, JP_BATCH_ELEMENTS, JP_OBJECT_MEMBERS, JP_NSTMT };
+enum jp_stmt {
+	JP_VALID,
+	JP_HEAD,
+	JP_BATCH_ELEMENTS,
+	JP_OBJECT_MEMBERS,
+	JP_NSTMT
+};
 
 static const char *const jp_sql[JP_NSTMT] = {
 	[JP_VALID] = sql_valid,
@@ -57,10 +63,10 @@ static const char *const jp_sql[JP_NSTMT] = {
 };
 
 /* Set *cause to a formatted sentence when the caller asked for one. */
-#define set_cause(cause, ...)                                    \
-	do {                                                     \
-		if ((cause) != NULL)                             \
-			*(cause) = xasprintf(__VA_ARGS__);       \
+#define set_cause(cause, ...)                              \
+	do {                                               \
+		if ((cause) != NULL)                       \
+			*(cause) = xasprintf(__VA_ARGS__); \
 	} while (0)
 
 struct json_parse {
@@ -70,8 +76,8 @@ struct json_parse {
 
 static void jp_done(sqlite3_stmt *s);
 static int jp_has_nul_escape(const char *s, size_t len);
-static enum json_parse_result jp_head(struct json_parse *jp, const char *json, size_t len, const char *invalid,
-				      char **cause);
+static enum json_parse_result jp_head(struct json_parse *jp, const char *json, size_t len,
+				      const char *invalid, char **cause);
 
 /* ---- lifecycle --------------------------------------------------------- */
 
@@ -81,14 +87,15 @@ json_parse_new(char **cause)
 	struct json_parse *jp = xcalloc(1, sizeof *jp);
 	int i;
 
-	if (sqlite3_open_v2(":memory:", &jp->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(":memory:", &jp->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
 		set_cause(cause, "cannot open an in-memory SQLite database: %s",
 			  jp->db != NULL ? sqlite3_errmsg(jp->db) : "out of memory");
 		goto fail;
 	}
 	for (i = 0; i < JP_NSTMT; i++) {
-		if (sqlite3_prepare_v3(jp->db, jp_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &jp->stmt[i], NULL) !=
-		    SQLITE_OK) {
+		if (sqlite3_prepare_v3(jp->db, jp_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &jp->stmt[i],
+				       NULL) != SQLITE_OK) {
 			set_cause(cause, "cannot prepare the JSON statements: %s", sqlite3_errmsg(jp->db));
 			goto fail;
 		}
@@ -317,11 +324,13 @@ jp_batch_element(sqlite3_stmt *el, int64_t max_data_bytes, struct buf *strings, 
 		return JSON_PARSE_INVALID;
 	}
 	if (ent->content_type == SIZE_MAX)
-		ent->default_type = strcmp(type, "text") == 0 ? "text/plain; charset=utf-8" : "application/json";
+		ent->default_type =
+			strcmp(type, "text") == 0 ? "text/plain; charset=utf-8" : "application/json";
 	size = (size_t)sqlite3_column_bytes(el, 9);
 	if ((int64_t)size > max_data_bytes) {
-		set_cause(cause, "element %" PRId64 ": the message is %zu bytes; the limit is %" PRId64 " bytes", idx,
-			  size, max_data_bytes);
+		set_cause(cause,
+			  "element %" PRId64 ": the message is %zu bytes; the limit is %" PRId64 " bytes",
+			  idx, size, max_data_bytes);
 		return JSON_PARSE_TOO_LARGE;
 	}
 	if (jp_take_text(el, 9, strings, &ent->body, &ent->body_len) == -1) {
@@ -332,8 +341,8 @@ jp_batch_element(sqlite3_stmt *el, int64_t max_data_bytes, struct buf *strings, 
 }
 
 enum json_parse_result
-json_parse_batch(struct json_parse *jp, const char *json, size_t len, int64_t max_messages, int64_t max_data_bytes,
-		 struct store_pub **pubs, size_t *n, char **cause)
+json_parse_batch(struct json_parse *jp, const char *json, size_t len, int64_t max_messages,
+		 int64_t max_data_bytes, struct store_pub **pubs, size_t *n, char **cause)
 {
 	sqlite3_stmt *head = jp->stmt[JP_HEAD], *el = jp->stmt[JP_BATCH_ELEMENTS];
 	struct batch_entry *e = NULL, *ent;
@@ -372,13 +381,15 @@ json_parse_batch(struct json_parse *jp, const char *json, size_t len, int64_t ma
 	}
 	if (count > max_messages) {
 		res = JSON_PARSE_TOO_MANY;
-		set_cause(cause, "the batch has %" PRId64 " messages; the limit is %" PRId64, count, max_messages);
+		set_cause(cause, "the batch has %" PRId64 " messages; the limit is %" PRId64, count,
+			  max_messages);
 		goto out;
 	}
 	jp_done(head);
 	if (jp_has_nul_escape(json, len)) {
-		set_cause(cause,
-			  "\\u0000 (a NUL character) is not supported in a batch; publish binary bodies one by one");
+		set_cause(
+			cause,
+			"\\u0000 (a NUL character) is not supported in a batch; publish binary bodies one by one");
 		goto out;
 	}
 
@@ -406,7 +417,8 @@ json_parse_batch(struct json_parse *jp, const char *json, size_t len, int64_t ma
 		ent = &e[k];
 		out[k].channel = text + ent->channel;
 		out[k].event = ent->event == SIZE_MAX ? NULL : text + ent->event;
-		out[k].content_type = ent->default_type != NULL ? ent->default_type : text + ent->content_type;
+		out[k].content_type =
+			ent->default_type != NULL ? ent->default_type : text + ent->content_type;
 		out[k].body = text + ent->body;
 		out[k].body_len = ent->body_len;
 		out[k].body_path = NULL;

@@ -59,8 +59,9 @@ int json_parse_valid(struct json_parse *jp, const char *text, size_t len);
  * missing or not a string, event/content_type not a string, data missing),
  * JSON_PARSE_BAD_UTF8, JSON_PARSE_TOO_MANY (more than max_messages elements),
  * JSON_PARSE_TOO_LARGE (a data over max_data_bytes), JSON_PARSE_ERROR. */
-enum json_parse_result json_parse_batch(struct json_parse *jp, const char *json, size_t len, int64_t max_messages,
-					int64_t max_data_bytes, struct store_pub **pubs, size_t *n, char **cause);
+enum json_parse_result json_parse_batch(struct json_parse *jp, const char *json, size_t len,
+					int64_t max_messages, int64_t max_data_bytes, struct store_pub **pubs,
+					size_t *n, char **cause);
 
 /* One member of a JSON object, as json_parse_object reads it. type is what
  * json1's json_type says: "null", "true", "false", "integer", "real", "text",

@@ -147,8 +147,8 @@ START_TEST(test_parse_batch_errors)
 		p = (struct store_pub *)&n;
 		n = 99;
 		cause = NULL;
-		ck_assert_msg(json_parse_batch(jp, cases[i].json, strlen(cases[i].json), 10, 100, &p, &n, &cause) ==
-				      JSON_PARSE_INVALID,
+		ck_assert_msg(json_parse_batch(jp, cases[i].json, strlen(cases[i].json), 10, 100, &p, &n,
+					       &cause) == JSON_PARSE_INVALID,
 			      "case %zu", i);
 		ck_assert_ptr_null(p);
 		ck_assert_uint_eq(n, 0);
@@ -157,8 +157,9 @@ START_TEST(test_parse_batch_errors)
 		free(cause);
 	}
 	/* A NUL inside the text is not JSON, even after a valid prefix. */
-	ck_assert_int_eq(json_parse_batch(jp, "[{\"channel\":\"a\",\"data\":1}]\0x", 28, 10, 100, &p, &n, NULL),
-			 JSON_PARSE_INVALID);
+	ck_assert_int_eq(
+		json_parse_batch(jp, "[{\"channel\":\"a\",\"data\":1}]\0x", 28, 10, 100, &p, &n, NULL),
+		JSON_PARSE_INVALID);
 }
 END_TEST
 
@@ -188,13 +189,14 @@ START_TEST(test_utf8)
 		cause = NULL;
 	}
 	/* A surrogate pair is one character; inside JSON data it stays escaped. */
-	ck_assert_int_eq(json_parse_batch(jp, "[{\"channel\":\"a\",\"data\":\"\\ud83d\\ude00\"}]", 39, 10, 100, &p, &n,
-					  NULL),
+	ck_assert_int_eq(json_parse_batch(jp, "[{\"channel\":\"a\",\"data\":\"\\ud83d\\ude00\"}]", 39, 10,
+					  100, &p, &n, NULL),
 			 JSON_PARSE_OK);
 	ck_assert_str_eq((const char *)p[0].body, "\xf0\x9f\x98\x80");
 	free(p);
 	ck_assert_int_eq(json_parse_object(jp, "{\"a\":\"\xff\"}", 9, &mem, &n, NULL), JSON_PARSE_BAD_UTF8);
-	ck_assert_int_eq(json_parse_object(jp, "{\"a\":\"\\ud800\"}", 14, &mem, &n, NULL), JSON_PARSE_BAD_UTF8);
+	ck_assert_int_eq(json_parse_object(jp, "{\"a\":\"\\ud800\"}", 14, &mem, &n, NULL),
+			 JSON_PARSE_BAD_UTF8);
 	ck_assert_int_eq(json_parse_object(jp, "{\"\\udc00\":1}", 12, &mem, &n, NULL), JSON_PARSE_BAD_UTF8);
 	ck_assert_ptr_null(mem);
 }
@@ -213,7 +215,8 @@ START_TEST(test_batch_limits)
 	char *cause = NULL;
 	size_t n = 0;
 
-	ck_assert_int_eq(json_parse_batch(jp, three, strlen(three), 2, 100, &p, &n, &cause), JSON_PARSE_TOO_MANY);
+	ck_assert_int_eq(json_parse_batch(jp, three, strlen(three), 2, 100, &p, &n, &cause),
+			 JSON_PARSE_TOO_MANY);
 	ck_assert_ptr_null(p);
 	ck_assert_msg(strstr(cause, "more than 2 messages") != NULL, "%s", cause);
 	free(cause);
@@ -226,10 +229,13 @@ START_TEST(test_batch_limits)
 	free(p);
 	ck_assert_int_eq(json_parse_batch(jp, " [1,2,3,", 8, 2, 100, &p, &n, NULL), JSON_PARSE_TOO_MANY);
 	ck_assert_int_eq(json_parse_batch(jp, "[1,2", 4, 2, 100, &p, &n, NULL), JSON_PARSE_INVALID);
-	ck_assert_int_eq(json_parse_batch(jp, three, strlen(three), 3, 4, &p, &n, &cause), JSON_PARSE_TOO_LARGE);
-	ck_assert_msg(strstr(cause, "element 1: the message is 5 bytes; the limit is 4") != NULL, "%s", cause);
+	ck_assert_int_eq(json_parse_batch(jp, three, strlen(three), 3, 4, &p, &n, &cause),
+			 JSON_PARSE_TOO_LARGE);
+	ck_assert_msg(strstr(cause, "element 1: the message is 5 bytes; the limit is 4") != NULL, "%s",
+		      cause);
 	free(cause);
-	ck_assert_int_eq(json_parse_batch(jp, three, strlen(three), 3, 5, &p, &n, &cause), JSON_PARSE_TOO_LARGE);
+	ck_assert_int_eq(json_parse_batch(jp, three, strlen(three), 3, 5, &p, &n, &cause),
+			 JSON_PARSE_TOO_LARGE);
 	ck_assert_msg(strstr(cause, "element 2: the message is 10 bytes") != NULL, "%s", cause);
 	free(cause);
 	ck_assert_int_eq(json_parse_batch(jp, three, strlen(three), 3, 10, &p, &n, NULL), JSON_PARSE_OK);
