@@ -13,6 +13,7 @@
 
 #include <sqlite3.h>
 
+#include "json.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -890,8 +891,12 @@ row_message(sqlite3_stmt *s)
 	if (blen > 0)
 		memcpy(p, body, blen);
 	p[blen] = '\0';
-	/* json_valid reads up to a NUL: a body with one is not embeddable. */
-	m->body_is_json = sqlite3_column_int(s, 6) != 0 && memchr(m->body, '\0', blen) == NULL;
+	/* json_valid reads up to a NUL: a body with one is not embeddable. Nor
+	 * is one that is not UTF-8 (RFC 8259 §8.1), which json_valid does not
+	 * check: stored before publishes were checked, it would make every
+	 * answer that embeds it invalid JSON. */
+	m->body_is_json = sqlite3_column_int(s, 6) != 0 && memchr(m->body, '\0', blen) == NULL &&
+			  json_utf8_valid(m->body, blen);
 	m->body_omitted = omitted;
 	if (omitted)
 		m->body_len = (size_t)sqlite3_column_int64(s, 7);

@@ -319,6 +319,7 @@ START_TEST(test_body_is_json)
 		{ "application/ld+json;profile=x", "{}", 0, 1 },
 		{ "text/json", "{}", 0, 0 },
 		{ "application/json", "{}\0junk", 7, 0 },
+		{ "application/json", "\"\xff\"", 0, 0 }, /* json_valid alone says 1 */
 	};
 	const char *ch[] = { "j" };
 	struct msglist l;
