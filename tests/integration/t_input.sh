@@ -7,6 +7,13 @@
 # body, Range follows RFC 9110 §14.2, and a large object fits by default.
 . "$FCPUSH_SRCDIR/tests/lib.sh"
 fcpush_setup
+# fcpush-ws too, for the WebSocket publish rules (skipped without the client's
+# python3-websockets, as t_ws is).
+WS_READY=0
+if /usr/bin/python3 -c 'import websockets' 2>/dev/null && [ -x "$FCPUSH_WS" ]; then
+	start_ws ws || setup_failed
+	WS_READY=1
+fi
 
 # rss_kb NAME: the worker's VmNAME (RSS, HWM) in KB.
 rss_kb() {
@@ -291,6 +298,31 @@ case_chunked_large_spooled() {
 	assert_json .bytes $((50 * 1024 * 1024))
 }
 
+# The same rules for a WebSocket publish, through the proxy to fcpush-ws. (A
+# command whose JSON does not decode to UTF-8 cannot be read at all, so its
+# error carries no id, as invalid_json does.)
+case_ws_publish_rules() {
+	local ch xff
+	if [ "$WS_READY" = 0 ]; then
+		log "python3-websockets or fcpush-ws missing: skipped"
+		return 0
+	fi
+	ch=$(unique_channel wsrules)
+	xff=$(printf '\xff' | base64)
+	/usr/bin/python3 "$FCPUSH_SRCDIR/tests/integration/ws_client.py" listen "ws://127.0.0.1:$PORT/push/ws/channels/$ch" \
+		--timeout 8 --count 0 \
+		--send "{\"type\":\"publish\",\"channel\":\"$ch\",\"data\":1,\"event\":\"a\\u0001b\",\"id\":1}" \
+		--send "{\"type\":\"publish\",\"channel\":\"$ch\",\"data\":\"\\ud800\",\"id\":2}" \
+		--send-binary "$xff:{\"type\":\"publish\",\"channel\":\"$ch\",\"content_type\":\"text/html\\r\\nSet-Cookie: a=b\",\"id\":3}" \
+		--send-binary "$xff:{\"type\":\"publish\",\"channel\":\"$ch\",\"content_type\":\"text/plain\",\"id\":4}" \
+		--send "{\"type\":\"publish\",\"channel\":\"$ch\",\"data\":\"ok\",\"event\":\"fine\",\"id\":5}" \
+		>"$T/ws.out" 2>"$T/ws.err"
+	assert_eq "$("$JQ" -c -r -s '[.[] | select(.type == "error") | "\(.id):\(.error)"] | join(" ")' "$T/ws.out")" \
+		"1:bad_event null:invalid_utf8 3:bad_content_type 4:invalid_utf8" "WebSocket errors ($(cat "$T/ws.err"))"
+	assert_eq "$("$JQ" -c -r -s '[.[] | select(.type == "ack") | .id] | join(" ")' "$T/ws.out")" 5 "acks"
+	assert_eq "$(db_count "channel = '$ch'")" 1 "rows stored"
+}
+
 case_cli_content_type() {
 	local ch before
 	ch=$(unique_channel cli)
@@ -315,5 +347,6 @@ run_case "HEAD answers as GET without a body" case_head
 run_case "Range: invalid ignored (200), unsatisfiable 416 JSON" case_range_rules
 run_case "a 3 MB object with the default config, then a Range" case_large_by_default
 run_case "a 50 MB chunked publish is spooled, RSS bounded" case_chunked_large_spooled
+run_case "WebSocket publish: the same rules" case_ws_publish_rules
 run_case "CLI publish: content type, event and UTF-8 checked" case_cli_content_type
 finish
