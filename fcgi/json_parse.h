@@ -49,8 +49,10 @@ int json_parse_valid(struct json_parse *jp, const char *text, size_t len);
  * data is stored as its text (content type defaults to text/plain;
  * charset=utf-8); any other JSON value as its JSON text (content type
  * defaults to application/json). The limits are checked as the text is read,
- * before any element is copied: the element count (json_array_length) right
- * after the syntax check, each data's size as its element is read. On success
+ * before any element is copied: the element count first, by a scan of the
+ * text that stops past max_messages (before json1 builds its parse, about 16
+ * bytes a token), then again by json_array_length; each data's size as its
+ * element is read. On success
  * *pubs is an array of *n entries whose strings live in the same allocation
  * (free(*pubs) releases all). Fields are returned as given: the caller checks
  * channel names, event names and media types. Errors, with *cause (caller
