@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "http.h"
 #include "json.h"
+#include "json_parse.h"
 #include "log.h"
 #include "retention.h"
 #include "route.h"
@@ -120,15 +122,19 @@ cli_opt_i64(int argc, char **argv, int from, const char *name, int64_t dflt, int
 /* Publish one message and wake the subscribers; *seq gets its seq. Prints
  * the reason to stderr and returns -1 when it was refused or failed. */
 static int
-cli_publish_one(struct store *st, struct wake *w, const char *channel, const char *event, const char *ct,
-		const char *data, size_t len, int64_t *seq_out)
+cli_publish_one(struct store *st, struct json_parse *jp, struct wake *w, const char *channel, const char *event,
+		const char *ct, const char *data, size_t len, int64_t *seq_out)
 {
 	struct store_pub pub = {channel, event, ct, data, len, NULL};
 	int64_t seq = 0;
 	struct store_group g = {&pub, 1, &seq, STORE_OK, NULL};
 	enum store_result r;
 
-	if (json_content_type_is_json(ct) && store_json_valid(st, data, len) != 1) {
+	if (json_content_type_utf8(ct) && !json_utf8_valid((const unsigned char *)data, len)) {
+		fprintf(stderr, "fcpush: the message is declared %s but is not valid UTF-8\n", ct);
+		return -1;
+	}
+	if (json_content_type_is_json(ct) && json_parse_valid(jp, data, len) != 1) {
 		fprintf(stderr, "fcpush: the message is declared %s but is not valid JSON\n", ct);
 		return -1;
 	}
@@ -180,7 +186,8 @@ cli_publish(struct store *st, const char *db, int argc, char **argv, int from)
 	int seqs = cli_flag(argc, argv, from, "--seqs"), progress = isatty(STDERR_FILENO);
 	struct cli_pub_summary sum = {0, 0, 0, cli_now_s()};
 	struct wake *w = NULL;
-	char *line = NULL;
+	struct json_parse *jp = NULL;
+	char *line = NULL, *cause = NULL;
 	double shown_s = sum.start_s;
 	int64_t seq = 0;
 	size_t cap = 0;
@@ -193,16 +200,34 @@ cli_publish(struct store *st, const char *db, int argc, char **argv, int from)
 	}
 	if (ct == NULL)
 		ct = "text/plain; charset=utf-8";
+	if (!http_content_type_valid(ct)) {
+		fprintf(stderr, "fcpush: --content-type \"%s\" is not a media type (RFC 9110 §8.3.1: type/subtype, "
+				"then ; name=value parameters, at most %d bytes of printable ASCII)\n",
+			ct, HTTP_MAX_CONTENT_TYPE_BYTES);
+		return -1;
+	}
+	if (event != NULL && !route_event_valid(event)) {
+		fprintf(stderr, "fcpush: --event wants 1 to %d bytes of UTF-8 without control characters\n",
+			ROUTE_MAX_EVENT_BYTES);
+		return -1;
+	}
+	if ((jp = json_parse_new(&cause)) == NULL) {
+		fprintf(stderr, "fcpush: %s\n", cause);
+		free(cause);
+		return -1;
+	}
 	w = wake_new(db, NULL);
 	if (w == NULL) {
 		fprintf(stderr, "fcpush: cannot signal commits next to %s\n", db);
+		json_parse_free(jp);
 		return -1;
 	}
 	if (data != NULL) {
-		rc = cli_publish_one(st, w, channel, event, ct, data, strlen(data), &seq);
+		rc = cli_publish_one(st, jp, w, channel, event, ct, data, strlen(data), &seq);
 		if (rc == 0)
 			printf("%lld\n", (long long)seq);
 		wake_free(w);
+		json_parse_free(jp);
 		return rc;
 	}
 	/* One message per line: `tail -f app.log | fcpush publish logs`. A
@@ -213,7 +238,7 @@ cli_publish(struct store *st, const char *db, int argc, char **argv, int from)
 			line[--n] = '\0';
 		if (n > 0 && line[n - 1] == '\r')
 			line[--n] = '\0';
-		if (cli_publish_one(st, w, channel, event, ct, line, (size_t)n, &seq) == -1) {
+		if (cli_publish_one(st, jp, w, channel, event, ct, line, (size_t)n, &seq) == -1) {
 			rc = -1;
 			break;
 		}
@@ -234,6 +259,7 @@ cli_publish(struct store *st, const char *db, int argc, char **argv, int from)
 		cli_pub_summary_print(stdout, &sum, channel, "\n");
 	free(line);
 	wake_free(w);
+	json_parse_free(jp);
 	return rc;
 }
 

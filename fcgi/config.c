@@ -69,8 +69,10 @@ static const struct config_option config_options[] = {
 	OPT_INT(busy_timeout_ms, 5000, 0, 600000, 0,
 	    "How long a statement waits for a locked database, in milliseconds, before the request "
 	    "fails with 503."),
-	OPT_INT(max_message_bytes, 1048576, 1, 1073741824, CONFIG_SIZE_SUFFIX,
-	    "Largest body of one published message, in bytes (suffix k, M or G for x1024)."),
+	OPT_INT(max_message_bytes, 268435456, 1, 1073741824, CONFIG_SIZE_SUFFIX,
+	    "Largest body of one published message, in bytes (suffix k, M or G for x1024). A body over "
+	    "1 MiB is spooled to a file next to the database and stored in pieces, never held whole in "
+	    "memory; a batch element and a WebSocket publish are held to it too."),
 	OPT_INT(max_batch_bytes, 16777216, 1, 1073741824, CONFIG_SIZE_SUFFIX,
 	    "Largest body of one POST /publish batch, in bytes (suffix k, M or G for x1024)."),
 	OPT_INT(max_batch_messages, 10000, 1, 1000000, 0, "Most messages in one POST /publish batch."),

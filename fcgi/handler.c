@@ -14,11 +14,11 @@
 #include "handler.h"
 #include "retention.h"
 #include "json.h"
+#include "json_parse.h"
 #include "log.h"
 #include "route.h"
 #include "sse.h"
 
-#define HANDLER_MAX_EVENT_LEN 128
 /* Bodies above this many bytes are spooled to a file next to the database
  * and copied into the store in pieces, never held whole in memory. */
 #define HANDLER_SPOOL_BYTES (1024 * 1024)
@@ -50,9 +50,9 @@ static const char *
 handler_allowed(enum route_kind kind)
 {
 	switch (kind) {
-	case ROUTE_CHANNEL: return "GET, POST, DELETE, OPTIONS";
+	case ROUTE_CHANNEL: return "GET, HEAD, POST, DELETE, OPTIONS";
 	case ROUTE_PUBLISH_BATCH: return "POST, OPTIONS";
-	default: return "GET, OPTIONS";
+	default: return "GET, HEAD, OPTIONS";
 	}
 }
 
@@ -95,6 +95,10 @@ handler_run(struct handler_ctx *h, const struct http_request *req, struct http_r
 
 	atomic_fetch_add(&h->app->stats.requests, 1);
 	*park = NULL;
+	/* HEAD is GET without the body (RFC 9110 §9.3.2): the same status and
+	 * header fields, Content-Length included; a stream or a long poll is
+	 * answered at once instead of parking (handler_poll). */
+	resp->head_only = strcmp(method, "HEAD") == 0;
 	memset(&r, 0, sizeof r);
 	http_cors(resp, h->app->cfg, req->origin);
 	/* Every answer names the database's history, so a client can send it
@@ -136,6 +140,10 @@ handler_run(struct handler_ctx *h, const struct http_request *req, struct http_r
 	case ROUTE_NOTFOUND: break;
 	}
 out:
+	/* Only a message body takes Range; elsewhere say so, so that lighttpd
+	 * does not cut a JSON answer into byte ranges. */
+	if (result == HANDLER_FINISHED && req->range != NULL && resp->status == 200 && r.kind != ROUTE_MESSAGE)
+		http_header(resp, "Accept-Ranges", "none");
 	if (result == HANDLER_FINISHED) {
 		if (resp->status >= 500)
 			atomic_fetch_add(&h->app->stats.errors_5xx, 1);
@@ -149,6 +157,32 @@ out:
 
 /* ---- reading bodies and mapping store results ------------------------ */
 
+/* A request body as read: in memory, or past HANDLER_SPOOL_BYTES in a spool
+ * file next to the database (the same file system, writable by the worker). */
+struct handler_body {
+	struct buf mem; /* the body while it is in memory */
+	char *path;     /* the spool file once it is not: unlinked and freed by fini */
+	size_t len;     /* bytes in all */
+};
+
+static void
+handler_body_init(struct handler_body *b)
+{
+	buf_init(&b->mem);
+	b->path = NULL;
+	b->len = 0;
+}
+
+static void
+handler_body_fini(struct handler_body *b)
+{
+	if (b->path != NULL) {
+		unlink(b->path);
+		free(b->path);
+	}
+	buf_fini(&b->mem);
+}
+
 /* The answer to a body that could not be read: 408 when it stalled past
  * request_body_timeout_s (read_body's errno ETIMEDOUT), else 400. */
 static void
@@ -160,12 +194,36 @@ handler_body_error(struct http_response *resp)
 		http_error(resp, 400, "bad_body", "the request body could not be read");
 }
 
-/* Read the whole body into out, refusing more than limit bytes. Returns 0,
- * or -1 after setting the error answer (413, or 400 when it cannot be read). */
-static int
-handler_read_body(const struct http_request *req, int64_t limit, struct buf *out, struct http_response *resp)
+/* The answer to a spool file that cannot be created or written (errno): 507
+ * when the disk is full, as for the store itself, else 503. */
+static void
+handler_spool_error(struct http_response *resp)
 {
+	int err = errno != 0 ? errno : ENOSPC, full = err == ENOSPC || err == EDQUOT;
+
+	if (full)
+		log_error("spooling a body: %s: nothing was written", strerror(err));
+	http_error(resp, full ? 507 : 503, full ? "insufficient_storage" : "store_unavailable",
+		   "cannot spool the body: %s; nothing was written", strerror(err));
+}
+
+/* Read the request body into out, refusing more than limit bytes as soon as
+ * they are exceeded (413, before reading the rest). With spool, a body that
+ * outgrows HANDLER_SPOOL_BYTES moves to a spool file, so memory stays under
+ * that whatever its size. With utf8, the bytes are checked to be UTF-8 as
+ * they arrive (a sequence split between two reads is carried over), so a
+ * spooled body is checked too at no memory cost: 400 invalid_utf8. Returns 0,
+ * or -1 after setting the error answer (413, 400 when the body cannot be
+ * read or is not UTF-8, 408 when it stalled, 507 when the disk is full, 503
+ * when it cannot be spooled otherwise). */
+static int
+handler_take_body(struct handler_ctx *h, const struct http_request *req, int64_t limit, int spool, int utf8,
+		  struct handler_body *out, struct http_response *resp)
+{
+	unsigned char chunk[4 + 65536];
+	size_t carry = 0, tail = 0;
 	ssize_t n;
+	int fd = -1, rc = -1;
 
 	if (req->content_length > limit) {
 		http_error(resp, 413, "too_large", "the body is %lld bytes; the limit is %lld bytes",
@@ -174,82 +232,68 @@ handler_read_body(const struct http_request *req, int64_t limit, struct buf *out
 	}
 	if (req->read_body == NULL)
 		return 0;
+	/* A body known to stay in memory gets its buffer at once, not by
+	 * doubling (which copies it and, for a moment, holds it twice). */
+	if (req->content_length > 0 && (!spool || req->content_length <= HANDLER_SPOOL_BYTES))
+		buf_reserve(&out->mem, (size_t)req->content_length);
 	for (;;) {
-		buf_reserve(out, 16384);
-		n = req->read_body(req->read_arg, out->data + out->len, out->cap - out->len - 1);
+		n = req->read_body(req->read_arg, (char *)chunk + carry, sizeof chunk - 4);
 		if (n < 0) {
 			handler_body_error(resp);
-			return -1;
+			goto out;
 		}
 		if (n == 0)
 			break;
 		out->len += (size_t)n;
-		out->data[out->len] = '\0';
 		if ((int64_t)out->len > limit) {
 			http_error(resp, 413, "too_large", "the body is over the limit of %lld bytes", (long long)limit);
-			return -1;
+			goto out;
+		}
+		if (utf8 && !json_utf8_valid_prefix(chunk, carry + (size_t)n, &tail)) {
+			http_error(resp, 400, "invalid_utf8", "the body is not valid UTF-8, which its type (%s) requires",
+				   req->content_type != NULL && *req->content_type != '\0' ? req->content_type
+											 : "JSON");
+			goto out;
+		}
+		if (fd == -1 && spool && out->mem.len + (size_t)n > HANDLER_SPOOL_BYTES) {
+			out->path = xasprintf("%s-spool-XXXXXX", h->app->cfg->database);
+			errno = 0;
+			if ((fd = mkstemp(out->path)) == -1 ||
+			    (out->mem.len > 0 && write(fd, out->mem.data, out->mem.len) != (ssize_t)out->mem.len)) {
+				handler_spool_error(resp);
+				goto out;
+			}
+			buf_fini(&out->mem);
+			buf_init(&out->mem);
+		}
+		if (fd != -1) {
+			errno = 0;
+			if (write(fd, chunk + carry, (size_t)n) != n) {
+				handler_spool_error(resp); /* a short write sets no errno: the disk is full */
+				goto out;
+			}
+		} else {
+			buf_append(&out->mem, chunk + carry, (size_t)n);
+		}
+		if (utf8) {
+			memmove(chunk, chunk + carry + (size_t)n - tail, tail);
+			carry = tail;
 		}
 	}
-	return 0;
-}
-
-/* The answer to a spool file that cannot be created or written (errno): 507
- * when the disk is full, as for the store itself, else 503. */
-static void
-handler_spool_error(struct http_response *resp)
-{
-	int err = errno, full = err == ENOSPC || err == EDQUOT;
-
-	if (full)
-		log_error("spooling a body: %s: nothing was written", strerror(err));
-	http_error(resp, full ? 507 : 503, full ? "insufficient_storage" : "store_unavailable",
-		   "cannot spool the body: %s; nothing was written", strerror(err));
-}
-
-/* Copy the body into a new file next to the database (the same file system,
- * writable by the worker), refusing more than limit bytes. Returns the path
- * (caller unlinks and frees) with *len set, or NULL after setting the error
- * answer. */
-static char *
-handler_spool_body(struct handler_ctx *h, const struct http_request *req, int64_t limit, size_t *len,
-		   struct http_response *resp)
-{
-	char *path = xasprintf("%s-spool-XXXXXX", h->app->cfg->database), chunk[65536];
-	ssize_t n;
-	size_t total = 0;
-	int fd = mkstemp(path);
-
-	if (fd == -1) {
-		handler_spool_error(resp);
-		free(path);
-		return NULL;
+	if (carry > 0) {
+		http_error(resp, 400, "invalid_utf8", "the body ends inside a UTF-8 sequence");
+		goto out;
 	}
-	for (;;) {
-		n = req->read_body(req->read_arg, chunk, sizeof chunk);
-		if (n < 0) {
-			handler_body_error(resp);
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		total += (size_t)n;
-		if ((int64_t)total > limit) {
-			http_error(resp, 413, "too_large", "the body is over the limit of %lld bytes", (long long)limit);
-			goto fail;
-		}
-		if (write(fd, chunk, (size_t)n) != n) {
-			handler_spool_error(resp);
-			goto fail;
-		}
+	rc = 0;
+out:
+	if (fd != -1)
+		close(fd);
+	if (rc == -1 && out->path != NULL) {
+		unlink(out->path);
+		free(out->path);
+		out->path = NULL;
 	}
-	close(fd);
-	*len = total;
-	return path;
-fail:
-	close(fd);
-	unlink(path);
-	free(path);
-	return NULL;
+	return rc;
 }
 
 static void
@@ -272,21 +316,6 @@ handler_store_error(struct http_response *resp, enum store_result sr, const char
 	}
 }
 
-/* Whether an event name is usable in SSE (no control characters, 1..128). */
-static int
-handler_event_valid(const char *event)
-{
-	size_t len = strlen(event), i;
-
-	if (len == 0 || len > HANDLER_MAX_EVENT_LEN)
-		return 0;
-	for (i = 0; i < len; i++) {
-		if ((unsigned char)event[i] < 0x20 || event[i] == 0x7f)
-			return 0;
-	}
-	return 1;
-}
-
 /* ---- publish ----------------------------------------------------------- */
 
 static void
@@ -295,14 +324,14 @@ handler_publish(struct handler_ctx *h, const struct http_request *req, const str
 {
 	const struct config *cfg = h->app->cfg;
 	struct store_pub pub = {0};
-	struct buf body;
-	char *event = NULL, *cause = NULL, *spool = NULL;
+	struct handler_body body;
+	char *event = NULL, *cause = NULL;
 	const char *ct = req->content_type;
 	int64_t seq = 0, time_ms = 0;
 	enum store_result sr;
 	int bad = 0;
 
-	buf_init(&body);
+	handler_body_init(&body);
 	if (r->nchannels != 1) {
 		http_error(resp, 400, "bad_channel", "publish to one channel at a time; POST %s/publish takes a batch for several",
 			   r->mount);
@@ -311,37 +340,33 @@ handler_publish(struct handler_ctx *h, const struct http_request *req, const str
 	event = route_query_get(r->query, "event", &bad);
 	if (event == NULL && req->event != NULL && *req->event != '\0')
 		event = xstrdup(req->event);
-	if (bad || (event != NULL && !handler_event_valid(event))) {
-		http_error(resp, 400, "bad_event", "an event name is 1 to %d characters without control characters",
-			   HANDLER_MAX_EVENT_LEN);
+	if (bad || (event != NULL && !route_event_valid(event))) {
+		http_error(resp, 400, "bad_event", "an event name is 1 to %d bytes of UTF-8 without control characters",
+			   ROUTE_MAX_EVENT_BYTES);
 		goto out;
 	}
 	if (ct != NULL && *ct == '\0')
 		ct = NULL;
 	if (ct != NULL && !http_content_type_valid(ct)) {
-		http_error(resp, 415, "bad_content_type", "Content-Type \"%s\" is not a type/subtype media type", ct);
+		http_error(resp, 415, "bad_content_type",
+			   "Content-Type \"%.*s\" is not a media type (RFC 9110 §8.3.1: type/subtype, then "
+			   "; name=value parameters, at most %d bytes of printable ASCII)",
+			   64, ct, HTTP_MAX_CONTENT_TYPE_BYTES);
 		goto out;
 	}
-	if (req->content_length > HANDLER_SPOOL_BYTES && req->content_length <= cfg->max_message_bytes &&
-	    req->read_body != NULL) {
-		/* A large object: to a file, then into the row in pieces. (Its JSON,
-		 * if declared so, is checked when read: json_valid decides whether
-		 * it is embedded raw or sent as base64.) */
-		spool = handler_spool_body(h, req, cfg->max_message_bytes, &pub.body_len, resp);
-		if (spool == NULL)
-			goto out;
-		pub.body_path = spool;
-	} else {
-		if (handler_read_body(req, cfg->max_message_bytes, &body, resp) == -1)
-			goto out;
-		if (json_content_type_is_json(ct) &&
-		    store_json_valid(h->st, body.data != NULL ? body.data : "", body.len) != 1) {
-			http_error(resp, 400, "bad_json", "the body is declared as %s but is not valid JSON", ct);
-			goto out;
-		}
-		pub.body = body.data != NULL ? body.data : "";
-		pub.body_len = body.len;
+	/* A large object goes to a file, then into the row in pieces. (Its
+	 * JSON, if declared so, is checked when read: json_valid decides
+	 * whether it is embedded raw or sent as base64.) */
+	if (handler_take_body(h, req, cfg->max_message_bytes, 1, json_content_type_utf8(ct), &body, resp) == -1)
+		goto out;
+	if (body.path == NULL && json_content_type_is_json(ct) &&
+	    json_parse_valid(h->jp, body.mem.data != NULL ? body.mem.data : "", body.mem.len) != 1) {
+		http_error(resp, 400, "bad_json", "the body is declared as %s but is not valid JSON", ct);
+		goto out;
 	}
+	pub.body = body.mem.data != NULL ? body.mem.data : "";
+	pub.body_len = body.len;
+	pub.body_path = body.path;
 	pub.channel = r->channels[0];
 	pub.event = event;
 	pub.content_type = ct;
@@ -359,13 +384,42 @@ handler_publish(struct handler_ctx *h, const struct http_request *req, const str
 	json_append_cstr(&resp->body, pub.channel);
 	buf_printf(&resp->body, ",\"seq\":%lld,\"time\":%lld}\n", (long long)seq, (long long)time_ms);
 out:
-	if (spool != NULL) {
-		unlink(spool);
-		free(spool);
-	}
+	handler_body_fini(&body);
 	free(cause);
 	free(event);
-	buf_fini(&body);
+}
+
+/* Check one parsed batch element as a single publish is checked. 0, or -1
+ * after setting the error answer (400 bad_channel, bad_event,
+ * bad_content_type, bad_json). json_parse_batch has checked that every
+ * string is UTF-8. */
+static int
+handler_batch_element(struct handler_ctx *h, size_t i, const struct store_pub *p, struct http_response *resp)
+{
+	if (!route_channel_valid(p->channel)) {
+		http_error(resp, 400, "bad_channel", "element %zu: channel name \"%.140s\" is not 1-128 of A-Z a-z 0-9 . _ ~ -",
+			   i, p->channel);
+		return -1;
+	}
+	if (p->event != NULL && !route_event_valid(p->event)) {
+		http_error(resp, 400, "bad_event",
+			   "element %zu: an event name is 1 to %d bytes of UTF-8 without control characters", i,
+			   ROUTE_MAX_EVENT_BYTES);
+		return -1;
+	}
+	if (!http_content_type_valid(p->content_type)) {
+		http_error(resp, 400, "bad_content_type",
+			   "element %zu: \"content_type\" is not a media type (RFC 9110 §8.3.1: type/subtype, then "
+			   "; name=value parameters, at most %d bytes of printable ASCII)",
+			   i, HTTP_MAX_CONTENT_TYPE_BYTES);
+		return -1;
+	}
+	if (json_content_type_is_json(p->content_type) && json_parse_valid(h->jp, p->body, p->body_len) != 1) {
+		http_error(resp, 400, "bad_json", "element %zu: \"data\" is declared as %s but is not valid JSON", i,
+			   p->content_type);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -375,45 +429,32 @@ handler_publish_batch(struct handler_ctx *h, const struct http_request *req, con
 	const struct config *cfg = h->app->cfg;
 	struct store_pub *pubs = NULL;
 	int64_t *seqs = NULL, time_ms = 0;
-	struct buf body;
+	struct handler_body body;
 	char *cause = NULL;
+	enum json_parse_result jr;
 	enum store_result sr;
 	size_t n = 0, i;
 
-	buf_init(&body);
+	handler_body_init(&body);
 	if (req->content_type != NULL && *req->content_type != '\0' && !json_content_type_is_json(req->content_type)) {
 		http_error(resp, 415, "bad_content_type", "a batch is a JSON array: send Content-Type: application/json");
 		goto out;
 	}
-	if (handler_read_body(req, cfg->max_batch_bytes, &body, resp) == -1)
+	if (handler_take_body(h, req, cfg->max_batch_bytes, 0, 1, &body, resp) == -1)
 		goto out;
-	sr = store_parse_batch(h->st, body.data != NULL ? body.data : "", body.len, &pubs, &n, &cause);
-	if (sr != STORE_OK) {
-		handler_store_error(resp, sr, cause);
-		goto out;
-	}
-	if ((int64_t)n > cfg->max_batch_messages) {
-		http_error(resp, 413, "too_many_messages", "the batch has %zu messages; the limit is %lld", n,
-			   (long long)cfg->max_batch_messages);
-		goto out;
+	jr = json_parse_batch(h->jp, body.mem.data != NULL ? body.mem.data : "", body.mem.len, cfg->max_batch_messages,
+			      cfg->max_message_bytes, &pubs, &n, &cause);
+	switch (jr) {
+	case JSON_PARSE_OK: break;
+	case JSON_PARSE_INVALID: http_error(resp, 400, "bad_request", "%s", cause); goto out;
+	case JSON_PARSE_BAD_UTF8: http_error(resp, 400, "invalid_utf8", "%s", cause); goto out;
+	case JSON_PARSE_TOO_MANY: http_error(resp, 413, "too_many_messages", "%s", cause); goto out;
+	case JSON_PARSE_TOO_LARGE: http_error(resp, 413, "too_large", "%s", cause); goto out;
+	case JSON_PARSE_ERROR: http_error(resp, 500, "json_error", "%s", cause); goto out;
 	}
 	for (i = 0; i < n; i++) {
-		if (!route_channel_valid(pubs[i].channel)) {
-			http_error(resp, 400, "bad_channel",
-				   "element %zu: channel name \"%.140s\" is not 1-128 of A-Z a-z 0-9 . _ ~ -", i,
-				   pubs[i].channel);
+		if (handler_batch_element(h, i, &pubs[i], resp) == -1)
 			goto out;
-		}
-		if (pubs[i].event != NULL && !handler_event_valid(pubs[i].event)) {
-			http_error(resp, 400, "bad_event", "element %zu: an event name is 1 to %d characters without control characters",
-				   i, HANDLER_MAX_EVENT_LEN);
-			goto out;
-		}
-		if ((int64_t)pubs[i].body_len > cfg->max_message_bytes) {
-			http_error(resp, 413, "too_large", "element %zu: the message is %zu bytes; the limit is %lld bytes", i,
-				   pubs[i].body_len, (long long)cfg->max_message_bytes);
-			goto out;
-		}
 	}
 	seqs = xcalloc(n, sizeof *seqs);
 	sr = committer_submit(h->app->committer, pubs, n, seqs, &time_ms, &cause);
@@ -438,7 +479,7 @@ out:
 	free(seqs);
 	free(pubs);
 	free(cause);
-	buf_fini(&body);
+	handler_body_fini(&body);
 }
 
 /* ---- poll and long poll ------------------------------------------------ */
@@ -662,6 +703,16 @@ handler_poll(struct handler_ctx *h, const struct http_request *req, const struct
 	}
 	if (handler_poll_params(h, req, r, &c, &wait_ms, &applied_s, resp) == -1)
 		goto out;
+	if (resp->head_only && kind != PARK_LONG_POLL) {
+		/* The head of the stream a GET would open; it never parks. */
+		resp->status = 200;
+		http_header(resp, "Content-Type", "%s",
+			    kind == PARK_SSE ? "text/event-stream; charset=utf-8" : "application/x-ndjson");
+		http_header(resp, "Cache-Control", "no-cache");
+		goto out;
+	}
+	if (resp->head_only)
+		wait_ms = -1; /* a HEAD long poll is a poll */
 	spec = handler_spec(r);
 	spec->kind = (enum park_kind)kind;
 	spec->conditional = c.conditional;
@@ -894,6 +945,7 @@ handler_message(struct handler_ctx *h, const struct http_request *req, const str
 	struct store_body_info info;
 	enum store_result sr;
 	int64_t first = 0, last = 0;
+	const char *ct;
 	int range;
 
 	if (r->nchannels != 1) {
@@ -910,10 +962,14 @@ handler_message(struct handler_ctx *h, const struct http_request *req, const str
 		handler_store_error(resp, sr, store_errmsg(h->st));
 		return;
 	}
-	http_header(resp, "Accept-Ranges", "bytes");
+	range = http_parse_range(req->range, info.size, &first, &last);
+	/* A Range we ignore (RFC 9110 §14.2: malformed, several ranges) is
+	 * answered 200 with Accept-Ranges: none for this response, or lighttpd
+	 * would apply the header itself to our 200 (its own 416 in HTML, or
+	 * multipart/byteranges). */
+	http_header(resp, "Accept-Ranges", "%s", range == 0 && req->range != NULL ? "none" : "bytes");
 	http_header(resp, "ETag", "\"%lld\"", (long long)info.seq);
 	http_header(resp, "Cache-Control", "public, max-age=31536000, immutable");
-	range = http_parse_range(req->range, info.size, &first, &last);
 	if (range == -1) {
 		store_body_close(h->st);
 		http_header(resp, "Content-Range", "bytes */%lld", (long long)info.size);
@@ -921,8 +977,20 @@ handler_message(struct handler_ctx *h, const struct http_request *req, const str
 			   (long long)info.size, req->range);
 		return;
 	}
-	http_header(resp, "Content-Type", "%s", info.content_type);
-	if (info.event[0] != '\0')
+	/* Stored types are checked at publish; one stored before that check
+	 * (or written by hand in sqlite3) is replayed only if it is still a
+	 * media type, so no stored text becomes a header of its own. */
+	ct = http_content_type_valid(info.content_type) ? info.content_type : "application/octet-stream";
+	http_header(resp, "Content-Type", "%s", ct);
+	/* The body is whatever a publisher sent, served from our origin: no
+	 * sniffing it into something active, no script or same-origin access
+	 * if it is opened as a document (CSP sandbox), and a download rather
+	 * than a page for the types browsers render actively. */
+	http_header(resp, "X-Content-Type-Options", "nosniff");
+	http_header(resp, "Content-Security-Policy", "sandbox");
+	if (http_content_type_active(ct))
+		http_header(resp, "Content-Disposition", "attachment; filename=\"%lld\"", (long long)info.seq);
+	if (info.event[0] != '\0' && route_event_valid(info.event))
 		http_header(resp, "X-EventSource-Event", "%s", info.event);
 	if (range == 1) {
 		resp->status = 206;

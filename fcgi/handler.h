@@ -15,6 +15,7 @@
 #include "commit.h"
 #include "config.h"
 #include "http.h"
+#include "json_parse.h"
 #include "loop.h"
 #include "store.h"
 
@@ -50,10 +51,12 @@ struct app {
 	int64_t started_ms;
 };
 
-/* A request thread's own context: app and its own store connection. */
+/* A request thread's own context: app, its own store connection and its
+ * own JSON parser (json_parse_new; the thread opens and frees both). */
 struct handler_ctx {
 	struct app *app;
 	struct store *st;
+	struct json_parse *jp;
 };
 
 enum handler_result {

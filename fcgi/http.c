@@ -35,6 +35,7 @@ http_response_reset(struct http_response *r)
 	r->body_arg = NULL;
 	r->body_offset = 0;
 	r->body_length = 0;
+	r->head_only = 0;
 }
 
 void
@@ -124,7 +125,7 @@ http_serialize(const struct http_response *r, struct buf *out)
 		buf_printf(out, "Content-Length: %lld\r\n\r\n", (long long)r->body_length);
 	} else if (!bodyless) {
 		buf_printf(out, "Content-Length: %zu\r\n\r\n", r->body.len);
-		if (r->body.len > 0)
+		if (r->body.len > 0 && !r->head_only)
 			buf_append(out, r->body.data, r->body.len);
 	} else {
 		buf_puts(out, "\r\n");
@@ -248,17 +249,105 @@ http_accepts(const char *accept, const char *type)
 	return 0;
 }
 
+/* RFC 9110 §5.6.2 tchar: the characters of a token. */
+static int
+http_tchar(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* The length of the token at p (0 when there is none). */
+static size_t
+http_token_len(const char *p)
+{
+	size_t n = 0;
+
+	while (http_tchar((unsigned char)p[n]))
+		n++;
+	return n;
+}
+
+/* The length of the quoted-string at p (RFC 9110 §5.6.4), 0 when p does not
+ * hold a whole one. obs-text (bytes >= 0x80) is refused: a stored type is
+ * replayed as a header and stays ASCII. */
+static size_t
+http_quoted_len(const char *p)
+{
+	size_t n = 1;
+	unsigned char c;
+
+	if (p[0] != '"')
+		return 0;
+	for (;;) {
+		c = (unsigned char)p[n];
+		if (c == '"')
+			return n + 1;
+		if (c == '\\') {
+			c = (unsigned char)p[n + 1];
+			if (c != '\t' && (c < 0x20 || c > 0x7e))
+				return 0;
+			n += 2;
+		} else if (c == '\t' || (c >= 0x20 && c <= 0x7e)) {
+			n++;
+		} else {
+			return 0; /* the end, a control character or a byte >= 0x80 */
+		}
+	}
+}
+
 int
 http_content_type_valid(const char *ct)
 {
-	const char *slash = strchr(ct, '/');
-	size_t i;
+	const char *p = ct;
+	size_t n;
 
-	if (slash == NULL || slash == ct || slash[1] == '\0' || slash[1] == ';' || slash[1] == ' ')
+	if (ct == NULL || strlen(ct) > HTTP_MAX_CONTENT_TYPE_BYTES)
 		return 0;
-	for (i = 0; ct[i] != '\0'; i++) {
-		if ((unsigned char)ct[i] < 0x20 || ct[i] == 0x7f)
+	if ((n = http_token_len(p)) == 0 || p[n] != '/')
+		return 0;
+	p += n + 1;
+	if ((n = http_token_len(p)) == 0)
+		return 0;
+	p += n;
+	/* parameters = *( OWS ";" OWS [ parameter ] ) */
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			return 1;
+		if (*p++ != ';')
 			return 0;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == ';' || *p == '\0')
+			continue; /* an empty parameter */
+		if ((n = http_token_len(p)) == 0 || p[n] != '=')
+			return 0;
+		p += n + 1;
+		if ((n = http_token_len(p)) == 0 && (n = http_quoted_len(p)) == 0)
+			return 0;
+		p += n;
 	}
-	return 1;
+}
+
+/* Whether the media type at ct (up to ';') equals type, ASCII case ignored. */
+static int
+http_type_is(const char *ct, size_t len, const char *type)
+{
+	return len == strlen(type) && strncasecmp(ct, type, len) == 0;
+}
+
+int
+http_content_type_active(const char *ct)
+{
+	size_t len = strcspn(ct, "; \t");
+
+	if (http_type_is(ct, len, "text/html") || http_type_is(ct, len, "text/xml") ||
+	    http_type_is(ct, len, "application/xml") || http_type_is(ct, len, "text/xsl") ||
+	    http_type_is(ct, len, "application/pdf") || http_type_is(ct, len, "multipart/x-mixed-replace"))
+		return 1;
+	/* Any XML type (application/xhtml+xml, image/svg+xml, ...): a document
+	 * in the XHTML or SVG namespace runs its scripts whatever the suffix. */
+	return len >= 4 && strncasecmp(ct + len - 4, "+xml", 4) == 0;
 }

@@ -48,6 +48,9 @@ struct http_response {
 	void *body_arg;
 	int64_t body_offset;
 	int64_t body_length;
+	/* An answer to HEAD: serialized with the Content-Length of the body
+	 * but without it, and body_reader is not to be called. */
+	int head_only;
 };
 
 void http_response_init(struct http_response *r);
@@ -66,7 +69,8 @@ void http_error(struct http_response *r, int status, const char *code, const cha
  * by cfg: Access-Control-Allow-Origin, Vary: Origin and the exposed headers. */
 void http_cors(struct http_response *r, const struct config *cfg, const char *origin);
 /* Write the response as CGI output into out: "Status: NNN Reason", headers,
- * Content-Length (except for 1xx/204/304), blank line, body. */
+ * Content-Length (except for 1xx/204/304), blank line, body (none when
+ * head_only). */
 void http_serialize(const struct http_response *r, struct buf *out);
 /* Write only the status line and headers of r as CGI output, ending with the
  * blank line, without Content-Length: the start of a stream whose length is
@@ -83,8 +87,20 @@ const char *http_reason(int status);
 /* Whether an Accept header value admits type (e.g. "application/json"):
  * NULL/empty Accept, a matching type, type/ * or * / * with q > 0. */
 int http_accepts(const char *accept, const char *type);
-/* Whether a Content-Type value is a well-formed type/subtype (RFC 9110
- * §8.3.1), parameters allowed, with no control character. 1 or 0. */
+/* The longest media type we store and replay: 255 bytes (the store's
+ * message header keeps 255). */
+#define HTTP_MAX_CONTENT_TYPE_BYTES 255
+/* Whether ct is a media type as RFC 9110 §8.3.1 defines it: type "/" subtype,
+ * both tokens (§5.6.2), then parameters ";" name "=" (token | quoted-string
+ * §5.6.4) with optional whitespace around the semicolons; no control
+ * character, no byte >= 0x80, at most HTTP_MAX_CONTENT_TYPE_BYTES. Every
+ * stored Content-Type passes this, so replaying one can add no header.
+ * 1 or 0 (0 for NULL). */
 int http_content_type_valid(const char *ct);
+/* Whether browsers render a media type as an active document that may run
+ * script or navigate: text/html, XML (text/xml, application/xml, text/xsl and
+ * any +xml type: XHTML, SVG), application/pdf (viewers run its JavaScript),
+ * multipart/x-mixed-replace. Raw bodies of these are sent as attachments. */
+int http_content_type_active(const char *ct);
 
 #endif

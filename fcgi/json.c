@@ -194,6 +194,34 @@ json_utf8_valid(const unsigned char *s, size_t len)
 	return 1;
 }
 
+int
+json_utf8_valid_prefix(const unsigned char *s, size_t len, size_t *tail)
+{
+	size_t i = 0, n, need;
+	int valid;
+
+	*tail = 0;
+	while (i < len) {
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		n = utf8_seq(s + i, len - i, &valid);
+		if (!valid) {
+			/* A sequence cut by the end of the piece, valid so far:
+			 * its lead byte announces more bytes than remain. */
+			need = s[i] < 0xe0 ? 2 : s[i] < 0xf0 ? 3 : 4;
+			if (s[i] >= 0xc2 && s[i] <= 0xf4 && i + n == len && n < need) {
+				*tail = n;
+				return 1;
+			}
+			return 0;
+		}
+		i += n;
+	}
+	return 1;
+}
+
 /*
  * Split a media type "type/subtype; params" (RFC 9110 §8.3.1) into its type
  * and subtype, leading and trailing whitespace dropped. Returns -1 when there
@@ -256,6 +284,33 @@ json_content_type_is_text(const char *content_type)
 			return 1;
 	}
 	return 0;
+}
+
+int
+json_content_type_utf8(const char *content_type)
+{
+	const char *type, *sub, *p;
+	size_t tlen, slen, n;
+
+	if (json_content_type_is_json(content_type))
+		return 1;
+	if (content_type_split(content_type, &type, &tlen, &sub, &slen) != 0 || tlen != 4 ||
+	    strncasecmp(type, "text", 4) != 0)
+		return 0;
+	/* A charset parameter naming another charset is honest: not ours to
+	 * refuse (such a body is sent as base64 in JSON). */
+	for (p = strchr(content_type, ';'); p != NULL; p = strchr(p + 1, ';')) {
+		p += strspn(p + 1, " \t") + 1;
+		if (strncasecmp(p, "charset=", 8) != 0)
+			continue;
+		p += 8;
+		if (*p == '"')
+			p++;
+		n = strcspn(p, "\"; \t");
+		return (n == 5 && strncasecmp(p, "utf-8", 5) == 0) || (n == 4 && strncasecmp(p, "utf8", 4) == 0) ||
+		       (n == 8 && strncasecmp(p, "us-ascii", 8) == 0);
+	}
+	return 1;
 }
 
 /* Append v in decimal; the hot path's replacement for printf("%lld"). */

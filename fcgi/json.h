@@ -2,7 +2,7 @@
 /*
  * JSON output: string escaping (RFC 8259 §7), base64 (RFC 4648 §4) and the
  * message object every JSON transport sends. Parsing JSON is SQLite's job
- * (json1, in store.c); writing it is a few lines of escaping, kept here.
+ * (json1, in json_parse.c); writing it is a few lines of escaping, kept here.
  */
 #ifndef FCPUSH_JSON_H
 #define FCPUSH_JSON_H
@@ -22,9 +22,19 @@ void json_append_base64(struct buf *b, const unsigned char *data, size_t len);
 /* Whether len bytes are valid UTF-8 (RFC 3629: no overlongs, surrogates or
  * code points above U+10FFFF). */
 int json_utf8_valid(const unsigned char *s, size_t len);
+/* The same check on one piece of a longer text read in pieces (a spooled
+ * request body). Returns 1 when the piece is valid UTF-8 up to its last
+ * *tail bytes (0-3), which begin a sequence the piece cuts off: the caller
+ * carries them into the front of the next piece, and a text that ends with
+ * *tail > 0 is invalid. Returns 0 on invalid UTF-8. */
+int json_utf8_valid_prefix(const unsigned char *s, size_t len, size_t *tail);
 /* Whether a content type is JSON: application/json or any type ending in
  * +json, parameters ignored, case-insensitive. NULL is not. */
 int json_content_type_is_json(const char *content_type);
+/* Whether a body of this content type must be UTF-8, so a publish of
+ * anything else is refused: JSON (RFC 8259 §8.1) and any text/ type unless a charset
+ * parameter names a charset other than utf-8 (or us-ascii). NULL is not. */
+int json_content_type_utf8(const char *content_type);
 /* Whether a content type is text we send as a JSON string: text/... ,
  * application/x-www-form-urlencoded, application/xml, application/javascript,
  * and a NULL type. */

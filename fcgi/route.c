@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "route.h"
 #include "util.h"
 
@@ -80,6 +81,20 @@ route_channel_valid(const char *name)
 		return 0;
 	n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-");
 	return n > 0 && n <= ROUTE_MAX_CHANNEL_LEN && name[n] == '\0';
+}
+
+int
+route_event_valid(const char *event)
+{
+	size_t len, i;
+
+	if (event == NULL || (len = strlen(event)) == 0 || len > ROUTE_MAX_EVENT_BYTES)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)event[i] < 0x20 || event[i] == 0x7f)
+			return 0;
+	}
+	return json_utf8_valid((const unsigned char *)event, len);
 }
 
 /* Whether the segment decodes to word, or with word NULL whether it decodes

@@ -49,6 +49,15 @@ void route_fini(struct route *r);
 
 /* Whether name is a valid channel name (1-128 of A-Z a-z 0-9 . _ ~ -). */
 int route_channel_valid(const char *name);
+/* The longest event name, in bytes. */
+#define ROUTE_MAX_EVENT_BYTES 128
+/* Whether event is a usable SSE event name (WHATWG HTML, "event stream
+ * interpretation": the field ends at CR or LF): 1 to ROUTE_MAX_EVENT_BYTES
+ * bytes of UTF-8 with no control character (C0 or DEL). The one check for
+ * every way to name an event: ?event=, X-EventSource-Event, a batch
+ * element's "event", a WebSocket publish's "event", the CLI's --event.
+ * 1 or 0 (0 for NULL). */
+int route_event_valid(const char *event);
 
 /* Percent-decode len bytes of s into a new string (caller frees); with
  * plus_is_space, '+' becomes ' ' (query strings). NULL for a bad escape or an

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "route.h"
 #include "sse.h"
 
 void
@@ -15,7 +16,9 @@ sse_append_event(struct buf *b, const struct store_message *m)
 
 	buf_reserve(b, m->body_len + 64);
 	buf_printf(b, "id: %lld\n", (long long)m->seq);
-	if (m->event != NULL)
+	/* Checked at publish; a name stored before that (or by hand) with a
+	 * line break would add fields of its own, so it is left out. */
+	if (m->event != NULL && route_event_valid(m->event))
 		buf_printf(b, "event: %s\n", m->event);
 	if (m->body_omitted) {
 		buf_puts(b, "data: {\"omitted\":true,\"size\":");

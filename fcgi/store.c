@@ -15,6 +15,7 @@
 
 #include <sqlite3.h>
 
+#include "json.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -98,32 +99,6 @@ static const char sql_rollback_to[] = "ROLLBACK TO store_group";
 static const char sql_channel_ensure[] = "INSERT OR IGNORE INTO channels (name, created_ms) VALUES (?1, ?2)";
 static const char sql_message_insert[] =
 	"INSERT INTO messages (channel, event, content_type, body, time_ms) VALUES (?1, ?2, ?3, ?4, ?5)";
-
-/* JSON. A non-object element is never handed to json_type(value, path): its
- * value may be a bare string, which is not JSON text. */
-static const char sql_json_valid[] = "SELECT json_valid(?1)";
-static const char sql_batch_head[] = "SELECT CASE WHEN json_valid(?1) THEN json_type(?1) END,"
-				     " CASE WHEN json_valid(?1) THEN json_array_length(?1) END";
-static const char sql_batch_elements[] =
-	"SELECT key, type,"
-	" CASE WHEN type = 'object' THEN json_type(value, '$.channel') END,"
-	" CASE WHEN type = 'object' THEN value ->> '$.channel' END,"
-	" CASE WHEN type = 'object' THEN json_type(value, '$.event') END,"
-	" CASE WHEN type = 'object' THEN value ->> '$.event' END,"
-	" CASE WHEN type = 'object' THEN json_type(value, '$.content_type') END,"
-	" CASE WHEN type = 'object' THEN value ->> '$.content_type' END,"
-	" CASE WHEN type = 'object' THEN json_type(value, '$.data') END,"
-	" CASE WHEN type <> 'object' THEN NULL"
-	"   WHEN json_type(value, '$.data') = 'text' THEN value ->> '$.data' ELSE value -> '$.data' END"
-	" FROM json_each(?1)";
-/* The members of a top-level JSON object (store_json_object): a string as
- * its decoded text, anything else as its JSON text. */
-static const char sql_object_members[] =
-	"SELECT key, type,"
-	" CASE type WHEN 'text' THEN atom WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'"
-	"   WHEN 'null' THEN 'null' WHEN 'object' THEN value WHEN 'array' THEN value"
-	"   ELSE json_quote(value) END"
-	" FROM json_each(?1)";
 
 /* Reads. ?1 channel (or JSON array of channels). */
 static const char sql_read_since_one[] =
@@ -254,10 +229,6 @@ enum stmt_id {
 	ST_ROLLBACK_TO,
 	ST_CHANNEL_ENSURE,
 	ST_MESSAGE_INSERT,
-	ST_JSON_VALID,
-	ST_BATCH_HEAD,
-	ST_BATCH_ELEMENTS,
-	ST_OBJECT_MEMBERS,
 	ST_READ_SINCE_ONE,
 	ST_READ_SINCE_MANY,
 	ST_READ_LAST_ONE,
@@ -295,10 +266,6 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_ROLLBACK_TO] = sql_rollback_to,
 	[ST_CHANNEL_ENSURE] = sql_channel_ensure,
 	[ST_MESSAGE_INSERT] = sql_message_insert,
-	[ST_JSON_VALID] = sql_json_valid,
-	[ST_BATCH_HEAD] = sql_batch_head,
-	[ST_BATCH_ELEMENTS] = sql_batch_elements,
-	[ST_OBJECT_MEMBERS] = sql_object_members,
 	[ST_READ_SINCE_ONE] = sql_read_since_one,
 	[ST_READ_SINCE_MANY] = sql_read_since_many,
 	[ST_READ_LAST_ONE] = sql_read_last_one,
@@ -353,7 +320,6 @@ static enum store_result read_rows(struct store *st, sqlite3_stmt *s, struct msg
 static int group_error(int rc);
 static enum store_result append_group(struct store *st, struct store_group *g, int64_t now_ms,
 				      const char **ensured, char **txerr);
-static int json_has_nul_escape(const char *s, size_t len);
 static void channel_row(sqlite3_stmt *s, struct store_channel_info *info);
 static void bind_limits(sqlite3_stmt *s, const struct store_retention *d);
 static void copy_name(char *dst, size_t size, const unsigned char *src);
@@ -1011,298 +977,7 @@ fail:
 	return res;
 }
 
-/* ---- JSON -------------------------------------------------------------- */
-
-int
-store_json_valid(struct store *st, const char *text, size_t len)
-{
-	sqlite3_stmt *s = st->stmt[ST_JSON_VALID];
-	int rc, valid = -1;
-
-	/* json1 stops at a NUL byte and would accept "{}\0junk". */
-	if (memchr(text, '\0', len) != NULL)
-		return 0;
-	sqlite3_bind_text64(s, 1, len > 0 ? text : "", len, SQLITE_STATIC, SQLITE_UTF8);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		valid = sqlite3_column_int(s, 0) != 0;
-	else
-		store_fail(st, rc, "json_valid");
-	store_done(s);
-	return valid;
-}
-
-/* Whether JSON text holds the escape \u0000. json1 cuts a decoded string at
- * its first NUL, so "a\u0000b" would silently become "a". A backslash only
- * occurs inside strings, so skipping escape pairs finds exactly the escapes. */
-static int
-json_has_nul_escape(const char *s, size_t len)
-{
-	const char *p = s, *end = s + len;
-
-	while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
-		if (end - p >= 6 && memcmp(p + 1, "u0000", 5) == 0)
-			return 1;
-		if (end - p < 3)
-			break;
-		p += 2;
-	}
-	return 0;
-}
-
-/* Where one parsed message's strings lie in the string buffer. */
-struct batch_entry {
-	size_t channel, event, content_type, body; /* offsets; event SIZE_MAX: none */
-	size_t body_len;
-	const char *default_type; /* when no content_type was given, else NULL */
-};
-
-/* The first step of reading JSON text with json1, shared by the batch and
- * object parsers: refuse a NUL byte (json1 stops reading at one), then run
- * ST_BATCH_HEAD. On STORE_OK the statement holds its row (the text's
- * json_type, NULL when not valid JSON, and its array length) and the caller
- * reads it, then calls store_done. Otherwise the statement is reset and
- * *cause says why: `invalid` for a NUL byte, "cannot parse <what>: ..." for
- * a SQLite failure. */
-static enum store_result
-json_head(struct store *st, const char *json, size_t len, const char *what, const char *invalid, char **cause)
-{
-	sqlite3_stmt *head = st->stmt[ST_BATCH_HEAD];
-	enum store_result res;
-	int rc;
-
-	if (memchr(json, '\0', len) != NULL) {
-		set_cause(cause, "%s", invalid);
-		return STORE_INVALID;
-	}
-	sqlite3_bind_text64(head, 1, len > 0 ? json : "", len, SQLITE_STATIC, SQLITE_UTF8);
-	if ((rc = sqlite3_step(head)) != SQLITE_ROW) {
-		res = store_fail(st, rc, what);
-		set_cause(cause, "cannot parse %s: %s", what, sqlite3_errmsg(st->db));
-		store_done(head);
-		return res;
-	}
-	return STORE_OK;
-}
-
-enum store_result
-store_parse_batch(struct store *st, const char *json, size_t len, struct store_pub **pubs, size_t *n,
-		  char **cause)
-{
-	sqlite3_stmt *head = st->stmt[ST_BATCH_HEAD], *el = st->stmt[ST_BATCH_ELEMENTS];
-	struct batch_entry *e = NULL, *ent;
-	struct store_pub *out;
-	struct buf strings;
-	enum store_result res = STORE_ERROR;
-	const char *type, *text;
-	int64_t count = 0, idx;
-	size_t i = 0, k;
-	int rc;
-
-	*pubs = NULL;
-	*n = 0;
-	buf_init(&strings);
-	if ((res = json_head(st, json, len, "the batch", "the body is not valid JSON", cause)) != STORE_OK)
-		goto out;
-	res = STORE_ERROR;
-	type = (const char *)sqlite3_column_text(head, 0);
-	count = sqlite3_column_int64(head, 1);
-	if (type == NULL || strcmp(type, "array") != 0 || count <= 0) {
-		res = STORE_INVALID;
-		if (type == NULL)
-			set_cause(cause, "the body is not valid JSON");
-		else if (strcmp(type, "array") != 0)
-			set_cause(cause, "the body must be a JSON array of messages");
-		else
-			set_cause(cause, "the array holds no message");
-		goto out;
-	}
-	store_done(head);
-	if (json_has_nul_escape(json, len)) {
-		res = STORE_INVALID;
-		set_cause(
-			cause,
-			"\\u0000 (a NUL character) is not supported in a batch; publish binary bodies one by one");
-		goto out;
-	}
-
-	e = xcalloc((size_t)count, sizeof *e);
-	sqlite3_bind_text64(el, 1, json, len, SQLITE_STATIC, SQLITE_UTF8);
-	while ((rc = sqlite3_step(el)) == SQLITE_ROW && i < (size_t)count) {
-		idx = sqlite3_column_int64(el, 0);
-		ent = &e[i];
-		res = STORE_INVALID;
-		if (strcmp((const char *)sqlite3_column_text(el, 1), "object") != 0) {
-			set_cause(cause, "element %" PRId64 ": not an object", idx);
-			goto out;
-		}
-		if ((type = (const char *)sqlite3_column_text(el, 2)) == NULL) {
-			set_cause(cause, "element %" PRId64 ": \"channel\" is missing", idx);
-			goto out;
-		}
-		if (strcmp(type, "text") != 0) {
-			set_cause(cause, "element %" PRId64 ": \"channel\" must be a string", idx);
-			goto out;
-		}
-		text = (const char *)sqlite3_column_text(el, 3);
-		ent->channel = strings.len;
-		buf_append(&strings, text, (size_t)sqlite3_column_bytes(el, 3));
-		buf_putc(&strings, '\0');
-
-		ent->event = SIZE_MAX;
-		type = (const char *)sqlite3_column_text(el, 4);
-		if (type != NULL && strcmp(type, "null") != 0) {
-			if (strcmp(type, "text") != 0) {
-				set_cause(cause, "element %" PRId64 ": \"event\" must be a string", idx);
-				goto out;
-			}
-			text = (const char *)sqlite3_column_text(el, 5);
-			ent->event = strings.len;
-			buf_append(&strings, text, (size_t)sqlite3_column_bytes(el, 5));
-			buf_putc(&strings, '\0');
-		}
-
-		type = (const char *)sqlite3_column_text(el, 6);
-		if (type != NULL && strcmp(type, "null") != 0) {
-			if (strcmp(type, "text") != 0) {
-				set_cause(cause, "element %" PRId64 ": \"content_type\" must be a string",
-					  idx);
-				goto out;
-			}
-			text = (const char *)sqlite3_column_text(el, 7);
-			ent->content_type = strings.len;
-			buf_append(&strings, text, (size_t)sqlite3_column_bytes(el, 7));
-			buf_putc(&strings, '\0');
-		}
-
-		if ((type = (const char *)sqlite3_column_text(el, 8)) == NULL) {
-			set_cause(cause, "element %" PRId64 ": \"data\" is missing", idx);
-			goto out;
-		}
-		if (sqlite3_column_type(el, 7) == SQLITE_NULL)
-			ent->default_type =
-				strcmp(type, "text") == 0 ? "text/plain; charset=utf-8" : "application/json";
-		text = (const char *)sqlite3_column_text(el, 9);
-		ent->body = strings.len;
-		ent->body_len = (size_t)sqlite3_column_bytes(el, 9);
-		buf_append(&strings, text != NULL ? text : "", ent->body_len);
-		buf_putc(&strings, '\0');
-		i++;
-	}
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		res = store_fail(st, rc, "batch");
-		set_cause(cause, "cannot parse the batch: %s", sqlite3_errmsg(st->db));
-		goto out;
-	}
-
-	/* One block: the array, then every string. */
-	out = xmalloc((size_t)count * sizeof *out + strings.len);
-	if (strings.len > 0)
-		memcpy(out + count, strings.data, strings.len);
-	text = (const char *)(out + count);
-	for (k = 0; k < i; k++) {
-		ent = &e[k];
-		out[k].channel = text + ent->channel;
-		out[k].event = ent->event == SIZE_MAX ? NULL : text + ent->event;
-		out[k].content_type =
-			ent->default_type != NULL ? ent->default_type : text + ent->content_type;
-		out[k].body = text + ent->body;
-		out[k].body_len = ent->body_len;
-		out[k].body_path = NULL;
-	}
-	*pubs = out;
-	*n = i;
-	res = STORE_OK;
-out:
-	store_done(head);
-	store_done(el);
-	free(e);
-	buf_fini(&strings);
-	return res;
-}
-
 /* ---- reads ------------------------------------------------------------- */
-
-/* Where one member's strings lie in the string buffer. */
-struct member_entry {
-	size_t key, type, text, text_len;
-};
-
-enum store_result
-store_json_object(struct store *st, const char *json, size_t len, struct store_json_member **members, size_t *n,
-		  char **cause)
-{
-	sqlite3_stmt *head = st->stmt[ST_BATCH_HEAD], *el = st->stmt[ST_OBJECT_MEMBERS];
-	struct member_entry *e = NULL;
-	struct store_json_member *out;
-	struct buf strings;
-	enum store_result res = STORE_ERROR;
-	size_t count = 0, cap = 0, k;
-	const char *type, *text;
-	int rc;
-
-	*members = NULL;
-	*n = 0;
-	buf_init(&strings);
-	if ((res = json_head(st, json, len, "JSON", "not valid JSON", cause)) != STORE_OK)
-		goto out;
-	res = STORE_ERROR;
-	type = (const char *)sqlite3_column_text(head, 0);
-	if (type == NULL || strcmp(type, "object") != 0) {
-		res = STORE_INVALID;
-		set_cause(cause, type == NULL ? "not valid JSON" : "not a JSON object");
-		goto out;
-	}
-	store_done(head);
-	if (json_has_nul_escape(json, len)) {
-		res = STORE_INVALID;
-		set_cause(cause, "\\u0000 (a NUL character) is not supported");
-		goto out;
-	}
-	sqlite3_bind_text64(el, 1, json, len, SQLITE_STATIC, SQLITE_UTF8);
-	while ((rc = sqlite3_step(el)) == SQLITE_ROW) {
-		if (count == cap) {
-			cap = cap == 0 ? 8 : cap * 2;
-			e = xrealloc(e, cap * sizeof *e);
-		}
-		e[count].key = strings.len;
-		text = (const char *)sqlite3_column_text(el, 0);
-		buf_append(&strings, text != NULL ? text : "", (size_t)sqlite3_column_bytes(el, 0));
-		buf_putc(&strings, '\0');
-		e[count].type = strings.len;
-		buf_puts(&strings, (const char *)sqlite3_column_text(el, 1));
-		buf_putc(&strings, '\0');
-		e[count].text = strings.len;
-		text = (const char *)sqlite3_column_text(el, 2);
-		e[count].text_len = text != NULL ? (size_t)sqlite3_column_bytes(el, 2) : 0;
-		buf_append(&strings, text != NULL ? text : "", e[count].text_len);
-		buf_putc(&strings, '\0');
-		count++;
-	}
-	if (rc != SQLITE_DONE) {
-		res = store_fail(st, rc, "json object");
-		set_cause(cause, "cannot parse JSON: %s", sqlite3_errmsg(st->db));
-		goto out;
-	}
-	out = xmalloc(count * sizeof *out + strings.len + 1);
-	memcpy((char *)(out + count), strings.data != NULL ? strings.data : "", strings.len + 1);
-	text = (const char *)(out + count);
-	for (k = 0; k < count; k++) {
-		out[k].key = text + e[k].key;
-		out[k].type = text + e[k].type;
-		out[k].text = text + e[k].text;
-		out[k].text_len = e[k].text_len;
-	}
-	*members = out;
-	*n = count;
-	res = STORE_OK;
-out:
-	store_done(head);
-	store_done(el);
-	free(e);
-	buf_fini(&strings);
-	return res;
-}
 
 /* One message from a row of SQL_MSG_COLS, in one allocation: the struct, then
  * channel, event, content type and body, each NUL-terminated. */
@@ -1358,8 +1033,12 @@ row_message(sqlite3_stmt *s)
 	if (blen > 0)
 		memcpy(p, body, blen);
 	p[blen] = '\0';
-	/* json_valid reads up to a NUL: a body with one is not embeddable. */
-	m->body_is_json = sqlite3_column_int(s, 6) != 0 && memchr(m->body, '\0', blen) == NULL;
+	/* json_valid reads up to a NUL: a body with one is not embeddable. Nor
+	 * is one that is not UTF-8 (RFC 8259 §8.1), which json_valid does not
+	 * check: stored before publishes were checked, it would make every
+	 * answer that embeds it invalid JSON. */
+	m->body_is_json = sqlite3_column_int(s, 6) != 0 && memchr(m->body, '\0', blen) == NULL &&
+			  json_utf8_valid(m->body, blen);
 	m->body_omitted = omitted;
 	if (omitted)
 		m->body_len = (size_t)sqlite3_column_int64(s, 7);

@@ -2,8 +2,9 @@
 /*
  * The message store: one SQLite file in WAL mode holding every published
  * message with its sequence number, the channels with their retention
- * settings, and a log of deleted channels. All SQL of fcpush lives in store.c;
- * no other file includes <sqlite3.h>.
+ * settings, and a log of deleted channels. All SQL on the database lives in
+ * store.c; the one other file that includes <sqlite3.h> is json_parse.c, which
+ * reads JSON with json1 on its own in-memory connection.
  *
  * A struct store is one SQLite connection and is used by one thread at a
  * time. Each thread that needs the database opens its own.
@@ -178,44 +179,6 @@ void store_close(struct store *st);
  * result is set to the same value. */
 enum store_result store_append_groups(struct store *st, struct store_group *groups, size_t ngroups,
 				      int64_t now_ms);
-
-/* Parse a batch publish body, a JSON array of objects
- * {"channel": str, "event": str?, "content_type": str?, "data": any} with
- * SQLite's json1 (json_valid, json_each). A string data is stored as its text
- * (content type defaults to text/plain; charset=utf-8); any other JSON value is
- * stored as its JSON text (content type defaults to application/json). On
- * success sets *pubs to an array of *n entries whose strings live in the same
- * allocation: free(*pubs) releases all. Returns STORE_INVALID with *cause
- * naming the first bad element (not an array, empty, element not an object,
- * channel missing or not a string, data missing) or STORE_ERROR. */
-enum store_result store_parse_batch(struct store *st, const char *json, size_t len,
-				    struct store_pub **pubs, size_t *n, char **cause);
-
-/* One member of a JSON object, as store_json_object reads it. type is what
- * json1's json_type says: "null", "true", "false", "integer", "real", "text",
- * "array" or "object". text is the decoded string for "text" and the value's
- * JSON text for any other type (an object or array minified by json1);
- * text_len is its length in bytes. */
-struct store_json_member {
-	const char *key;
-	const char *type;
-	const char *text;
-	size_t text_len;
-};
-
-/* Parse len bytes of JSON text that must be one object (a WebSocket client
- * command, for instance) with json1 (json_each) into its top-level members,
- * in document order, duplicates included. On success *members is an array of
- * *n entries whose strings live in the same allocation: free(*members)
- * releases all. Returns STORE_INVALID with *cause (caller frees; may be NULL)
- * when the text is not valid JSON, not an object, or holds a NUL byte or the
- * escape \u0000 (json1 would cut a string there); STORE_ERROR otherwise. */
-enum store_result store_json_object(struct store *st, const char *json, size_t len,
-				    struct store_json_member **members, size_t *n, char **cause);
-
-/* Whether len bytes at text are valid JSON (json1 json_valid). 1, 0, or -1 on
- * error. */
-int store_json_valid(struct store *st, const char *text, size_t len);
 
 /* Read up to limit messages with seq > since on any of the nch channels,
  * ascending, appending to out. Returns STORE_OK or STORE_ERROR/STORE_BUSY. */

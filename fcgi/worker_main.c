@@ -97,7 +97,7 @@ worker_send(FCGX_Request *req, const struct http_response *resp, struct buf *out
 	buf_reset(out);
 	http_serialize(resp, out);
 	FCGX_PutStr(out->data, (int)out->len, req->out);
-	if (resp->body_reader != NULL && resp->status != 304 && resp->status != 204) {
+	if (resp->body_reader != NULL && !resp->head_only && resp->status != 304 && resp->status != 204) {
 		buf_reserve(out, 65536);
 		end = resp->body_offset + resp->body_length;
 		for (off = resp->body_offset; off < end; off += (int64_t)n) {
@@ -143,9 +143,12 @@ worker_thread(void *arg)
 	int fd, id;
 
 	ctx.app = &w->app;
-	ctx.st = store_open(w->cfg.database, store_durability_flags(w->cfg.durability), (int)w->cfg.busy_timeout_ms,
-			    &cause);
+	ctx.jp = json_parse_new(&cause);
+	ctx.st = ctx.jp != NULL ? store_open(w->cfg.database, store_durability_flags(w->cfg.durability),
+					     (int)w->cfg.busy_timeout_ms, &cause)
+				: NULL;
 	if (ctx.st == NULL) {
+		json_parse_free(ctx.jp);
 		log_error("request thread cannot open the store: %s", cause);
 		free(cause);
 		free(req);
@@ -194,6 +197,7 @@ worker_thread(void *arg)
 	buf_fini(&out);
 	http_response_fini(&resp);
 	store_close(ctx.st);
+	json_parse_free(ctx.jp);
 	return NULL;
 }
 

@@ -10,10 +10,11 @@
 #include "cursor.h"
 #include "http.h"
 #include "json.h"
+#include "json_parse.h"
 #include "route.h"
 #include "ws.h"
 
-static const struct store_json_member *ws_member(const struct ws_command *cmd, size_t n, const char *key);
+static const struct json_parse_member *ws_member(const struct ws_command *cmd, size_t n, const char *key);
 static int ws_fail(const char **code, char **detail, const char *c, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static int ws_frame_check_head(struct ws_frame_check *fc, unsigned char c);
@@ -149,7 +150,7 @@ ws_fail(const char **code, char **detail, const char *c, const char *fmt, ...)
 }
 
 /* The first member named key, or NULL. */
-static const struct store_json_member *
+static const struct json_parse_member *
 ws_member(const struct ws_command *cmd, size_t n, const char *key)
 {
 	size_t i;
@@ -164,19 +165,22 @@ ws_member(const struct ws_command *cmd, size_t n, const char *key)
 /* Parse a command; body (body_len bytes) is a binary publish's body, NULL
  * for a text command. */
 static int
-ws_command_parse_body(struct store *st, const char *text, size_t len, const unsigned char *body, size_t body_len,
+ws_command_parse_body(struct json_parse *jp, const char *text, size_t len, const unsigned char *body, size_t body_len,
 		      int64_t max_data_bytes, struct ws_command *cmd, const char **code, char **detail)
 {
-	const struct store_json_member *type, *ch, *id, *m;
-	enum store_result r;
+	const struct json_parse_member *type, *ch, *id, *m;
+	enum json_parse_result r;
 	struct buf b;
 	char *why = NULL;
 	size_t n = 0;
 
 	memset(cmd, 0, sizeof *cmd);
-	r = store_json_object(st, text, len, &cmd->members, &n, &why);
-	if (r != STORE_OK) {
-		ws_fail(code, detail, r == STORE_INVALID ? "invalid_json" : "store_error",
+	r = json_parse_object(jp, text, len, &cmd->members, &n, &why);
+	if (r != JSON_PARSE_OK) {
+		ws_fail(code, detail,
+			r == JSON_PARSE_BAD_UTF8  ? "invalid_utf8"
+			: r == JSON_PARSE_INVALID ? "invalid_json"
+						  : "json_error",
 			"a command is one JSON object: %s", why != NULL ? why : "cannot parse it");
 		free(why);
 		return -1;
@@ -226,12 +230,24 @@ ws_command_parse_body(struct store *st, const char *text, size_t len, const unsi
 					       "a binary publish carries its body after the header, not in \"data\"");
 			cmd->content_type = "application/octet-stream";
 			if ((m = ws_member(cmd, n, "content_type")) != NULL && strcmp(m->type, "null") != 0) {
-				if (strcmp(m->type, "text") != 0 || !http_content_type_valid(m->text))
+				if (strcmp(m->type, "text") != 0)
 					return ws_fail(code, detail, "invalid_command",
-						       "\"content_type\" must be a media type such as image/png");
+						       "\"content_type\" must be a string");
+				if (!http_content_type_valid(m->text))
+					return ws_fail(code, detail, "bad_content_type",
+						       "\"content_type\" must be a media type such as image/png "
+						       "(RFC 9110 §8.3.1, at most %d bytes of printable ASCII)",
+						       HTTP_MAX_CONTENT_TYPE_BYTES);
 				cmd->content_type = m->text;
 			}
 			cmd->data_len = body_len;
+			if (json_content_type_utf8(cmd->content_type) && !json_utf8_valid(body, body_len))
+				return ws_fail(code, detail, "invalid_utf8",
+					       "the body is declared as %s but is not valid UTF-8", cmd->content_type);
+			if (json_content_type_is_json(cmd->content_type) &&
+			    json_parse_valid(jp, (const char *)body, body_len) != 1)
+				return ws_fail(code, detail, "bad_json",
+					       "the body is declared as %s but is not valid JSON", cmd->content_type);
 		} else {
 			if ((m = ws_member(cmd, n, "data")) == NULL)
 				return ws_fail(code, detail, "invalid_command", "a publish needs \"data\"");
@@ -243,10 +259,12 @@ ws_command_parse_body(struct store *st, const char *text, size_t len, const unsi
 			return ws_fail(code, detail, "too_large", "data is %zu bytes; the limit is %lld", cmd->data_len,
 				       (long long)max_data_bytes);
 		if ((m = ws_member(cmd, n, "event")) != NULL && strcmp(m->type, "null") != 0) {
-			if (strcmp(m->type, "text") != 0 || m->text_len == 0 || m->text_len > 128 ||
-			    strpbrk(m->text, "\r\n") != NULL)
-				return ws_fail(code, detail, "invalid_command",
-					       "\"event\" must be a string of 1-128 bytes without line breaks");
+			if (strcmp(m->type, "text") != 0)
+				return ws_fail(code, detail, "invalid_command", "\"event\" must be a string");
+			if (!route_event_valid(m->text))
+				return ws_fail(code, detail, "bad_event",
+					       "\"event\" must be a string of 1-%d bytes without control characters",
+					       ROUTE_MAX_EVENT_BYTES);
 			cmd->event = m->text;
 		}
 		if (body != NULL) {
@@ -272,14 +290,14 @@ ws_command_parse_body(struct store *st, const char *text, size_t len, const unsi
 }
 
 int
-ws_command_parse(struct store *st, const char *text, size_t len, int64_t max_data_bytes, struct ws_command *cmd,
+ws_command_parse(struct json_parse *jp, const char *text, size_t len, int64_t max_data_bytes, struct ws_command *cmd,
 		 const char **code, char **detail)
 {
-	return ws_command_parse_body(st, text, len, NULL, 0, max_data_bytes, cmd, code, detail);
+	return ws_command_parse_body(jp, text, len, NULL, 0, max_data_bytes, cmd, code, detail);
 }
 
 int
-ws_command_parse_binary(struct store *st, const unsigned char *msg, size_t len, int64_t max_data_bytes,
+ws_command_parse_binary(struct json_parse *jp, const unsigned char *msg, size_t len, int64_t max_data_bytes,
 			struct ws_command *cmd, const char **code, char **detail)
 {
 	size_t h;
@@ -292,7 +310,7 @@ ws_command_parse_binary(struct store *st, const unsigned char *msg, size_t len, 
 			       "a binary message is a 4-byte big-endian header length, that many bytes of JSON "
 			       "header, then the body");
 	}
-	return ws_command_parse_body(st, (const char *)msg + WS_BINARY_HEAD_BYTES, h,
+	return ws_command_parse_body(jp, (const char *)msg + WS_BINARY_HEAD_BYTES, h,
 				     msg + WS_BINARY_HEAD_BYTES + h, len - WS_BINARY_HEAD_BYTES - h, max_data_bytes,
 				     cmd, code, detail);
 }

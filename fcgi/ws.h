@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "cursor.h"
+#include "json_parse.h"
 #include "store.h"
 #include "util.h"
 
@@ -75,22 +76,24 @@ struct ws_command {
 	int has_since;            /* subscribe: "since" was given */
 	int64_t since;
 	char *id;
-	struct store_json_member *members;
+	struct json_parse_member *members;
 	unsigned char *body; /* a binary publish's body (data points here) */
 };
 
-/* Parse one client text message of len bytes into cmd with json1 (st is only
- * used for parsing). The commands:
+/* Parse one client text message of len bytes into cmd with jp (json1 on the
+ * caller's private connection). The commands:
  *   {"type":"publish","channel":C,"data":ANY,"event":S?,"id":ID?}
  *   {"type":"subscribe","channel":C,"since":N?,"id":ID?}
  *   {"type":"unsubscribe","channel":C,"id":ID?}
  * A string data is stored as text/plain; charset=utf-8, any other JSON value
  * as its JSON text with application/json; data over max_data_bytes is
- * refused. Returns 0, or -1 with *code (a static error code: invalid_json,
- * invalid_command, unknown_type, bad_channel, too_large, store_error) and
+ * refused; an event name must pass route_event_valid. Returns 0, or -1 with
+ * *code (a static error code: invalid_json, invalid_utf8 (a lone surrogate
+ * escape), invalid_command, unknown_type, bad_channel, bad_event, too_large,
+ * json_error) and
  * *detail (caller frees) set; cmd->id is set whenever the id could be read,
  * so the error can carry it. cmd must be ws_command_fini'd either way. */
-int ws_command_parse(struct store *st, const char *text, size_t len, int64_t max_data_bytes,
+int ws_command_parse(struct json_parse *jp, const char *text, size_t len, int64_t max_data_bytes,
 		     struct ws_command *cmd, const char **code, char **detail);
 void ws_command_fini(struct ws_command *cmd);
 
@@ -107,8 +110,12 @@ void ws_command_fini(struct ws_command *cmd);
 /* Parse one binary client message of len bytes (see above) into cmd, as
  * ws_command_parse does a text one; the body is copied (cmd->body). Only
  * publish may be binary. Errors as ws_command_parse's, plus invalid_command
- * for a header length past the end of the message or a "data" member. */
-int ws_command_parse_binary(struct store *st, const unsigned char *msg, size_t len, int64_t max_data_bytes,
+ * for a header length past the end of the message or a "data" member,
+ * bad_content_type for a content_type that is not an RFC 9110 media type
+ * (http_content_type_valid), invalid_utf8 for a JSON or text body that is not
+ * UTF-8 (json_content_type_utf8) and bad_json for a JSON one that is not
+ * JSON. */
+int ws_command_parse_binary(struct json_parse *jp, const unsigned char *msg, size_t len, int64_t max_data_bytes,
 			    struct ws_command *cmd, const char **code, char **detail);
 
 /* Server frames, appended to b as JSON text (RFC 8259). id_json is the JSON

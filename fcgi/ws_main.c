@@ -150,6 +150,7 @@ struct wpub {
 struct wsd {
 	struct config cfg;
 	struct store *st;
+	struct json_parse *jp; /* parses client commands; the daemon's own */
 	struct wake *wake;
 	int wake_dup; /* the inotify fd as adopted by lws */
 	int sig_fd;
@@ -912,10 +913,10 @@ wconn_command(struct wconn *c, const char *msg, size_t len, int binary)
 	int rc;
 
 	if (binary)
-		rc = ws_command_parse_binary(d->st, (const unsigned char *)msg, len, d->cfg.max_message_bytes, &cmd,
+		rc = ws_command_parse_binary(d->jp, (const unsigned char *)msg, len, d->cfg.max_message_bytes, &cmd,
 					     &code, &detail);
 	else
-		rc = ws_command_parse(d->st, msg, len, d->cfg.max_message_bytes, &cmd, &code, &detail);
+		rc = ws_command_parse(d->jp, msg, len, d->cfg.max_message_bytes, &cmd, &code, &detail);
 	if (rc != 0) {
 		wconn_error(c, code, detail, cmd.id);
 		free(detail);
@@ -1658,7 +1659,10 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	d.st = store_open(d.cfg.database, store_durability_flags(d.cfg.durability), (int)d.cfg.busy_timeout_ms, &cause);
+	d.jp = json_parse_new(&cause);
+	if (d.jp != NULL)
+		d.st = store_open(d.cfg.database, store_durability_flags(d.cfg.durability), (int)d.cfg.busy_timeout_ms,
+				  &cause);
 	if (d.st == NULL) {
 		fprintf(stderr, "fcpush-ws: %s\n", cause);
 		goto out;
@@ -1738,6 +1742,7 @@ out:
 	retention_free(d.retention);
 	wake_free(d.wake);
 	store_close(d.st);
+	json_parse_free(d.jp);
 	msglist_fini(&d.rows);
 	buf_fini(&d.scratch);
 	free(cause);

@@ -47,6 +47,7 @@ main(void)
 
 	srunner_add_suite(sr, config_suite());
 	srunner_add_suite(sr, json_suite());
+	srunner_add_suite(sr, json_parse_suite());
 	srunner_add_suite(sr, route_suite());
 	srunner_add_suite(sr, cursor_suite());
 	srunner_add_suite(sr, store_suite());

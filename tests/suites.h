@@ -8,6 +8,7 @@
 Suite *util_suite(void);
 Suite *config_suite(void);
 Suite *json_suite(void);
+Suite *json_parse_suite(void);
 Suite *route_suite(void);
 Suite *cursor_suite(void);
 Suite *store_suite(void);
@@ -23,5 +24,8 @@ Suite *log_suite(void);
  * directory and what is in it are removed by test_tmpdir_remove). */
 char *test_tmpdir(void);
 void test_tmpdir_remove(const char *dir);
+/* A new JSON parser, the test failing when it cannot be opened (caller
+ * frees with json_parse_free). Defined in test_json_parse.c. */
+struct json_parse *test_json_parse_open(void);
 
 #endif

@@ -86,7 +86,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c.threads, 16);
 	ck_assert_int_eq(c.listen_backlog, 1024);
 	ck_assert_int_eq(c.busy_timeout_ms, 5000);
-	ck_assert_int_eq(c.max_message_bytes, 1048576);
+	ck_assert_int_eq(c.max_message_bytes, 268435456);
 	ck_assert_int_eq(c.max_batch_bytes, 16777216);
 	ck_assert_int_eq(c.max_batch_messages, 10000);
 	ck_assert_int_eq(c.page_messages, 100);

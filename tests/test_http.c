@@ -102,6 +102,53 @@ START_TEST(test_parse_range)
 }
 END_TEST
 
+/* RFC 9110 §8.3.1 media types; everything else is refused. */
+START_TEST(test_content_type_valid)
+{
+	static const char *const good[] = {
+		"text/plain", "application/json", "text/plain; charset=utf-8", "text/plain;charset=\"utf-8\"",
+		"application/vnd.api+json", "multipart/form-data; boundary=\"a b;c\"", "text/plain ;a=b; c=d ",
+		"x-a/y.b-c_d!#$%&'*+^`|~", "text/plain;", "image/png;;a=1", "text/plain; a=\"q\\\"x\"",
+	};
+	static const char *const bad[] = {
+		"", "png", "/png", "image/", "image /png", "image/ png", "text/plain\r\nSet-Cookie: a=b",
+		"text/html\nStatus: 302", "text/plain; charset", "text/plain; =x", "text/plain; a=", "text/plain; a=b c",
+		"text/plain; a=\"unterminated", "text/plain; a=\"\x01\"", "text/pl\x7f" "ain", "text/plain\x01",
+		"t\xc3\xa9xt/plain", "text/plain; a=\"\xc3\xa9\"", "text/plain, text/html", "a/b/c", "text/plain\t\x0b",
+	};
+	char longest[HTTP_MAX_CONTENT_TYPE_BYTES + 2];
+	size_t i;
+
+	for (i = 0; i < sizeof good / sizeof good[0]; i++)
+		ck_assert_msg(http_content_type_valid(good[i]), "refused %s", good[i]);
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ck_assert_msg(!http_content_type_valid(bad[i]), "accepted %s", bad[i]);
+	ck_assert(!http_content_type_valid(NULL));
+	memset(longest, 'a', sizeof longest - 1);
+	longest[sizeof longest - 1] = '\0';
+	longest[1] = '/';
+	ck_assert(!http_content_type_valid(longest)); /* 256 bytes */
+	longest[sizeof longest - 2] = '\0';
+	ck_assert(http_content_type_valid(longest)); /* 255 bytes */
+}
+END_TEST
+
+START_TEST(test_content_type_active)
+{
+	ck_assert(http_content_type_active("text/html"));
+	ck_assert(http_content_type_active("TEXT/HTML; charset=utf-8"));
+	ck_assert(http_content_type_active("image/svg+xml"));
+	ck_assert(http_content_type_active("application/xhtml+xml"));
+	ck_assert(http_content_type_active("application/xml"));
+	ck_assert(http_content_type_active("text/xml"));
+	ck_assert(http_content_type_active("application/pdf"));
+	ck_assert(!http_content_type_active("text/plain"));
+	ck_assert(!http_content_type_active("image/png"));
+	ck_assert(!http_content_type_active("application/json"));
+	ck_assert(!http_content_type_active("text/htmlx"));
+}
+END_TEST
+
 /* ---- handlers -------------------------------------------------------------- */
 
 static char *dir;
@@ -142,12 +189,15 @@ setup(void)
 	ctx.app = &app;
 	ctx.st = store_open(db, 0, 1000, NULL);
 	ck_assert_ptr_nonnull(ctx.st);
+	ctx.jp = json_parse_new(NULL);
+	ck_assert_ptr_nonnull(ctx.jp);
 }
 
 static void
 teardown(void)
 {
 	store_close(ctx.st);
+	json_parse_free(ctx.jp);
 	committer_free(app.committer);
 	config_fini(&cfg);
 	test_tmpdir_remove(dir);
@@ -252,7 +302,7 @@ START_TEST(test_errors)
 	ck_assert_int_eq(r.status, 404);
 	run("PUT", "/push/channels/a", NULL, NULL, &r, NULL, NULL);
 	ck_assert_int_eq(r.status, 405);
-	ck_assert(strstr(r.head.data, "Allow: GET, POST, DELETE, OPTIONS\r\n") != NULL);
+	ck_assert(strstr(r.head.data, "Allow: GET, HEAD, POST, DELETE, OPTIONS\r\n") != NULL);
 	run("POST", "/push/channels/a", "text/plain",
 	    "0123456789012345678901234567890123456789012345678901234567890123456789", &r, NULL, NULL);
 	ck_assert_int_eq(r.status, 413);
@@ -294,6 +344,132 @@ START_TEST(test_batch_all_or_nothing)
 }
 END_TEST
 
+/* Issue 10 item 1: the attack, a batch element whose content_type carries
+ * CRLF and headers (replayed raw on /messages/{seq} before), is refused with
+ * nothing stored; so is an empty or garbage type. */
+START_TEST(test_batch_content_type_injection)
+{
+	static const char *const bodies[] = {
+		"[{\"channel\":\"x\",\"data\":\"ok\"},{\"channel\":\"x\",\"data\":\"<script>\","
+		"\"content_type\":\"text/html\\r\\nSet-Cookie: a=b\"}]",
+		"[{\"channel\":\"x\",\"data\":\"1\",\"content_type\":\"text/html\\r\\nStatus: 302\\r\\nLocation: http://evil/\"}]",
+		"[{\"channel\":\"x\",\"data\":\"1\",\"content_type\":\"\"}]",
+		"[{\"channel\":\"x\",\"data\":\"1\",\"content_type\":\"garbage\"}]",
+	};
+	struct http_response r;
+	size_t i;
+
+	http_response_init(&r);
+	for (i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+		run("POST", "/push/publish", "application/json", bodies[i], &r, NULL, NULL);
+		ck_assert_int_eq(r.status, 400);
+		ck_assert_msg(strstr(r.body.data, "\"error\":\"bad_content_type\"") != NULL, "%s", r.body.data);
+	}
+	run("POST", "/push/publish", "application/json", "[{\"channel\":\"x\",\"data\":\"1\",\"event\":\"a\\u0007\"}]", &r,
+	    NULL, NULL);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert(strstr(r.body.data, "\"error\":\"bad_event\"") != NULL);
+	run("GET", "/push/channels/x?since=0", NULL, NULL, &r, NULL, NULL);
+	ck_assert_int_eq(r.status, 204); /* nothing stored */
+	http_response_fini(&r);
+}
+END_TEST
+
+/* Issue 10 item 6: JSON and text bodies must be UTF-8. */
+START_TEST(test_publish_utf8)
+{
+	struct http_response r;
+
+	http_response_init(&r);
+	run("POST", "/push/channels/u", "application/json", "\"\xff\"", &r, NULL, NULL);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert(strstr(r.body.data, "\"error\":\"invalid_utf8\"") != NULL);
+	run("POST", "/push/channels/u", "text/plain", "caf\xc3", &r, NULL, NULL);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert(strstr(r.body.data, "\"error\":\"invalid_utf8\"") != NULL);
+	run("POST", "/push/publish", "application/json", "[{\"channel\":\"u\",\"data\":\"\\ud800\"}]", &r, NULL, NULL);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert(strstr(r.body.data, "\"error\":\"invalid_utf8\"") != NULL);
+	run("POST", "/push/publish", "application/json", "[{\"channel\":\"u\",\"data\":\"\xff\"}]", &r, NULL, NULL);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert(strstr(r.body.data, "\"error\":\"invalid_utf8\"") != NULL);
+	run("GET", "/push/channels/u?since=0", NULL, NULL, &r, NULL, NULL);
+	ck_assert_int_eq(r.status, 204);
+	/* Bytes, and text in a declared charset, are not ours to refuse. */
+	run("POST", "/push/channels/u", "application/octet-stream", "\xff", &r, NULL, NULL);
+	ck_assert_int_eq(r.status, 201);
+	run("POST", "/push/channels/u", "text/plain; charset=iso-8859-1", "caf\xe9", &r, NULL, NULL);
+	ck_assert_int_eq(r.status, 201);
+	run("POST", "/push/channels/u", "text/plain; charset=utf-8", "caf\xc3\xa9", &r, NULL, NULL);
+	ck_assert_int_eq(r.status, 201);
+	http_response_fini(&r);
+}
+END_TEST
+
+/* Issue 10 item 9: HEAD is GET without the body. */
+START_TEST(test_head)
+{
+	struct http_response r;
+	struct park_spec *spec = NULL;
+	struct buf out;
+
+	http_response_init(&r);
+	buf_init(&out);
+	run("POST", "/push/channels/h", "text/plain", "hello", &r, NULL, NULL);
+	run("HEAD", "/push/channels/h?since=0", NULL, NULL, &r, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	http_serialize(&r, &out);
+	ck_assert_ptr_nonnull(strstr(out.data, "Content-Type: application/json\r\n"));
+	ck_assert_ptr_nonnull(strstr(out.data, "Content-Length: "));
+	ck_assert_msg(strcmp(out.data + out.len - 4, "\r\n\r\n") == 0, "a body follows: %s", out.data);
+	/* A long poll or a stream answers at once. */
+	ck_assert_int_eq(run("HEAD", "/push/channels/h?since=1&wait=5", NULL, NULL, &r, &spec, NULL), HANDLER_FINISHED);
+	ck_assert_int_eq(r.status, 204);
+	ck_assert_int_eq(run("HEAD", "/push/channels/h?stream=sse", NULL, NULL, &r, &spec, NULL), HANDLER_FINISHED);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_ptr_nonnull(strstr(r.head.data, "text/event-stream"));
+	ck_assert_ptr_null(spec);
+	run("HEAD", "/push/channels/h/messages/1", NULL, NULL, &r, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_int_eq(r.head_only, 1);
+	ck_assert_int_eq(r.body_length, 5);
+	buf_reset(&out);
+	http_serialize(&r, &out);
+	ck_assert_ptr_nonnull(strstr(out.data, "Content-Length: 5\r\n"));
+	run("HEAD", "/push/status", NULL, NULL, &r, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	run("HEAD", "/push/publish", NULL, NULL, &r, NULL, NULL);
+	ck_assert_int_eq(r.status, 405);
+	buf_fini(&out);
+	store_body_close(ctx.st);
+	http_response_fini(&r);
+}
+END_TEST
+
+/* Raw bodies are never sniffed or run: nosniff, CSP sandbox, and an
+ * attachment for types browsers render actively. */
+START_TEST(test_raw_body_headers)
+{
+	struct http_response r;
+
+	http_response_init(&r);
+	run("POST", "/push/channels/raw", "text/html", "<script>alert(1)</script>", &r, NULL, NULL);
+	ck_assert_int_eq(r.status, 201);
+	run("POST", "/push/channels/raw", "image/png", "png", &r, NULL, NULL);
+	run("GET", "/push/channels/raw/messages/1", NULL, NULL, &r, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_ptr_nonnull(strstr(r.head.data, "X-Content-Type-Options: nosniff\r\n"));
+	ck_assert_ptr_nonnull(strstr(r.head.data, "Content-Security-Policy: sandbox\r\n"));
+	ck_assert_ptr_nonnull(strstr(r.head.data, "Content-Disposition: attachment"));
+	store_body_close(ctx.st);
+	run("GET", "/push/channels/raw/messages/2", NULL, NULL, &r, NULL, NULL);
+	ck_assert_ptr_nonnull(strstr(r.head.data, "X-Content-Type-Options: nosniff\r\n"));
+	ck_assert_ptr_null(strstr(r.head.data, "Content-Disposition"));
+	store_body_close(ctx.st);
+	http_response_fini(&r);
+}
+END_TEST
+
 Suite *
 http_suite(void)
 {
@@ -305,6 +481,8 @@ http_suite(void)
 	tcase_add_test(core, test_error_is_json);
 	tcase_add_test(core, test_accepts);
 	tcase_add_test(core, test_parse_range);
+	tcase_add_test(core, test_content_type_valid);
+	tcase_add_test(core, test_content_type_active);
 	tcase_add_checked_fixture(handlers, setup, teardown);
 	tcase_add_test(handlers, test_publish_then_poll);
 	tcase_add_test(handlers, test_poll_pages_with_more);
@@ -312,6 +490,10 @@ http_suite(void)
 	tcase_add_test(handlers, test_batch_all_or_nothing);
 	tcase_add_checked_fixture(errors, setup, teardown);
 	tcase_add_test(errors, test_errors);
+	tcase_add_test(errors, test_batch_content_type_injection);
+	tcase_add_test(errors, test_publish_utf8);
+	tcase_add_test(handlers, test_head);
+	tcase_add_test(handlers, test_raw_body_headers);
 	suite_add_tcase(s, core);
 	suite_add_tcase(s, handlers);
 	suite_add_tcase(s, errors);

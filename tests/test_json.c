@@ -317,6 +317,46 @@ START_TEST(test_utf8_boundaries)
 }
 END_TEST
 
+/* The piecewise check of a spooled body: a sequence cut between two pieces
+ * is carried over, anything invalid is refused wherever it falls. */
+START_TEST(test_utf8_valid_prefix)
+{
+	static const unsigned char text[] = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z";
+	size_t len = sizeof text - 1, cut, tail;
+	unsigned char piece[16];
+
+	for (cut = 0; cut <= len; cut++) {
+		/* The first piece, then its carried tail plus the rest. */
+		ck_assert_msg(json_utf8_valid_prefix(text, cut, &tail), "cut %zu", cut);
+		ck_assert_uint_le(tail, 3);
+		memcpy(piece, text + cut - tail, tail + len - cut);
+		ck_assert_msg(json_utf8_valid_prefix(piece, tail + len - cut, &tail), "cut %zu", cut);
+		ck_assert_uint_eq(tail, 0);
+	}
+	ck_assert(json_utf8_valid_prefix((const unsigned char *)"ab\xf0\x9f", 4, &tail));
+	ck_assert_uint_eq(tail, 2);
+	ck_assert(!json_utf8_valid_prefix((const unsigned char *)"ab\xff", 3, &tail));
+	ck_assert(!json_utf8_valid_prefix((const unsigned char *)"\xc3(", 2, &tail));
+	ck_assert(!json_utf8_valid_prefix((const unsigned char *)"\xed\xa0", 2, &tail)); /* a surrogate */
+	ck_assert(!json_utf8_valid_prefix((const unsigned char *)"\xc0", 1, &tail));     /* never a lead */
+}
+END_TEST
+
+START_TEST(test_content_type_utf8)
+{
+	ck_assert(json_content_type_utf8("application/json"));
+	ck_assert(json_content_type_utf8("application/ld+json; charset=utf-8"));
+	ck_assert(json_content_type_utf8("text/plain"));
+	ck_assert(json_content_type_utf8("Text/HTML; Charset=\"UTF-8\""));
+	ck_assert(json_content_type_utf8("text/csv; header=present; charset=us-ascii"));
+	ck_assert(!json_content_type_utf8("text/plain; charset=iso-8859-1"));
+	ck_assert(!json_content_type_utf8("text/plain;charset=windows-1252"));
+	ck_assert(!json_content_type_utf8("application/octet-stream"));
+	ck_assert(!json_content_type_utf8("image/png"));
+	ck_assert(!json_content_type_utf8(NULL));
+}
+END_TEST
+
 /* ---- Errors ----------------------------------------------------------- */
 
 START_TEST(test_utf8_invalid)
@@ -395,6 +435,8 @@ json_suite(void)
 
 	tc = tcase_create("Errors");
 	tcase_add_test(tc, test_utf8_invalid);
+	tcase_add_test(tc, test_utf8_valid_prefix);
+	tcase_add_test(tc, test_content_type_utf8);
 	tcase_add_test(tc, test_replacement);
 	suite_add_tcase(s, tc);
 	return s;

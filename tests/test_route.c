@@ -239,6 +239,30 @@ START_TEST(test_channel_valid)
 }
 END_TEST
 
+/* One event-name rule for every way to name an event (issue 10 item 1). */
+START_TEST(test_event_valid)
+{
+	char longest[ROUTE_MAX_EVENT_BYTES + 2];
+
+	ck_assert(route_event_valid("tick"));
+	ck_assert(route_event_valid("a b:c/d"));
+	ck_assert(route_event_valid("caf\xc3\xa9"));
+	ck_assert(!route_event_valid(NULL));
+	ck_assert(!route_event_valid(""));
+	ck_assert(!route_event_valid("a\nb"));
+	ck_assert(!route_event_valid("a\rb"));
+	ck_assert(!route_event_valid("a\tb"));
+	ck_assert(!route_event_valid("a\x01"));
+	ck_assert(!route_event_valid("a\x7f"));
+	ck_assert(!route_event_valid("caf\xc3"));
+	memset(longest, 'e', sizeof longest - 1);
+	longest[sizeof longest - 1] = '\0';
+	ck_assert(!route_event_valid(longest));
+	longest[ROUTE_MAX_EVENT_BYTES] = '\0';
+	ck_assert(route_event_valid(longest));
+}
+END_TEST
+
 START_TEST(test_query_get)
 {
 	const char *q = "a=1&b=&c&d=x+y%21&%61a=2&a=3&e=%zz";
@@ -442,6 +466,7 @@ route_suite(void)
 	tcase_add_test(tc, test_percent_decoding);
 	tcase_add_test(tc, test_channel_lists);
 	tcase_add_test(tc, test_channel_valid);
+	tcase_add_test(tc, test_event_valid);
 	tcase_add_test(tc, test_query_get);
 	suite_add_tcase(s, tc);
 

@@ -35,6 +35,9 @@ START_TEST(test_single_line)
 {
 	check_event("hello", 5, NULL, "id: 42\ndata: hello\n\n");
 	check_event("hello", 5, "news", "id: 42\nevent: news\ndata: hello\n\n");
+	/* A stored name that is no event name (written before the publish
+	 * check, or by hand) adds no field of its own. */
+	check_event("hello", 5, "x\nid: 9", "id: 42\ndata: hello\n\n");
 }
 END_TEST
 

@@ -347,6 +347,7 @@ START_TEST(test_body_is_json)
 		{ "application/ld+json;profile=x", "{}", 0, 1 },
 		{ "text/json", "{}", 0, 0 },
 		{ "application/json", "{}\0junk", 7, 0 },
+		{ "application/json", "\"\xff\"", 0, 0 }, /* json_valid alone says 1 */
 	};
 	const char *ch[] = { "j" };
 	struct msglist l;
@@ -394,63 +395,6 @@ START_TEST(test_group_isolation)
 	assert_body(l.v[0], "1");
 	assert_body(l.v[1], "3");
 	msglist_fini(&l);
-}
-END_TEST
-
-START_TEST(test_parse_batch)
-{
-	static const char json[] = "[{\"channel\":\"a\",\"data\":\"hello\\nworld\"},"
-				   " {\"channel\":\"b\",\"event\":\"tick\",\"data\":{\"x\":[1,true,null]}},"
-				   " {\"channel\":\"c\",\"data\":42,\"content_type\":\"text/x-number\"},"
-				   " {\"channel\":\"a\",\"data\":\"\\u00e9\\\\u0000z\",\"event\":null},"
-				   " {\"channel\":\"d\",\"data\":null}]";
-	struct store_pub *p = NULL;
-	size_t n = 0;
-	char *cause = NULL;
-	int64_t seqs[5];
-	struct store_group g;
-	struct msglist l;
-
-	ck_assert_int_eq(store_parse_batch(st, json, strlen(json), &p, &n, &cause), STORE_OK);
-	ck_assert_ptr_null(cause);
-	ck_assert_uint_eq(n, 5);
-	ck_assert_str_eq(p[0].channel, "a");
-	ck_assert_ptr_null(p[0].event);
-	ck_assert_str_eq(p[0].content_type, "text/plain; charset=utf-8");
-	ck_assert_uint_eq(p[0].body_len, 11);
-	ck_assert_mem_eq(p[0].body, "hello\nworld", 11);
-	ck_assert_str_eq(p[1].channel, "b");
-	ck_assert_str_eq(p[1].event, "tick");
-	ck_assert_str_eq(p[1].content_type, "application/json");
-	ck_assert_str_eq((const char *)p[1].body, "{\"x\":[1,true,null]}");
-	ck_assert_str_eq(p[2].content_type, "text/x-number");
-	ck_assert_str_eq((const char *)p[2].body, "42");
-	ck_assert_ptr_null(p[3].event);
-	ck_assert_str_eq((const char *)p[3].body, "\xc3\xa9\\u0000z"); /* an escaped backslash */
-	ck_assert_str_eq(p[4].content_type, "application/json");
-	ck_assert_str_eq((const char *)p[4].body, "null");
-
-	g = (struct store_group){ p, n, seqs, STORE_ERROR, NULL };
-	ck_assert_int_eq(store_append_groups(st, &g, 1, 9), STORE_OK);
-	ck_assert_int_eq(g.result, STORE_OK);
-	free(p);
-	msglist_init(&l);
-	ck_assert_int_eq(store_read_all_since(st, 0, 10, &l), STORE_OK);
-	ck_assert_uint_eq(l.n, 5);
-	ck_assert_int_eq(l.v[1]->body_is_json, 1);
-	ck_assert_str_eq(l.v[1]->event, "tick");
-	ck_assert_uint_eq(l.v[3]->body_len, 9);
-	msglist_fini(&l);
-}
-END_TEST
-
-START_TEST(test_json_valid)
-{
-	ck_assert_int_eq(store_json_valid(st, "{\"a\": [1, 2]}", 13), 1);
-	ck_assert_int_eq(store_json_valid(st, "{\"a\": [1, 2]", 12), 0);
-	ck_assert_int_eq(store_json_valid(st, "{}xyz", 2), 1); /* only len bytes count */
-	ck_assert_int_eq(store_json_valid(st, "{}\0", 3), 0);
-	ck_assert_int_eq(store_json_valid(st, "", 0), 0);
 }
 END_TEST
 
@@ -799,52 +743,6 @@ START_TEST(test_not_initialised)
 }
 END_TEST
 
-START_TEST(test_parse_batch_errors)
-{
-	static const struct {
-		const char *json, *cause;
-	} cases[] = {
-		{ "", "not valid JSON" },
-		{ "nope", "not valid JSON" },
-		{ "[{\"channel\":\"a\",\"data\":1}", "not valid JSON" },
-		{ "{\"channel\":\"a\",\"data\":1}", "must be a JSON array" },
-		{ "[]", "no message" },
-		{ "[1]", "element 0: not an object" },
-		{ "[{\"channel\":\"a\",\"data\":1},\"x\"]", "element 1: not an object" },
-		{ "[{\"data\":1}]", "element 0: \"channel\" is missing" },
-		{ "[{\"channel\":\"a\",\"data\":1},{\"channel\":\"a\",\"data\":1},"
-		  "{\"channel\":\"a\",\"data\":1},{\"channel\":5,\"data\":1}]",
-		  "element 3: \"channel\" must be a string" },
-		{ "[{\"channel\":null,\"data\":1}]", "\"channel\" must be a string" },
-		{ "[{\"channel\":\"a\"}]", "element 0: \"data\" is missing" },
-		{ "[{\"channel\":\"a\",\"data\":1,\"event\":3}]", "\"event\" must be a string" },
-		{ "[{\"channel\":\"a\",\"data\":1,\"content_type\":[]}]",
-		  "\"content_type\" must be a string" },
-		{ "[{\"channel\":\"a\\u0000b\",\"data\":1}]", "NUL" },
-	};
-	struct store_pub *p;
-	size_t i, n;
-	char *cause;
-
-	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		p = (struct store_pub *)&n;
-		n = 99;
-		cause = NULL;
-		ck_assert_msg(store_parse_batch(st, cases[i].json, strlen(cases[i].json), &p, &n, &cause) ==
-				      STORE_INVALID,
-			      "case %zu", i);
-		ck_assert_ptr_null(p);
-		ck_assert_uint_eq(n, 0);
-		ck_assert_msg(cause != NULL && strstr(cause, cases[i].cause) != NULL, "case %zu: %s", i,
-			      cause != NULL ? cause : "(null)");
-		free(cause);
-	}
-	/* A NUL inside the text is not JSON, even after a valid prefix. */
-	ck_assert_int_eq(store_parse_batch(st, "[{\"channel\":\"a\",\"data\":1}]\0x", 28, &p, &n, NULL),
-			 STORE_INVALID);
-}
-END_TEST
-
 START_TEST(test_not_found)
 {
 	struct msglist l;
@@ -961,8 +859,6 @@ store_suite(void)
 	tcase_add_test(tc, test_raw_insert);
 	tcase_add_test(tc, test_body_is_json);
 	tcase_add_test(tc, test_group_isolation);
-	tcase_add_test(tc, test_parse_batch);
-	tcase_add_test(tc, test_json_valid);
 	tcase_add_test(tc, test_channels);
 	suite_add_tcase(s, tc);
 
@@ -982,7 +878,6 @@ store_suite(void)
 	tcase_add_test(tc, test_busy_when_readonly);
 	tcase_add_test(tc, test_version_mismatch);
 	tcase_add_test(tc, test_not_initialised);
-	tcase_add_test(tc, test_parse_batch_errors);
 	tcase_add_test(tc, test_not_found);
 	suite_add_tcase(s, tc);
 	return s;

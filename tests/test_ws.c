@@ -1,36 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of ws.c: the WebSocket protocol "fcpush.v1" without sockets
- * (handshake checks, the URL, client commands, server frames), and of
- * store_json_object, which parses the commands. */
+ * (handshake checks, the URL, client commands, server frames). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_parse.h"
 #include "store.h"
 #include "suites.h"
 #include "ws.h"
 
-static char *dir;
-static struct store *st;
+static struct json_parse *jp;
 
 static void
 setup(void)
 {
-	char *path, *cause = NULL;
-
-	dir = test_tmpdir();
-	path = xasprintf("%s/ws.db", dir);
-	st = store_open(path, STORE_CREATE, 1000, &cause);
-	ck_assert_msg(st != NULL, "store_open: %s", cause != NULL ? cause : "?");
-	free(path);
+	jp = test_json_parse_open();
 }
 
 static void
 teardown(void)
 {
-	store_close(st);
-	test_tmpdir_remove(dir);
-	free(dir);
+	json_parse_free(jp);
 }
 
 /* ---- Core ---------------------------------------------------------------- */
@@ -128,7 +119,7 @@ parse(const char *text, struct ws_command *cmd)
 	const char *code = NULL;
 	char *detail = NULL;
 
-	if (ws_command_parse(st, text, strlen(text), 100, cmd, &code, &detail) == 0)
+	if (ws_command_parse(jp, text, strlen(text), 100, cmd, &code, &detail) == 0)
 		return NULL;
 	ck_assert_ptr_nonnull(detail);
 	ck_assert(strlen(detail) > 0);
@@ -216,6 +207,21 @@ START_TEST(test_command_errors)
 	ck_assert_str_eq(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":1,\"event\":5}", &cmd),
 			 "invalid_command");
 	ws_command_fini(&cmd);
+	/* One event-name rule everywhere (route_event_valid): no control
+	 * character, not only no line break. */
+	ck_assert_str_eq(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":1,\"event\":\"a\\u0001b\"}", &cmd),
+			 "bad_event");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":1,\"event\":\"a\\tb\"}", &cmd),
+			 "bad_event");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":1,\"event\":\"\"}", &cmd),
+			 "bad_event");
+	ws_command_fini(&cmd);
+	/* A lone surrogate escape decodes to bytes that are not UTF-8. */
+	ck_assert_str_eq(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":\"\\ud800\"}", &cmd),
+			 "invalid_utf8");
+	ws_command_fini(&cmd);
 	ck_assert_str_eq(parse("{\"type\":\"subscribe\",\"channel\":\"c\",\"since\":-3}", &cmd), "invalid_command");
 	ws_command_fini(&cmd);
 	ck_assert_str_eq(parse("{\"type\":\"subscribe\",\"channel\":\"c\",\"since\":1.5}", &cmd), "invalid_command");
@@ -259,7 +265,7 @@ parse_binary(const char *header, const void *body, size_t body_len, struct ws_co
 	msg[3] = (unsigned char)h;
 	memcpy(msg + 4, header, h);
 	memcpy(msg + 4 + h, body, body_len);
-	rc = ws_command_parse_binary(st, msg, n, 100, cmd, &code, &detail);
+	rc = ws_command_parse_binary(jp, msg, n, 100, cmd, &code, &detail);
 	memset(msg, 0, n); /* the command must hold its own copy */
 	free(msg);
 	if (rc == 0)
@@ -298,7 +304,33 @@ START_TEST(test_command_binary)
 	ck_assert_str_eq(parse_binary("{\"type\":\"subscribe\",\"channel\":\"c\"}", "", 0, &cmd), "invalid_command");
 	ws_command_fini(&cmd);
 	ck_assert_str_eq(parse_binary("{\"type\":\"publish\",\"channel\":\"c\",\"content_type\":\"png\"}", "", 0, &cmd),
+			 "bad_content_type");
+	ws_command_fini(&cmd);
+	/* Issue 10 item 1: a stored type is replayed as a header. */
+	ck_assert_str_eq(parse_binary("{\"type\":\"publish\",\"channel\":\"c\","
+				      "\"content_type\":\"text/plain\\r\\nSet-Cookie: a=b\"}",
+				      "", 0, &cmd),
+			 "bad_content_type");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse_binary("{\"type\":\"publish\",\"channel\":\"c\",\"content_type\":7}", "", 0, &cmd),
 			 "invalid_command");
+	ws_command_fini(&cmd);
+	/* Issue 10 item 6: a JSON or text body must be UTF-8, a JSON one JSON. */
+	ck_assert_str_eq(parse_binary("{\"type\":\"publish\",\"channel\":\"c\",\"content_type\":\"text/plain\"}",
+				      "\xff", 1, &cmd),
+			 "invalid_utf8");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse_binary("{\"type\":\"publish\",\"channel\":\"c\",\"content_type\":\"application/json\"}",
+				      "\"\xc3\"", 3, &cmd),
+			 "invalid_utf8");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse_binary("{\"type\":\"publish\",\"channel\":\"c\",\"content_type\":\"application/json\"}",
+				      "{x", 2, &cmd),
+			 "bad_json");
+	ws_command_fini(&cmd);
+	ck_assert_ptr_null(parse_binary("{\"type\":\"publish\",\"channel\":\"c\","
+					"\"content_type\":\"text/plain; charset=iso-8859-1\"}",
+					"\xe9", 1, &cmd));
 	ws_command_fini(&cmd);
 	ck_assert_str_eq(parse_binary("[1]", "", 0, &cmd), "invalid_json");
 	ws_command_fini(&cmd);
@@ -310,11 +342,11 @@ START_TEST(test_command_binary)
 		ws_command_fini(&cmd);
 	}
 	/* Shorter than the length field, or a header length past the end. */
-	ck_assert_int_eq(ws_command_parse_binary(st, tiny, sizeof tiny, 100, &cmd, &code, &detail), -1);
+	ck_assert_int_eq(ws_command_parse_binary(jp, tiny, sizeof tiny, 100, &cmd, &code, &detail), -1);
 	ck_assert_str_eq(code, "invalid_command");
 	free(detail);
 	ws_command_fini(&cmd);
-	ck_assert_int_eq(ws_command_parse_binary(st, (const unsigned char *)"\0\0\0\x09{}", 6, 100, &cmd, &code, &detail),
+	ck_assert_int_eq(ws_command_parse_binary(jp, (const unsigned char *)"\0\0\0\x09{}", 6, 100, &cmd, &code, &detail),
 			 -1);
 	ck_assert_str_eq(code, "invalid_command");
 	free(detail);
@@ -403,35 +435,6 @@ START_TEST(test_frames)
 	ck_assert_ptr_nonnull(strstr(b.data, "\"seq\":5"));
 	ck_assert_ptr_nonnull(strstr(b.data, "\"data\":\"hi\""));
 	buf_fini(&b);
-}
-END_TEST
-
-START_TEST(test_json_object)
-{
-	struct store_json_member *mem = NULL;
-	char *cause = NULL;
-	size_t n = 0;
-	const char *j = "{\"a\":1,\"b\":\"x\\ny\",\"c\":null,\"d\":[1, 2],\"a\":2}";
-
-	ck_assert_int_eq(store_json_object(st, j, strlen(j), &mem, &n, &cause), STORE_OK);
-	ck_assert_uint_eq(n, 5);
-	ck_assert_str_eq(mem[0].key, "a");
-	ck_assert_str_eq(mem[0].type, "integer");
-	ck_assert_str_eq(mem[0].text, "1");
-	ck_assert_str_eq(mem[1].type, "text");
-	ck_assert_str_eq(mem[1].text, "x\ny");
-	ck_assert_uint_eq(mem[1].text_len, 3);
-	ck_assert_str_eq(mem[2].type, "null");
-	ck_assert_str_eq(mem[3].text, "[1,2]");
-	free(mem);
-	ck_assert_int_eq(store_json_object(st, "{}", 2, &mem, &n, &cause), STORE_OK);
-	ck_assert_uint_eq(n, 0);
-	free(mem);
-	ck_assert_int_eq(store_json_object(st, "\"s\"", 3, &mem, &n, &cause), STORE_INVALID);
-	ck_assert_ptr_nonnull(cause);
-	free(cause);
-	ck_assert_ptr_null(mem);
-	ck_assert_int_eq(store_json_object(st, "{\"a\":1}\0x", 9, &mem, &n, NULL), STORE_INVALID);
 }
 END_TEST
 
@@ -725,7 +728,6 @@ ws_suite(void)
 	tcase_add_test(tc, test_command_publish);
 	tcase_add_test(tc, test_command_subscribe);
 	tcase_add_test(tc, test_frames);
-	tcase_add_test(tc, test_json_object);
 	tcase_add_test(tc, test_frame_check_masked);
 	tcase_add_test(tc, test_command_binary);
 	tcase_add_test(tc, test_frame_binary_message);

@@ -244,7 +244,7 @@ case_bad_binary() {
 		--send-binary "AAAA:{\"type\":\"publish\",\"channel\":\"$ch\",\"content_type\":\"nonsense\",\"id\":3}" \
 		--send-binary "AAAA:not json"
 	assert_eq "$(once_jq '[.[] | select(.type == "error") | .error] | join(" ")')" \
-		"invalid_command invalid_command invalid_command invalid_json" "errors"
+		"invalid_command invalid_command bad_content_type invalid_json" "errors"
 	assert_eq "$(once_jq '[.[] | select(.type == "error") | .id] | map(tostring) | join(" ")')" "1 2 3 null" "ids echoed"
 	assert_eq "$(db_count "channel = '$ch'")" 0 "nothing stored"
 	assert_ws_alive
