@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcgiapp.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include "loop.h"
 #include "retention.h"
 #include "store.h"
+#include "supervise.h"
 
 struct worker {
 	struct app app;
@@ -37,7 +39,8 @@ struct worker {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: fcpush.fcgi [--config FILE] [--print-config-example] [--version]\n"
+	fprintf(f, "usage: fcpush.fcgi [--config FILE] [--supervise] [--print-config-example] [--version]\n"
+		   "--supervise: hold the listening socket and restart the worker when it dies.\n"
 		   "Every key of the configuration may also be set as FCPUSH_<KEY> in the environment.\n");
 }
 
@@ -234,6 +237,28 @@ worker_open_socket(struct worker *w)
 	return 0;
 }
 
+/* --supervise: this process opens the listening socket (or keeps the one on
+ * fd 0 when `listen` is empty) and runs the worker as its child on it,
+ * restarting it when it dies; connections wait in the socket's backlog
+ * meanwhile. Returns main's exit status. */
+static int
+worker_supervise(struct worker *w, char **argv)
+{
+	int rc;
+
+	if (worker_open_socket(w) == -1)
+		return EXIT_FAILURE;
+	if (w->listen_fd != 0 && fcntl(w->listen_fd, F_SETFD, FD_CLOEXEC) == -1)
+		log_warn("fcntl FD_CLOEXEC: %s", strerror(errno));
+	rc = supervise_run("fcpush.fcgi", argv, w->listen_fd, "FCPUSH_LISTEN");
+	if (w->listen_fd != 0) {
+		close(w->listen_fd);
+		if (w->cfg.listen[0] == '/')
+			unlink(w->cfg.listen);
+	}
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -257,6 +282,8 @@ main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
 			config_path = argv[++i];
+		} else if (strcmp(argv[i], "--supervise") == 0) {
+			continue; /* supervise_requested below */
 		} else if (strcmp(argv[i], "--print-config-example") == 0) {
 			config_write_example(stdout);
 			config_fini(&w.cfg);
@@ -277,6 +304,10 @@ main(int argc, char **argv)
 		goto out;
 	}
 	log_set_level((enum log_level)log_level_parse(w.cfg.log_level));
+	if (supervise_requested(argc, argv)) {
+		rc = worker_supervise(&w, argv);
+		goto out;
+	}
 	handler_app_init(&w.app, &w.cfg);
 
 	writer = store_open(w.cfg.database, STORE_CREATE, (int)w.cfg.busy_timeout_ms, &cause);
