@@ -34,17 +34,6 @@ struct supervisor {
 static pid_t supervise_spawn(struct supervisor *s);
 static int supervise_status(int status);
 
-int
-supervise_requested(int argc, char **argv)
-{
-	int i;
-
-	for (i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--supervise") == 0)
-			return 1;
-	return 0;
-}
-
 /* Fork and exec one child; -1 when fork fails. */
 static pid_t
 supervise_spawn(struct supervisor *s)

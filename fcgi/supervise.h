@@ -36,7 +36,4 @@
  * fails. */
 int supervise_run(const char *name, char **argv, int listen_fd, const char *clear_env);
 
-/* Whether argv (argc entries) holds "--supervise". */
-int supervise_requested(int argc, char **argv);
-
 #endif

@@ -269,7 +269,7 @@ main(int argc, char **argv)
 	sigset_t stop_set;
 	char *cause = NULL;
 	const char *config_path = NULL;
-	int i, sig, rc = EXIT_FAILURE;
+	int i, sig, rc = EXIT_FAILURE, supervise = 0;
 	size_t started = 0;
 
 	/* A fixed mmap threshold: large answers and rows are mapped and given
@@ -283,7 +283,7 @@ main(int argc, char **argv)
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
 			config_path = argv[++i];
 		} else if (strcmp(argv[i], "--supervise") == 0) {
-			continue; /* supervise_requested below */
+			supervise = 1;
 		} else if (strcmp(argv[i], "--print-config-example") == 0) {
 			config_write_example(stdout);
 			config_fini(&w.cfg);
@@ -304,7 +304,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	log_set_level((enum log_level)log_level_parse(w.cfg.log_level));
-	if (supervise_requested(argc, argv)) {
+	if (supervise) {
 		rc = worker_supervise(&w, argv);
 		goto out;
 	}

@@ -1595,7 +1595,7 @@ main(int argc, char **argv)
 	sigset_t stop_set;
 	char *cause = NULL;
 	const char *config_path = NULL;
-	int i, rc = EXIT_FAILURE, lws_levels;
+	int i, rc = EXIT_FAILURE, lws_levels, supervise = 0;
 
 	memset(&d, 0, sizeof d);
 	d.wake_dup = -1;
@@ -1610,7 +1610,7 @@ main(int argc, char **argv)
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
 			config_path = argv[++i];
 		} else if (strcmp(argv[i], "--supervise") == 0) {
-			continue; /* supervise_requested below */
+			supervise = 1;
 		} else if (strcmp(argv[i], "--print-config-example") == 0) {
 			config_write_example(stdout);
 			rc = EXIT_SUCCESS;
@@ -1635,7 +1635,7 @@ main(int argc, char **argv)
 	lws_set_log_level(lws_levels, wsd_lws_log);
 	/* lws 4.1 cannot serve a listening socket it did not create, so the
 	 * supervisor only restarts: each child opens ws_listen again. */
-	if (supervise_requested(argc, argv)) {
+	if (supervise) {
 		rc = supervise_run("fcpush-ws", argv, -1, NULL);
 		goto out;
 	}
