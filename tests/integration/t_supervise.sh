@@ -6,14 +6,15 @@
 # while no worker runs wait in the socket's backlog and succeed (no 503 from
 # the web server), the EventSource-like reader resumes and gets every
 # committed message exactly once, in order. Also: the backoff doubles, a
-# start-up failure is not retried, SIGTERM stops supervisor and worker (exit
+# start-up failure is not retried, SIGHUP is passed on and the supervisor
+# stays, SIGTERM stops supervisor and worker (exit
 # 0, socket removed), fcpush-ws comes back after kill -9.
 . "$FCPUSH_SRCDIR/tests/lib.sh"
 . "$FCPUSH_SRCDIR/tests/integration/stream_lib.sh"
 MAIN_SETTINGS=(FCPUSH_HEARTBEAT_S=1 FCPUSH_RETRY_MS=100)
 fcpush_setup --supervise "${MAIN_SETTINGS[@]}"
 
-# child_is_new OLD: the supervisor runs a child other than OLD.
+# child_is_new OLD: the supervisor runs a child other than OLD (0: any).
 child_is_new() {
 	local c
 	c=$(supervised_child worker)
@@ -186,6 +187,21 @@ case_ws() {
 	wait_until 10 "a WebSocket handshake" ws_upgrades "$ch" || fail "no 101 after the restart"
 }
 
+# SIGHUP to the supervisor reaches the worker (which reloads, or stops and
+# is started again): the supervisor stays and requests keep succeeding.
+case_sighup() {
+	local sup i
+	sup=$(worker_pid worker)
+	kill -HUP "$sup"
+	for i in $(seq 1 20); do
+		req GET /push/status
+		assert_status 200
+	done
+	kill -0 "$sup" 2>/dev/null || fail "the supervisor died on SIGHUP"
+	[ ! -e "$T/worker.rc" ] || fail "the supervisor exited on SIGHUP with status $(cat "$T/worker.rc")"
+	wait_until 10 "a worker" child_is_new 0 || fail "no worker runs after SIGHUP"
+}
+
 case_sigterm() {
 	local sup child
 	sup=$(worker_pid worker)
@@ -202,5 +218,6 @@ run_case "kill -9 under publish and poll load: requests queue, the reader resume
 run_case "quick crashes: each restart waits twice as long as the last" case_backoff
 run_case "a worker failing at start-up is not restarted; the supervisor exits non-zero" case_startup_failure
 run_case "fcpush-ws --supervise: restarted after kill -9" case_ws
+run_case "SIGHUP to the supervisor: passed on, the supervisor stays, requests succeed" case_sighup
 run_case "SIGTERM to the supervisor stops the worker; exit 0, socket removed" case_sigterm
 finish
