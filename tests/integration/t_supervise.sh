@@ -6,9 +6,9 @@
 # while no worker runs wait in the socket's backlog and succeed (no 503 from
 # the web server), the EventSource-like reader resumes and gets every
 # committed message exactly once, in order. Also: the backoff doubles, a
-# start-up failure is not retried, SIGHUP is passed on and the supervisor
-# stays, SIGTERM stops supervisor and worker (exit
-# 0, socket removed), fcpush-ws comes back after kill -9.
+# start-up failure is not retried, fcpush-ws comes back after kill -9,
+# SIGHUP is passed on and the supervisor stays, SIGTERM stops supervisor and
+# worker (exit 0, socket removed).
 . "$FCPUSH_SRCDIR/tests/lib.sh"
 . "$FCPUSH_SRCDIR/tests/integration/stream_lib.sh"
 MAIN_SETTINGS=(FCPUSH_HEARTBEAT_S=1 FCPUSH_RETRY_MS=100)
