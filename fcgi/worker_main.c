@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcgiapp.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 #include "loop.h"
 #include "retention.h"
 #include "store.h"
+#include "supervise.h"
 
 struct worker {
 	struct app app;
@@ -39,7 +41,8 @@ struct worker {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: fcpush.fcgi [--config FILE] [--print-config-example] [--version]\n"
+	fprintf(f, "usage: fcpush.fcgi [--config FILE] [--supervise] [--print-config-example] [--version]\n"
+		   "--supervise: hold the listening socket and restart the worker when it dies.\n"
 		   "Every key of the configuration may also be set as FCPUSH_<KEY> in the environment.\n");
 }
 
@@ -256,6 +259,28 @@ worker_open_socket(struct worker *w)
 	return 0;
 }
 
+/* --supervise: this process opens the listening socket (or keeps the one on
+ * fd 0 when `listen` is empty) and runs the worker as its child on it,
+ * restarting it when it dies; connections wait in the socket's backlog
+ * meanwhile. Returns main's exit status. */
+static int
+worker_supervise(struct worker *w, char **argv)
+{
+	int rc;
+
+	if (worker_open_socket(w) == -1)
+		return EXIT_FAILURE;
+	if (w->listen_fd != 0 && fcntl(w->listen_fd, F_SETFD, FD_CLOEXEC) == -1)
+		log_warn("fcntl FD_CLOEXEC: %s", strerror(errno));
+	rc = supervise_run("fcpush.fcgi", argv, w->listen_fd, "FCPUSH_LISTEN");
+	if (w->listen_fd != 0) {
+		close(w->listen_fd);
+		if (w->cfg.listen[0] == '/')
+			unlink(w->cfg.listen);
+	}
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -266,7 +291,7 @@ main(int argc, char **argv)
 	sigset_t stop_set;
 	char *cause = NULL;
 	const char *config_path = NULL;
-	int i, sig, rc = EXIT_FAILURE;
+	int i, sig, rc = EXIT_FAILURE, supervise = 0;
 	size_t started = 0;
 
 	/* A fixed mmap threshold: large answers and rows are mapped and given
@@ -279,6 +304,8 @@ main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
 			config_path = argv[++i];
+		} else if (strcmp(argv[i], "--supervise") == 0) {
+			supervise = 1;
 		} else if (strcmp(argv[i], "--print-config-example") == 0) {
 			config_write_example(stdout);
 			config_fini(&w.cfg);
@@ -299,6 +326,10 @@ main(int argc, char **argv)
 		goto out;
 	}
 	log_set_level((enum log_level)log_level_parse(w.cfg.log_level));
+	if (supervise) {
+		rc = worker_supervise(&w, argv);
+		goto out;
+	}
 	handler_app_init(&w.app, &w.cfg);
 
 	writer = store_open(w.cfg.database, STORE_CREATE | store_durability_flags(w.cfg.durability),

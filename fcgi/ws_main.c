@@ -61,6 +61,7 @@
 #include "retention.h"
 #include "route.h"
 #include "store.h"
+#include "supervise.h"
 #include "util.h"
 #include "wake.h"
 #include "ws.h"
@@ -1492,7 +1493,8 @@ wsd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: fcpush-ws [--config FILE] [--print-config-example] [--version]\n"
+	fprintf(f, "usage: fcpush-ws [--config FILE] [--supervise] [--print-config-example] [--version]\n"
+		   "--supervise: restart fcpush-ws when it dies.\n"
 		   "Every key of the configuration may also be set as FCPUSH_<KEY> in the environment.\n");
 }
 
@@ -1607,7 +1609,7 @@ main(int argc, char **argv)
 	sigset_t stop_set;
 	char *cause = NULL;
 	const char *config_path = NULL;
-	int i, rc = EXIT_FAILURE, lws_levels;
+	int i, rc = EXIT_FAILURE, lws_levels, supervise = 0;
 
 	memset(&d, 0, sizeof d);
 	d.wake_dup = -1;
@@ -1621,6 +1623,8 @@ main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
 			config_path = argv[++i];
+		} else if (strcmp(argv[i], "--supervise") == 0) {
+			supervise = 1;
 		} else if (strcmp(argv[i], "--print-config-example") == 0) {
 			config_write_example(stdout);
 			rc = EXIT_SUCCESS;
@@ -1643,6 +1647,12 @@ main(int argc, char **argv)
 	log_set_level((enum log_level)log_level_parse(d.cfg.log_level));
 	lws_levels = LLL_ERR | (log_enabled(LOG_LEVEL_DEBUG) ? LLL_WARN | LLL_NOTICE : 0);
 	lws_set_log_level(lws_levels, wsd_lws_log);
+	/* lws 4.1 cannot serve a listening socket it did not create, so the
+	 * supervisor only restarts: each child opens ws_listen again. */
+	if (supervise) {
+		rc = supervise_run("fcpush-ws", argv, -1, NULL);
+		goto out;
+	}
 
 	/* SIGTERM and SIGINT (stop) and SIGHUP (reload the log level, go on)
 	 * arrive through a signalfd the loop watches. */

@@ -131,22 +131,26 @@ unique_channel() {
 
 # ---- worker ---------------------------------------------------------------
 
-# start_daemon NAME WHAT ADDRESS READY BIN [FCPUSH_KEY=VALUE...]: start BIN
-# (fcpush.fcgi or fcpush-ws; WHAT names it in messages) with database $DB,
-# log level $FCPUSH_TEST_LOG_LEVEL and the settings given, then wait
+# start_daemon NAME WHAT ADDRESS READY BIN [FCPUSH_KEY=VALUE | --FLAG...]: start
+# BIN (fcpush.fcgi or fcpush-ws; WHAT names it in messages) with database $DB,
+# log level $FCPUSH_TEST_LOG_LEVEL and the settings given (words starting
+# with -- are BIN's arguments instead, e.g. --supervise), then wait
 # (bounded) until `READY NAME ADDRESS` succeeds. Its stderr goes to
 # $T/NAME.err, its pid to $T/NAME.pid and, once it has exited, its exit
 # status to $T/NAME.rc (a wrapper subshell waits for it, so any subshell can
 # stop it and learn how it ended); stop_worker, forget_worker and
 # teardown's exit check apply to it.
 start_daemon() {
-	local name=$1 what=$2 addr=$3 ready=$4 bin=$5 pid
+	local name=$1 what=$2 addr=$3 ready=$4 bin=$5 pid a settings=() args=()
 	shift 5
+	for a in "$@"; do
+		case $a in --*) args+=("$a") ;; *) settings+=("$a") ;; esac
+	done
 	rm -f "$T/$name.pid" "$T/$name.rc"
 	(
 		env FCPUSH_DATABASE="$DB" FCPUSH_LISTEN_MODE=0666 \
-			FCPUSH_LOG_LEVEL="${FCPUSH_TEST_LOG_LEVEL:-info}" "$@" \
-			"$bin" </dev/null >>"$T/$name.err" 2>&1 &
+			FCPUSH_LOG_LEVEL="${FCPUSH_TEST_LOG_LEVEL:-info}" "${settings[@]}" \
+			"$bin" "${args[@]}" </dev/null >>"$T/$name.err" 2>&1 &
 		echo $! >"$T/$name.pid.tmp"
 		mv "$T/$name.pid.tmp" "$T/$name.pid"
 		wait $!
@@ -167,8 +171,9 @@ start_daemon() {
 	log "$what $name pid $pid on $addr"
 }
 
-# start_worker NAME SOCKET [FCPUSH_KEY=VALUE...]: start fcpush.fcgi on the
-# unix socket SOCKET (start_daemon), ready once the socket exists.
+# start_worker NAME SOCKET [FCPUSH_KEY=VALUE | --FLAG...]: start fcpush.fcgi
+# on the unix socket SOCKET (start_daemon), ready once the socket exists.
+# With --supervise the pid is the supervisor's (its child: supervised_child).
 start_worker() {
 	local name=$1 sock=$2
 	shift 2
@@ -195,7 +200,7 @@ forget_worker() {
 	mv "$T/workers.list.tmp" "$T/workers.list"
 }
 
-# start_ws NAME [FCPUSH_KEY=VALUE...]: start fcpush-ws on $WS_LISTEN (its
+# start_ws NAME [FCPUSH_KEY=VALUE | --FLAG...]: start fcpush-ws on $WS_LISTEN (its
 # ws_listen: $WSSOCKET, the unix socket the server proxies /push/ws/ to,
 # unless a test sets host:port) like a worker (start_daemon), ready once it
 # answers there.
@@ -219,6 +224,14 @@ ws_ready() {
 # worker_pid NAME
 worker_pid() {
 	cat "$T/$1.pid" 2>/dev/null
+}
+
+# supervised_child NAME: the pid of the process a daemon started with
+# --supervise runs now (its only child); empty while it has none.
+supervised_child() {
+	local pid
+	pid=$(worker_pid "$1") || return 0
+	[ -n "$pid" ] && cat "/proc/$pid/task/$pid/children" 2>/dev/null | awk '{ print $1 }'
 }
 
 # stop_worker NAME: SIGTERM, wait (bounded) for it to exit, then check that it
@@ -338,8 +351,8 @@ server_gone() {
 
 # ---- set-up and tear-down -------------------------------------------------
 
-# fcpush_setup [FCPUSH_KEY=VALUE...]: fresh database, worker "worker" on
-# $T/worker.sock with those settings, and $SERVER in front of it. Exits the
+# fcpush_setup [FCPUSH_KEY=VALUE | --FLAG...]: fresh database, worker "worker"
+# on $T/worker.sock with those settings (and flags, e.g. --supervise), and $SERVER in front of it. Exits the
 # test file (status 1) when any of it fails.
 fcpush_setup() {
 	DB="$T/fcpush.db"

@@ -89,11 +89,13 @@ class Proc {
 
 export class Stack {
   // opts: server 'lighttpd'|'apache'; ws: start fcpush-ws when built (true);
-  // worker: extra FCPUSH_* settings.
+  // worker: extra FCPUSH_* settings; workerArgs: fcpush.fcgi's arguments
+  // (['--supervise']: this.worker is then the supervisor).
   constructor(opts = {}) {
     this.server = opts.server || 'lighttpd';
     this.wantWs = opts.ws !== false;
     this.workerEnv = opts.worker || {};
+    this.workerArgs = opts.workerArgs || [];
     this.dir = fs.mkdtempSync(path.join(process.env.TMPDIR || os.tmpdir(), `fcpush-browser-${this.server}-`));
     fs.chmodSync(this.dir, 0o755); // Apache's www-data reaches the socket and www/
     this.db = path.join(this.dir, 'fcpush.db');
@@ -113,7 +115,7 @@ export class Stack {
 
   async startWorker() {
     try { fs.unlinkSync(this.socket); } catch { /* none */ }
-    this.worker = new Proc('worker', path.join(BUILDDIR, 'fcpush.fcgi'), [], {
+    this.worker = new Proc('worker', path.join(BUILDDIR, 'fcpush.fcgi'), this.workerArgs, {
       env: {
         ...process.env, FCPUSH_DATABASE: this.db, FCPUSH_LISTEN: this.socket,
         FCPUSH_LISTEN_MODE: '0666', FCPUSH_LOG_LEVEL: 'info', ...this.workerEnv,
