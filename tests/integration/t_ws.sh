@@ -9,6 +9,7 @@
 # wait is bounded.
 . "$FCPUSH_SRCDIR/tests/lib.sh"
 . "$FCPUSH_SRCDIR/tests/integration/stream_lib.sh"
+. "$FCPUSH_SRCDIR/tests/integration/lock_lib.sh" # hold_lock, release_lock
 
 WS_PY=/usr/bin/python3
 WS_CLIENT="$FCPUSH_SRCDIR/tests/integration/ws_client.py"
@@ -725,6 +726,49 @@ case_dead_peer() {
 	WS_LISTEN=$saved
 }
 
+# Another process holds the SQLite write lock (busy_timeout_ms 8000): a
+# WebSocket publish waits for it on fcpush-ws's commit thread, not on its
+# loop, so meanwhile new clients complete the handshake and get their
+# subscribe command answered, each within 1 s (issue 12, item 2: a commit on
+# the loop held every connection of the process for busy_timeout_ms). Once
+# the lock goes, the publish is acked, then delivered once, after its ack, to
+# its own connection and to a subscriber that was open all along.
+case_commit_off_loop() {
+	local ch i t0 ms acked seq
+	ch=$(unique_channel lockws)
+	ws_fresh wslock FCPUSH_BUSY_TIMEOUT_MS=8000
+	ws_bg sub "ws://$WS_LISTEN/push/ws/channels/$ch" --count 2 --timeout 30
+	hold_lock wslock
+	ws_bg pub "ws://$WS_LISTEN/push/ws/channels/$ch" --count 1 --timeout 30 \
+		--send "{\"type\":\"publish\",\"channel\":\"$ch\",\"data\":\"under the lock\",\"id\":\"p\"}"
+	# Several in a row: the publish reaches fcpush-ws during the first at
+	# the latest, so the later ones run while its commit waits.
+	for i in 1 2 3; do
+		t0=$(now_ms)
+		ws_once "ws://$WS_LISTEN/push/ws/channels/probe$i" --timeout 1 --count 0 \
+			--send "{\"type\":\"subscribe\",\"channel\":\"$ch\",\"id\":\"s$i\"}"
+		ms=$(($(now_ms) - t0))
+		log "probe $i during the lock: exit $WS_RC in $ms ms (python start-up included)"
+		[ "$WS_RC" = 0 ] && [ "$(once_jq "[.[] | select(.type == \"subscribed\" and .id == \"s$i\")] | length")" = 1 ] ||
+			fail "probe $i: no handshake and subscribed reply within 1 s while the lock was held: $(cat "$T/once.out")"
+	done
+	acked=$(ws_jq pub '[.[] | select(.type == "ack" or .type == "error")] | length')
+	assert_eq "$acked" 0 "answers to the publish while the lock is held"
+	release_lock
+	await_frames pub '.type == "message"' 1
+	ws_done pub
+	assert_eq "$WS_RC" 0 "publisher exit status"
+	seq=$(ws_jq pub '[.[] | select(.type == "ack" and .id == "p")][0].seq')
+	[[ $seq =~ ^[0-9]+$ ]] || fail "no ack after the lock went: $(cat "$T/ws-pub.out")"
+	assert_eq "$(ws_jq pub '[.[] | .type] | map(select(. == "ack" or . == "message")) | join(" ")')" "ack message" \
+		"the ack, then its own message"
+	assert_eq "$(ws_seqs pub)" "$seq" "the publisher's own subscription"
+	publish "$ch" "after the lock"
+	ws_done sub
+	assert_eq "$(ws_seqs sub)" "$seq $SEQ" "the open subscriber: the publish once, then the next"
+	ws_fresh_stop wslock
+}
+
 case_sigterm() {
 	local ch msg
 	ch=$(unique_channel term)
@@ -770,5 +814,6 @@ run_case "replies count against ws_max_pending_bytes: a client reading none is c
 run_case "catch-up (?last=1000, ?since=0) is read as the client drains: bounded memory, each message once" case_catch_up_bounded
 run_case "no pong: the dead peer is closed (ws_ping_s=1)" case_dead_peer
 run_case "kill -9 under traffic, resume: no loss, no duplicate" case_kill9_resume
+run_case "a held write lock stalls no handshake or command; the publish is acked after it" case_commit_off_loop
 run_case "SIGTERM: close 1001 to every client, exit 0" case_sigterm
 finish
