@@ -732,15 +732,21 @@ case_dead_peer() {
 # subscribe command answered, each within 1 s (issue 12, item 2: a commit on
 # the loop held every connection of the process for busy_timeout_ms). Once
 # the lock goes, the publish is acked, then delivered once, after its ack, to
-# its own connection and to a subscriber that was open all along.
+# its own connection and to a subscriber that was open all along. A client
+# that sent a publish, then a bad frame, is closed 1002 only after its ack.
 case_commit_off_loop() {
-	local ch i t0 ms acked seq
+	local ch bad i t0 ms acked seq
 	ch=$(unique_channel lockws)
+	bad=$(unique_channel lockbad)
 	ws_fresh wslock FCPUSH_BUSY_TIMEOUT_MS=8000
 	ws_bg sub "ws://$WS_LISTEN/push/ws/channels/$ch" --count 2 --timeout 30
 	hold_lock wslock
 	ws_bg pub "ws://$WS_LISTEN/push/ws/channels/$ch" --count 1 --timeout 30 \
 		--send "{\"type\":\"publish\",\"channel\":\"$ch\",\"data\":\"under the lock\",\"id\":\"p\"}"
+	: >"$T/lockbad.out"
+	(wsc raw 127.0.0.1 "${WS_LISTEN##*:}" "/push/ws/channels/$bad" "unmasked-after:$bad" --frames --timeout 30 \
+		>"$T/lockbad.out"
+		echo $? >"$T/lockbad.rc") &
 	# Several in a row: the publish reaches fcpush-ws during the first at
 	# the latest, so the later ones run while its commit waits.
 	for i in 1 2 3; do
@@ -754,7 +760,12 @@ case_commit_off_loop() {
 	done
 	acked=$(ws_jq pub '[.[] | select(.type == "ack" or .type == "error")] | length')
 	assert_eq "$acked" 0 "answers to the publish while the lock is held"
+	assert_eq "$(cat "$T/lockbad.out")" "" "frames to the client that sent a bad frame while its publish waits"
 	release_lock
+	wait_until 15 "the client that sent a bad frame to be closed" test -e "$T/lockbad.rc" ||
+		fail "the client that sent a bad frame was not closed after the lock went"
+	assert_eq "$(tr '\n' ' ' <"$T/lockbad.out")" "frame ack close 1002 " "its ack, then the close"
+	assert_eq "$(db_count "channel = '$bad'")" 1 "its masked publish committed"
 	await_frames pub '.type == "message"' 1
 	ws_done pub
 	assert_eq "$WS_RC" 0 "publisher exit status"
