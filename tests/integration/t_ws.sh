@@ -780,6 +780,34 @@ case_commit_off_loop() {
 	ws_fresh_stop wslock
 }
 
+# SIGTERM while a batch waits for the write lock on the commit thread: the
+# clients get their 1001 at once (the loop is not held), the daemon stays
+# until the batch has committed (it joins the commit thread: nothing handed
+# over is half done), then exits 0 with no sanitizer report. The publisher,
+# already closed, gets no ack: it finds its message with ?since.
+case_sigterm_batch_in_flight() {
+	local ch msg
+	ch=$(unique_channel lockterm)
+	ws_fresh wsterm FCPUSH_BUSY_TIMEOUT_MS=8000
+	hold_lock wsterm
+	# The subscribe answered after the publish: the publish was read.
+	ws_bg pub "ws://$WS_LISTEN/push/ws/channels/$ch" --count 0 --timeout 20 \
+		--send "{\"type\":\"publish\",\"channel\":\"$ch\",\"data\":\"at shutdown\",\"id\":\"p\"}" \
+		--send "{\"type\":\"subscribe\",\"channel\":\"other-$ch\",\"id\":\"s\"}"
+	await_frames pub '.type == "subscribed"' 1
+	kill -TERM "$(worker_pid wsterm)" || fail "cannot signal fcpush-ws"
+	ws_done pub
+	assert_eq "$(ws_jq pub '[.[] | select(.type == "ack" or .type == "error")] | length')" 0 "answers to the publish"
+	assert_eq "$(ws_jq pub '.[-1].type + " " + (.[-1].code | tostring)')" "_close 1001" "the publisher's close, during the lock"
+	[ ! -e "$T/wsterm.rc" ] || fail "fcpush-ws exited with its batch waiting for the lock"
+	release_lock
+	wait_until 15 "fcpush-ws to exit once its batch committed" test -e "$T/wsterm.rc" ||
+		fail "fcpush-ws did not exit after the lock went"
+	msg=$(check_worker_exit wsterm) || fail "$msg"
+	assert_eq "$(db_count "channel = '$ch' AND CAST(body AS TEXT) = 'at shutdown'")" 1 "the batch in flight committed"
+	ws_fresh_stop wsterm
+}
+
 case_sigterm() {
 	local ch msg
 	ch=$(unique_channel term)
@@ -826,5 +854,6 @@ run_case "catch-up (?last=1000, ?since=0) is read as the client drains: bounded 
 run_case "no pong: the dead peer is closed (ws_ping_s=1)" case_dead_peer
 run_case "kill -9 under traffic, resume: no loss, no duplicate" case_kill9_resume
 run_case "a held write lock stalls no handshake or command; the publish is acked after it" case_commit_off_loop
+run_case "SIGTERM with a batch waiting for the lock: 1001 at once, the batch commits, exit 0" case_sigterm_batch_in_flight
 run_case "SIGTERM: close 1001 to every client, exit 0" case_sigterm
 finish
