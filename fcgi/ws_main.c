@@ -167,7 +167,11 @@ enum wbatch_state {
 /* The commit thread: commits one batch of publishes at a time on a writer
  * connection of its own, then writes efd. Only the fields under lock are
  * shared; groups (and what they point to) belong to the thread from
- * WBATCH_READY until it sets WBATCH_DONE, to the loop otherwise. */
+ * WBATCH_READY until it sets WBATCH_DONE, to the loop otherwise. Not
+ * commit.h's committer: that lets many threads share one writer, each
+ * blocked until its transaction commits; here one loop submits and may not
+ * block, and one batch in flight, with what arrives meanwhile going in the
+ * next, is the same group commit without a second hand-off. */
 struct wcommit {
 	struct store *writer;
 	int efd;     /* eventfd: a batch is done */
