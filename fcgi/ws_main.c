@@ -9,21 +9,26 @@
  * held (measured: a third of the daemon's CPU in a 10,000-subscriber
  * fan-out went to poll).
  *
- * The loop watches, besides the sockets, three descriptors adopted into lws
+ * The loop watches, besides the sockets, four descriptors adopted into lws
  * as raw files: the inotify fd of wake.h (commits by any process), a
- * signalfd for SIGTERM/SIGINT, and a timerfd for the 1, 2, 4 ... 512 ms
+ * signalfd for SIGTERM/SIGINT, a timerfd for the 1, 2, 4 ... 512 ms
  * re-reads after a WAL write (wake.h; see wsd_recheck_callback for why not
- * an lws timer). That rather than a helper thread calling
- * lws_cancel_service: the store connection, the subscriber index and every
- * queue then belong to one thread, with no lock and no hand-off, and nothing
- * polls: an idle daemon sleeps in epoll_wait(2) until a commit, a client or a
- * ping.
- * The other timers are lws "sul"s: the group commit of publishes, the
+ * an lws timer), and the eventfd by which the commit thread says a batch is
+ * done. That rather than a helper thread calling lws_cancel_service: the
+ * reading store connection, the subscriber index and every queue then
+ * belong to one thread, and nothing polls: an idle daemon sleeps in
+ * epoll_wait(2) until a commit, a client or a ping.
+ * The other timers are lws "sul"s: the start of a group commit, the
  * judging of slow clients and the end of shutdown. Pings and dead-peer
  * detection are lws's own (retry_and_idle_policy: a ping after ws_ping_s
- * idle, hang up after twice). Publishes commit on the loop thread: a
- * database locked by another writer holds the loop up to busy_timeout_ms.
- * Retention runs on a thread of its own (retention.h), as in the workers.
+ * idle, hang up after twice).
+ *
+ * No wait on the SQLite write lock blocks the loop: publishes commit on a
+ * thread of their own (the commit thread, with its own writer connection),
+ * one batch at a time: the loop hands it every publish received so far and
+ * goes on serving; when the eventfd says the batch is done, the loop sends
+ * the acks and dispatches, and hands over what arrived meanwhile. Retention
+ * runs on a thread of its own too (retention.h), as in the workers.
  *
  * Delivery follows fcgi/loop.c: every wake-up reads the rows above the
  * process's high-water mark once, encodes each row once into a shared,
@@ -43,11 +48,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libwebsockets.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -139,12 +146,46 @@ struct wconn {
 	int rx_paused;   /* over the bound: its input is not read (lws_rx_flow_control) */
 	int peer_closed; /* the client sent a close frame: ignore what follows */
 	int close_sent;  /* lws sent a close frame: no data frame may follow */
+	size_t unacked;  /* its publishes not yet answered (ack or error) */
+	size_t in_flight; /* of those, in the commit thread's batch: it takes no message */
+	int close_after_acks; /* sent a bad frame: close once unacked is 0 */
 };
 
-/* A publish waiting for the next group commit. */
+/* A publish waiting for the next group commit, or in the batch the commit
+ * thread holds. */
 struct wpub {
 	struct wconn *c; /* NULL once its connection closed */
 	struct ws_command cmd;
+};
+
+/* Where the batch handed to the commit thread is. */
+enum wbatch_state {
+	WBATCH_IDLE,  /* no batch: the loop may hand one over */
+	WBATCH_READY, /* handed over: the thread owns groups */
+	WBATCH_DONE,  /* committed (result set): the loop takes it back */
+};
+
+/* The commit thread: commits one batch of publishes at a time on a writer
+ * connection of its own, then writes efd. Only the fields under lock are
+ * shared; groups (and what they point to) belong to the thread from
+ * WBATCH_READY until it sets WBATCH_DONE, to the loop otherwise. Not
+ * commit.h's committer: that lets many threads share one writer, each
+ * blocked until its transaction commits; here one loop submits and may not
+ * block, and one batch in flight, with what arrives meanwhile going in the
+ * next, is the same group commit without a second hand-off. */
+struct wcommit {
+	struct store *writer;
+	int efd;     /* eventfd: a batch is done */
+	int efd_dup; /* the eventfd as adopted by lws */
+	pthread_t thread;
+	int started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* the thread waits here for a batch or the stop */
+	enum wbatch_state state;
+	int stopping;
+	struct store_group *groups;
+	size_t ngroups;
+	enum store_result result;
 };
 
 /* The process. */
@@ -168,8 +209,15 @@ struct wsd {
 	size_t nbuckets, nchans;
 	struct wconn *conns;
 	size_t nconns;
-	struct wpub *pubs;
+	struct wpub *pubs; /* received, for the next batch */
 	size_t npubs, pubs_cap;
+	struct wpub *flight; /* the batch the commit thread holds (nflight 0: none) */
+	size_t nflight, flight_cap;
+	struct store_group *fgroups; /* flight's groups, publishes and seqs */
+	struct store_pub *fpubs;
+	int64_t *fseqs;
+	size_t fcap;
+	struct wcommit commit;
 	lws_sorted_usec_list_t sul_commit;
 	struct retention *retention; /* the retention thread (retention.h) */
 	int recheck_fd;  /* timerfd of the re-reads after a WAL write */
@@ -202,6 +250,7 @@ static int wsd_callback(struct lws *, enum lws_callback_reasons, void *, void *,
 static int wsd_wake_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
 static int wsd_signal_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
 static int wsd_recheck_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
+static int wsd_committed_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
 static void wsd_dispatch(struct wsd *, int *found);
 static void wsd_close_when_sent(struct wconn *, int code, const char *text);
 static int wconn_over_bound(const struct wconn *c);
@@ -213,6 +262,7 @@ static const struct lws_protocols wsd_protocols[] = {
 	{"fcpush-wake", wsd_wake_callback, 0, 0, 0, NULL, 0},
 	{"fcpush-signal", wsd_signal_callback, 0, 0, 0, NULL, 0},
 	{"fcpush-recheck", wsd_recheck_callback, 0, 0, 0, NULL, 0},
+	{"fcpush-commit", wsd_committed_callback, 0, 0, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0}};
 
 /* ---- frames and queues ------------------------------------------------------ */
@@ -683,6 +733,10 @@ wconn_free(struct wconn *c)
 		if (d->pubs[i].c == c)
 			d->pubs[i].c = NULL;
 	}
+	for (i = 0; i < d->nflight; i++) {
+		if (d->flight[i].c == c)
+			d->flight[i].c = NULL; /* the thread never reads c */
+	}
 	if (c->fd >= 0 && (size_t)c->fd < wsd_nrx && wsd_rx[c->fd].c == c)
 		wsd_rx[c->fd].c = NULL;
 	lws_sul_cancel(&c->sul_over);
@@ -703,64 +757,239 @@ wconn_free(struct wconn *c)
 		d->done = 1; /* the loop in main ends after this callback */
 }
 
-/* ---- publishing --------------------------------------------------------------------- */
+/* ---- publishing: the commit thread ------------------------------------------------ */
 
-/* The group commit: every publish received since the last one, in one
- * transaction (each in its own savepoint), then acks, the cross-process
- * signal, and the local dispatch (no waiting for our own inotify event). */
+static void *
+wcommit_thread(void *arg)
+{
+	struct wcommit *w = arg;
+	struct store_group *groups;
+	enum store_result r;
+	uint64_t one = 1;
+	size_t n;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (w->state != WBATCH_READY && !w->stopping)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (w->state != WBATCH_READY)
+			break; /* stopping, and no batch: a batch handed over is committed first */
+		groups = w->groups;
+		n = w->ngroups;
+		pthread_mutex_unlock(&w->lock);
+		r = store_append_groups(w->writer, groups, n, util_now_ms());
+		pthread_mutex_lock(&w->lock);
+		w->result = r;
+		w->state = WBATCH_DONE;
+		if (write(w->efd, &one, sizeof one) != (ssize_t)sizeof one)
+			log_error("commit thread: eventfd write: %s", strerror(errno)); /* cannot happen */
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Open the commit thread's writer connection and eventfd (and a copy of it
+ * for lws to adopt) and start it. Returns 0, or -1 with *cause (caller
+ * frees). Call with SIGTERM and SIGINT blocked: the thread inherits the mask. */
+static int
+wcommit_start(struct wcommit *w, const struct config *cfg, char **cause)
+{
+	int rc;
+
+	w->writer = store_open(cfg->database, 0, (int)cfg->busy_timeout_ms, cause);
+	if (w->writer == NULL)
+		return -1;
+	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->efd == -1 || (w->efd_dup = fcntl(w->efd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		*cause = xasprintf("eventfd: %s", strerror(errno));
+		return -1;
+	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	if ((rc = pthread_create(&w->thread, NULL, wcommit_thread, w)) != 0) {
+		pthread_mutex_destroy(&w->lock);
+		pthread_cond_destroy(&w->cond);
+		*cause = xasprintf("cannot start the commit thread: %s", strerror(rc));
+		return -1;
+	}
+	w->started = 1;
+	return 0;
+}
+
+/* Stop the commit thread: a batch it holds is committed first (bounded by
+ * busy_timeout_ms), then it is joined. Returns the state the batch is left
+ * in (WBATCH_DONE with w->result set, or WBATCH_IDLE). Safe when it never
+ * started. */
+static enum wbatch_state
+wcommit_stop(struct wcommit *w)
+{
+	enum wbatch_state state = WBATCH_IDLE;
+
+	if (w->started) {
+		pthread_mutex_lock(&w->lock);
+		w->stopping = 1;
+		pthread_cond_signal(&w->cond);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL);
+		state = w->state;
+		pthread_mutex_destroy(&w->lock);
+		pthread_cond_destroy(&w->cond);
+		w->started = 0;
+	}
+	return state;
+}
+
+/* Close what wcommit_start opened (the thread stopped). */
+static void
+wcommit_fini(struct wcommit *w)
+{
+	if (w->efd_dup != -1)
+		close(w->efd_dup);
+	if (w->efd != -1)
+		close(w->efd);
+	store_close(w->writer);
+	w->writer = NULL;
+}
+
+/* Hand every publish received so far to the commit thread as one batch (one
+ * transaction, each publish in its own savepoint), unless a batch is in
+ * flight: wsd_committed then hands the next one over. Never waits. */
+static void
+wsd_commit_start(struct wsd *d)
+{
+	struct wcommit *w = &d->commit;
+	struct wpub *t;
+	size_t i, n = d->npubs;
+
+	if (n == 0 || d->nflight > 0)
+		return;
+	/* The received publishes become the batch; the batch's old array
+	 * takes the next ones. */
+	t = d->flight;
+	d->flight = d->pubs;
+	d->pubs = t;
+	i = d->flight_cap;
+	d->flight_cap = d->pubs_cap;
+	d->pubs_cap = i;
+	d->nflight = n;
+	d->npubs = 0;
+	if (n > d->fcap) {
+		d->fcap = n * 2;
+		d->fgroups = xrealloc(d->fgroups, d->fcap * sizeof *d->fgroups);
+		d->fpubs = xrealloc(d->fpubs, d->fcap * sizeof *d->fpubs);
+		d->fseqs = xrealloc(d->fseqs, d->fcap * sizeof *d->fseqs);
+	}
+	for (i = 0; i < n; i++) {
+		t = &d->flight[i];
+		if (t->c != NULL)
+			t->c->in_flight++;
+		memset(&d->fpubs[i], 0, sizeof d->fpubs[i]);
+		d->fpubs[i].channel = t->cmd.channel;
+		d->fpubs[i].event = t->cmd.event;
+		d->fpubs[i].content_type = t->cmd.content_type;
+		d->fpubs[i].body = t->cmd.data;
+		d->fpubs[i].body_len = t->cmd.data_len;
+		d->fgroups[i] = (struct store_group){.pubs = &d->fpubs[i], .n = 1, .seqs = &d->fseqs[i]};
+	}
+	pthread_mutex_lock(&w->lock);
+	w->groups = d->fgroups;
+	w->ngroups = n;
+	w->state = WBATCH_READY;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* The sul of the group commit: after the events of a service pass, so the
+ * publishes they carried go in one batch. */
 static void
 wsd_commit(lws_sorted_usec_list_t *sul)
 {
-	struct wsd *d = lws_container_of(sul, struct wsd, sul_commit);
-	struct store_group *groups;
-	struct store_pub *pubs;
-	int64_t *seqs;
-	enum store_result r;
-	size_t i, n = d->npubs;
-	struct wpub *p;
+	wsd_commit_start(lws_container_of(sul, struct wsd, sul_commit));
+}
 
-	if (n == 0)
-		return;
-	groups = xcalloc(n, sizeof *groups);
-	pubs = xcalloc(n, sizeof *pubs);
-	seqs = xcalloc(n, sizeof *seqs);
-	for (i = 0; i < n; i++) {
-		p = &d->pubs[i];
-		pubs[i].channel = p->cmd.channel;
-		pubs[i].event = p->cmd.event;
-		pubs[i].content_type = p->cmd.content_type;
-		pubs[i].body = p->cmd.data;
-		pubs[i].body_len = p->cmd.data_len;
-		groups[i].pubs = &pubs[i];
-		groups[i].n = 1;
-		groups[i].seqs = &seqs[i];
+/* Release the batch's publishes and the causes of its failures. */
+static void
+wsd_flight_clear(struct wsd *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nflight; i++) {
+		free(d->fgroups[i].cause);
+		ws_command_fini(&d->flight[i].cmd);
 	}
-	r = store_append_groups(d->st, groups, n, util_now_ms());
+	d->nflight = 0;
+}
+
+static void wconn_close_bad_frame(struct wconn *c);
+
+/* The batch is done (result r): the cross-process signal, then each
+ * publish's ack or error to its connection (if still open) in publish
+ * order, the close of a connection that sent a bad frame once its last ack
+ * is queued, the local dispatch (no waiting for our own inotify event), and
+ * the next batch. A client subscribed to its own channel gets the ack
+ * before the message, as when the loop committed: while a connection has
+ * publishes in the batch, live rows skip it (our inotify event may come
+ * first) and its subscriptions fall behind (wsd_dispatch); it reads them
+ * from the store once its acks are queued (wconn_catch_up). */
+static void
+wsd_committed(struct wsd *d, enum store_result r)
+{
+	struct store_group *g;
+	struct wpub *p;
+	size_t i;
+
 	if (r == STORE_OK) {
 		wake_notify(d->wake);
 		retention_kick(d->retention);
 	}
-	for (i = 0; i < n; i++) {
-		p = &d->pubs[i];
-		if (p->c != NULL) {
-			buf_reset(&d->scratch);
-			if (groups[i].result == STORE_OK)
-				ws_frame_ack(&d->scratch, p->cmd.id, p->cmd.channel, seqs[i]);
-			else
-				ws_frame_error(&d->scratch, groups[i].result == STORE_BUSY ? "store_busy" : "store_error",
-					       groups[i].cause != NULL ? groups[i].cause : "the message was not stored",
-					       p->cmd.id);
-			wconn_queue_buf(p->c, &d->scratch, 0);
-		}
-		free(groups[i].cause);
-		ws_command_fini(&p->cmd);
+	for (i = 0; i < d->nflight; i++) {
+		p = &d->flight[i];
+		g = &d->fgroups[i];
+		if (p->c == NULL)
+			continue;
+		buf_reset(&d->scratch);
+		if (g->result == STORE_OK)
+			ws_frame_ack(&d->scratch, p->cmd.id, p->cmd.channel, d->fseqs[i]);
+		else
+			ws_frame_error(&d->scratch, g->result == STORE_BUSY ? "store_busy" : "store_error",
+				       g->cause != NULL ? g->cause : "the message was not stored", p->cmd.id);
+		wconn_queue_buf(p->c, &d->scratch, 0);
+		p->c->in_flight--;
+		if (--p->c->unacked == 0 && p->c->close_after_acks)
+			wconn_close_bad_frame(p->c);
 	}
-	d->npubs = 0;
-	free(groups);
-	free(pubs);
-	free(seqs);
+	wsd_flight_clear(d);
 	if (r == STORE_OK)
 		wsd_dispatch(d, NULL);
+	wsd_commit_start(d);
+}
+
+/* The commit thread's eventfd is readable: take the batch back. */
+static int
+wsd_committed_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct wsd *d = lws_context_user(lws_get_context(wsi));
+	struct wcommit *w = &d->commit;
+	enum store_result r;
+	uint64_t count;
+
+	(void)user;
+	(void)in;
+	(void)len;
+	if (reason != LWS_CALLBACK_RAW_RX_FILE)
+		return 0;
+	if (read(w->efd, &count, sizeof count) != (ssize_t)sizeof count)
+		return 0;
+	pthread_mutex_lock(&w->lock);
+	if (w->state != WBATCH_DONE) {
+		pthread_mutex_unlock(&w->lock);
+		return 0;
+	}
+	w->state = WBATCH_IDLE;
+	r = w->result;
+	pthread_mutex_unlock(&w->lock);
+	wsd_committed(d, r);
+	return 0;
 }
 
 /* ---- client frames, checked before lws parses them --------------------------- */
@@ -799,26 +1028,42 @@ wconn_sent_bad_frame(const struct wconn *c)
 	return fc != NULL && fc->close_code != 0;
 }
 
+/* Close c, which sent a bad frame, with the code its frame check chose
+ * once its queue is out; it gets nothing more. */
+static void
+wconn_close_bad_frame(struct wconn *c)
+{
+	const struct ws_frame_check *fc = wconn_frame_check(c);
+
+	c->close_after_acks = 0;
+	if (fc != NULL && fc->close_code != 0)
+		wsd_close_when_sent(c, fc->close_code, fc->why);
+	else
+		wsd_close_when_sent(c, LWS_CLOSE_STATUS_PROTOCOL_ERR, "protocol error");
+	c->dropped = 1;
+}
+
 /* c's client sent a bad frame (ws.h: unmasked, an oversized control frame,
  * a bad length, a bad close frame): the publishes it sent before it commit
- * now (their acks are queued), then it gets nothing more and is closed with
+ * (their acks are queued), then it gets nothing more and is closed with
  * 1002 or 1007 once its queue is out (RFC 6455 §7.1.7, §7.4.1). From the
  * WRITEABLE callback, so that lws has delivered every frame before the bad
- * one. */
+ * one. With publishes not yet answered (waiting for or in the commit
+ * thread's batch), it reads nothing more and takes no message from here on,
+ * and the close waits for their acks (wsd_committed). */
 static void
 wconn_bad_frame(struct wconn *c)
 {
-	struct wsd *d = c->d;
 	const struct ws_frame_check *fc = wconn_frame_check(c);
 
 	log_info("closing a WebSocket that sent a bad frame (%d: %s)", fc->close_code, fc->why);
-	if (d->npubs > 0) {
-		lws_sul_cancel(&d->sul_commit);
-		wsd_commit(&d->sul_commit);
-	}
-	wsd_close_when_sent(c, fc->close_code, fc->why);
-	c->dropped = 1;
 	c->peer_closed = 1;
+	if (c->unacked > 0) {
+		wconn_unsubscribe_all(c);
+		c->close_after_acks = 1;
+		return;
+	}
+	wconn_close_bad_frame(c);
 }
 
 /* The client's close frame, as lws passes it on (payload, len bytes), which
@@ -933,6 +1178,7 @@ wconn_command(struct wconn *c, const char *msg, size_t len, int binary)
 		d->pubs[d->npubs].c = c;
 		d->pubs[d->npubs].cmd = cmd; /* moved */
 		d->npubs++;
+		c->unacked++;
 		/* After the events of this service pass: the publishes they
 		 * carried commit together. */
 		lws_sul_schedule(d->ctx, 0, &d->sul_commit, wsd_commit, 1);
@@ -1030,6 +1276,12 @@ wsd_dispatch(struct wsd *d, int *found)
 				s = ch->subs[j];
 				if (s->g->behind || m->seq <= s->g->since || s->c->dropped || s->c->close_sent)
 					continue;
+				if (s->c->in_flight > 0) {
+					/* Its acks first: the row may be its own
+					 * publish (wsd_committed). */
+					s->g->behind = 1;
+					continue;
+				}
 				if (f == NULL) {
 					buf_reset(&d->scratch);
 					binary = ws_frame_message(&d->scratch, m);
@@ -1374,7 +1626,7 @@ wsd_writeable(struct wconn *c)
 	}
 	if (!c->peer_closed && wconn_sent_bad_frame(c))
 		wconn_bad_frame(c);
-	if (c->head == NULL && !c->dropped && c->close_code == 0 && wconn_any_behind(c))
+	if (c->head == NULL && !c->dropped && c->close_code == 0 && c->in_flight == 0 && wconn_any_behind(c))
 		wconn_catch_up(c);
 	if ((q = c->head) == NULL) {
 		if (c->close_code != 0)
@@ -1595,6 +1847,9 @@ wsd_create(struct wsd *d)
 	if (wsd_adopt(d, d->recheck_dup, "fcpush-recheck") != 0)
 		goto out;
 	d->recheck_dup = -1;
+	if (wsd_adopt(d, d->commit.efd_dup, "fcpush-commit") != 0)
+		goto out;
+	d->commit.efd_dup = -1;
 	rc = 0;
 	log_info("listening on %s", d->cfg.ws_listen);
 out:
@@ -1617,6 +1872,8 @@ main(int argc, char **argv)
 	d.sig_dup = -1;
 	d.recheck_fd = -1;
 	d.recheck_dup = -1;
+	d.commit.efd = -1;
+	d.commit.efd_dup = -1;
 	config_init(&d.cfg);
 	msglist_init(&d.rows);
 	buf_init(&d.scratch);
@@ -1685,6 +1942,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "fcpush-ws: %s\n", cause);
 		goto out;
 	}
+	/* Publishes commit on a thread of their own, for the same reason. */
+	if (wcommit_start(&d.commit, &d.cfg, &cause) != 0) {
+		fprintf(stderr, "fcpush-ws: %s\n", cause);
+		goto out;
+	}
 	d.wake = wake_new(d.cfg.database, &cause);
 	if (d.wake == NULL) {
 		fprintf(stderr, "fcpush-ws: %s\n", cause);
@@ -1732,9 +1994,21 @@ out:
 		if (uv_loop_close(&d.loop) != 0)
 			log_warn("libuv loop closed with handles still open");
 	}
+	/* The batch the commit thread holds is committed before the process
+	 * ends; its acks have no connection left to go to (every one was
+	 * closed 1001, its queue dropped: clients resume with ?since). What was
+	 * received but never handed over is not stored, and was never acked. */
+	if (wcommit_stop(&d.commit) == WBATCH_DONE && d.commit.result == STORE_OK)
+		wake_notify(d.wake);
+	wsd_flight_clear(&d);
+	wcommit_fini(&d.commit);
 	for (i = 0; (size_t)i < d.npubs; i++)
 		ws_command_fini(&d.pubs[i].cmd);
 	free(d.pubs);
+	free(d.flight);
+	free(d.fgroups);
+	free(d.fpubs);
+	free(d.fseqs);
 	free(d.buckets);
 	for (i = 0; (size_t)i < wsd_nrx; i++)
 		ws_frame_check_fini(&wsd_rx[i].fc);

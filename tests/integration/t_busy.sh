@@ -6,36 +6,8 @@
 # fed through a fifo. busy_timeout_ms is small so the case is quick.
 . "$FCPUSH_SRCDIR/tests/lib.sh"
 . "$FCPUSH_SRCDIR/tests/integration/stream_lib.sh" # use_worker
+. "$FCPUSH_SRCDIR/tests/integration/lock_lib.sh"   # hold_lock, release_lock
 fcpush_setup FCPUSH_BUSY_TIMEOUT_MS=200
-
-# db_locked: another connection cannot take the write lock now.
-db_locked() {
-	local err
-	err=$("$SQLITE3" "$DB" 'BEGIN IMMEDIATE; ROLLBACK;' 2>&1 >/dev/null) && return 1
-	grep -qi 'locked\|busy' <<<"$err"
-}
-
-# hold_lock NAME: start a sqlite3 shell that takes the write lock and keeps
-# its transaction open until release_lock; returns once it holds the lock
-# (it touches $T/NAME.held after BEGIN IMMEDIATE succeeded; -bail stops it
-# there if it did not). Writes to fd 7.
-hold_lock() {
-	mkfifo "$T/$1.fifo"
-	"$SQLITE3" -bail "$DB" <"$T/$1.fifo" >"$T/$1.out" 2>&1 &
-	HOLDER=$!
-	exec 7>"$T/$1.fifo"
-	printf 'BEGIN IMMEDIATE;\n.shell touch %s/%s.held\n' "$T" "$1" >&7
-	wait_until 10 "sqlite3 to hold the write lock" test -e "$T/$1.held" ||
-		fail "sqlite3 could not lock the database: $(cat "$T/$1.out")"
-	db_locked || fail "the database is not locked"
-}
-
-release_lock() {
-	echo 'ROLLBACK;' >&7
-	exec 7>&-
-	wait "$HOLDER"
-	! db_locked || fail "the database is still locked"
-}
 
 case_locked_503() {
 	local ch

@@ -9,6 +9,7 @@
 # wait is bounded.
 . "$FCPUSH_SRCDIR/tests/lib.sh"
 . "$FCPUSH_SRCDIR/tests/integration/stream_lib.sh"
+. "$FCPUSH_SRCDIR/tests/integration/lock_lib.sh" # hold_lock, release_lock
 
 WS_PY=/usr/bin/python3
 WS_CLIENT="$FCPUSH_SRCDIR/tests/integration/ws_client.py"
@@ -725,6 +726,88 @@ case_dead_peer() {
 	WS_LISTEN=$saved
 }
 
+# Another process holds the SQLite write lock (busy_timeout_ms 8000): a
+# WebSocket publish waits for it on fcpush-ws's commit thread, not on its
+# loop, so meanwhile new clients complete the handshake and get their
+# subscribe command answered, each within 1 s (issue 12, item 2: a commit on
+# the loop held every connection of the process for busy_timeout_ms). Once
+# the lock goes, the publish is acked, then delivered once, after its ack, to
+# its own connection and to a subscriber that was open all along. A client
+# that sent a publish, then a bad frame, is closed 1002 only after its ack.
+case_commit_off_loop() {
+	local ch bad i t0 ms acked seq
+	ch=$(unique_channel lockws)
+	bad=$(unique_channel lockbad)
+	ws_fresh wslock FCPUSH_BUSY_TIMEOUT_MS=8000
+	ws_bg sub "ws://$WS_LISTEN/push/ws/channels/$ch" --count 2 --timeout 30
+	hold_lock wslock
+	ws_bg pub "ws://$WS_LISTEN/push/ws/channels/$ch" --count 1 --timeout 30 \
+		--send "{\"type\":\"publish\",\"channel\":\"$ch\",\"data\":\"under the lock\",\"id\":\"p\"}"
+	: >"$T/lockbad.out"
+	(wsc raw 127.0.0.1 "${WS_LISTEN##*:}" "/push/ws/channels/$bad" "unmasked-after:$bad" --frames --timeout 30 \
+		>"$T/lockbad.out"
+		echo $? >"$T/lockbad.rc") &
+	# Several in a row: the publish reaches fcpush-ws during the first at
+	# the latest, so the later ones run while its commit waits.
+	for i in 1 2 3; do
+		t0=$(now_ms)
+		ws_once "ws://$WS_LISTEN/push/ws/channels/probe$i" --timeout 1 --count 0 \
+			--send "{\"type\":\"subscribe\",\"channel\":\"$ch\",\"id\":\"s$i\"}"
+		ms=$(($(now_ms) - t0))
+		log "probe $i during the lock: exit $WS_RC in $ms ms (python start-up included)"
+		[ "$WS_RC" = 0 ] && [ "$(once_jq "[.[] | select(.type == \"subscribed\" and .id == \"s$i\")] | length")" = 1 ] ||
+			fail "probe $i: no handshake and subscribed reply within 1 s while the lock was held: $(cat "$T/once.out")"
+	done
+	acked=$(ws_jq pub '[.[] | select(.type == "ack" or .type == "error")] | length')
+	assert_eq "$acked" 0 "answers to the publish while the lock is held"
+	assert_eq "$(cat "$T/lockbad.out")" "" "frames to the client that sent a bad frame while its publish waits"
+	release_lock
+	wait_until 15 "the client that sent a bad frame to be closed" test -e "$T/lockbad.rc" ||
+		fail "the client that sent a bad frame was not closed after the lock went"
+	assert_eq "$(tr '\n' ' ' <"$T/lockbad.out")" "frame ack close 1002 " "its ack, then the close"
+	assert_eq "$(db_count "channel = '$bad'")" 1 "its masked publish committed"
+	await_frames pub '.type == "message"' 1
+	ws_done pub
+	assert_eq "$WS_RC" 0 "publisher exit status"
+	seq=$(ws_jq pub '[.[] | select(.type == "ack" and .id == "p")][0].seq')
+	[[ $seq =~ ^[0-9]+$ ]] || fail "no ack after the lock went: $(cat "$T/ws-pub.out")"
+	assert_eq "$(ws_jq pub '[.[] | .type] | map(select(. == "ack" or . == "message")) | join(" ")')" "ack message" \
+		"the ack, then its own message"
+	assert_eq "$(ws_seqs pub)" "$seq" "the publisher's own subscription"
+	publish "$ch" "after the lock"
+	ws_done sub
+	assert_eq "$(ws_seqs sub)" "$seq $SEQ" "the open subscriber: the publish once, then the next"
+	ws_fresh_stop wslock
+}
+
+# SIGTERM while a batch waits for the write lock on the commit thread: the
+# clients get their 1001 at once (the loop is not held), the daemon stays
+# until the batch has committed (it joins the commit thread: nothing handed
+# over is half done), then exits 0 with no sanitizer report. The publisher,
+# already closed, gets no ack: it finds its message with ?since.
+case_sigterm_batch_in_flight() {
+	local ch msg
+	ch=$(unique_channel lockterm)
+	ws_fresh wsterm FCPUSH_BUSY_TIMEOUT_MS=8000
+	hold_lock wsterm
+	# The subscribe answered after the publish: the publish was read.
+	ws_bg pub "ws://$WS_LISTEN/push/ws/channels/$ch" --count 0 --timeout 20 \
+		--send "{\"type\":\"publish\",\"channel\":\"$ch\",\"data\":\"at shutdown\",\"id\":\"p\"}" \
+		--send "{\"type\":\"subscribe\",\"channel\":\"other-$ch\",\"id\":\"s\"}"
+	await_frames pub '.type == "subscribed"' 1
+	kill -TERM "$(worker_pid wsterm)" || fail "cannot signal fcpush-ws"
+	ws_done pub
+	assert_eq "$(ws_jq pub '[.[] | select(.type == "ack" or .type == "error")] | length')" 0 "answers to the publish"
+	assert_eq "$(ws_jq pub '.[-1].type + " " + (.[-1].code | tostring)')" "_close 1001" "the publisher's close, during the lock"
+	[ ! -e "$T/wsterm.rc" ] || fail "fcpush-ws exited with its batch waiting for the lock"
+	release_lock
+	wait_until 15 "fcpush-ws to exit once its batch committed" test -e "$T/wsterm.rc" ||
+		fail "fcpush-ws did not exit after the lock went"
+	msg=$(check_worker_exit wsterm) || fail "$msg"
+	assert_eq "$(db_count "channel = '$ch' AND CAST(body AS TEXT) = 'at shutdown'")" 1 "the batch in flight committed"
+	ws_fresh_stop wsterm
+}
+
 case_sigterm() {
 	local ch msg
 	ch=$(unique_channel term)
@@ -770,5 +853,7 @@ run_case "replies count against ws_max_pending_bytes: a client reading none is c
 run_case "catch-up (?last=1000, ?since=0) is read as the client drains: bounded memory, each message once" case_catch_up_bounded
 run_case "no pong: the dead peer is closed (ws_ping_s=1)" case_dead_peer
 run_case "kill -9 under traffic, resume: no loss, no duplicate" case_kill9_resume
+run_case "a held write lock stalls no handshake or command; the publish is acked after it" case_commit_off_loop
+run_case "SIGTERM with a batch waiting for the lock: 1001 at once, the batch commits, exit 0" case_sigterm_batch_in_flight
 run_case "SIGTERM: close 1001 to every client, exit 0" case_sigterm
 finish

@@ -16,11 +16,13 @@ Every wait is bounded by --timeout. Subcommands:
       timeout, 4 when the handshake is refused (prints {"type":"_refused",
       "status":S}), 5 when the connection breaks without a close frame.
       --ready FILE is created once the handshake is done.
-  raw HOST PORT PATH SCENARIO [--timeout S]
+  raw HOST PORT PATH SCENARIO [--timeout S] [--frames]
       Hand-made frames on a plain socket for what a real client never sends
       (HOST may be the path of a unix socket: PORT is then ignored);
       prints the outcome: "status N" for a refused handshake, "close C" for
       the close code the server sent, "eof" when it hung up without one.
+      With --frames, each text frame before the close is printed first, as
+      "frame TYPE" (its JSON "type"), flushed as it arrives.
       Scenarios: bad-key, bad-version, handshake (only the handshake's
       status), unmasked, unmasked-after:CHANNEL (a
       masked publish to CHANNEL, then an unmasked one, in one write),
@@ -184,12 +186,19 @@ def split_frames(buf):
     return frames, buf
 
 
-def read_close(sock, rest):
-    """Read frames until a close frame (its code) or EOF."""
+def read_close(sock, rest, show=False):
+    """Read frames until a close frame (its code) or EOF; with show, print
+    the type of each text frame before it."""
     buf = rest
     while True:
         frames, buf = split_frames(buf)
         for op, payload in frames:
+            if op == 1 and show:
+                try:
+                    kind = json.loads(payload).get("type")
+                except (ValueError, AttributeError):
+                    kind = "?"
+                print("frame %s" % kind, flush=True)
             if op == 8:
                 return "close %d" % struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else "close none"
         chunk = sock.recv(65536)
@@ -408,7 +417,7 @@ def raw_once(args, retry_503=False):
         print("eof")
         return 0
     try:
-        print(read_close(sock, rest))
+        print(read_close(sock, rest, show=args.frames))
     except (socket.timeout, OSError) as e:
         print("timeout" if isinstance(e, socket.timeout) else "eof")
     sock.close()
@@ -433,6 +442,7 @@ def main():
     r.add_argument("path")
     r.add_argument("scenario")
     r.add_argument("--timeout", type=float, default=5)
+    r.add_argument("--frames", action="store_true")
     args = p.parse_args()
     if args.cmd == "listen":
         return asyncio.run(listen(args))
