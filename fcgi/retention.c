@@ -107,7 +107,7 @@ retention_new(const struct config *cfg, struct committer *committer, char **caus
 	struct retention *r = xcalloc(1, sizeof *r);
 	pthread_condattr_t ca;
 
-	r->st = store_open(cfg->database, 0, (int)cfg->busy_timeout_ms, cause);
+	r->st = store_open(cfg->database, store_durability_flags(cfg->durability), (int)cfg->busy_timeout_ms, cause);
 	if (r->st == NULL) {
 		free(r);
 		return NULL;

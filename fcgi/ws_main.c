@@ -796,7 +796,7 @@ wcommit_start(struct wcommit *w, const struct config *cfg, char **cause)
 {
 	int rc;
 
-	w->writer = store_open(cfg->database, 0, (int)cfg->busy_timeout_ms, cause);
+	w->writer = store_open(cfg->database, store_durability_flags(cfg->durability), (int)cfg->busy_timeout_ms, cause);
 	if (w->writer == NULL)
 		return -1;
 	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -951,7 +951,10 @@ wsd_committed(struct wsd *d, enum store_result r)
 		if (g->result == STORE_OK)
 			ws_frame_ack(&d->scratch, p->cmd.id, p->cmd.channel, d->fseqs[i]);
 		else
-			ws_frame_error(&d->scratch, g->result == STORE_BUSY ? "store_busy" : "store_error",
+			ws_frame_error(&d->scratch,
+				       g->result == STORE_BUSY   ? "store_busy"
+				       : g->result == STORE_FULL ? "insufficient_storage"
+								 : "store_error",
 				       g->cause != NULL ? g->cause : "the message was not stored", p->cmd.id);
 		wconn_queue_buf(p->c, &d->scratch, 0);
 		p->c->in_flight--;
