@@ -244,6 +244,9 @@ stop_worker() {
 	if [ ! -e "$T/$name.rc" ]; then
 		kill -TERM "$pid" 2>/dev/null
 		if ! wait_until 20 "worker $name to exit after SIGTERM" test -e "$T/$name.rc"; then
+			# Where it hangs, when gdb is at hand (it is not required).
+			command -v gdb >/dev/null 2>&1 &&
+				timeout 30 gdb -batch -p "$pid" -ex 'thread apply all bt' 2>&1 | grep -E '^(Thread|#)' | head -n 80
 			kill -KILL "$pid" 2>/dev/null
 			wait_until 5 "worker $name to die" test -e "$T/$name.rc"
 			echo "worker $name ignored SIGTERM for 20 s (killed)"

@@ -76,7 +76,7 @@ case_lock_never_stalls_loop() {
 		REQ_MAX_TIME=3 req GET "/push/channels/$ch" -H 'Prefer: wait=1'
 		assert_status 204
 	done
-	release_lock
+	release_lock --no-check # the trim takes the lock as soon as it goes
 	wait_until 10 "retention to trim $ch to 1 message" eval "[ \"\$(db_count \"channel = '$ch'\")\" = 1 ]" ||
 		fail "retention did not run after the lock went: $(db_count "channel = '$ch'") messages"
 }
