@@ -76,6 +76,7 @@ open_stream(enum park_kind kind, int gap, int64_t max_pending, size_t *sent)
 	http_response_init(&resp);
 	*sent = push_stream_opening(&cfg, spec, &resp, &l, 2, gap, 3, "0123456789abcdef");
 	http_response_fini(&resp);
+	config_fini(&cfg);
 	return spec;
 }
 
