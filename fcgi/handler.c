@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Request handlers of the HTTP contract (see handler.h and DESIGN.md).
+ * Request handlers of the HTTP contract (see handler.h and README.md, "The HTTP
+ * API").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,8 +17,8 @@
 #include "json.h"
 #include "json_parse.h"
 #include "log.h"
+#include "push.h"
 #include "route.h"
-#include "sse.h"
 
 /* Bodies above this many bytes are spooled to a file next to the database
  * and copied into the store in pieces, never held whole in memory. */
@@ -484,52 +485,6 @@ out:
 
 /* ---- poll and long poll ------------------------------------------------ */
 
-void
-handler_messages_response(const struct park_spec *spec, struct store_message *const *msgs, size_t n, int more,
-			  int gap, int64_t oldest, int64_t last_seq, size_t max_bytes, struct http_response *resp)
-{
-	size_t i;
-
-	/* The body first: the ETag names the last message that fit. */
-	buf_puts(&resp->body, "{\"channel\":");
-	json_append_cstr(&resp->body, spec->label);
-	buf_puts(&resp->body, ",\"messages\":[");
-	for (i = 0; i < n && (i == 0 || resp->body.len < max_bytes); i++) {
-		if (i > 0)
-			buf_putc(&resp->body, ',');
-		json_append_message(&resp->body, msgs[i], NULL);
-	}
-	if (i < n) {
-		more = 1;
-		last_seq = msgs[i - 1]->seq;
-	}
-	buf_printf(&resp->body, "],\"last_seq\":%lld", (long long)last_seq);
-	if (more)
-		buf_puts(&resp->body, ",\"more\":true");
-	if (gap)
-		buf_printf(&resp->body, ",\"gap\":true,\"oldest\":%lld", (long long)oldest);
-	buf_puts(&resp->body, "}\n");
-
-	resp->status = 200;
-	if (spec->headers.len > 0)
-		buf_append(&resp->head, spec->headers.data, spec->headers.len);
-	http_header(resp, "Content-Type", "application/json");
-	http_header(resp, "Cache-Control", "no-cache");
-	http_header(resp, "ETag", "\"%lld\"", (long long)last_seq);
-	if (gap)
-		http_header(resp, "Push-Gap", "%lld", (long long)oldest);
-}
-
-void
-handler_empty_response(const struct park_spec *spec, struct http_response *resp)
-{
-	resp->status = spec->conditional ? 304 : 204;
-	if (spec->headers.len > 0)
-		buf_append(&resp->head, spec->headers.data, spec->headers.len);
-	http_header(resp, "Cache-Control", "no-cache");
-	http_header(resp, "ETag", "\"%lld\"", (long long)spec->since);
-}
-
 /* Gather the poll's cursor and wait from the request. -1 after answering 400. */
 static int
 handler_poll_params(struct handler_ctx *h, const struct http_request *req, const struct route *r,
@@ -595,61 +550,6 @@ handler_spec(const struct route *r)
 	return spec;
 }
 
-/* Append the opening of a stream to spec->opening: headers, then for SSE a
- * comment that commits them and the retry field, the gap notice, and as many
- * backlog messages as fit in half of stream_max_pending_bytes (so a slow start
- * is never mistaken for a stalled reader). Returns how many went in; the
- * stream reads the rest from the store as it drains. */
-static size_t
-handler_stream_opening(const struct config *cfg, struct park_spec *spec, struct http_response *resp,
-		       const struct msglist *msgs, size_t n, int gap, int64_t oldest, const char *epoch)
-{
-	size_t budget = (size_t)cfg->stream_max_pending_bytes / 2;
-	struct buf *b = &spec->opening;
-	size_t i;
-
-	resp->status = 200;
-	http_header(resp, "Content-Type", "%s",
-		    spec->kind == PARK_SSE ? "text/event-stream; charset=utf-8" : "application/x-ndjson");
-	http_header(resp, "Cache-Control", "no-cache");
-	http_header(resp, "X-Accel-Buffering", "no");
-	http_serialize_head(resp, b);
-	if (spec->kind == PARK_SSE) {
-		/* The id field sets the client's last event ID without an event
-		 * (WHATWG §9.2.6: the ID is taken before an empty data buffer
-		 * ends the dispatch), so a client dropped before its first event
-		 * still resumes from where it started. */
-		sse_append_comment(b, "fcpush");
-		sse_append_retry(b, cfg->retry_ms);
-		buf_printf(b, "id: %lld\n\n", (long long)spec->since);
-	} else {
-		/* Body bytes at once: Apache's mod_proxy_fcgi sends no headers
-		 * until the body starts, which would leave an idle stream
-		 * unanswered until its first heartbeat. */
-		buf_printf(b, "{\"type\":\"heartbeat\",\"time\":%lld}\n", (long long)util_now_ms());
-	}
-	if (gap) {
-		if (spec->kind == PARK_SSE) {
-			char json[48 + STORE_EPOCH_LEN];
-
-			snprintf(json, sizeof json, "{\"oldest\":%lld,\"epoch\":\"%s\"}", (long long)oldest, epoch);
-			sse_append_control(b, "gap", json);
-		} else {
-			buf_printf(b, "{\"type\":\"gap\",\"oldest\":%lld,\"epoch\":\"%s\"}\n", (long long)oldest,
-				   epoch);
-		}
-	}
-	for (i = 0; i < n && (i == 0 || b->len < budget); i++) {
-		if (spec->kind == PARK_SSE) {
-			sse_append_event(b, msgs->v[i]);
-		} else {
-			json_append_message(b, msgs->v[i], "message");
-			buf_putc(b, '\n');
-		}
-	}
-	return i;
-}
-
 /* Which transport a GET on a channel asks for: a stream kind, PARK_LONG_POLL
  * for JSON (poll or long poll), or -1 when none can be served. */
 static int
@@ -706,8 +606,7 @@ handler_poll(struct handler_ctx *h, const struct http_request *req, const struct
 	if (resp->head_only && kind != PARK_LONG_POLL) {
 		/* The head of the stream a GET would open; it never parks. */
 		resp->status = 200;
-		http_header(resp, "Content-Type", "%s",
-			    kind == PARK_SSE ? "text/event-stream; charset=utf-8" : "application/x-ndjson");
+		http_header(resp, "Content-Type", "%s", push_transport((enum park_kind)kind)->content_type);
 		http_header(resp, "Cache-Control", "no-cache");
 		goto out;
 	}
@@ -783,7 +682,7 @@ stream:
 			spec->behind = 1;
 		if (c.kind == CURSOR_NONE && spec->since == 0)
 			spec->since = high;
-		sent = handler_stream_opening(h->app->cfg, spec, resp, &msgs, nshow, gap, oldest, store_epoch(h->st));
+		sent = push_stream_opening(h->app->cfg, spec, resp, &msgs, nshow, gap, oldest, store_epoch(h->st));
 		if (sent < nshow)
 			spec->behind = 1;
 		if (sent > 0 && c.kind == CURSOR_SINCE)
@@ -800,8 +699,8 @@ stream:
 	if (nshow > 0 || gap) {
 		last_seq = nshow > 0 ? msgs.v[nshow - 1]->seq : (trimmed > c.since ? trimmed : c.since);
 		buf_reset(&resp->head);
-		handler_messages_response(spec, msgs.v, nshow, more, gap, oldest, last_seq, (size_t)cfg->page_max_bytes,
-					  resp);
+		push_poll_messages(spec, msgs.v, nshow, more, gap, oldest, last_seq, (size_t)cfg->page_max_bytes,
+				   resp);
 		goto out;
 	}
 	if (wait_ms > 0) {
@@ -814,7 +713,7 @@ stream:
 		goto out;
 	}
 	buf_reset(&resp->head);
-	handler_empty_response(spec, resp);
+	push_poll_empty(spec, resp);
 out:
 	msglist_fini(&msgs);
 	park_spec_free(spec);

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "store.h"
+#include "msg.h"
 #include "util.h"
 
 /* Append s (len bytes) as a quoted JSON string. Control characters are

@@ -32,13 +32,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "app.h"
+#include "config.h"
 #include "fcgi_out.h"
-#include "handler.h"
-#include "json.h"
 #include "log.h"
 #include "loop.h"
+#include "push.h"
 #include "retention.h"
-#include "sse.h"
 #include "wake.h"
 
 #define LOOP_READ_PAGE 1024
@@ -706,7 +706,7 @@ static void
 loop_answer_empty(struct loop *loop, struct parked *p)
 {
 	http_response_reset(&loop->resp);
-	handler_empty_response(p->spec, &loop->resp);
+	push_poll_empty(p->spec, &loop->resp);
 	loop_answer(loop, p, &loop->resp);
 }
 
@@ -716,22 +716,12 @@ loop_answer_gone(struct loop *loop, struct parked *p, const char *channel)
 	atomic_fetch_add(&loop->app->stats.gone, 1);
 	if (p->spec->kind != PARK_LONG_POLL) {
 		buf_reset(&loop->scratch);
-		if (p->spec->kind == PARK_SSE) {
-			buf_puts(&loop->scratch, "event: deleted\ndata: {\"channel\":");
-			json_append_cstr(&loop->scratch, channel);
-			buf_puts(&loop->scratch, "}\n\n");
-		} else {
-			buf_puts(&loop->scratch, "{\"type\":\"deleted\",\"channel\":");
-			json_append_cstr(&loop->scratch, channel);
-			buf_puts(&loop->scratch, "}\n");
-		}
+		push_transport(p->spec->kind)->deleted(&loop->scratch, channel);
 		loop_end_stream(loop, p, loop->scratch.data);
 		return;
 	}
 	http_response_reset(&loop->resp);
-	if (p->spec->headers.len > 0)
-		buf_append(&loop->resp.head, p->spec->headers.data, p->spec->headers.len);
-	http_error(&loop->resp, 410, "channel_deleted", "channel \"%s\" was deleted", channel);
+	push_poll_gone(p->spec, channel, &loop->resp);
 	loop_answer(loop, p, &loop->resp);
 }
 
@@ -739,26 +729,14 @@ static void
 loop_answer_hits(struct loop *loop, struct parked *p)
 {
 	http_response_reset(&loop->resp);
-	handler_messages_response(p->spec, p->hits, p->nhits, p->more, 0, 0, p->hits[p->nhits - 1]->seq,
-				  (size_t)loop->app->cfg->page_max_bytes, &loop->resp);
+	push_poll_messages(p->spec, p->hits, p->nhits, p->more, 0, 0, p->hits[p->nhits - 1]->seq,
+			   (size_t)loop->app->cfg->page_max_bytes, &loop->resp);
 	atomic_fetch_add(&loop->app->stats.woken, 1);
 	atomic_fetch_add(&loop->app->stats.deliveries, p->nhits);
 	loop_answer(loop, p, &loop->resp);
 }
 
 /* ---- streams ---------------------------------------------------------------- */
-
-/* Encode m for a stream of kind into b. */
-static void
-loop_encode(struct buf *b, enum park_kind kind, const struct store_message *m)
-{
-	if (kind == PARK_SSE) {
-		sse_append_event(b, m);
-	} else {
-		json_append_message(b, m, "message");
-		buf_putc(b, '\n');
-	}
-}
 
 /* Read the history a behind stream has not had yet, page by page, while its
  * socket takes it. Each step queues at most half of stream_max_pending_bytes
@@ -785,7 +763,7 @@ loop_catch_up(struct loop *loop, struct parked *p)
 		}
 		for (i = 0; i < l.n && (i == 0 || fcgi_out_pending(&p->out) < budget); i++) {
 			buf_reset(&loop->scratch);
-			loop_encode(&loop->scratch, p->spec->kind, l.v[i]);
+			push_transport(p->spec->kind)->message(&loop->scratch, l.v[i]);
 			fcgi_out_stdout(&p->out, loop->scratch.data, loop->scratch.len);
 			p->last_unit = loop->scratch.len;
 			p->spec->since = l.v[i]->seq;
@@ -813,17 +791,14 @@ loop_heartbeat(struct loop *loop, int64_t now)
 {
 	int64_t every = loop->app->cfg->heartbeat_s * 1000;
 	struct parked *p, *next;
-	char line[64];
 
 	for (p = loop->streams; p != NULL; p = next) {
 		next = p->stream_next;
 		if (now - p->last_write_ms < every || fcgi_out_pending(&p->out) > 0)
 			continue;
-		if (p->spec->kind == PARK_SSE)
-			snprintf(line, sizeof line, ": heartbeat\n\n");
-		else
-			snprintf(line, sizeof line, "{\"type\":\"heartbeat\",\"time\":%lld}\n", (long long)util_now_ms());
-		fcgi_out_stdout(&p->out, line, strlen(line));
+		buf_reset(&loop->scratch);
+		push_transport(p->spec->kind)->heartbeat(&loop->scratch, util_now_ms());
+		fcgi_out_stdout(&p->out, loop->scratch.data, loop->scratch.len);
 		p->last_write_ms = now;
 		loop_flush(loop, p);
 	}
@@ -848,7 +823,7 @@ loop_hit(struct loop *loop, struct parked *p, struct store_message *m, size_t pa
 	if (p->spec->kind != PARK_LONG_POLL) {
 		if (loop->enc[p->spec->kind] == NULL) {
 			buf_reset(&loop->scratch);
-			loop_encode(&loop->scratch, p->spec->kind, m);
+			push_transport(p->spec->kind)->message(&loop->scratch, m);
 			loop->enc[p->spec->kind] = out_bytes_new(loop->scratch.data, loop->scratch.len);
 		}
 		enc = loop->enc[p->spec->kind];
@@ -1203,10 +1178,11 @@ loop_shutdown(struct loop *loop)
 	loop_take_inbox(loop);
 	while (loop->heap_n > 0)
 		loop_answer_empty(loop, loop->heap[0]);
-	while (loop->streams != NULL)
-		loop_end_stream(loop, loop->streams,
-				loop->streams->spec->kind == PARK_SSE ? ": fcpush is shutting down; reconnect\n\n"
-								      : "{\"type\":\"shutdown\"}\n");
+	while (loop->streams != NULL) {
+		buf_reset(&loop->scratch);
+		push_transport(loop->streams->spec->kind)->shutdown(&loop->scratch);
+		loop_end_stream(loop, loop->streams, loop->scratch.data);
+	}
 	while (loop_parked(loop) > 0 && util_mono_ms() < deadline) {
 		n = epoll_wait(loop->epfd, evs, LOOP_MAX_EVENTS, 100);
 		for (i = 0; i < n; i++) {

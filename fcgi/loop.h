@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The event loop that holds parked requests: long polls waiting for a
- * message (and, in later transports, open streams). One thread, one epoll
- * set: the cross-process wake fd (wake.h), an eventfd for this process's own
- * commits and new parked requests, and every parked FastCGI connection, so
- * that a waiting request costs memory, never a thread. On every wake-up it
+ * message, and open SSE and NDJSON streams (framed through push.h). One
+ * thread, one epoll set: the cross-process wake fd (wake.h), an eventfd for
+ * this process's own commits and new parked requests, and every parked
+ * FastCGI connection, so that a waiting request costs memory, never a thread. On every wake-up it
  * reads the new rows once and answers every subscriber they concern.
  */
 #ifndef FCPUSH_LOOP_H

@@ -68,3 +68,37 @@ sse_append_control(struct buf *b, const char *name, const char *json)
 {
 	buf_printf(b, "event: %s\ndata: %s\n\n", name, json);
 }
+
+void
+sse_append_opening(struct buf *b, int64_t since, int64_t retry_ms)
+{
+	sse_append_comment(b, "fcpush");
+	sse_append_retry(b, retry_ms);
+	buf_printf(b, "id: %lld\n\n", (long long)since);
+}
+
+void
+sse_append_gap(struct buf *b, int64_t oldest, const char *epoch)
+{
+	buf_printf(b, "event: gap\ndata: {\"oldest\":%lld,\"epoch\":\"%s\"}\n\n", (long long)oldest, epoch);
+}
+
+void
+sse_append_deleted(struct buf *b, const char *channel)
+{
+	buf_puts(b, "event: deleted\ndata: {\"channel\":");
+	json_append_cstr(b, channel);
+	buf_puts(b, "}\n\n");
+}
+
+void
+sse_append_heartbeat(struct buf *b)
+{
+	buf_puts(b, ": heartbeat\n\n");
+}
+
+void
+sse_append_shutdown(struct buf *b)
+{
+	buf_puts(b, ": fcpush is shutting down; reconnect\n\n");
+}

@@ -314,7 +314,6 @@ static int64_t limit64(size_t n);
 static enum store_result step_int(struct store *st, sqlite3_stmt *s, const char *what, int64_t *out);
 static sqlite3_stmt *bind_channels(struct store *st, enum stmt_id one_id, enum stmt_id many_id,
 				   const char *const *channels, size_t nch);
-static void msglist_push(struct msglist *l, struct store_message *m);
 static struct store_message *row_message(sqlite3_stmt *s);
 static enum store_result read_rows(struct store *st, sqlite3_stmt *s, struct msglist *out);
 static int group_error(int rc);
@@ -745,51 +744,6 @@ const char *
 store_errmsg(struct store *st)
 {
 	return sqlite3_errmsg(st->db);
-}
-
-/* ---- message lists ----------------------------------------------------- */
-
-void
-msglist_init(struct msglist *l)
-{
-	l->v = NULL;
-	l->n = 0;
-	l->cap = 0;
-	l->bytes = 0;
-	l->max_bytes = 0;
-	l->truncated = 0;
-}
-
-void
-msglist_clear(struct msglist *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	l->n = 0;
-	l->bytes = 0;
-	l->truncated = 0;
-}
-
-void
-msglist_fini(struct msglist *l)
-{
-	msglist_clear(l);
-	free(l->v);
-	msglist_init(l);
-}
-
-static void
-msglist_push(struct msglist *l, struct store_message *m)
-{
-	if (l->n == l->cap) {
-		l->cap = l->cap == 0 ? 16 : l->cap * 2;
-		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
-	}
-	l->v[l->n++] = m;
-	if (!m->body_omitted)
-		l->bytes += m->body_len;
 }
 
 /* ---- appends ----------------------------------------------------------- */

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "msg.h"
+
 struct store;
 
 /* The schema version this build reads and writes (PRAGMA user_version). */
@@ -69,37 +71,6 @@ struct store_group {
  * large object is announced to subscribers, then downloaded with Range). */
 #define STORE_INLINE_MAX_BYTES (1024 * 1024)
 
-/* One stored message, as read back. The message and its strings are one
- * allocation owned by the msglist that holds it. body_is_json is 1 when the
- * content type is JSON (application/json or any +json type) and the body is
- * valid JSON (checked with json1's json_valid), so it may be embedded raw. */
-struct store_message {
-	int64_t seq;
-	int64_t time_ms;
-	const char *channel;
-	const char *event;        /* NULL when the message has none */
-	const char *content_type; /* never NULL */
-	const unsigned char *body; /* "" when body_omitted */
-	size_t body_len;           /* the body's size in bytes, read or not */
-	int body_is_json;
-	int body_omitted;          /* larger than STORE_INLINE_MAX_BYTES: not read */
-};
-
-/* A list of messages in ascending seq order. Caller storage; msglist_init
- * before use, msglist_fini frees every message. A list may carry a byte
- * budget: with max_bytes > 0, a read stops adding rows once the bodies in the
- * list reach max_bytes (it always adds at least one) and sets truncated, so
- * no answer, catch-up or dispatch holds more than about a budget of bodies
- * however many rows it asked for. store_read_last keeps the newest rows. */
-struct msglist {
-	struct store_message **v;
-	size_t n;
-	size_t cap;
-	size_t bytes;     /* body bytes held (omitted bodies count 0) */
-	size_t max_bytes; /* 0: no budget; kept by msglist_clear */
-	int truncated;    /* the last read stopped at the budget */
-};
-
 /* Retention limits; 0 means unlimited. */
 struct store_retention {
 	int64_t max_messages;
@@ -130,11 +101,6 @@ struct store_deletion {
 	char channel[129];
 	int64_t time_ms;
 };
-
-void msglist_init(struct msglist *l);
-void msglist_fini(struct msglist *l);
-/* Free all messages but keep the list usable. */
-void msglist_clear(struct msglist *l);
 
 /* Open the database at path (busy timeout in ms for every statement).
  * Sets WAL mode and synchronous=FULL: a commit is on disk (fsync'd) before it

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "commit.h"
 #include "config.h"
 #include "handler.h"

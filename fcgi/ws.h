@@ -14,7 +14,7 @@
 
 #include "cursor.h"
 #include "json_parse.h"
-#include "store.h"
+#include "msg.h"
 #include "util.h"
 
 /* The subprotocol name (Sec-WebSocket-Protocol). A handshake without one is

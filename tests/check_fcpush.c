@@ -55,6 +55,8 @@ main(void)
 	srunner_add_suite(sr, commit_suite());
 	srunner_add_suite(sr, http_suite());
 	srunner_add_suite(sr, sse_suite());
+	srunner_add_suite(sr, ndjson_suite());
+	srunner_add_suite(sr, push_suite());
 	srunner_add_suite(sr, ws_suite());
 	srunner_add_suite(sr, fcgi_out_suite());
 	srunner_add_suite(sr, log_suite());

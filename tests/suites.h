@@ -16,6 +16,8 @@ Suite *retention_suite(void);
 Suite *commit_suite(void);
 Suite *http_suite(void);
 Suite *sse_suite(void);
+Suite *ndjson_suite(void);
+Suite *push_suite(void);
 Suite *ws_suite(void);
 Suite *fcgi_out_suite(void);
 Suite *log_suite(void);

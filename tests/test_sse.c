@@ -103,6 +103,51 @@ START_TEST(test_comment_retry_control)
 }
 END_TEST
 
+START_TEST(test_opening)
+{
+	struct buf b;
+
+	buf_init(&b);
+	sse_append_opening(&b, 17, 2000);
+	/* The id line with an empty data buffer sets the last event ID and
+	 * dispatches nothing (§9.2.6). */
+	ck_assert_str_eq(b.data, ": fcpush\nretry: 2000\nid: 17\n\n");
+	buf_fini(&b);
+}
+END_TEST
+
+START_TEST(test_gap_deleted)
+{
+	struct buf b;
+
+	buf_init(&b);
+	sse_append_gap(&b, 5, "0123456789abcdef");
+	ck_assert_str_eq(b.data, "event: gap\ndata: {\"oldest\":5,\"epoch\":\"0123456789abcdef\"}\n\n");
+	buf_reset(&b);
+	sse_append_deleted(&b, "news");
+	ck_assert_str_eq(b.data, "event: deleted\ndata: {\"channel\":\"news\"}\n\n");
+	buf_reset(&b);
+	/* The name is JSON-escaped: a line break in it cannot end the data line. */
+	sse_append_deleted(&b, "a\"b\nc");
+	ck_assert_str_eq(b.data, "event: deleted\ndata: {\"channel\":\"a\\\"b\\nc\"}\n\n");
+	buf_fini(&b);
+}
+END_TEST
+
+START_TEST(test_heartbeat_shutdown)
+{
+	struct buf b;
+
+	buf_init(&b);
+	sse_append_heartbeat(&b);
+	ck_assert_str_eq(b.data, ": heartbeat\n\n");
+	buf_reset(&b);
+	sse_append_shutdown(&b);
+	ck_assert_str_eq(b.data, ": fcpush is shutting down; reconnect\n\n");
+	buf_fini(&b);
+}
+END_TEST
+
 Suite *
 sse_suite(void)
 {
@@ -114,6 +159,9 @@ sse_suite(void)
 	tcase_add_test(core, test_empty_body);
 	tcase_add_test(core, test_leading_space_kept);
 	tcase_add_test(core, test_comment_retry_control);
+	tcase_add_test(core, test_opening);
+	tcase_add_test(core, test_gap_deleted);
+	tcase_add_test(core, test_heartbeat_shutdown);
 	tcase_add_test(limits, test_long_line_and_utf8);
 	tcase_add_test(limits, test_binary_is_base64);
 	suite_add_tcase(s, core);
