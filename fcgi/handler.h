@@ -17,9 +17,13 @@
 #include "http.h"
 #include "json_parse.h"
 #include "loop.h"
+#include "metrics.h"
 #include "store.h"
 
-/* Counters of one worker process, reported by GET /status. */
+/* Store failures answered, by kind (store_result): 503, 507, 500. */
+enum stats_store_error { STATS_STORE_BUSY = 0, STATS_STORE_FULL, STATS_STORE_ERROR, STATS_STORE_ERRORS };
+
+/* Counters of one worker process, reported by GET /status and GET /metrics. */
 struct stats {
 	atomic_uint_fast64_t requests;
 	atomic_uint_fast64_t publishes;  /* successful publish requests (single and batch) */
@@ -38,6 +42,10 @@ struct stats {
 	atomic_uint_fast64_t errors_5xx;
 	atomic_int_fast64_t wake_last_us; /* local commit -> answers written, last */
 	atomic_int_fast64_t wake_max_us;
+	atomic_uint_fast64_t deliveries_by[PARK_KINDS];        /* deliveries, by park_kind */
+	atomic_uint_fast64_t store_errors[STATS_STORE_ERRORS]; /* store failures answered */
+	atomic_uint_fast64_t answers_by_status[200];           /* 4xx and 5xx answers, [status - 400] */
+	struct metrics_hist wake_latency;                      /* local commit -> answers written, us */
 };
 
 /* State of one worker process, shared by its threads. */
@@ -66,6 +74,13 @@ enum handler_result {
 
 /* Fill app's retention defaults from its config. */
 void handler_app_init(struct app *app, struct config *cfg);
+
+/* Count an answer resp made to req in app's stats (4xx/5xx by status, store
+ * errors by kind) and log it when it is an error: one line with the method,
+ * the path (without the query string) and the status and error code, at
+ * info for 4xx and warn for 5xx. handler_run calls it for its answers; the
+ * caller calls it for an answer it makes itself. Thread-safe. */
+void handler_note_answer(struct app *app, const struct http_request *req, const struct http_response *resp);
 
 /* Handle one request. Reads the body through req->read_body when the
  * endpoint takes one. Every failure is an answer in resp (a JSON error),
