@@ -1138,9 +1138,8 @@ handler_metrics(struct handler_ctx *h, struct http_response *resp)
 			atomic_load(&s->messages));
 	metrics_counter(b, "fcpush_commit_transactions_total", "Group-commit transactions of this worker.", tx);
 	metrics_counter(b, "fcpush_committed_messages_total", "Messages committed by this worker's transactions.", msgs);
-	if (h->app->committer != NULL)
-		metrics_histogram(b, "fcpush_commit_batch_messages", "Messages per group-commit transaction.",
-				  committer_batch_hist(h->app->committer), 1.0);
+	metrics_histogram(b, "fcpush_commit_batch_messages", "Messages per group-commit transaction.",
+			  committer_batch_hist(h->app->committer), 1.0);
 	metrics_counter(b, "fcpush_polls_total", "Poll and long-poll requests.", atomic_load(&s->polls));
 	for (k = 0; k < PARK_KINDS; k++)
 		v[k] = h->app->loop != NULL ? loop_parked_kind(h->app->loop, (enum park_kind)k) : 0;
