@@ -989,18 +989,17 @@ wsd_committed(struct wsd *d, enum store_result r)
 		if (p->c == NULL)
 			continue;
 		buf_reset(&d->scratch);
-		if (g->result == STORE_OK)
+		if (g->result == STORE_OK) {
 			d->stats.acked++;
-		else
-			d->stats.publish_errors++;
-		if (g->result == STORE_OK)
 			ws_frame_ack(&d->scratch, p->cmd.id, p->cmd.channel, d->fseqs[i]);
-		else
+		} else {
+			d->stats.publish_errors++;
 			ws_frame_error(&d->scratch,
 				       g->result == STORE_BUSY   ? "store_busy"
 				       : g->result == STORE_FULL ? "insufficient_storage"
 								 : "store_error",
 				       g->cause != NULL ? g->cause : "the message was not stored", p->cmd.id);
+		}
 		wconn_queue_buf(p->c, &d->scratch, 0);
 		p->c->in_flight--;
 		if (--p->c->unacked == 0 && p->c->close_after_acks)
