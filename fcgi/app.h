@@ -2,7 +2,7 @@
 /*
  * The state of one worker process, shared by its threads: the config, the
  * committer, the loop of parked requests, the retention thread, and the
- * counters GET /status reports. One struct, passed explicitly; unit tests
+ * counters GET /status and GET /metrics report. One struct, passed explicitly; unit tests
  * build their own.
  */
 #ifndef FCPUSH_APP_H
@@ -11,6 +11,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "loop.h"
+#include "metrics.h"
 #include "store.h"
 
 struct committer;
@@ -18,7 +20,10 @@ struct config;
 struct loop;
 struct retention;
 
-/* Counters of one worker process, reported by GET /status. */
+/* Store failures answered, by kind (store_result): 503, 507, 500. */
+enum stats_store_error { STATS_STORE_BUSY = 0, STATS_STORE_FULL, STATS_STORE_ERROR, STATS_STORE_ERRORS };
+
+/* Counters of one worker process, reported by GET /status and GET /metrics. */
 struct stats {
 	atomic_uint_fast64_t requests;
 	atomic_uint_fast64_t publishes;  /* successful publish requests (single and batch) */
@@ -37,6 +42,10 @@ struct stats {
 	atomic_uint_fast64_t errors_5xx;
 	atomic_int_fast64_t wake_last_us; /* local commit -> answers written, last */
 	atomic_int_fast64_t wake_max_us;
+	atomic_uint_fast64_t deliveries_by[PARK_KINDS];        /* deliveries, by park_kind */
+	atomic_uint_fast64_t store_errors[STATS_STORE_ERRORS]; /* store failures answered */
+	atomic_uint_fast64_t answers_by_status[200];           /* 4xx and 5xx answers, [status - 400] */
+	struct metrics_hist wake_latency;                      /* local commit -> answers written, us */
 };
 
 /* State of one worker process, shared by its threads. */

@@ -33,9 +33,13 @@ struct committer {
 	int leader_active;
 	uint64_t transactions;
 	uint64_t messages;
+	struct metrics_hist batch; /* messages per transaction */
 	struct store_group *groups; /* leader's scratch array */
 	size_t groups_cap;
 };
+
+/* The buckets of the batch-size histogram, in messages. */
+static const int64_t committer_batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
 
 struct committer *
 committer_new(struct store *writer, committer_cb on_commit, void *arg)
@@ -48,6 +52,7 @@ committer_new(struct store *writer, committer_cb on_commit, void *arg)
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	c->tail = &c->head;
+	metrics_hist_init(&c->batch, committer_batch_bounds, sizeof committer_batch_bounds / sizeof committer_batch_bounds[0]);
 	return c;
 }
 
@@ -130,6 +135,7 @@ committer_flush(struct committer *c)
 	if (msgs > 0) {
 		c->transactions++;
 		c->messages += msgs;
+		metrics_hist_observe(&c->batch, (int64_t)msgs);
 	}
 	for (s = batch; s != NULL; s = next) {
 		next = s->next; /* s may return and vanish once signalled */
@@ -193,4 +199,10 @@ committer_counts(struct committer *c, uint64_t *transactions, uint64_t *messages
 	*transactions = c->transactions;
 	*messages = c->messages;
 	pthread_mutex_unlock(&c->lock);
+}
+
+const struct metrics_hist *
+committer_batch_hist(const struct committer *c)
+{
+	return &c->batch;
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "store.h"
 
 struct committer;
@@ -43,5 +44,8 @@ enum store_result committer_run(struct committer *c, enum store_result (*fn)(str
 
 /* Transactions and messages committed so far (for /status). */
 void committer_counts(struct committer *c, uint64_t *transactions, uint64_t *messages);
+/* The histogram of messages per committed transaction (for /metrics),
+ * owned by c; reading it is thread-safe. */
+const struct metrics_hist *committer_batch_hist(const struct committer *c);
 
 #endif

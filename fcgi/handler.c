@@ -24,6 +24,13 @@
  * and copied into the store in pieces, never held whole in memory. */
 #define HANDLER_SPOOL_BYTES (1024 * 1024)
 
+/* The buckets of the wake latency histogram, in microseconds: 50 us to 1 s.
+ * Local delivery takes well under a millisecond; a commit seen only through
+ * the WAL re-reads (wake.h) takes 1 to 512 ms more. */
+static const int64_t handler_latency_bounds_us[] = {50,    100,    250,    500,    1000,   2500,
+						    5000,  10000,  25000,  50000,  100000, 250000,
+						    500000, 1000000};
+
 static void handler_publish(struct handler_ctx *, const struct http_request *, const struct route *,
 			    struct http_response *);
 static void handler_publish_batch(struct handler_ctx *, const struct http_request *, const struct route *,
@@ -36,6 +43,7 @@ static void handler_delete(struct handler_ctx *, const struct route *, struct ht
 static void handler_message(struct handler_ctx *, const struct http_request *, const struct route *,
 			    struct http_response *);
 static void handler_status(struct handler_ctx *, struct http_response *);
+static void handler_metrics(struct handler_ctx *, struct http_response *);
 
 void
 handler_app_init(struct app *app, struct config *cfg)
@@ -44,6 +52,32 @@ handler_app_init(struct app *app, struct config *cfg)
 	app->cfg = cfg;
 	retention_defaults(cfg, &app->retention_defaults);
 	app->started_ms = util_now_ms();
+	metrics_hist_init(&app->stats.wake_latency, handler_latency_bounds_us,
+			  sizeof handler_latency_bounds_us / sizeof handler_latency_bounds_us[0]);
+}
+
+void
+handler_note_answer(struct app *app, const struct http_request *req, const struct http_response *resp)
+{
+	struct stats *s = &app->stats;
+	const char *uri = req->uri != NULL ? req->uri : "/", *q = strchr(uri, '?');
+	int path_len = q != NULL ? (int)(q - uri) : (int)strlen(uri);
+
+	if (resp->status < 400 || resp->status > 599)
+		return;
+	atomic_fetch_add(resp->status >= 500 ? &s->errors_5xx : &s->errors_4xx, 1);
+	atomic_fetch_add(&s->answers_by_status[resp->status - 400], 1);
+	if (resp->error != NULL && strcmp(resp->error, "store_unavailable") == 0)
+		atomic_fetch_add(&s->store_errors[STATS_STORE_BUSY], 1);
+	else if (resp->error != NULL && strcmp(resp->error, "insufficient_storage") == 0)
+		atomic_fetch_add(&s->store_errors[STATS_STORE_FULL], 1);
+	else if (resp->error != NULL && strcmp(resp->error, "store_error") == 0)
+		atomic_fetch_add(&s->store_errors[STATS_STORE_ERROR], 1);
+	if (path_len > 256)
+		path_len = 256;
+	log_at(resp->status >= 500 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, "%s %.*s: %d %s",
+	       req->method != NULL ? req->method : "GET", path_len, uri, resp->status,
+	       resp->error != NULL ? resp->error : "error");
 }
 
 /* The methods each endpoint allows, for 405's Allow header. */
@@ -138,6 +172,7 @@ handler_run(struct handler_ctx *h, const struct http_request *req, struct http_r
 	case ROUTE_CHANNEL_LIST: handler_list(h, resp); break;
 	case ROUTE_MESSAGE: handler_message(h, req, &r, resp); break;
 	case ROUTE_STATUS: handler_status(h, resp); break;
+	case ROUTE_METRICS: handler_metrics(h, resp); break;
 	case ROUTE_NOTFOUND: break;
 	}
 out:
@@ -145,12 +180,8 @@ out:
 	 * does not cut a JSON answer into byte ranges. */
 	if (result == HANDLER_FINISHED && req->range != NULL && resp->status == 200 && r.kind != ROUTE_MESSAGE)
 		http_header(resp, "Accept-Ranges", "none");
-	if (result == HANDLER_FINISHED) {
-		if (resp->status >= 500)
-			atomic_fetch_add(&h->app->stats.errors_5xx, 1);
-		else if (resp->status >= 400)
-			atomic_fetch_add(&h->app->stats.errors_4xx, 1);
-	}
+	if (result == HANDLER_FINISHED)
+		handler_note_answer(h->app, req, resp);
 	free(cause);
 	route_fini(&r);
 	return result;
@@ -937,4 +968,99 @@ handler_status(struct handler_ctx *h, struct http_response *resp)
 		   (unsigned long long)atomic_load(&s->wakeups), (unsigned long long)atomic_load(&s->errors_4xx),
 		   (unsigned long long)atomic_load(&s->errors_5xx), (long long)atomic_load(&s->wake_last_us),
 		   (long long)atomic_load(&s->wake_max_us));
+}
+
+/* Whether status is one of the error statuses fcpush's handlers answer. */
+static int
+handler_status_listed(int status)
+{
+	static const int listed[] = {400, 403, 404, 405, 408, 410, 413, 415, 416, 500, 503, 507};
+	size_t i;
+
+	for (i = 0; i < sizeof listed / sizeof listed[0]; i++) {
+		if (listed[i] == status)
+			return 1;
+	}
+	return 0;
+}
+
+/* Append a counter family with one sample per park_kind (label transport). */
+static void
+handler_metrics_by_transport(struct buf *b, const char *name, const char *type, const char *help,
+			     const uint64_t v[PARK_KINDS])
+{
+	static const char *const names[PARK_KINDS] = {"long_poll", "sse", "ndjson"};
+	size_t k;
+
+	metrics_family(b, name, type, help);
+	for (k = 0; k < PARK_KINDS; k++)
+		metrics_sample(b, name, "transport", names[k], (double)v[k]);
+}
+
+/* GET /metrics: the counters of /status, and more, in the Prometheus text
+ * format (metrics.h); README "Metrics" lists them. */
+static void
+handler_metrics(struct handler_ctx *h, struct http_response *resp)
+{
+	static const char *const store_kinds[STATS_STORE_ERRORS] = {"busy", "full", "error"};
+	struct stats *s = &h->app->stats;
+	struct buf *b = &resp->body;
+	uint64_t tx = 0, msgs = 0, v[PARK_KINDS];
+	char code[8];
+	size_t k;
+
+	committer_counts(h->app->committer, &tx, &msgs);
+	http_header(resp, "Content-Type", METRICS_CONTENT_TYPE);
+	http_header(resp, "Cache-Control", "no-store");
+	metrics_gauge(b, "fcpush_start_time_seconds", "When this worker process started, Unix time.",
+		      (double)h->app->started_ms / 1000.0);
+	metrics_counter(b, "fcpush_requests_total", "Requests handled by this worker.", atomic_load(&s->requests));
+	metrics_family(b, "fcpush_http_errors_total", "counter", "Error answers (4xx, 5xx), by status code.");
+	for (k = 0; k < 200; k++) {
+		uint64_t n = atomic_load(&s->answers_by_status[k]);
+
+		/* The codes fcpush answers are always there, from 0, so that
+		 * rate() sees their first error; any other once it occurs. */
+		if (n == 0 && !handler_status_listed((int)k + 400))
+			continue;
+		snprintf(code, sizeof code, "%zu", 400 + k);
+		metrics_sample(b, "fcpush_http_errors_total", "code", code, (double)n);
+	}
+	metrics_family(b, "fcpush_store_errors_total", "counter",
+		       "Store failures answered: busy (503), full (507), error (500).");
+	for (k = 0; k < STATS_STORE_ERRORS; k++)
+		metrics_sample(b, "fcpush_store_errors_total", "kind", store_kinds[k],
+			       (double)atomic_load(&s->store_errors[k]));
+	metrics_counter(b, "fcpush_publishes_total", "Successful publish requests (single and batch).",
+			atomic_load(&s->publishes));
+	metrics_counter(b, "fcpush_messages_published_total", "Messages published by this worker.",
+			atomic_load(&s->messages));
+	metrics_counter(b, "fcpush_commit_transactions_total", "Group-commit transactions of this worker.", tx);
+	metrics_counter(b, "fcpush_committed_messages_total", "Messages committed by this worker's transactions.", msgs);
+	metrics_histogram(b, "fcpush_commit_batch_messages", "Messages per group-commit transaction.",
+			  committer_batch_hist(h->app->committer), 1.0);
+	metrics_counter(b, "fcpush_polls_total", "Poll and long-poll requests.", atomic_load(&s->polls));
+	for (k = 0; k < PARK_KINDS; k++)
+		v[k] = h->app->loop != NULL ? loop_parked_kind(h->app->loop, (enum park_kind)k) : 0;
+	handler_metrics_by_transport(b, "fcpush_parked", "gauge",
+				     "Parked requests now: waiting long polls, open SSE and NDJSON streams.", v);
+	metrics_counter(b, "fcpush_long_polls_parked_total", "Long polls parked.", atomic_load(&s->long_polls));
+	metrics_counter(b, "fcpush_streams_opened_total", "SSE and NDJSON streams opened.", atomic_load(&s->streams));
+	for (k = 0; k < PARK_KINDS; k++)
+		v[k] = atomic_load(&s->deliveries_by[k]);
+	handler_metrics_by_transport(b, "fcpush_deliveries_total", "counter",
+				     "Messages written to parked subscribers, by transport.", v);
+	metrics_counter(b, "fcpush_long_polls_woken_total", "Parked long polls answered with messages.",
+			atomic_load(&s->woken));
+	metrics_counter(b, "fcpush_long_polls_timed_out_total", "Parked long polls answered at their deadline.",
+			atomic_load(&s->timeouts));
+	metrics_counter(b, "fcpush_parked_gone_total", "Parked requests told their channel was deleted.",
+			atomic_load(&s->gone));
+	metrics_counter(b, "fcpush_parked_closed_total", "Parked requests whose client went away.",
+			atomic_load(&s->closed));
+	metrics_counter(b, "fcpush_slow_consumers_dropped_total", "Streams dropped for falling behind.",
+			atomic_load(&s->dropped));
+	metrics_counter(b, "fcpush_wakeups_total", "Loop wake-ups that read new rows.", atomic_load(&s->wakeups));
+	metrics_histogram(b, "fcpush_wake_latency_seconds",
+			  "From a local commit to the answers to its subscribers written.", &s->wake_latency, 1e-6);
 }

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "json_parse.h"
 #include "loop.h"
+#include "metrics.h"
 #include "store.h"
 
 /* A request thread's own context: app, its own store connection and its
@@ -34,6 +35,13 @@ enum handler_result {
 
 /* Fill app's retention defaults from its config. */
 void handler_app_init(struct app *app, struct config *cfg);
+
+/* Count an answer resp made to req in app's stats (4xx/5xx by status, store
+ * errors by kind) and log it when it is an error: one line with the method,
+ * the path (without the query string) and the status and error code, at
+ * info for 4xx and warn for 5xx. handler_run calls it for its answers; the
+ * caller calls it for an answer it makes itself. Thread-safe. */
+void handler_note_answer(struct app *app, const struct http_request *req, const struct http_response *resp);
 
 /* Handle one request. Reads the body through req->read_body when the
  * endpoint takes one. Every failure is an answer in resp (a JSON error),

@@ -36,6 +36,7 @@ http_response_reset(struct http_response *r)
 	r->body_offset = 0;
 	r->body_length = 0;
 	r->head_only = 0;
+	r->error = NULL;
 }
 
 void
@@ -62,6 +63,7 @@ http_error(struct http_response *r, int status, const char *code, const char *fm
 	buf_vprintf(&detail, fmt, ap);
 	va_end(ap);
 	r->status = status;
+	r->error = code;
 	http_header(r, "Content-Type", "application/json");
 	http_header(r, "Cache-Control", "no-store");
 	buf_reset(&r->body);

@@ -51,6 +51,9 @@ struct http_response {
 	/* An answer to HEAD: serialized with the Content-Length of the body
 	 * but without it, and body_reader is not to be called. */
 	int head_only;
+	/* The error code of the answer http_error made (a string literal, as
+	 * its callers pass), NULL for any other answer: for logs and metrics. */
+	const char *error;
 };
 
 void http_response_init(struct http_response *r);
@@ -62,7 +65,8 @@ void http_header(struct http_response *r, const char *name, const char *fmt, ...
 	__attribute__((format(printf, 3, 4)));
 /* Replace the response with an error: status, Content-Type application/json,
  * body {"error": code, "detail": <printf-formatted sentence>}. Headers added
- * before (CORS, Allow) are kept. */
+ * before (CORS, Allow) are kept. code must outlive r (a literal): r->error
+ * keeps it. */
 void http_error(struct http_response *r, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* Add the CORS headers (Fetch standard, "CORS protocol") when origin is allowed

@@ -733,6 +733,7 @@ loop_answer_hits(struct loop *loop, struct parked *p)
 			   (size_t)loop->app->cfg->page_max_bytes, &loop->resp);
 	atomic_fetch_add(&loop->app->stats.woken, 1);
 	atomic_fetch_add(&loop->app->stats.deliveries, p->nhits);
+	atomic_fetch_add(&loop->app->stats.deliveries_by[PARK_LONG_POLL], p->nhits);
 	loop_answer(loop, p, &loop->resp);
 }
 
@@ -769,6 +770,7 @@ loop_catch_up(struct loop *loop, struct parked *p)
 			p->spec->since = l.v[i]->seq;
 		}
 		atomic_fetch_add(&loop->app->stats.deliveries, i);
+		atomic_fetch_add(&loop->app->stats.deliveries_by[p->spec->kind], i);
 		/* A short page taken whole: the read saw every row committed so
 		 * far, so all up to seen_seq (and beyond) is queued; live rows take
 		 * over and skip what it already has (seq <= since). */
@@ -832,6 +834,7 @@ loop_hit(struct loop *loop, struct parked *p, struct store_message *m, size_t pa
 		p->spec->since = m->seq;
 		p->more = 1; /* marks it woken */
 		atomic_fetch_add(&loop->app->stats.deliveries, 1);
+		atomic_fetch_add(&loop->app->stats.deliveries_by[p->spec->kind], 1);
 		/* The bound holds per message, not per page: past it, write what
 		 * the socket takes now; a stream still past it is held back (it
 		 * cannot be freed here, amid the channel's list). */
@@ -945,6 +948,7 @@ loop_dispatch(struct loop *loop)
 		int64_t lat = util_mono_us() - local_us;
 
 		atomic_store(&loop->app->stats.wake_last_us, lat);
+		metrics_hist_observe(&loop->app->stats.wake_latency, lat);
 		if (lat > atomic_load(&loop->app->stats.wake_max_us))
 			atomic_store(&loop->app->stats.wake_max_us, lat);
 	}

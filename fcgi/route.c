@@ -287,6 +287,8 @@ route_parse(const char *request_uri, struct route *r, int *status, char **cause)
 		r->kind = ROUTE_PUBLISH_BATCH;
 	} else if (n >= 1 && segment_is(&seg[0], "status")) {
 		r->kind = ROUTE_STATUS;
+	} else if (n >= 1 && segment_is(&seg[0], "metrics")) {
+		r->kind = ROUTE_METRICS;
 	}
 
 	if (r->kind != ROUTE_NOTFOUND) {

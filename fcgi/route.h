@@ -23,7 +23,8 @@ enum route_kind {
 	ROUTE_CHANNEL_INFO,   /* {mount}/channels/{ch}/info */
 	ROUTE_MESSAGE,        /* {mount}/channels/{ch}/messages/{seq} */
 	ROUTE_PUBLISH_BATCH,  /* {mount}/publish */
-	ROUTE_STATUS          /* {mount}/status */
+	ROUTE_STATUS,         /* {mount}/status */
+	ROUTE_METRICS         /* {mount}/metrics */
 };
 
 /* A routed request. channels[] point into storage owned by the route;

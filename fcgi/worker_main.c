@@ -190,6 +190,7 @@ worker_thread(void *arg)
 			http_header(&resp, "Retry-After", "1");
 			http_error(&resp, 503, "too_many_waiting", "this worker holds its limit of %lld waiting requests",
 				   (long long)w->cfg.max_parked);
+			handler_note_answer(&w->app, &hr, &resp);
 			worker_send(req, &resp, &out);
 			continue;
 		}

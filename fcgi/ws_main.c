@@ -65,6 +65,7 @@
 #include "config.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "retention.h"
 #include "route.h"
 #include "store.h"
@@ -149,6 +150,9 @@ struct wconn {
 	size_t unacked;  /* its publishes not yet answered (ack or error) */
 	size_t in_flight; /* of those, in the commit thread's batch: it takes no message */
 	int close_after_acks; /* sent a bad frame: close once unacked is 0 */
+	int peer_code;   /* the code of the client's close frame (1005: none in it; 0: no frame) */
+	char *path;      /* the request path, for the close log line */
+	uint64_t delivered; /* message frames queued to it */
 };
 
 /* A publish waiting for the next group commit, or in the batch the commit
@@ -186,6 +190,31 @@ struct wcommit {
 	struct store_group *groups;
 	size_t ngroups;
 	enum store_result result;
+};
+
+/* The close codes counted one by one in fcpush_ws_closes_total (RFC 6455
+ * §7.4.1 and the IANA registry, and ours); others count as "other". */
+static const int wsd_close_codes[] = {1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008,
+				      1009, 1010, 1011, 1012, 1013, 1014, WS_CLOSE_DELETED};
+#define WSD_CLOSE_SLOTS (sizeof wsd_close_codes / sizeof wsd_close_codes[0] + 1)
+
+/* The buckets of the batch-size histogram, in messages. */
+static const int64_t wsd_batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
+
+/* Counters for GET /metrics (wsd_metrics). Only the loop's thread touches
+ * them. */
+struct wsd_stats {
+	int64_t started_ms;
+	uint64_t opened;        /* WebSockets established */
+	uint64_t refused;       /* handshakes refused */
+	uint64_t closes[WSD_CLOSE_SLOTS]; /* closed connections, by close code */
+	uint64_t delivered;     /* message frames queued to connections */
+	uint64_t acked;         /* publishes acknowledged */
+	uint64_t publish_errors; /* publishes answered with an error after the commit */
+	uint64_t dropped;       /* closed 1013 for reading too slowly */
+	uint64_t transactions;  /* commit-thread transactions that committed */
+	uint64_t committed;     /* messages they committed */
+	struct metrics_hist batch; /* messages per such transaction */
 };
 
 /* The process. */
@@ -228,6 +257,7 @@ struct wsd {
 	int done;
 	struct msglist rows;
 	struct buf scratch;
+	struct wsd_stats stats;
 };
 
 /* What lws keeps per connection: a pointer to ours. */
@@ -512,6 +542,7 @@ static void
 wsd_drop(struct wconn *c)
 {
 	log_info("dropping a WebSocket client too slow to read (%zu bytes queued)", c->pending);
+	c->d->stats.dropped++;
 	wconn_clear_queue(c);
 	wsd_close_when_sent(c, WS_CLOSE_TRY_AGAIN, "too slow: reconnect with ?since");
 	c->dropped = 1;
@@ -680,6 +711,8 @@ wconn_catch_up(struct wconn *c)
 				buf_reset(&d->scratch);
 				binary = ws_frame_message(&d->scratch, l.v[i]);
 				wconn_queue_buf(c, &d->scratch, binary);
+				c->delivered++;
+				d->stats.delivered++;
 				c->catch_up_unit = d->scratch.len;
 				g->since = l.v[i]->seq;
 			}
@@ -745,6 +778,7 @@ wconn_free(struct wconn *c)
 	wconn_clear_queue(c);
 	buf_fini(&c->rx);
 	free(c->subs);
+	free(c->path);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -936,11 +970,18 @@ wsd_committed(struct wsd *d, enum store_result r)
 {
 	struct store_group *g;
 	struct wpub *p;
-	size_t i;
+	size_t i, msgs = 0;
 
 	if (r == STORE_OK) {
 		wake_notify(d->wake);
 		retention_kick(d->retention);
+		for (i = 0; i < d->nflight; i++)
+			msgs += d->fgroups[i].result == STORE_OK ? d->fgroups[i].n : 0;
+	}
+	if (msgs > 0) {
+		d->stats.transactions++;
+		d->stats.committed += msgs;
+		metrics_hist_observe(&d->stats.batch, (int64_t)msgs);
 	}
 	for (i = 0; i < d->nflight; i++) {
 		p = &d->flight[i];
@@ -948,14 +989,17 @@ wsd_committed(struct wsd *d, enum store_result r)
 		if (p->c == NULL)
 			continue;
 		buf_reset(&d->scratch);
-		if (g->result == STORE_OK)
+		if (g->result == STORE_OK) {
+			d->stats.acked++;
 			ws_frame_ack(&d->scratch, p->cmd.id, p->cmd.channel, d->fseqs[i]);
-		else
+		} else {
+			d->stats.publish_errors++;
 			ws_frame_error(&d->scratch,
 				       g->result == STORE_BUSY   ? "store_busy"
 				       : g->result == STORE_FULL ? "insufficient_storage"
 								 : "store_error",
 				       g->cause != NULL ? g->cause : "the message was not stored", p->cmd.id);
+		}
 		wconn_queue_buf(p->c, &d->scratch, 0);
 		p->c->in_flight--;
 		if (--p->c->unacked == 0 && p->c->close_after_acks)
@@ -1080,10 +1124,12 @@ wconn_peer_close(struct wconn *c, unsigned char *payload, size_t len)
 	const struct ws_frame_check *fc = wconn_frame_check(c);
 
 	c->peer_closed = 1;
+	c->peer_code = len >= 2 ? (int)((unsigned)payload[0] << 8 | payload[1]) : 1005;
 	if (fc != NULL && len >= 2 && ((unsigned)payload[0] << 8 | payload[1]) == LWS_CLOSE_STATUS_PROTOCOL_ERR &&
 	    fc->peer_close >= 1012 && fc->peer_close <= 1014) {
 		payload[0] = (unsigned char)(fc->peer_close >> 8);
 		payload[1] = (unsigned char)fc->peer_close;
+		c->peer_code = fc->peer_close;
 	}
 }
 
@@ -1292,6 +1338,8 @@ wsd_dispatch(struct wsd *d, int *found)
 				}
 				if (!wconn_write_now(s->c, f))
 					wconn_queue(s->c, f); /* checks the bound */
+				s->c->delivered++;
+				d->stats.delivered++;
 				s->g->since = m->seq;
 			}
 			wframe_unref(f);
@@ -1447,19 +1495,20 @@ wsd_request_uri(struct lws *wsi, int *too_long)
 	return xstrndup(fc->target.data, fc->target.len);
 }
 
-/* Answer an HTTP request (a refused handshake) with status and the JSON
- * error body {"error","detail"}, then close. The head is written whole here
- * rather than with lws_add_http_common_headers, which answers an upgrade
- * request as HTTP/1.0 (clients such as python-websockets refuse that).
- * Returns 0, or -1 when the answer cannot be written (hang up). */
+/* Answer an HTTP request with status, content_type and body (whose first
+ * LWS_PRE bytes are lws's headroom), then close. The head is written whole
+ * here rather than with lws_add_http_common_headers, which answers an
+ * upgrade request as HTTP/1.0 (clients such as python-websockets refuse
+ * that). Returns 0, or -1 when the answer cannot be written (hang up). */
 static int
-wsd_http_error(struct lws *wsi, unsigned status, const char *code, const char *detail)
+wsd_http_answer(struct lws *wsi, unsigned status, const char *content_type, const struct buf *body)
 {
-	struct buf body, head;
+	struct buf head;
 	const char *reason;
 	int rc = -1;
 
 	switch (status) {
+	case 200: reason = "OK"; break;
 	case 400: reason = "Bad Request"; break;
 	case 403: reason = "Forbidden"; break;
 	case 404: reason = "Not Found"; break;
@@ -1468,8 +1517,32 @@ wsd_http_error(struct lws *wsi, unsigned status, const char *code, const char *d
 	case 503: reason = "Service Unavailable"; break;
 	default: reason = "Error"; break;
 	}
-	buf_init(&body);
 	buf_init(&head);
+	buf_reserve(&head, LWS_PRE);
+	head.len = LWS_PRE;
+	buf_printf(&head,
+		   "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+		   "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+		   status, reason, content_type, body->len - LWS_PRE,
+		   status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "");
+	if (lws_write(wsi, (unsigned char *)head.data + LWS_PRE, head.len - LWS_PRE, LWS_WRITE_HTTP_HEADERS) < 0 ||
+	    lws_write(wsi, (unsigned char *)body->data + LWS_PRE, body->len - LWS_PRE, LWS_WRITE_HTTP_FINAL) < 0)
+		goto out;
+	rc = 0;
+out:
+	buf_fini(&head);
+	return rc;
+}
+
+/* Answer an HTTP request (a refused handshake) with status and the JSON
+ * error body {"error","detail"}, then close (wsd_http_answer). */
+static int
+wsd_http_error(struct lws *wsi, unsigned status, const char *code, const char *detail)
+{
+	struct buf body;
+	int rc;
+
+	buf_init(&body);
 	buf_reserve(&body, LWS_PRE);
 	body.len = LWS_PRE;
 	buf_puts(&body, "{\"error\":");
@@ -1477,20 +1550,83 @@ wsd_http_error(struct lws *wsi, unsigned status, const char *code, const char *d
 	buf_puts(&body, ",\"detail\":");
 	json_append_cstr(&body, detail);
 	buf_puts(&body, "}\n");
-	buf_reserve(&head, LWS_PRE);
-	head.len = LWS_PRE;
-	buf_printf(&head,
-		   "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-		   "Connection: close\r\n%s\r\n",
-		   status, reason, body.len - LWS_PRE, status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "");
-	if (lws_write(wsi, (unsigned char *)head.data + LWS_PRE, head.len - LWS_PRE, LWS_WRITE_HTTP_HEADERS) < 0 ||
-	    lws_write(wsi, (unsigned char *)body.data + LWS_PRE, body.len - LWS_PRE, LWS_WRITE_HTTP_FINAL) < 0)
-		goto out;
-	rc = 0;
-out:
+	rc = wsd_http_answer(wsi, status, "application/json", &body);
 	buf_fini(&body);
-	buf_fini(&head);
 	return rc;
+}
+
+/* Whether wsi's plain HTTP request asks for the metrics: a GET of a path
+ * whose last segment is "metrics" (path: lws's decoded path, "/metrics"
+ * when scraped directly, "/push/ws/metrics" through the web server). */
+static int
+wsd_is_metrics(struct lws *wsi, const char *path)
+{
+	size_t n = path != NULL ? strlen(path) : 0;
+
+	return lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0 && n >= 8 &&
+	       strcmp(path + n - 8, "/metrics") == 0;
+}
+
+/* Answer GET /metrics: fcpush-ws's counters in the Prometheus text format
+ * (metrics.h; README "Metrics" lists them). */
+static void
+wsd_metrics(struct wsd *d, struct lws *wsi)
+{
+	struct wsd_stats *st = &d->stats;
+	struct buf b;
+	char code[16];
+	size_t i;
+
+	buf_init(&b);
+	buf_reserve(&b, LWS_PRE);
+	b.len = LWS_PRE;
+	metrics_gauge(&b, "fcpush_ws_start_time_seconds", "When this fcpush-ws started, Unix time.",
+		      (double)st->started_ms / 1000.0);
+	metrics_gauge(&b, "fcpush_ws_connections", "WebSockets open now.", (double)d->nconns);
+	metrics_counter(&b, "fcpush_ws_connections_opened_total", "WebSockets established.", st->opened);
+	metrics_counter(&b, "fcpush_ws_handshakes_refused_total", "WebSocket handshakes refused (4xx, 5xx).",
+			st->refused);
+	metrics_family(&b, "fcpush_ws_closes_total", "counter",
+		       "WebSockets closed, by close code (the server's, else the client's; 1006: no close frame).");
+	for (i = 0; i < WSD_CLOSE_SLOTS; i++) {
+		if (i + 1 < WSD_CLOSE_SLOTS)
+			snprintf(code, sizeof code, "%d", wsd_close_codes[i]);
+		else
+			snprintf(code, sizeof code, "other");
+		metrics_sample(&b, "fcpush_ws_closes_total", "code", code, (double)st->closes[i]);
+	}
+	metrics_counter(&b, "fcpush_ws_messages_delivered_total", "Message frames queued to WebSockets.",
+			st->delivered);
+	metrics_counter(&b, "fcpush_ws_publishes_acked_total", "Publishes committed and acknowledged.", st->acked);
+	metrics_counter(&b, "fcpush_ws_publish_errors_total", "Publishes answered with a store error.",
+			st->publish_errors);
+	metrics_counter(&b, "fcpush_ws_slow_clients_dropped_total", "WebSockets closed 1013 for reading too slowly.",
+			st->dropped);
+	metrics_counter(&b, "fcpush_ws_commit_transactions_total", "Transactions of the commit thread.",
+			st->transactions);
+	metrics_counter(&b, "fcpush_ws_committed_messages_total", "Messages the commit thread committed.",
+			st->committed);
+	metrics_histogram(&b, "fcpush_ws_commit_batch_messages", "Messages per commit-thread transaction.",
+			  &st->batch, 1.0);
+	wsd_http_answer(wsi, 200, METRICS_CONTENT_TYPE, &b);
+	buf_fini(&b);
+}
+
+/* c is closing: count its close code and log the close. The code is the
+ * one the server chose (c->close_code), else the client's, else 1006 (no
+ * close frame: the connection was cut). */
+static void
+wsd_closed(struct wconn *c)
+{
+	int code = c->close_code != 0 ? c->close_code : c->peer_code != 0 ? c->peer_code : 1006;
+	size_t i;
+
+	for (i = 0; i + 1 < WSD_CLOSE_SLOTS && wsd_close_codes[i] != code; i++)
+		;
+	c->d->stats.closes[i]++;
+	log_info("WebSocket closed: %s: %d by the %s, %llu messages delivered", c->path != NULL ? c->path : "?", code,
+		 c->close_code != 0 ? "server" : c->peer_code != 0 ? "client" : "network",
+		 (unsigned long long)c->delivered);
 }
 
 /* Decide on an upgrade request before lws answers it: 0 lets it proceed, -1
@@ -1532,6 +1668,7 @@ wsd_confirm_upgrade(struct wsd *d, struct lws *wsi)
 		status = ws_target_parse(uri, d->cfg.page_messages, &t, &code, &cause);
 	}
 	if (status != 0) {
+		d->stats.refused++;
 		log_debug("refused a WebSocket handshake for %s: %d %s", uri != NULL ? uri : "?", status, cause);
 		/* Then hang up (the answer says Connection: close): one
 		 * request per connection, for the frame check. */
@@ -1576,7 +1713,10 @@ wsd_established(struct wsd *d, struct lws *wsi, struct wpss *pss)
 		d->conns->prev = c;
 	d->conns = c;
 	d->nconns++;
+	d->stats.opened++;
 	pss->c = c;
+	c->path = xstrndup(uri, strcspn(uri, "?"));
+	log_info("WebSocket connected: %s (%zu open)", c->path, d->nconns);
 	g = wconn_group_open(c, t.channels, t.nchannels, t.has_since, t.since, t.epoch);
 	if (t.last > 0)
 		wconn_group_from_last(c, g, (const char *const *)t.channels, t.nchannels, (size_t)t.last);
@@ -1669,6 +1809,7 @@ wsd_receive(struct wconn *c, const void *in, size_t len)
 
 		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)(uintptr_t)why,
 				 sizeof why - 1);
+		c->close_code = WS_CLOSE_TOO_BIG; /* for wsd_closed's count and log line */
 		return -1;
 	}
 	buf_append(&c->rx, in, len);
@@ -1713,8 +1854,13 @@ wsd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 	case LWS_CALLBACK_HTTP:
 		/* Answered with Connection: close, and closed: a connection
 		 * carries one request, so its frame check starts right. */
+		if (wsd_is_metrics(wsi, in)) {
+			wsd_metrics(d, wsi);
+			return -1;
+		}
 		wsd_http_error(wsi, 426, "upgrade_required",
-			       "this is fcpush-ws: open a WebSocket on {mount}/ws/channels/{channel}");
+			       "this is fcpush-ws: open a WebSocket on {mount}/ws/channels/{channel}, "
+			       "or GET {mount}/ws/metrics or /metrics for its metrics");
 		return -1;
 	case LWS_CALLBACK_ESTABLISHED:
 		return wsd_established(d, wsi, pss);
@@ -1734,6 +1880,7 @@ wsd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 		return 0;
 	case LWS_CALLBACK_CLOSED:
 		if (pss != NULL && pss->c != NULL) {
+			wsd_closed(pss->c);
 			wconn_free(pss->c);
 			pss->c = NULL;
 		}
@@ -1870,6 +2017,8 @@ main(int argc, char **argv)
 	int i, rc = EXIT_FAILURE, lws_levels, supervise = 0;
 
 	memset(&d, 0, sizeof d);
+	d.stats.started_ms = util_now_ms();
+	metrics_hist_init(&d.stats.batch, wsd_batch_bounds, sizeof wsd_batch_bounds / sizeof wsd_batch_bounds[0]);
 	d.wake_dup = -1;
 	d.sig_fd = -1;
 	d.sig_dup = -1;

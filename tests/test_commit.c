@@ -173,10 +173,16 @@ START_TEST(test_busy_store_fails_whole_group)
 	ck_assert_int_eq(sqlite3_exec(blocker, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
 	ck_assert_int_eq(committer_run(c, count_fn, &high), STORE_OK);
 	ck_assert_int_eq(high, 0); /* nothing of the failed group was written */
+	/* A failed transaction is no batch in the histogram. */
+	ck_assert_int_eq(atomic_load(&committer_batch_hist(c)->sum), 0);
 
 	/* Once the lock is gone the same committer serves again. */
 	ck_assert_int_eq(committer_submit(c, pubs, 2, seqs, NULL, &cause), STORE_OK);
 	ck_assert_int_eq(seqs[1], seqs[0] + 1);
+	/* One transaction of 2 messages: the bucket le=2 (bounds 1, 2, ...). */
+	ck_assert_uint_eq(atomic_load(&committer_batch_hist(c)->counts[0]), 0);
+	ck_assert_uint_eq(atomic_load(&committer_batch_hist(c)->counts[1]), 1);
+	ck_assert_int_eq(atomic_load(&committer_batch_hist(c)->sum), 2);
 	sqlite3_close(blocker);
 	committer_free(c);
 }

@@ -293,6 +293,36 @@ START_TEST(test_long_poll_parks_with_spec)
 }
 END_TEST
 
+/* GET /push/metrics: the 0.0.4 text format, with the counters the requests
+ * before it moved (tests/integration/t_metrics.sh parses whole scrapes). */
+START_TEST(test_metrics_endpoint)
+{
+	struct http_response r;
+
+	http_response_init(&r);
+	run("POST", "/push/channels/news", "text/plain", "hello", &r, NULL, NULL);
+	ck_assert_int_eq(r.status, 201);
+	ck_assert_ptr_null(r.error);
+	run("DELETE", "/push/channels/never", NULL, NULL, &r, NULL, NULL);
+	run("PUT", "/push/metrics", NULL, NULL, &r, NULL, NULL);
+	ck_assert_int_eq(r.status, 405);
+	run("GET", "/push/metrics", NULL, NULL, &r, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert(strstr(r.head.data, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n") != NULL);
+	ck_assert(strstr(r.body.data, "# TYPE fcpush_publishes_total counter\nfcpush_publishes_total 1\n") != NULL);
+	ck_assert(strstr(r.body.data, "\nfcpush_requests_total 4\n") != NULL);
+	ck_assert(strstr(r.body.data, "\nfcpush_http_errors_total{code=\"405\"} 1\n") != NULL);
+	ck_assert(strstr(r.body.data, "\nfcpush_http_errors_total{code=\"404\"} 1\n") != NULL);
+	ck_assert(strstr(r.body.data, "\nfcpush_http_errors_total{code=\"503\"} 0\n") != NULL);
+	ck_assert(strstr(r.body.data, "\nfcpush_store_errors_total{kind=\"busy\"} 0\n") != NULL);
+	ck_assert(strstr(r.body.data, "\nfcpush_committed_messages_total 1\n") != NULL);
+	ck_assert(strstr(r.body.data, "\nfcpush_commit_batch_messages_bucket{le=\"1\"} 1\n") != NULL);
+	ck_assert(strstr(r.body.data, "\nfcpush_parked{transport=\"sse\"} 0\n") != NULL);
+	ck_assert(strstr(r.body.data, "\nfcpush_wake_latency_seconds_count 0\n") != NULL);
+	http_response_fini(&r);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
 	struct http_response r;
@@ -313,6 +343,7 @@ START_TEST(test_errors)
 	run("GET", "/push/channels/a?since=abc", NULL, NULL, &r, NULL, NULL);
 	ck_assert_int_eq(r.status, 400);
 	ck_assert(strstr(r.body.data, "\"error\":\"bad_cursor\"") != NULL);
+	ck_assert_str_eq(r.error, "bad_cursor"); /* for the log line and metrics */
 	run("GET", "/push/channels/a?wait=soon", NULL, NULL, &r, NULL, NULL);
 	ck_assert_int_eq(r.status, 400);
 	run("DELETE", "/push/channels/never", NULL, NULL, &r, NULL, NULL);
@@ -493,6 +524,7 @@ http_suite(void)
 	tcase_add_test(errors, test_batch_content_type_injection);
 	tcase_add_test(errors, test_publish_utf8);
 	tcase_add_test(handlers, test_head);
+	tcase_add_test(handlers, test_metrics_endpoint);
 	tcase_add_test(handlers, test_raw_body_headers);
 	suite_add_tcase(s, core);
 	suite_add_tcase(s, handlers);

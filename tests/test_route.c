@@ -101,6 +101,11 @@ START_TEST(test_every_kind_every_mount)
 		route_ok(uri, &r, ROUTE_STATUS, mounts[i]);
 		route_fini(&r);
 		free(uri);
+
+		uri = xasprintf("%s/metrics", mounts[i]);
+		route_ok(uri, &r, ROUTE_METRICS, mounts[i]);
+		route_fini(&r);
+		free(uri);
 	}
 }
 END_TEST
@@ -119,6 +124,9 @@ START_TEST(test_longest_pattern_first)
 	route_fini(&r);
 	route_ok("/push/channels/status", &r, ROUTE_CHANNEL, "/push");
 	ck_assert_str_eq(r.channels[0], "status");
+	route_fini(&r);
+	route_ok("/push/channels/metrics", &r, ROUTE_CHANNEL, "/push");
+	ck_assert_str_eq(r.channels[0], "metrics");
 	route_fini(&r);
 	route_ok("/push/channels/channels", &r, ROUTE_CHANNEL, "/push");
 	ck_assert_str_eq(r.channels[0], "channels");

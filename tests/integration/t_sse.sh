@@ -257,6 +257,11 @@ case_max_parked() {
 	req GET "/push/channels/$ch" -H 'Accept: text/event-stream' --max-time 5
 	assert_error 503
 	assert_header_match Retry-After '^[0-9]+$'
+	# Counted and logged like every error answer (README "Metrics").
+	"$CURL" -s --max-time 5 "$PUSH/metrics" | grep -qx 'fcpush_http_errors_total{code="503"} 1' ||
+		fail "the 503 is not in fcpush_http_errors_total"
+	grep -q "warn .*GET /push/channels/$ch: 503 too_many_waiting\$" "$T/maxparked.err" ||
+		fail "no log line for the 503: $(tail -n 3 "$T/maxparked.err")"
 	# A plain poll does not park: served.
 	req GET "/push/channels/$ch"
 	assert_status 204

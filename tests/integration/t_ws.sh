@@ -565,6 +565,10 @@ for i in range(3000): sys.stdout.write("%s %d\n" % ("x" * 1000, i))' |
 		"$FCPUSH" --database "$DB" publish "$ch" >/dev/null || fail "CLI publish failed"
 	wait_until 25 "fcpush-ws to drop the stalled client" grep -q 'too slow to read' "$T/ws.err" ||
 		fail "the stalled client was never dropped"
+	# The drop counts in GET /metrics (README "Metrics").
+	"$CURL" -s --max-time 5 --unix-socket "$WSSOCKET" http://localhost/metrics >"$T/slow.metrics"
+	grep -qx 'fcpush_ws_slow_clients_dropped_total [1-9][0-9]*' "$T/slow.metrics" ||
+		fail "fcpush_ws_slow_clients_dropped_total did not count the drop: $(grep dropped "$T/slow.metrics")"
 	touch "$T/go"
 	wait_until 30 "the stalled client to read to the end" test -e "$T/stall.rc" || fail "stalled client stuck"
 	case $(tail -n 1 "$T/stall.out") in
