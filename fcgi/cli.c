@@ -422,7 +422,7 @@ main(int argc, char **argv)
 		return i >= argc ? 2 : 0;
 	}
 	if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
-		printf("fcpush %s (SQLite %s)\n", PACKAGE_VERSION, store_library_version());
+		printf("fcpush %s (store: %s)\n", PACKAGE_VERSION, store_backends());
 		config_fini(&cfg);
 		return 0;
 	}
@@ -447,7 +447,7 @@ main(int argc, char **argv)
 	signal(SIGINT, cli_on_signal);
 	signal(SIGTERM, cli_on_signal);
 	if (strcmp(cmd, "init") == 0) {
-		printf("database %s ready (schema version %d)\n", db, STORE_SCHEMA_VERSION);
+		printf("database %s ready\n", db);
 		rc = 0;
 	} else if (strcmp(cmd, "publish") == 0) {
 		rc = cli_publish(st, db, argc, argv, i) == 0 ? 0 : 1;

@@ -1,13 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The message store: one SQLite file in WAL mode holding every published
- * message with its sequence number, the channels with their retention
- * settings, and a log of deleted channels. All SQL on the database lives in
- * store.c; the one other file that includes <sqlite3.h> is json_parse.c, which
- * reads JSON with json1 on its own in-memory connection.
+ * The message store: every published message with its sequence number, the
+ * channels with their retention settings, and a log of deleted channels.
  *
- * A struct store is one SQLite connection and is used by one thread at a
- * time. Each thread that needs the database opens its own.
+ * This header is the boundary between fcpush and a storage backend. A backend
+ * is one file that fills a struct store_ops and is named in store.c's table
+ * of backends; store_open picks it by the scheme of the database setting
+ * ("SCHEME:LOCATION", or a bare path for the default backend).
+ * Nothing here names a backend's own types: every call goes through
+ * st->ops.
+ *
+ * A struct store is one connection to the backend and is used by one thread
+ * at a time. Each thread that needs the store opens its own.
+ *
+ * The one cursor: seq is assigned by the backend, increasing in commit
+ * order across every channel and never reused. A reader that has seen seq N
+ * and asks for seq > N misses nothing that commits later. Every backend must
+ * keep that promise (tests/test_store_contract.c checks it).
  */
 #ifndef FCPUSH_STORE_H
 #define FCPUSH_STORE_H
@@ -17,10 +26,14 @@
 
 #include "msg.h"
 
-struct store;
+struct store_ops;
 
-/* The schema version this build reads and writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 1
+/* One open connection to a backend. A backend's own connection type starts
+ * with a struct store, set by its open operation, so a struct store * is a
+ * pointer to the backend's connection. */
+struct store {
+	const struct store_ops *ops;
+};
 
 /* Outcomes of store calls that can fail in more than one way. */
 enum store_result {
@@ -29,13 +42,13 @@ enum store_result {
 	STORE_INVALID,  /* the input was refused (bad JSON, bad field): a 400 */
 	STORE_BUSY,     /* locked past the busy timeout, or read-only/unwritable: a 503, nothing written */
 	STORE_FULL,     /* the disk (or quota) is full: a 507, nothing written */
-	STORE_ERROR     /* anything else; logged with sqlite3_errmsg() */
+	STORE_ERROR     /* anything else; logged with the backend's message (store_errmsg) */
 };
 
 /* Flags for store_open. */
 #define STORE_CREATE 0x1   /* create the file and the schema when missing */
 #define STORE_READONLY 0x2 /* open read-only (CLI tail, stats) */
-#define STORE_SYNC_NORMAL 0x4 /* synchronous=NORMAL instead of FULL (durability = normal) */
+#define STORE_SYNC_NORMAL 0x4 /* durability = normal: a commit may be lost with the machine, not with a process */
 
 /* The length of a database epoch: 16 lowercase hex digits. */
 #define STORE_EPOCH_LEN 16
@@ -44,8 +57,8 @@ enum store_result {
  * event name) and content_type may be NULL (stored as
  * "application/octet-stream"). The store copies what it keeps. A large body
  * may instead come from a file: with body_path set, body is ignored and the
- * first body_len bytes of that file are copied into the row in pieces
- * (incremental BLOB I/O), never all in memory. */
+ * first body_len bytes of that file are copied into the store in pieces,
+ * never all in memory. */
 struct store_pub {
 	const char *channel;
 	const char *event;
@@ -102,20 +115,20 @@ struct store_deletion {
 	int64_t time_ms;
 };
 
-/* Open the database at path (busy timeout in ms for every statement).
- * Sets WAL mode and synchronous=FULL: a commit is on disk (fsync'd) before it
- * returns, so a 201 survives an OS crash or power loss. With
- * STORE_SYNC_NORMAL, synchronous=NORMAL: a commit survives kill -9 of any
- * process, but an OS crash may roll back the last transactions. With
- * STORE_CREATE, a missing file or empty database gets the schema of
- * schema/fcpush.sql (compiled in). Checks PRAGMA user_version: a file of
- * another schema version is refused. A writable open gives a database made
- * before epochs existed its epoch (table database_info). Returns NULL on
- * failure and, when cause is not NULL, sets *cause to a sentence the caller
- * frees. */
-struct store *store_open(const char *path, int flags, int busy_timeout_ms, char **cause);
+/* Open the store named by location: "SCHEME:REST" picks the backend
+ * registered for SCHEME in store.c (which gets REST), a location with no
+ * registered scheme is a path for the default backend. flags are
+ * STORE_* bits; busy_timeout_ms bounds how long one call waits for another
+ * writer (ms). By default a commit is durable (on disk before the call
+ * returns, so a 201 survives an OS crash or power loss); with
+ * STORE_SYNC_NORMAL it survives the crash of any process, not of the
+ * machine. With STORE_CREATE a missing store is created empty. A store of
+ * another schema version is refused. Returns NULL on failure (an unknown
+ * "SCHEME://" included) and, when cause is not NULL, sets *cause to a
+ * sentence the caller frees. */
+struct store *store_open(const char *location, int flags, int busy_timeout_ms, char **cause);
 /* The STORE_SYNC_* flag for a `durability` setting: STORE_SYNC_NORMAL for
- * "normal", 0 (synchronous=FULL) for anything else. */
+ * "normal", 0 (durable commits) for anything else. */
 int store_durability_flags(const char *durability);
 /* The database's epoch: STORE_EPOCH_LEN hex digits drawn at random when the
  * schema was created, naming this history of seqs. A restored or re-created
@@ -132,12 +145,12 @@ const char *store_epoch(const struct store *st);
  * and sets *rollback. The caller then sends the gap signal: its client must
  * not believe it has seen seqs that will now be assigned to new messages. */
 int64_t store_cursor_resume(const struct store *st, const char *epoch, int64_t since, int64_t high, int *rollback);
-/* Finalize every statement and close. st may be NULL. */
+/* Close the connection and free it. st may be NULL. */
 void store_close(struct store *st);
 
-/* Append groups of messages in ONE transaction (BEGIN IMMEDIATE ... COMMIT),
- * each group inside its own SAVEPOINT so that a group that fails (result set,
- * nothing of it kept) does not undo the others. Creates missing channel rows.
+/* Append groups of messages in ONE transaction, each group atomic on its
+ * own so that a group that fails (result set, nothing of it kept) does not
+ * undo the others. Creates missing channels.
  * now_ms is the publish time stored in every row. Returns STORE_OK when the
  * transaction committed (check each group's result), STORE_BUSY when the
  * database stayed locked past the busy timeout or is unwritable, STORE_ERROR
@@ -167,8 +180,8 @@ enum store_result store_read_all_since(struct store *st, int64_t since, size_t l
 /* One message by channel and seq; STORE_NOTFOUND when absent. */
 enum store_result store_read_one(struct store *st, const char *channel, int64_t seq, struct msglist *out);
 
-/* The highest seq ever assigned (sqlite_sequence, so it never goes back even
- * when rows are deleted); 0 for an empty database. */
+/* The highest seq ever assigned (it never goes back, even when messages are
+ * deleted); 0 for an empty store. */
 enum store_result store_high_seq(struct store *st, int64_t *seq);
 
 /* Gap check for a cursor: *trimmed is the highest trimmed_seq among the nch
@@ -178,7 +191,8 @@ enum store_result store_gap(struct store *st, const char *const *channels, size_
 			    int64_t *trimmed, int64_t *oldest);
 
 /* Info of one channel; STORE_NOTFOUND when it has neither a channel row nor
- * messages (a channel written by a raw sqlite3 INSERT has only messages). */
+ * messages (a channel written into the store by hand may have only
+ * messages). */
 enum store_result store_channel_info(struct store *st, const char *channel, struct store_channel_info *info);
 /* Every channel, sorted by name; *infos is malloc'd (caller frees), *n set. */
 enum store_result store_channel_list(struct store *st, struct store_channel_info **infos, size_t *n);
@@ -217,7 +231,7 @@ struct store_body_info {
 };
 
 /* Look up message seq of channel for a download and open its body for
- * store_body_read (SQLite incremental BLOB I/O, one open body per connection:
+ * store_body_read (read in pieces, never all in memory; one open body per connection:
  * an earlier one is closed). STORE_NOTFOUND when there is no such message. */
 enum store_result store_body_open(struct store *st, const char *channel, int64_t seq,
 				  struct store_body_info *info);
@@ -228,11 +242,52 @@ enum store_result store_body_read(struct store *st, int64_t offset, void *p, siz
 /* Close the open body, if any (ends its read transaction). */
 void store_body_close(struct store *st);
 
-/* The version of the SQLite library in use (sqlite3_libversion), a static
- * string. */
-const char *store_library_version(void);
+/* The backends compiled in with their libraries' versions,  as
+ * "SCHEME VERSION[, ...]", for --version. A static string. */
+const char *store_backends(void);
 
-/* The last error message of the connection (sqlite3_errmsg), for logs. */
+/* The last error message of the connection, for logs. Owned by st. */
 const char *store_errmsg(struct store *st);
+
+/* ---- backends ------------------------------------------------------------
+ * What a backend implements: one function per call above, with the same
+ * arguments, outcomes and promises (store_open's location arrives without
+ * its "SCHEME:" prefix). Every member is required. */
+struct store_ops {
+	const char *scheme;  /* the location prefix that picks it, without ':' */
+	const char *(*version)(void); /* its library's version, a static string */
+	struct store *(*open)(const char *location, int flags, int busy_timeout_ms, char **cause);
+	void (*close)(struct store *st);
+	const char *(*epoch)(const struct store *st);
+	const char *(*errmsg)(struct store *st);
+	enum store_result (*append_groups)(struct store *st, struct store_group *groups, size_t ngroups,
+					   int64_t now_ms);
+	enum store_result (*read_since)(struct store *st, const char *const *channels, size_t nch, int64_t since,
+					size_t limit, struct msglist *out);
+	enum store_result (*read_last)(struct store *st, const char *const *channels, size_t nch, size_t n,
+				       struct msglist *out);
+	enum store_result (*last_cursor)(struct store *st, const char *const *channels, size_t nch, size_t n,
+					 int64_t *since);
+	enum store_result (*read_all_since)(struct store *st, int64_t since, size_t limit, struct msglist *out);
+	enum store_result (*read_one)(struct store *st, const char *channel, int64_t seq, struct msglist *out);
+	enum store_result (*high_seq)(struct store *st, int64_t *seq);
+	enum store_result (*gap)(struct store *st, const char *const *channels, size_t nch, int64_t since,
+				 int64_t *trimmed, int64_t *oldest);
+	enum store_result (*channel_info)(struct store *st, const char *channel, struct store_channel_info *info);
+	enum store_result (*channel_list)(struct store *st, struct store_channel_info **infos, size_t *n);
+	enum store_result (*channel_delete)(struct store *st, const char *channel, int64_t now_ms);
+	enum store_result (*deletion_high)(struct store *st, int64_t *id);
+	enum store_result (*read_deletions)(struct store *st, int64_t since, struct store_deletion **dels,
+					    size_t *n);
+	enum store_result (*set_retention)(struct store *st, const char *channel, const struct store_retention *r);
+	enum store_result (*trim)(struct store *st, const struct store_retention *defaults, int64_t now_ms,
+				  int64_t *deleted);
+	enum store_result (*next_expiry)(struct store *st, const struct store_retention *defaults,
+					 int64_t *when_ms);
+	enum store_result (*body_open)(struct store *st, const char *channel, int64_t seq,
+				       struct store_body_info *info);
+	enum store_result (*body_read)(struct store *st, int64_t offset, void *p, size_t n);
+	void (*body_close)(struct store *st);
+};
 
 #endif

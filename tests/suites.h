@@ -12,6 +12,7 @@ Suite *json_parse_suite(void);
 Suite *route_suite(void);
 Suite *cursor_suite(void);
 Suite *store_suite(void);
+Suite *store_contract_suite(void);
 Suite *retention_suite(void);
 Suite *commit_suite(void);
 Suite *http_suite(void);
