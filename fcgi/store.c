@@ -49,20 +49,53 @@ store_backend(const char *location, const char **rest)
 	return backends[0];
 }
 
+/* The backend of location as store_backend, or NULL with *cause set. */
+static const struct store_ops *
+store_backend_or_cause(const char *location, const char **rest, char **cause)
+{
+	const struct store_ops *ops = store_backend(location, rest);
+
+	if (ops == NULL && cause != NULL)
+		*cause = xasprintf("no store backend for %.*s (this build has: %s)",
+				   (int)(strchr(location, ':') - location), location, store_backends());
+	return ops;
+}
+
 struct store *
 store_open(const char *location, int flags, int busy_timeout_ms, char **cause)
 {
-	const struct store_ops *ops;
 	const char *rest = location;
+	const struct store_ops *ops = store_backend_or_cause(location, &rest, cause);
 
-	ops = store_backend(location, &rest);
-	if (ops == NULL) {
-		if (cause != NULL)
-			*cause = xasprintf("no store backend for %.*s (this build has: %s)",
-					   (int)(strchr(location, ':') - location), location, store_backends());
-		return NULL;
-	}
-	return ops->open(rest, flags, busy_timeout_ms, cause);
+	return ops != NULL ? ops->open(rest, flags, busy_timeout_ms, cause) : NULL;
+}
+
+struct store_watch *
+store_watch_new(const char *location, char **cause)
+{
+	const char *rest = location;
+	const struct store_ops *ops = store_backend_or_cause(location, &rest, cause);
+
+	return ops != NULL ? ops->watch_new(rest, cause) : NULL;
+}
+
+void
+store_watch_free(struct store_watch *w)
+{
+	if (w != NULL)
+		w->ops->watch_free(w);
+}
+
+int
+store_watch_fd(const struct store_watch *w)
+{
+	return w->ops->watch_fd(w);
+}
+
+int
+store_watch_drain(struct store_watch *w)
+{
+	return w->ops->watch_drain(w);
 }
 
 const char *

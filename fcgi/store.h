@@ -249,6 +249,32 @@ const char *store_backends(void);
 /* The last error message of the connection, for logs. Owned by st. */
 const char *store_errmsg(struct store *st);
 
+/* ---- watching for commits -------------------------------------------------
+ * Every append and channel deletion that commits tells every process
+ * watching the same store, the committing one included: one readable fd per
+ * process, however many subscribers wait, and no polling while nothing
+ * happens. */
+struct store_watch {
+	const struct store_ops *ops;
+};
+
+/* What store_watch_drain saw (a bit mask). */
+#define STORE_WATCH_COMMIT 0x1 /* a commit is visible now: read */
+#define STORE_WATCH_SOON 0x2   /* a commit may become visible shortly (a write by a
+				* process that does not notify, e.g. the sqlite3 shell):
+				* read now and again a little later */
+
+/* Watch the store at location (as for store_open). Returns NULL with *cause
+ * (caller frees; may be NULL) when the backend cannot watch. */
+struct store_watch *store_watch_new(const char *location, char **cause);
+/* Release it; w may be NULL. */
+void store_watch_free(struct store_watch *w);
+/* The non-blocking fd to poll for readability. Owned by w. */
+int store_watch_fd(const struct store_watch *w);
+/* Read every pending event. Returns a mask of STORE_WATCH_*, 0 when nothing
+ * concerned this store, or -1 on a read error. */
+int store_watch_drain(struct store_watch *w);
+
 /* ---- backends ------------------------------------------------------------
  * What a backend implements: one function per call above, with the same
  * arguments, outcomes and promises (store_open's location arrives without
@@ -288,6 +314,10 @@ struct store_ops {
 				       struct store_body_info *info);
 	enum store_result (*body_read)(struct store *st, int64_t offset, void *p, size_t n);
 	void (*body_close)(struct store *st);
+	struct store_watch *(*watch_new)(const char *location, char **cause);
+	void (*watch_free)(struct store_watch *w);
+	int (*watch_fd)(const struct store_watch *w);
+	int (*watch_drain)(struct store_watch *w);
 };
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -21,6 +22,7 @@
 #include "log.h"
 #include "store.h"
 #include "util.h"
+#include "wake.h"
 
 /* This backend's table of operations, at the end of the file. */
 extern const struct store_ops store_sqlite_ops;
@@ -307,6 +309,8 @@ struct sq_store {
 	sqlite3_stmt *stmt[ST_COUNT];
 	struct buf channels; /* the JSON array bound as ?1 of the *_MANY reads */
 	char epoch[STORE_EPOCH_LEN + 1]; /* "" when unknown (read-only, no database_info) */
+	char *path;  /* the database file, for its -wake file */
+	int wake_fd; /* DB-wake opened for writing at the first commit; -1 before (or when it cannot be) */
 };
 
 /* The SQLite connection behind a struct store this backend opened. */
@@ -593,6 +597,8 @@ sq_open(const char *path, int flags, int busy_timeout_ms, char **cause)
 	int oflags, rc, i;
 
 	buf_init(&st->channels);
+	st->path = xstrdup(path);
+	st->wake_fd = -1;
 	if (flags & STORE_READONLY)
 		oflags = SQLITE_OPEN_READONLY;
 	else
@@ -674,7 +680,22 @@ sq_close(struct store *base)
 	if (sqlite3_close(st->db) != SQLITE_OK)
 		log_error("store: close: %s", sqlite3_errmsg(st->db));
 	buf_fini(&st->channels);
+	if (st->wake_fd != -1)
+		close(st->wake_fd);
+	free(st->path);
 	free(st);
+}
+
+/* After a commit: one byte to DB-wake, which every process watching this
+ * database (store_watch_new, wake.h) sees at once, this one included. A
+ * failure is not the commit's: the -wal event still wakes them, later. */
+static void
+sq_notify(struct sq_store *st)
+{
+	if (st->wake_fd == -1)
+		st->wake_fd = wake_open_notify(st->path);
+	if (st->wake_fd != -1)
+		wake_notify_fd(st->wake_fd);
 }
 
 static enum store_result
@@ -928,6 +949,7 @@ sq_append_groups(struct store *base, struct store_group *groups, size_t ngroups,
 		txerr = xstrdup(sqlite3_errmsg(st->db));
 		goto fail;
 	}
+	sq_notify(st);
 	return STORE_OK;
 fail:
 	sq_rollback(st);
@@ -1297,6 +1319,7 @@ sq_channel_delete(struct store *base, const char *channel, int64_t now_ms)
 	if ((rc = sq_run(st, ST_LOG_DELETION)) != SQLITE_DONE ||
 	    (rc = sq_run(st, ST_COMMIT)) != SQLITE_DONE)
 		goto fail;
+	sq_notify(st);
 	return STORE_OK;
 fail:
 	res = sq_fail(st, rc, "delete channel");
@@ -1468,6 +1491,49 @@ sq_next_expiry(struct store *base, const struct store_retention *defaults, int64
 	return res;
 }
 
+/* ---- watching for commits ---------------------------------------------- */
+
+struct sq_watch {
+	struct store_watch base; /* first */
+	struct wake *wake;
+};
+
+static struct store_watch *
+sq_watch_new(const char *path, char **cause)
+{
+	struct wake *wake = wake_new(path, cause);
+	struct sq_watch *w;
+
+	if (wake == NULL)
+		return NULL;
+	w = xcalloc(1, sizeof *w);
+	w->base.ops = &store_sqlite_ops;
+	w->wake = wake;
+	return &w->base;
+}
+
+static void
+sq_watch_free(struct store_watch *base)
+{
+	struct sq_watch *w = (struct sq_watch *)base;
+
+	wake_free(w->wake);
+	free(w);
+}
+
+static int
+sq_watch_fd(const struct store_watch *base)
+{
+	return wake_fd(((const struct sq_watch *)base)->wake);
+}
+
+/* WAKE_COMMIT and WAKE_WAL are STORE_WATCH_COMMIT and STORE_WATCH_SOON. */
+static int
+sq_watch_drain(struct store_watch *base)
+{
+	return wake_drain(((struct sq_watch *)base)->wake);
+}
+
 const struct store_ops store_sqlite_ops = {
 	.scheme = "sqlite",
 	.version = sq_version,
@@ -1494,4 +1560,8 @@ const struct store_ops store_sqlite_ops = {
 	.body_open = sq_body_open,
 	.body_read = sq_body_read,
 	.body_close = sq_body_close,
+	.watch_new = sq_watch_new,
+	.watch_free = sq_watch_free,
+	.watch_fd = sq_watch_fd,
+	.watch_drain = sq_watch_drain,
 };

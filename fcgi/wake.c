@@ -31,15 +31,10 @@ wake_new(const char *db_path, char **cause)
 	char *copy1 = xstrdup(db_path), *copy2 = xstrdup(db_path);
 	const char *dir = dirname(copy1), *base = basename(copy2);
 
-	char *notify_path = xasprintf("%s-wake", db_path);
-
 	w->wd = -1;
 	w->wal_name = xasprintf("%s-wal", base);
 	w->notify_name = xasprintf("%s-wake", base);
-	w->notify_fd = open(notify_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-	if (w->notify_fd != -1)
-		fchmod(w->notify_fd, 0666); /* any fcpush process may signal */
-	free(notify_path);
+	w->notify_fd = wake_open_notify(db_path);
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w->fd == -1) {
 		if (cause != NULL)
@@ -115,9 +110,27 @@ wake_drain(struct wake *w)
 int
 wake_notify(struct wake *w)
 {
+	return wake_notify_fd(w->notify_fd);
+}
+
+int
+wake_open_notify(const char *db_path)
+{
+	char *notify_path = xasprintf("%s-wake", db_path);
+	int fd = open(notify_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+
+	if (fd != -1)
+		fchmod(fd, 0666); /* any fcpush process may signal */
+	free(notify_path);
+	return fd;
+}
+
+int
+wake_notify_fd(int fd)
+{
 	static const char one = '1';
 
-	if (w->notify_fd == -1)
+	if (fd == -1)
 		return -1;
-	return pwrite(w->notify_fd, &one, 1, 0) == 1 ? 0 : -1;
+	return pwrite(fd, &one, 1, 0) == 1 ? 0 : -1;
 }

@@ -17,7 +17,8 @@
 
 struct wake;
 
-/* What wake_drain saw (a bit mask). */
+/* What wake_drain saw (a bit mask): the values of store.h's
+ * STORE_WATCH_COMMIT and STORE_WATCH_SOON. */
 #define WAKE_COMMIT 0x1 /* DB-wake: a commit is visible */
 #define WAKE_WAL 0x2    /* DB-wal was written: a commit may become visible soon */
 
@@ -39,5 +40,11 @@ int wake_drain(struct wake *w);
  * one 1-byte pwrite(2) to DB-wake. Thread-safe. Returns 0, or -1 when the
  * file could not be opened or written (the WAL event still wakes them). */
 int wake_notify(struct wake *w);
+/* Open (or create, mode 0666) the DB-wake file of the database at db_path
+ * for wake_notify_fd, close-on-exec. Returns the fd, or -1 (errno set). */
+int wake_open_notify(const char *db_path);
+/* wake_notify on an fd from wake_open_notify: 0, or -1 when the write
+ * failed. */
+int wake_notify_fd(int fd);
 
 #endif

@@ -11,6 +11,7 @@
  * with its log; bodies read in pieces; the epoch kept across reopening;
  * a failing group that does not undo the others.
  */
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,6 +338,49 @@ START_TEST(test_epoch_kept_and_cursor_resume)
 }
 END_TEST
 
+/* A watch hears a commit made on another connection of the same store,
+ * through its fd, within a bounded time; and a deletion too. */
+START_TEST(test_watch_hears_commits)
+{
+	struct store_watch *w;
+	struct store *other;
+	struct pollfd pfd;
+	char *cause = NULL;
+	int seen;
+
+	if (!open_backend(_i))
+		return;
+	w = store_watch_new(location, &cause);
+	ck_assert_msg(w != NULL, "store_watch_new: %s", cause != NULL ? cause : "?");
+	other = store_open(location, 0, 1000, &cause);
+	ck_assert_msg(other != NULL, "second connection: %s", cause != NULL ? cause : "?");
+	store_watch_drain(w); /* whatever opening made */
+
+	{
+		struct store_pub p = { "a", NULL, "text/plain", "x", 1, NULL };
+		int64_t seq = 0;
+		struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL };
+
+		ck_assert_int_eq(store_append_groups(other, &g, 1, 1000), STORE_OK);
+	}
+	pfd.fd = store_watch_fd(w);
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	seen = store_watch_drain(w);
+	ck_assert_msg(seen & STORE_WATCH_COMMIT, "drain after an append saw %d", seen);
+
+	ck_assert_int_eq(store_channel_delete(other, "a", 2000), STORE_OK);
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	seen = store_watch_drain(w);
+	ck_assert_msg(seen & STORE_WATCH_COMMIT, "drain after a deletion saw %d", seen);
+	ck_assert_int_eq(store_watch_drain(w), 0); /* nothing more */
+
+	store_close(other);
+	store_watch_free(w);
+	close_backend();
+}
+END_TEST
+
 /* Not per backend: the choice of backend itself. */
 START_TEST(test_unknown_scheme_refused)
 {
@@ -365,6 +409,7 @@ store_contract_suite(void)
 	tcase_add_loop_test(tc, test_channels_and_deletion_log, 0, NBACKENDS);
 	tcase_add_loop_test(tc, test_body_in_pieces, 0, NBACKENDS);
 	tcase_add_loop_test(tc, test_epoch_kept_and_cursor_resume, 0, NBACKENDS);
+	tcase_add_loop_test(tc, test_watch_hears_commits, 0, NBACKENDS);
 	tcase_add_test(tc, test_unknown_scheme_refused);
 	suite_add_tcase(s, tc);
 	return s;
