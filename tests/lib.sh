@@ -131,6 +131,13 @@ unique_channel() {
 
 # ---- worker ---------------------------------------------------------------
 
+# put_status FILE STATUS: write an exit status for a waiter that tests
+# `-e FILE`: written aside and renamed, so FILE never exists empty (a plain
+# `echo $? >FILE` creates it before writing, and a reader racing it saw "").
+put_status() {
+	echo "$2" >"$1.tmp" && mv "$1.tmp" "$1"
+}
+
 # start_daemon NAME WHAT ADDRESS READY BIN [FCPUSH_KEY=VALUE | --FLAG...]: start
 # BIN (fcpush.fcgi or fcpush-ws; WHAT names it in messages) with database $DB,
 # log level $FCPUSH_TEST_LOG_LEVEL and the settings given (words starting
@@ -154,7 +161,7 @@ start_daemon() {
 		echo $! >"$T/$name.pid.tmp"
 		mv "$T/$name.pid.tmp" "$T/$name.pid"
 		wait $!
-		echo $? >"$T/$name.rc"
+		put_status "$T/$name.rc" $?
 	) &
 	# Kept in a file, not a variable, so that daemons started inside a case
 	# (a subshell) are stopped and checked at teardown too, and the case's

@@ -46,7 +46,7 @@ ws_bg() {
 	rm -f "$T/ws-$name".*
 	(
 		wsc listen "$url" --ready "$T/ws-$name.ready" "$@" >"$T/ws-$name.out" 2>"$T/ws-$name.err"
-		echo $? >"$T/ws-$name.rc"
+		put_status "$T/ws-$name.rc" $?
 	) &
 	WS_PID[$name]=$!
 	wait_until 10 "WebSocket $name to open" ws_open "$name" ||
@@ -558,7 +558,7 @@ case_slow_client() {
 	first=$SEQ
 	: >"$T/stall.out" # before the client: wait_until gives up on grep's 2 (no file)
 	(wsc raw "$WSSOCKET" 0 "/push/ws/channels/$ch?since=$first" "stall:$T/go" --timeout 30 >"$T/stall.out"
-		echo $? >"$T/stall.rc") &
+		put_status "$T/stall.rc" $?) &
 	wait_until 10 "the stalled client to connect" grep -qx open "$T/stall.out" || fail "$(cat "$T/stall.out")"
 	"$PY" -c 'import sys
 for i in range(3000): sys.stdout.write("%s %d\n" % ("x" * 1000, i))' |
@@ -640,7 +640,7 @@ case_replies_bounded() {
 	: >"$T/flood.out"
 	(wsc raw 127.0.0.1 "${WS_LISTEN##*:}" "/push/ws/channels/$(unique_channel flood)" \
 		"flood:600000:$T/flood.go" --timeout 40 >"$T/flood.out"
-		echo $? >"$T/flood.rc") &
+		put_status "$T/flood.rc" $?) &
 	wait_until 30 "fcpush-ws to drop the client that reads none of its replies" \
 		grep -q 'too slow to read' "$T/wsflood.err" || fail "the flooding client was never dropped"
 	peak=$(ws_mem_kb wsflood VmHWM)
@@ -750,7 +750,7 @@ case_commit_off_loop() {
 	: >"$T/lockbad.out"
 	(wsc raw 127.0.0.1 "${WS_LISTEN##*:}" "/push/ws/channels/$bad" "unmasked-after:$bad" --frames --timeout 30 \
 		>"$T/lockbad.out"
-		echo $? >"$T/lockbad.rc") &
+		put_status "$T/lockbad.rc" $?) &
 	# Several in a row: the publish reaches fcpush-ws during the first at
 	# the latest, so the later ones run while its commit waits.
 	for i in 1 2 3; do
