@@ -45,6 +45,26 @@ case_sighup() {
 	stream_stop sse
 }
 
+# listen_holders PORT: how many lighttpd processes hold the listening TCP
+# socket on 127.0.0.1:PORT (from /proc: no tool needed).
+listen_holders() {
+	local hex inode d fd n=0
+	hex=$(printf '%04X' "$1")
+	inode=$(awk -v p=":$hex" '$2 ~ p"$" && $4 == "0A" { print $10; exit }' /proc/net/tcp)
+	if [ -n "$inode" ]; then
+		for d in /proc/[0-9]*; do
+			[ "$(cat "$d/comm" 2>/dev/null)" = lighttpd ] || continue
+			for fd in "$d"/fd/*; do
+				if [ "$(readlink "$fd" 2>/dev/null)" = "socket:[$inode]" ]; then
+					n=$((n + 1))
+					break
+				fi
+			done
+		done
+	fi
+	echo "$n"
+}
+
 # lighttpd's graceful reload with held streams: new requests are answered at
 # once (server.graceful-restart-bg), and the held stream gets the next
 # message exactly once. The old process usually keeps the stream; lighttpd
@@ -66,6 +86,12 @@ case_lighttpd_reload() {
 	ms=$(($(now_ms) - t0))
 	log "lighttpd answered /push/status ${ms} ms after SIGUSR1 with a stream held"
 	[ "$ms" -lt 3000 ] || fail "lighttpd took $ms ms to answer after a graceful reload"
+	# Until the old process has closed its copy of the listening socket
+	# (forked with it), a new connection may land there and be reset when
+	# it stops: lighttpd's window, not fcpush's. Publish once it is shut.
+	wait_until 10 "one lighttpd process to hold the listening socket" \
+		eval '[ "$(listen_holders "$PORT")" = 1 ]' ||
+		fail "$(listen_holders "$PORT") lighttpd processes still hold the listening socket 10 s after SIGUSR1"
 	publish "$ch" after-reload
 	await_records sse '.type == "event" and .data == "after-reload"' 1 10
 	publish "$ch" after-reload-2
