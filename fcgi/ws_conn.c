@@ -1,0 +1,824 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fcpush-ws: Connections, their frame queues, the channel index, catch-up and the
+ * dispatch of new rows.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+#include <uv.h>
+#include "config.h"
+#include "json.h"
+#include "log.h"
+#include "metrics.h"
+#include "retention.h"
+#include "route.h"
+#include "store.h"
+#include "supervise.h"
+#include "util.h"
+#include "wake.h"
+#include "ws.h"
+
+#include "wsd.h"
+
+static int wconn_over_bound(const struct wconn *c);
+static void wconn_fall_behind(struct wconn *c);
+
+/* ---- frames and queues ------------------------------------------------------ */
+
+static struct wframe *
+wframe_new(const char *data, size_t len, int binary)
+{
+	struct wframe *f = xmalloc(sizeof *f + LWS_PRE + len + 1);
+
+	f->refs = 1;
+	f->binary = binary;
+	f->len = len;
+	memcpy(f->data + LWS_PRE, data, len);
+	f->data[LWS_PRE + len] = '\0';
+	return f;
+}
+
+static void
+wframe_unref(struct wframe *f)
+{
+	if (f != NULL && --f->refs == 0)
+		free(f);
+}
+
+/* Queue f (one more reference) to c and ask for a WRITEABLE callback. Every
+ * frame counts against ws_max_pending_bytes, the replies to the client's own
+ * commands as much as messages: past it c falls behind (wconn_fall_behind). */
+static void
+wconn_queue(struct wconn *c, struct wframe *f)
+{
+	struct wq *q;
+
+	if (c->dropped)
+		return;
+	q = xmalloc(sizeof *q);
+	q->f = f;
+	q->next = NULL;
+	f->refs++;
+	if (c->tail != NULL)
+		c->tail->next = q;
+	else
+		c->head = q;
+	c->tail = q;
+	c->pending += f->len;
+	c->last_unit = f->len;
+	lws_callback_on_writable(c->wsi);
+	if (wconn_over_bound(c))
+		wconn_fall_behind(c);
+}
+
+
+/* Write f to c at once, without waiting for a WRITEABLE callback, when
+ * nothing of c's is waiting: no frame queued, no partial frame held by lws,
+ * not closing. The socket of a reader that keeps up almost always takes the
+ * frame whole; if it takes part, lws keeps the rest and sends it first
+ * (lws_partial_buffered), and later frames queue. Returns 1 when written, 0
+ * when f must be queued. A failed write ends the connection. */
+static int
+wconn_write_now(struct wconn *c, struct wframe *f)
+{
+	if (c->head != NULL || c->dropped || c->close_code != 0 || c->peer_closed || c->close_sent ||
+	    wconn_sent_bad_frame(c) || lws_partial_buffered(c->wsi))
+		return 0;
+	if (lws_write(c->wsi, f->data + LWS_PRE, f->len, f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) < (int)f->len) {
+		c->dropped = 1;
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return 1;
+	}
+	c->sent += f->len;
+	return 1;
+}
+
+/* Queue a frame built in b (copied): text, or binary when binary is set. */
+void
+wconn_queue_buf(struct wconn *c, const struct buf *b, int binary)
+{
+	struct wframe *f = wframe_new(b->data, b->len, binary);
+
+	wconn_queue(c, f);
+	wframe_unref(f);
+}
+
+void
+wconn_clear_queue(struct wconn *c)
+{
+	struct wq *q, *next;
+
+	for (q = c->head; q != NULL; q = next) {
+		next = q->next;
+		wframe_unref(q->f);
+		free(q);
+	}
+	c->head = c->tail = NULL;
+	c->pending = 0;
+}
+
+/* ---- the channel index ------------------------------------------------------- */
+
+static size_t
+wsd_hash(const char *s)
+{
+	size_t h = 14695981039346656037ULL;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static struct wchan *
+wsd_chan_find(struct wsd *d, const char *name)
+{
+	struct wchan *ch;
+
+	for (ch = d->buckets[wsd_hash(name) & (d->nbuckets - 1)]; ch != NULL; ch = ch->next) {
+		if (strcmp(ch->name, name) == 0)
+			return ch;
+	}
+	return NULL;
+}
+
+static struct wchan *
+wsd_chan_get(struct wsd *d, const char *name)
+{
+	struct wchan *ch = wsd_chan_find(d, name), **b, *next;
+	size_t nb, i, h;
+
+	if (ch != NULL)
+		return ch;
+	if (d->nchans >= d->nbuckets * 2) {
+		nb = d->nbuckets * 2;
+		b = xcalloc(nb, sizeof *b);
+		for (i = 0; i < d->nbuckets; i++) {
+			for (ch = d->buckets[i]; ch != NULL; ch = next) {
+				next = ch->next;
+				h = wsd_hash(ch->name) & (nb - 1);
+				ch->next = b[h];
+				b[h] = ch;
+			}
+		}
+		free(d->buckets);
+		d->buckets = b;
+		d->nbuckets = nb;
+	}
+	ch = xcalloc(1, sizeof *ch);
+	ch->name = xstrdup(name);
+	h = wsd_hash(name) & (d->nbuckets - 1);
+	ch->next = d->buckets[h];
+	d->buckets[h] = ch;
+	d->nchans++;
+	return ch;
+}
+
+static void
+wsd_chan_drop(struct wsd *d, struct wchan *ch)
+{
+	struct wchan **pp = &d->buckets[wsd_hash(ch->name) & (d->nbuckets - 1)];
+
+	while (*pp != ch)
+		pp = &(*pp)->next;
+	*pp = ch->next;
+	d->nchans--;
+	free(ch->name);
+	free(ch->subs);
+	free(ch);
+}
+
+/* Subscribe c to channel in group g (which counts it). */
+static void
+wconn_sub_add(struct wconn *c, const char *channel, struct wgroup *g)
+{
+	struct wchan *ch = wsd_chan_get(c->d, channel);
+	struct wsub *s = xcalloc(1, sizeof *s);
+
+	s->c = c;
+	s->g = g;
+	s->ch = ch;
+	if (ch->n == ch->cap) {
+		ch->cap = ch->cap == 0 ? 4 : ch->cap * 2;
+		ch->subs = xrealloc(ch->subs, ch->cap * sizeof *ch->subs);
+	}
+	s->slot = ch->n;
+	ch->subs[ch->n++] = s;
+	g->nsubs++;
+	c->subs = xrealloc(c->subs, (c->nsubs + 1) * sizeof *c->subs);
+	c->subs[c->nsubs++] = s;
+}
+
+/* Remove subscription i of c; its group goes with its last subscription. */
+void
+wconn_sub_remove(struct wconn *c, size_t i)
+{
+	struct wsub *s = c->subs[i];
+	struct wchan *ch = s->ch;
+
+	ch->subs[s->slot] = ch->subs[--ch->n];
+	ch->subs[s->slot]->slot = s->slot;
+	if (ch->n == 0)
+		wsd_chan_drop(c->d, ch);
+	if (--s->g->nsubs == 0)
+		free(s->g);
+	c->subs[i] = c->subs[--c->nsubs];
+	free(s);
+}
+
+struct wsub *
+wconn_sub_find(struct wconn *c, const char *channel, size_t *idx)
+{
+	size_t i;
+
+	for (i = 0; i < c->nsubs; i++) {
+		if (strcmp(c->subs[i]->ch->name, channel) == 0) {
+			if (idx != NULL)
+				*idx = i;
+			return c->subs[i];
+		}
+	}
+	return NULL;
+}
+
+void
+wconn_unsubscribe_all(struct wconn *c)
+{
+	while (c->nsubs > 0)
+		wconn_sub_remove(c, c->nsubs - 1);
+}
+
+/* ---- connections ----------------------------------------------------------------- */
+
+/* Close c once what is queued has been sent: the close frame carries code
+ * and text (RFC 6455 §5.5.1). It gets no more messages. */
+void
+wsd_close_when_sent(struct wconn *c, int code, const char *text)
+{
+	if (c->close_code == 0) {
+		c->close_code = code;
+		c->close_text = text;
+	}
+	wconn_unsubscribe_all(c);
+	lws_callback_on_writable(c->wsi);
+}
+
+/* Drop a client that fell behind: forget its queue, close 1013 (try again
+ * later: it resumes with ?since). If even the
+ * close frame cannot be sent within 5 s, lws cuts the connection. */
+static void
+wsd_drop(struct wconn *c)
+{
+	log_info("dropping a WebSocket client too slow to read (%zu bytes queued)", c->pending);
+	c->d->stats.dropped++;
+	wconn_clear_queue(c);
+	wsd_close_when_sent(c, WS_CLOSE_TRY_AGAIN, "too slow: reconnect with ?since");
+	c->dropped = 1;
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 5);
+}
+
+/* Whether c holds more than the bound, not counting the newest frame (one
+ * frame larger than the bound is no sign of a stalled reader). */
+static int
+wconn_over_bound(const struct wconn *c)
+{
+	return c->pending > (size_t)c->d->cfg.ws_max_pending_bytes + c->last_unit;
+}
+
+/* Judge, every WSD_DRAIN_GRACE_MS, a connection that went over the bound:
+ * one that still has frames queued but took less than half the bound in that
+ * time is dropped; one whose queue is empty is back to normal; any other is
+ * judged again later. */
+static void
+wconn_over_check(lws_sorted_usec_list_t *sul)
+{
+	struct wconn *c = lws_container_of(sul, struct wconn, sul_over);
+
+	if (c->dropped || c->pending == 0) {
+		c->over = 0;
+		return;
+	}
+	if (c->sent - c->over_sent < (uint64_t)c->d->cfg.ws_max_pending_bytes / 2) {
+		c->over = 0;
+		wsd_drop(c);
+		return;
+	}
+	c->over_sent = c->sent;
+	lws_sul_schedule(c->d->ctx, 0, &c->sul_over, wconn_over_check, WSD_DRAIN_GRACE_MS * LWS_US_PER_MS);
+}
+
+/* c has more than the bound queued: its subscriptions stop taking live rows
+ * (they read them from the store once the queue drains), and its input is
+ * no longer read (lws keeps what it already read; TCP holds the rest back
+ * at the client), so that commands cannot queue replies without end: its
+ * memory stays bounded. Reading resumes once the queue is below half the
+ * bound (wconn_rx_resume); whether it is dropped is decided after a grace
+ * period. */
+static void
+wconn_fall_behind(struct wconn *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nsubs; i++)
+		c->subs[i]->g->behind = 1;
+	if (!c->rx_paused) {
+		c->rx_paused = 1;
+		lws_rx_flow_control(c->wsi, 0);
+	}
+	if (c->over)
+		return; /* already being judged */
+	c->over = 1;
+	c->over_sent = c->sent;
+	lws_sul_schedule(c->d->ctx, 0, &c->sul_over, wconn_over_check, WSD_DRAIN_GRACE_MS * LWS_US_PER_MS);
+}
+
+/* Read c's input again once its queue is below half the bound. */
+static void
+wconn_rx_resume(struct wconn *c)
+{
+	if (c->rx_paused && !c->dropped && c->pending <= (size_t)c->d->cfg.ws_max_pending_bytes / 2) {
+		c->rx_paused = 0;
+		lws_rx_flow_control(c->wsi, 1);
+	}
+}
+
+void
+wconn_error(struct wconn *c, const char *code, const char *detail, const char *id)
+{
+	struct buf *b = &c->d->scratch;
+
+	buf_reset(b);
+	ws_frame_error(b, code, detail, id);
+	wconn_queue_buf(c, b, 0);
+}
+
+/* Open a group for channels at cursor since (has_since: a cursor was given,
+ * so history is read from the store first, after a gap notice if retention
+ * deleted part of it, or if the cursor is of another epoch (NULL or "":
+ * unchecked) or above every seq of this database). */
+struct wgroup *
+wconn_group_open(struct wconn *c, char *const *channels, size_t n, int has_since, int64_t since,
+		 const char *epoch)
+{
+	struct wsd *d = c->d;
+	struct wgroup *g = xcalloc(1, sizeof *g);
+	int64_t trimmed = 0, oldest = 0, high = 0;
+	int rollback = 0;
+	size_t i;
+
+	/* A cursor of another epoch starts at the beginning of the history,
+	 * one above every seq assigned here (a restored database) at the
+	 * highest: both after a gap notice. */
+	if (has_since && store_high_seq(d->st, &high) == STORE_OK)
+		since = store_cursor_resume(d->st, epoch, since, high, &rollback);
+	g->since = has_since ? since : d->seen_seq;
+	g->behind = has_since;
+	if (has_since &&
+	    store_gap(d->st, (const char *const *)channels, n, since, &trimmed, &oldest) == STORE_OK &&
+	    (rollback || since < trimmed)) {
+		buf_reset(&d->scratch);
+		ws_frame_gap(&d->scratch, oldest > 0 ? oldest : (rollback ? since : trimmed) + 1, store_epoch(d->st));
+		wconn_queue_buf(c, &d->scratch, 0);
+	}
+	for (i = 0; i < n; i++)
+		wconn_sub_add(c, channels[i], g);
+	return g;
+}
+
+/* How many rows wconn_catch_up reads next for c: about as many as the room
+ * left in budget takes at the size of the last history frame queued (one
+ * before any), between 1 and WSD_CATCH_UP_PAGE. So a read holds about the
+ * budget in rows, not a page of rows of up to STORE_INLINE_MAX_BYTES each,
+ * and rows are seldom read and dropped for want of room. */
+static size_t
+wconn_catch_up_page(const struct wconn *c, size_t budget)
+{
+	size_t room = budget > c->pending ? budget - c->pending : 0, rows;
+
+	if (c->catch_up_unit == 0)
+		return 1;
+	rows = room / c->catch_up_unit + 1;
+	return rows < WSD_CATCH_UP_PAGE ? rows : WSD_CATCH_UP_PAGE;
+}
+
+/* Read the history of c's behind groups from the store while its queue is
+ * below half the bound, page by page (wconn_catch_up_page); called again
+ * from the WRITEABLE callback once the queue is empty. A group that read a
+ * short page whole has caught up (every row committed so far is queued) and
+ * takes live rows from here on, skipping those it already has (seq <=
+ * since). */
+void
+wconn_catch_up(struct wconn *c)
+{
+	struct wsd *d = c->d;
+	size_t budget = (size_t)d->cfg.ws_max_pending_bytes / 2, page, i, k, nch;
+	int binary;
+	const char **chans = xcalloc(c->nsubs > 0 ? c->nsubs : 1, sizeof *chans);
+	struct wgroup *g;
+	struct msglist l;
+
+	msglist_init(&l);
+	l.max_bytes = (size_t)d->cfg.page_max_bytes;
+	for (k = 0; k < c->nsubs && c->pending < budget && !c->dropped; k++) {
+		g = c->subs[k]->g;
+		if (!g->behind)
+			continue;
+		nch = 0;
+		for (i = 0; i < c->nsubs; i++) {
+			if (c->subs[i]->g == g)
+				chans[nch++] = c->subs[i]->ch->name;
+		}
+		while (g->behind && c->pending < budget) {
+			page = wconn_catch_up_page(c, budget);
+			msglist_clear(&l);
+			if (store_read_since(d->st, chans, nch, g->since, page, &l) != STORE_OK) {
+				log_error("catching a WebSocket up: %s", store_errmsg(d->st));
+				break;
+			}
+			for (i = 0; i < l.n && (i == 0 || c->pending < budget); i++) {
+				buf_reset(&d->scratch);
+				binary = ws_frame_message(&d->scratch, l.v[i]);
+				wconn_queue_buf(c, &d->scratch, binary);
+				c->delivered++;
+				d->stats.delivered++;
+				c->catch_up_unit = d->scratch.len;
+				g->since = l.v[i]->seq;
+			}
+			if (l.n < page && !l.truncated && i == l.n)
+				g->behind = 0;
+		}
+	}
+	msglist_fini(&l);
+	free(chans);
+}
+
+/* ?last=N: start group g at the cursor before the last n messages of its
+ * channels, behind: wconn_catch_up then reads them page by page as the
+ * queue drains, as it reads any history, and the group goes on live after
+ * them (a row it holds is not sent again). Nothing is read or queued here:
+ * N messages of up to STORE_INLINE_MAX_BYTES are never held at once. */
+static void
+wconn_group_from_last(struct wconn *c, struct wgroup *g, const char *const *channels, size_t nch, size_t n)
+{
+	struct wsd *d = c->d;
+	int64_t since = 0;
+
+	if (store_last_cursor(d->st, channels, nch, n, &since) != STORE_OK) {
+		log_error("reading the last messages: %s", store_errmsg(d->st));
+		return; /* live only */
+	}
+	g->since = since;
+	g->behind = 1;
+}
+
+static int
+wconn_any_behind(const struct wconn *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nsubs; i++) {
+		if (c->subs[i]->g->behind)
+			return 1;
+	}
+	return 0;
+}
+
+/* Free c and everything it holds; its pending publishes lose their ack. */
+void
+wconn_free(struct wconn *c)
+{
+	struct wsd *d = c->d;
+	size_t i;
+
+	for (i = 0; i < d->npubs; i++) {
+		if (d->pubs[i].c == c)
+			d->pubs[i].c = NULL;
+	}
+	for (i = 0; i < d->nflight; i++) {
+		if (d->flight[i].c == c)
+			d->flight[i].c = NULL; /* the thread never reads c */
+	}
+	if (c->fd >= 0 && (size_t)c->fd < wsd_nrx && wsd_rx[c->fd].c == c)
+		wsd_rx[c->fd].c = NULL;
+	lws_sul_cancel(&c->sul_over);
+	lws_sul_cancel(&c->sul_close);
+	wconn_unsubscribe_all(c);
+	wconn_clear_queue(c);
+	buf_fini(&c->rx);
+	free(c->subs);
+	free(c->path);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		d->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	d->nconns--;
+	free(c);
+	if (d->stopping && d->nconns == 0)
+		d->done = 1; /* the loop in main ends after this callback */
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------ */
+
+static void
+wsd_dispatch_deletions(struct wsd *d)
+{
+	struct store_deletion *dels = NULL;
+	struct wchan *ch;
+	struct wconn *c;
+	size_t n = 0, i;
+
+	if (store_read_deletions(d->st, d->seen_deletion, &dels, &n) != STORE_OK) {
+		log_error("reading deletions: %s", store_errmsg(d->st));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		while ((ch = wsd_chan_find(d, dels[i].channel)) != NULL) {
+			c = ch->subs[0]->c;
+			buf_reset(&d->scratch);
+			ws_frame_deleted(&d->scratch, dels[i].channel);
+			wconn_queue_buf(c, &d->scratch, 0);
+			wsd_close_when_sent(c, WS_CLOSE_DELETED, "channel deleted");
+		}
+		d->seen_deletion = dels[i].id;
+	}
+	free(dels);
+}
+
+/* Read every row above seen_seq once and queue each to every live
+ * subscription of its channel. *found (may be NULL) is set when there were
+ * new rows. */
+void
+wsd_dispatch(struct wsd *d, int *found)
+{
+	struct wframe *f;
+	struct store_message *m;
+	struct wchan *ch;
+	struct wsub *s;
+	size_t i, j;
+	int binary;
+
+	if (found != NULL)
+		*found = 0;
+	wsd_dispatch_deletions(d);
+	for (;;) {
+		msglist_clear(&d->rows);
+		if (store_read_all_since(d->st, d->seen_seq, WSD_READ_PAGE, &d->rows) != STORE_OK) {
+			log_error("reading new messages: %s", store_errmsg(d->st));
+			return;
+		}
+		if (d->rows.n == 0)
+			break;
+		if (found != NULL)
+			*found = 1;
+		for (i = 0; i < d->rows.n; i++) {
+			m = d->rows.v[i];
+			if ((ch = wsd_chan_find(d, m->channel)) == NULL)
+				continue;
+			f = NULL;
+			for (j = 0; j < ch->n; j++) {
+				s = ch->subs[j];
+				if (s->g->behind || m->seq <= s->g->since || s->c->dropped || s->c->close_sent)
+					continue;
+				if (s->c->in_flight > 0) {
+					/* Its acks first: the row may be its own
+					 * publish (wsd_committed). */
+					s->g->behind = 1;
+					continue;
+				}
+				if (f == NULL) {
+					buf_reset(&d->scratch);
+					binary = ws_frame_message(&d->scratch, m);
+					f = wframe_new(d->scratch.data, d->scratch.len, binary);
+				}
+				if (!wconn_write_now(s->c, f))
+					wconn_queue(s->c, f); /* checks the bound */
+				s->c->delivered++;
+				d->stats.delivered++;
+				s->g->since = m->seq;
+			}
+			wframe_unref(f);
+		}
+		d->seen_seq = d->rows.v[d->rows.n - 1]->seq;
+		if (d->rows.n < WSD_READ_PAGE && !d->rows.truncated)
+			break;
+	}
+	msglist_clear(&d->rows);
+}
+
+/* Arm the re-read timer to fire once in ms milliseconds. */
+static void
+wsd_recheck_arm(struct wsd *d, int64_t ms)
+{
+	struct itimerspec its;
+
+	memset(&its, 0, sizeof its);
+	its.it_value.tv_sec = (time_t)(ms / 1000);
+	its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
+	if (timerfd_settime(d->recheck_fd, 0, &its, NULL) == -1)
+		log_warn("timerfd_settime: %s", strerror(errno));
+}
+
+/* A WAL write was seen: its commit may not be visible yet (wake.h). Look
+ * again after 1, 2, 4 ... 512 ms until new rows show up. On a timerfd, not
+ * an lws timer: lws 4.1 hands its loop timeouts in whole milliseconds, so a
+ * timer due within the millisecond makes the loop spin until then
+ * (measured on its poll loop, which rounds down: ~2,000 poll calls after
+ * one publish; its libuv glue rounds to the nearest). */
+int
+wsd_recheck_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct wsd *d = lws_context_user(lws_get_context(wsi));
+	uint64_t expirations;
+	int found = 0;
+
+	(void)user;
+	(void)in;
+	(void)len;
+	if (reason != LWS_CALLBACK_RAW_RX_FILE)
+		return 0;
+	if (read(d->recheck_fd, &expirations, sizeof expirations) != (ssize_t)sizeof expirations)
+		return 0; /* disarmed since it fired */
+	wsd_dispatch(d, &found);
+	if (found || d->recheck_delay_ms >= 512)
+		return 0;
+	d->recheck_delay_ms *= 2;
+	wsd_recheck_arm(d, d->recheck_delay_ms);
+	return 0;
+}
+
+int
+wsd_wake_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct wsd *d = lws_context_user(lws_get_context(wsi));
+	int seen;
+
+	if (reason != LWS_CALLBACK_RAW_RX_FILE)
+		return 0;
+	seen = wake_drain(d->wake);
+	if (seen <= 0)
+		return 0;
+	wsd_dispatch(d, NULL);
+	if (seen & WAKE_WAL) {
+		d->recheck_delay_ms = 1;
+		wsd_recheck_arm(d, 1);
+	}
+	return 0;
+}
+
+/* A handshake was accepted: subscribe the URL's channels. */
+int
+wsd_established(struct wsd *d, struct lws *wsi, struct wpss *pss)
+{
+	int too_long;
+	char *uri = wsd_request_uri(wsi, &too_long);
+	struct ws_target t;
+	struct wgroup *g;
+	struct wconn *c;
+	struct wrx *r;
+	const char *code;
+	int rc = 0;
+
+	memset(&t, 0, sizeof t);
+	if (uri == NULL || ws_target_parse(uri, d->cfg.page_messages, &t, &code, NULL) != 0) {
+		rc = -1; /* confirm_upgrade checked it: cannot happen */
+		goto out;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->d = d;
+	c->wsi = wsi;
+	c->fd = lws_get_socket_fd(wsi);
+	buf_init(&c->rx);
+	c->next = d->conns;
+	if (d->conns != NULL)
+		d->conns->prev = c;
+	d->conns = c;
+	d->nconns++;
+	d->stats.opened++;
+	pss->c = c;
+	c->path = xstrndup(uri, strcspn(uri, "?"));
+	log_info("WebSocket connected: %s (%zu open)", c->path, d->nconns);
+	g = wconn_group_open(c, t.channels, t.nchannels, t.has_since, t.since, t.epoch);
+	if (t.last > 0)
+		wconn_group_from_last(c, g, (const char *const *)t.channels, t.nchannels, (size_t)t.last);
+	if (wconn_any_behind(c))
+		lws_callback_on_writable(wsi);
+	if ((r = wsd_rx_slot(c->fd)) != NULL && r->active) {
+		r->c = c;
+		buf_fini(&r->fc.target); /* read above: not needed any more */
+		if (r->fc.close_code != 0) /* a frame sent along with the request */
+			lws_callback_on_writable(wsi);
+	}
+out:
+	ws_target_fini(&t);
+	free(uri);
+	return rc;
+}
+
+/* Start the close handshake of RFC 6455 §7.1.2 with c's close code: lws
+ * sends the close frame, waits for the client's, then closes the socket.
+ * Run from a timer, not from c's own WRITEABLE callback: lws treats a
+ * nonzero return there as a failed write and drops the socket without a
+ * close frame (on its libuv loop; its poll loop happened to flush it). */
+static void
+wconn_close_now(lws_sorted_usec_list_t *sul)
+{
+	struct wconn *c = lws_container_of(sul, struct wconn, sul_close);
+
+	if (c->rx_paused) { /* let lws read the client's close frame */
+		c->rx_paused = 0;
+		lws_rx_flow_control(c->wsi, 1);
+	}
+	lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
+			 (unsigned char *)(uintptr_t)c->close_text, strlen(c->close_text));
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+}
+
+/* Send the next queued frame (one lws_write), or start the close handshake
+ * once the queue is empty and a close is due. Returns -1 when the write
+ * failed (lws then drops the connection). */
+int
+wsd_writeable(struct wconn *c)
+{
+	struct wq *q;
+	size_t len;
+	int n;
+
+	if (c->close_sent) {
+		wconn_clear_queue(c); /* lws is closing it: nothing may follow */
+		return 0;
+	}
+	if (!c->peer_closed && wconn_sent_bad_frame(c))
+		wconn_bad_frame(c);
+	if (c->head == NULL && !c->dropped && c->close_code == 0 && c->in_flight == 0 && wconn_any_behind(c))
+		wconn_catch_up(c);
+	if ((q = c->head) == NULL) {
+		if (c->close_code != 0)
+			lws_sul_schedule(c->d->ctx, 0, &c->sul_close, wconn_close_now, 1);
+		return 0;
+	}
+	len = q->f->len;
+	n = lws_write(c->wsi, q->f->data + LWS_PRE, len, q->f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	c->head = q->next;
+	if (c->head == NULL)
+		c->tail = NULL;
+	c->pending -= len;
+	wframe_unref(q->f);
+	free(q);
+	if (n < (int)len)
+		return -1;
+	c->sent += len;
+	wconn_rx_resume(c);
+	if (c->head != NULL || c->close_code != 0 || wconn_any_behind(c))
+		lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+/* A piece of a client message. Complete text messages are commands. Returns
+ * -1 to close (after lws_close_reason). */
+int
+wsd_receive(struct wconn *c, const void *in, size_t len)
+{
+	struct wsd *d = c->d;
+
+	if (lws_is_first_fragment(c->wsi)) {
+		buf_reset(&c->rx);
+		c->rx_binary = lws_frame_is_binary(c->wsi);
+	}
+	if (c->rx.len + len > (size_t)d->cfg.ws_max_message_bytes) {
+		static const char why[] = "message too big (ws_max_message_bytes)";
+
+		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)(uintptr_t)why,
+				 sizeof why - 1);
+		c->close_code = WS_CLOSE_TOO_BIG; /* for wsd_closed's count and log line */
+		return -1;
+	}
+	buf_append(&c->rx, in, len);
+	if (!lws_is_final_fragment(c->wsi))
+		return 0;
+	if (c->close_code != 0 || c->peer_closed || d->stopping) {
+		buf_reset(&c->rx);
+		return 0;
+	}
+	wconn_command(c, c->rx.data != NULL ? c->rx.data : "", c->rx.len, c->rx_binary);
+	if (c->rx.cap > 65536) {
+		buf_fini(&c->rx);
+		buf_init(&c->rx);
+	} else {
+		buf_reset(&c->rx);
+	}
+	return 0;
+}
