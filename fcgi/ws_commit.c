@@ -203,7 +203,7 @@ wsd_flight_clear(struct wsd *d)
  * the next batch. A client subscribed to its own channel gets the ack
  * before the message, as when the loop committed: while a connection has
  * publishes in the batch, live rows skip it (our inotify event may come
- * first) and its subscriptions fall behind (wsd_dispatch); it reads them
+ * first) and its subscriptions fall behind (wsd_on_row); it reads them
  * from the store once its acks are queued (wconn_catch_up). */
 void
 wsd_committed(struct wsd *d, enum store_result r)
@@ -213,7 +213,7 @@ wsd_committed(struct wsd *d, enum store_result r)
 	size_t i, msgs = 0;
 
 	if (r == STORE_OK) {
-		wake_notify(d->wake);
+		feed_notify(d->feed);
 		retention_kick(d->retention);
 		for (i = 0; i < d->nflight; i++)
 			msgs += d->fgroups[i].result == STORE_OK ? d->fgroups[i].n : 0;
@@ -247,7 +247,7 @@ wsd_committed(struct wsd *d, enum store_result r)
 	}
 	wsd_flight_clear(d);
 	if (r == STORE_OK)
-		wsd_dispatch(d, NULL);
+		feed_read(d->feed);
 	wsd_commit_start(d);
 }
 

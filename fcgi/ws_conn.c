@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <uv.h>
 #include "config.h"
+#include "feed.h"
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
@@ -383,7 +384,7 @@ wconn_group_open(struct wconn *c, char *const *channels, size_t n, int has_since
 	 * highest: both after a gap notice. */
 	if (has_since && store_high_seq(d->st, &high) == STORE_OK)
 		since = store_cursor_resume(d->st, epoch, since, high, &rollback);
-	g->since = has_since ? since : d->seen_seq;
+	g->since = has_since ? since : feed_seen_seq(d->feed);
 	g->behind = has_since;
 	if (has_since &&
 	    store_gap(d->st, (const char *const *)channels, n, since, &trimmed, &oldest) == STORE_OK &&
@@ -533,98 +534,80 @@ wconn_free(struct wconn *c)
 
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
+/* The feed's on_deleted: every subscriber of the channel is told and closed
+ * (4410) once what is queued is out. */
 static void
-wsd_dispatch_deletions(struct wsd *d)
+wsd_on_deleted(void *arg, const char *channel)
 {
-	struct store_deletion *dels = NULL;
+	struct wsd *d = arg;
 	struct wchan *ch;
 	struct wconn *c;
-	size_t n = 0, i;
 
-	if (store_read_deletions(d->st, d->seen_deletion, &dels, &n) != STORE_OK) {
-		log_error("reading deletions: %s", store_errmsg(d->st));
-		return;
+	while ((ch = wsd_chan_find(d, channel)) != NULL) {
+		c = ch->subs[0]->c;
+		buf_reset(&d->scratch);
+		ws_frame_deleted(&d->scratch, channel);
+		wconn_queue_buf(c, &d->scratch, 0);
+		wsd_close_when_sent(c, WS_CLOSE_DELETED, "channel deleted");
 	}
-	for (i = 0; i < n; i++) {
-		while ((ch = wsd_chan_find(d, dels[i].channel)) != NULL) {
-			c = ch->subs[0]->c;
-			buf_reset(&d->scratch);
-			ws_frame_deleted(&d->scratch, dels[i].channel);
-			wconn_queue_buf(c, &d->scratch, 0);
-			wsd_close_when_sent(c, WS_CLOSE_DELETED, "channel deleted");
-		}
-		d->seen_deletion = dels[i].id;
-	}
-	free(dels);
 }
 
-/* Read every row above seen_seq once and queue each to every live
- * subscription of its channel. *found (may be NULL) is set when there were
- * new rows. */
-void
-wsd_dispatch(struct wsd *d, int *found)
+/* The feed's on_row: queue m to every live subscription of its channel,
+ * encoded once into a frame they share. */
+static void
+wsd_on_row(void *arg, struct store_message *m)
 {
-	struct wframe *f;
-	struct store_message *m;
+	struct wsd *d = arg;
+	struct wframe *f = NULL;
 	struct wchan *ch;
 	struct wsub *s;
-	size_t i, j;
+	size_t j;
 	int binary;
 
-	if (found != NULL)
-		*found = 0;
-	wsd_dispatch_deletions(d);
-	for (;;) {
-		msglist_clear(&d->rows);
-		if (store_read_all_since(d->st, d->seen_seq, WSD_READ_PAGE, &d->rows) != STORE_OK) {
-			log_error("reading new messages: %s", store_errmsg(d->st));
-			return;
+	if ((ch = wsd_chan_find(d, m->channel)) == NULL)
+		return;
+	for (j = 0; j < ch->n; j++) {
+		s = ch->subs[j];
+		if (s->g->behind || m->seq <= s->g->since || s->c->dropped || s->c->close_sent)
+			continue;
+		if (s->c->in_flight > 0) {
+			/* Its acks first: the row may be its own
+			 * publish (wsd_committed). */
+			s->g->behind = 1;
+			continue;
 		}
-		if (d->rows.n == 0)
-			break;
-		if (found != NULL)
-			*found = 1;
-		for (i = 0; i < d->rows.n; i++) {
-			m = d->rows.v[i];
-			if ((ch = wsd_chan_find(d, m->channel)) == NULL)
-				continue;
-			f = NULL;
-			for (j = 0; j < ch->n; j++) {
-				s = ch->subs[j];
-				if (s->g->behind || m->seq <= s->g->since || s->c->dropped || s->c->close_sent)
-					continue;
-				if (s->c->in_flight > 0) {
-					/* Its acks first: the row may be its own
-					 * publish (wsd_committed). */
-					s->g->behind = 1;
-					continue;
-				}
-				if (f == NULL) {
-					buf_reset(&d->scratch);
-					binary = ws_frame_message(&d->scratch, m);
-					f = wframe_new(d->scratch.data, d->scratch.len, binary);
-				}
-				if (!wconn_write_now(s->c, f))
-					wconn_queue(s->c, f); /* checks the bound */
-				s->c->delivered++;
-				d->stats.delivered++;
-				s->g->since = m->seq;
-			}
-			wframe_unref(f);
+		if (f == NULL) {
+			buf_reset(&d->scratch);
+			binary = ws_frame_message(&d->scratch, m);
+			f = wframe_new(d->scratch.data, d->scratch.len, binary);
 		}
-		d->seen_seq = d->rows.v[d->rows.n - 1]->seq;
-		if (d->rows.n < WSD_READ_PAGE && !d->rows.truncated)
-			break;
+		if (!wconn_write_now(s->c, f))
+			wconn_queue(s->c, f); /* checks the bound */
+		s->c->delivered++;
+		d->stats.delivered++;
+		s->g->since = m->seq;
 	}
-	msglist_clear(&d->rows);
+	wframe_unref(f);
 }
 
-/* Arm the re-read timer to fire once in ms milliseconds. */
+const struct feed_ops wsd_feed_ops = {
+	.on_deleted = wsd_on_deleted,
+	.on_row = wsd_on_row,
+};
+
+/* Arm the re-read timer for the feed's next re-read after a WAL write, if
+ * one is due (at least 1 ms from now: a zero timerfd would be disarmed). */
 static void
-wsd_recheck_arm(struct wsd *d, int64_t ms)
+wsd_recheck_arm(struct wsd *d)
 {
 	struct itimerspec its;
+	int64_t at = feed_recheck_at(d->feed), ms;
 
+	if (at == 0)
+		return;
+	ms = at - util_mono_ms();
+	if (ms < 1)
+		ms = 1;
 	memset(&its, 0, sizeof its);
 	its.it_value.tv_sec = (time_t)(ms / 1000);
 	its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
@@ -633,7 +616,7 @@ wsd_recheck_arm(struct wsd *d, int64_t ms)
 }
 
 /* A WAL write was seen: its commit may not be visible yet (wake.h). Look
- * again after 1, 2, 4 ... 512 ms until new rows show up. On a timerfd, not
+ * again after 1, 2, 4 ... 512 ms until new rows show up (feed.h). On a timerfd, not
  * an lws timer: lws 4.1 hands its loop timeouts in whole milliseconds, so a
  * timer due within the millisecond makes the loop spin until then
  * (measured on its poll loop, which rounds down: ~2,000 poll calls after
@@ -643,7 +626,6 @@ wsd_recheck_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 {
 	struct wsd *d = lws_context_user(lws_get_context(wsi));
 	uint64_t expirations;
-	int found = 0;
 
 	(void)user;
 	(void)in;
@@ -652,11 +634,8 @@ wsd_recheck_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 		return 0;
 	if (read(d->recheck_fd, &expirations, sizeof expirations) != (ssize_t)sizeof expirations)
 		return 0; /* disarmed since it fired */
-	wsd_dispatch(d, &found);
-	if (found || d->recheck_delay_ms >= 512)
-		return 0;
-	d->recheck_delay_ms *= 2;
-	wsd_recheck_arm(d, d->recheck_delay_ms);
+	feed_recheck_done(d->feed, util_mono_ms(), feed_read(d->feed) > 0);
+	wsd_recheck_arm(d);
 	return 0;
 }
 
@@ -664,18 +643,16 @@ int
 wsd_wake_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
 	struct wsd *d = lws_context_user(lws_get_context(wsi));
-	int seen;
 
+	(void)user;
+	(void)in;
+	(void)len;
 	if (reason != LWS_CALLBACK_RAW_RX_FILE)
 		return 0;
-	seen = wake_drain(d->wake);
-	if (seen <= 0)
+	if (feed_drain(d->feed, util_mono_ms()) <= 0)
 		return 0;
-	wsd_dispatch(d, NULL);
-	if (seen & WAKE_WAL) {
-		d->recheck_delay_ms = 1;
-		wsd_recheck_arm(d, 1);
-	}
+	feed_read(d->feed);
+	wsd_recheck_arm(d);
 	return 0;
 }
 

@@ -10,7 +10,7 @@
  * fan-out went to poll).
  *
  * The loop watches, besides the sockets, four descriptors adopted into lws
- * as raw files: the inotify fd of wake.h (commits by any process), a
+ * as raw files: the feed's fd (feed.h: commits by any process), a
  * signalfd for SIGTERM/SIGINT, a timerfd for the 1, 2, 4 ... 512 ms
  * re-reads after a WAL write (wake.h; see wsd_recheck_callback for why not
  * an lws timer), and the eventfd by which the commit thread says a batch is
@@ -30,8 +30,8 @@
  * the acks and dispatches, and hands over what arrived meanwhile. Retention
  * runs on a thread of its own too (retention.h), as in the workers.
  *
- * Delivery follows fcgi/loop.c: every wake-up reads the rows above the
- * process's high-water mark once, encodes each row once into a shared,
+ * Delivery follows fcgi/loop.c: every wake-up, the feed (feed.h) reads the
+ * rows above the process's high-water mark once; ws_conn.c encodes each row once into a shared,
  * reference-counted frame, and queues it to every subscription of its
  * channel. A frame goes out at once (wconn_write_now) to a connection with
  * nothing waiting, as it almost always is when its reader keeps up: no
@@ -450,7 +450,6 @@ main(int argc, char **argv)
 	d.commit.efd = -1;
 	d.commit.efd_dup = -1;
 	config_init(&d.cfg);
-	msglist_init(&d.rows);
 	buf_init(&d.scratch);
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
@@ -509,7 +508,6 @@ main(int argc, char **argv)
 		fprintf(stderr, "fcpush-ws: %s\n", cause);
 		goto out;
 	}
-	d.rows.max_bytes = (size_t)d.cfg.page_max_bytes;
 	/* Trims on a thread of their own (it inherits the blocked signals):
 	 * the loop never waits on the write lock for one. */
 	d.retention = retention_new(&d.cfg, NULL, &cause);
@@ -522,14 +520,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "fcpush-ws: %s\n", cause);
 		goto out;
 	}
-	d.wake = wake_new(d.cfg.database, &cause);
-	if (d.wake == NULL) {
+	d.feed = feed_new(d.st, d.cfg.database, (size_t)d.cfg.page_max_bytes, &wsd_feed_ops, &d, &cause);
+	if (d.feed == NULL) {
 		fprintf(stderr, "fcpush-ws: %s\n", cause);
-		goto out;
-	}
-	if (store_high_seq(d.st, &d.seen_seq) != STORE_OK ||
-	    store_deletion_high(d.st, &d.seen_deletion) != STORE_OK) {
-		fprintf(stderr, "fcpush-ws: reading %s: %s\n", d.cfg.database, store_errmsg(d.st));
 		goto out;
 	}
 	d.nbuckets = 256;
@@ -539,9 +532,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "fcpush-ws: timerfd_create: %s\n", strerror(errno));
 		goto out;
 	}
-	/* lws closes what it adopted: give it copies of the inotify fd (which
-	 * wake_free closes), the signalfd and the timerfd. */
-	d.wake_dup = fcntl(wake_fd(d.wake), F_DUPFD_CLOEXEC, 0);
+	/* lws closes what it adopted: give it copies of the feed's fd (which
+	 * feed_free closes), the signalfd and the timerfd. */
+	d.wake_dup = fcntl(feed_fd(d.feed), F_DUPFD_CLOEXEC, 0);
 	d.sig_dup = fcntl(d.sig_fd, F_DUPFD_CLOEXEC, 0);
 	d.recheck_dup = fcntl(d.recheck_fd, F_DUPFD_CLOEXEC, 0);
 	if (d.wake_dup == -1 || d.sig_dup == -1 || d.recheck_dup == -1 || wsd_create(&d) != 0)
@@ -573,8 +566,8 @@ out:
 	 * ends; its acks have no connection left to go to (every one was
 	 * closed 1001, its queue dropped: clients resume with ?since). What was
 	 * received but never handed over is not stored, and was never acked. */
-	if (wcommit_stop(&d.commit) == WBATCH_DONE && d.commit.result == STORE_OK)
-		wake_notify(d.wake);
+	if (wcommit_stop(&d.commit) == WBATCH_DONE && d.commit.result == STORE_OK && d.feed != NULL)
+		feed_notify(d.feed);
 	wsd_flight_clear(&d);
 	wcommit_fini(&d.commit);
 	for (i = 0; (size_t)i < d.npubs; i++)
@@ -599,10 +592,9 @@ out:
 	if (d.recheck_fd != -1)
 		close(d.recheck_fd);
 	retention_free(d.retention);
-	wake_free(d.wake);
+	feed_free(d.feed);
 	store_close(d.st);
 	json_parse_free(d.jp);
-	msglist_fini(&d.rows);
 	buf_fini(&d.scratch);
 	free(cause);
 	config_fini(&d.cfg);

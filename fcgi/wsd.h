@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <uv.h>
 #include "config.h"
+#include "feed.h"
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
@@ -34,7 +35,6 @@
 #include "wake.h"
 #include "ws.h"
 
-#define WSD_READ_PAGE 1024
 #define WSD_CATCH_UP_PAGE 100 /* most rows in one read of a connection's history */
 #define WSD_SHUTDOWN_MS 2000
 #define WSD_DRAIN_GRACE_MS 5000
@@ -181,8 +181,8 @@ struct wsd {
 	struct config cfg;
 	struct store *st;
 	struct json_parse *jp; /* parses client commands; the daemon's own */
-	struct wake *wake;
-	int wake_dup; /* the inotify fd as adopted by lws */
+	struct feed *feed; /* reads new rows (feed.h) */
+	int wake_dup; /* the feed's fd as adopted by lws */
 	int sig_fd;
 	int sig_dup; /* the signalfd as adopted by lws */
 	const char *config_path; /* --config, re-read on SIGHUP; NULL when none */
@@ -191,8 +191,6 @@ struct wsd {
 	struct lws_context *ctx;
 	struct lws_vhost *vh;
 	lws_retry_bo_t retry;
-	int64_t seen_seq;
-	int64_t seen_deletion;
 	struct wchan **buckets;
 	size_t nbuckets, nchans;
 	struct wconn *conns;
@@ -211,10 +209,8 @@ struct wsd {
 	int recheck_fd;  /* timerfd of the re-reads after a WAL write */
 	int recheck_dup; /* the timerfd as adopted by lws */
 	lws_sorted_usec_list_t sul_stop;
-	int64_t recheck_delay_ms;
 	int stopping;
 	int done;
-	struct msglist rows;
 	struct buf scratch;
 	struct wsd_stats stats;
 };
@@ -249,7 +245,7 @@ void wconn_error(struct wconn *c, const char *code, const char *detail, const ch
 struct wgroup *wconn_group_open(struct wconn *c, char *const *channels, size_t n, int has_since, int64_t since, const char *epoch);
 void wconn_catch_up(struct wconn *c);
 void wconn_free(struct wconn *c);
-void wsd_dispatch(struct wsd *d, int *found);
+extern const struct feed_ops wsd_feed_ops;
 int wsd_recheck_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
 int wsd_wake_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
 int wsd_established(struct wsd *d, struct lws *wsi, struct wpss *pss);

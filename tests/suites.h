@@ -13,6 +13,7 @@ Suite *route_suite(void);
 Suite *cursor_suite(void);
 Suite *store_suite(void);
 Suite *retention_suite(void);
+Suite *feed_suite(void);
 Suite *commit_suite(void);
 Suite *http_suite(void);
 Suite *sse_suite(void);
