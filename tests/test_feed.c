@@ -137,6 +137,18 @@ readable(struct feed *f)
 	return poll(&pfd, 1, 2000) == 1;
 }
 
+/* Insert a row with the raw connection db, wait for the feed's wake-up and
+ * drain it at now: the WAL write schedules a re-read 1 ms on. */
+static void
+raw_write(sqlite3 *db, struct feed *f, int64_t now)
+{
+	ck_assert_int_eq(sqlite3_exec(db, "INSERT INTO messages(channel, body) VALUES('raw', 'hi')", NULL, NULL, NULL),
+			 SQLITE_OK);
+	ck_assert_msg(readable(f), "no wake-up within 2 s of a raw INSERT");
+	ck_assert_int_eq(feed_drain(f, now), 1);
+	ck_assert_int_eq(feed_recheck_at(f), now + 1);
+}
+
 START_TEST(test_rows_once_in_order)
 {
 	struct seen *s = xcalloc(1, sizeof *s);
@@ -244,17 +256,11 @@ START_TEST(test_wake_on_raw_write)
 	struct seen *s = xcalloc(1, sizeof *s);
 	struct feed *f = feed_open(s, 0);
 	sqlite3 *db = NULL;
-	int64_t now;
 
 	feed_discard(f);
 	ck_assert_int_eq(feed_recheck_at(f), 0);
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, "INSERT INTO messages(channel, body) VALUES('raw', 'hi')", NULL, NULL, NULL),
-			 SQLITE_OK);
-	ck_assert_msg(readable(f), "no wake-up within 2 s of a raw INSERT");
-	now = util_mono_ms();
-	ck_assert_int_eq(feed_drain(f, now), 1);
-	ck_assert_int_eq(feed_recheck_at(f), now + 1);
+	raw_write(db, f, util_mono_ms());
 	ck_assert_int_eq(feed_read(f), 1);
 	ck_assert_uint_eq(s->n, 1);
 	ck_assert_str_eq(s->chans[0], "raw");
@@ -274,11 +280,7 @@ START_TEST(test_recheck_backoff)
 	/* A WAL write schedules the first re-read 1 ms on. */
 	feed_discard(f);
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, "INSERT INTO messages(channel, body) VALUES('raw', 'hi')", NULL, NULL, NULL),
-			 SQLITE_OK);
-	ck_assert(readable(f));
-	ck_assert_int_eq(feed_drain(f, now), 1);
-	ck_assert_int_eq(feed_recheck_at(f), now + 1);
+	raw_write(db, f, now);
 	/* Nothing found: 2, 4 ... 512 ms, then no more. */
 	while (delay < FEED_RECHECK_MAX_MS) {
 		feed_recheck_done(f, now, 0);
@@ -288,11 +290,7 @@ START_TEST(test_recheck_backoff)
 	feed_recheck_done(f, now, 0);
 	ck_assert_int_eq(feed_recheck_at(f), 0);
 	/* Rows found: no more either. */
-	ck_assert_int_eq(sqlite3_exec(db, "INSERT INTO messages(channel, body) VALUES('raw', 'hi')", NULL, NULL, NULL),
-			 SQLITE_OK);
-	ck_assert(readable(f));
-	ck_assert_int_eq(feed_drain(f, now), 1);
-	ck_assert_int_gt(feed_recheck_at(f), 0);
+	raw_write(db, f, now);
 	feed_recheck_done(f, now, 1);
 	ck_assert_int_eq(feed_recheck_at(f), 0);
 	sqlite3_close(db);
