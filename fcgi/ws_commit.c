@@ -32,6 +32,8 @@
 
 #include "wsd.h"
 
+static void wsd_commit(lws_sorted_usec_list_t *sul);
+
 /* ---- publishing: the commit thread ------------------------------------------------ */
 
 static void *
@@ -126,6 +128,26 @@ wcommit_fini(struct wcommit *w)
 	w->writer = NULL;
 }
 
+/* Queue cmd (a valid publish of c's, moved) for the next group commit:
+ * after the events of this service pass, so the publishes they carried
+ * commit together (ws_proto_ops.publish). */
+void
+wsd_publish(void *conn, struct ws_command *cmd)
+{
+	struct wconn *c = conn;
+	struct wsd *d = c->d;
+
+	if (d->npubs == d->pubs_cap) {
+		d->pubs_cap = d->pubs_cap == 0 ? 16 : d->pubs_cap * 2;
+		d->pubs = xrealloc(d->pubs, d->pubs_cap * sizeof *d->pubs);
+	}
+	d->pubs[d->npubs].c = c;
+	d->pubs[d->npubs].cmd = *cmd; /* moved */
+	d->npubs++;
+	c->unacked++;
+	lws_sul_schedule(d->ctx, 0, &d->sul_commit, wsd_commit, 1);
+}
+
 /* Hand every publish received so far to the commit thread as one batch (one
  * transaction, each publish in its own savepoint), unless a batch is in
  * flight: wsd_committed then hands the next one over. Never waits. */
@@ -176,7 +198,7 @@ wsd_commit_start(struct wsd *d)
 
 /* The sul of the group commit: after the events of a service pass, so the
  * publishes they carried go in one batch. */
-void
+static void
 wsd_commit(lws_sorted_usec_list_t *sul)
 {
 	wsd_commit_start(lws_container_of(sul, struct wsd, sul_commit));

@@ -133,113 +133,34 @@ wconn_clear_queue(struct wconn *c)
 
 /* ---- the channel index ------------------------------------------------------- */
 
-static size_t
-wsd_hash(const char *s)
-{
-	size_t h = 14695981039346656037ULL;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
-static struct wchan *
-wsd_chan_find(struct wsd *d, const char *name)
-{
-	struct wchan *ch;
-
-	for (ch = d->buckets[wsd_hash(name) & (d->nbuckets - 1)]; ch != NULL; ch = ch->next) {
-		if (strcmp(ch->name, name) == 0)
-			return ch;
-	}
-	return NULL;
-}
-
-static struct wchan *
-wsd_chan_get(struct wsd *d, const char *name)
-{
-	struct wchan *ch = wsd_chan_find(d, name), **b, *next;
-	size_t nb, i, h;
-
-	if (ch != NULL)
-		return ch;
-	if (d->nchans >= d->nbuckets * 2) {
-		nb = d->nbuckets * 2;
-		b = xcalloc(nb, sizeof *b);
-		for (i = 0; i < d->nbuckets; i++) {
-			for (ch = d->buckets[i]; ch != NULL; ch = next) {
-				next = ch->next;
-				h = wsd_hash(ch->name) & (nb - 1);
-				ch->next = b[h];
-				b[h] = ch;
-			}
-		}
-		free(d->buckets);
-		d->buckets = b;
-		d->nbuckets = nb;
-	}
-	ch = xcalloc(1, sizeof *ch);
-	ch->name = xstrdup(name);
-	h = wsd_hash(name) & (d->nbuckets - 1);
-	ch->next = d->buckets[h];
-	d->buckets[h] = ch;
-	d->nchans++;
-	return ch;
-}
-
-static void
-wsd_chan_drop(struct wsd *d, struct wchan *ch)
-{
-	struct wchan **pp = &d->buckets[wsd_hash(ch->name) & (d->nbuckets - 1)];
-
-	while (*pp != ch)
-		pp = &(*pp)->next;
-	*pp = ch->next;
-	d->nchans--;
-	free(ch->name);
-	free(ch->subs);
-	free(ch);
-}
-
 /* Subscribe c to channel in group g (which counts it). */
 static void
 wconn_sub_add(struct wconn *c, const char *channel, struct wgroup *g)
 {
-	struct wchan *ch = wsd_chan_get(c->d, channel);
 	struct wsub *s = xcalloc(1, sizeof *s);
 
 	s->c = c;
 	s->g = g;
-	s->ch = ch;
-	if (ch->n == ch->cap) {
-		ch->cap = ch->cap == 0 ? 4 : ch->cap * 2;
-		ch->subs = xrealloc(ch->subs, ch->cap * sizeof *ch->subs);
-	}
-	s->slot = ch->n;
-	ch->subs[ch->n++] = s;
+	s->ch = subindex_add(c->d->index, channel, s, &s->slot);
 	g->nsubs++;
 	c->subs = xrealloc(c->subs, (c->nsubs + 1) * sizeof *c->subs);
 	c->subs[c->nsubs++] = s;
 }
 
 /* Remove subscription i of c; its group goes with its last subscription. */
-void
+static void
 wconn_sub_remove(struct wconn *c, size_t i)
 {
 	struct wsub *s = c->subs[i];
-	struct wchan *ch = s->ch;
 
-	ch->subs[s->slot] = ch->subs[--ch->n];
-	ch->subs[s->slot]->slot = s->slot;
-	if (ch->n == 0)
-		wsd_chan_drop(c->d, ch);
+	subindex_remove(c->d->index, s->ch, s->slot);
 	if (--s->g->nsubs == 0)
 		free(s->g);
 	c->subs[i] = c->subs[--c->nsubs];
 	free(s);
 }
 
-struct wsub *
+static struct wsub *
 wconn_sub_find(struct wconn *c, const char *channel, size_t *idx)
 {
 	size_t i;
@@ -355,21 +276,11 @@ wconn_rx_resume(struct wconn *c)
 	}
 }
 
-void
-wconn_error(struct wconn *c, const char *code, const char *detail, const char *id)
-{
-	struct buf *b = &c->d->scratch;
-
-	buf_reset(b);
-	ws_frame_error(b, code, detail, id);
-	wconn_queue_buf(c, b, 0);
-}
-
 /* Open a group for channels at cursor since (has_since: a cursor was given,
  * so history is read from the store first, after a gap notice if retention
  * deleted part of it, or if the cursor is of another epoch (NULL or "":
  * unchecked) or above every seq of this database). */
-struct wgroup *
+static struct wgroup *
 wconn_group_open(struct wconn *c, char *const *channels, size_t n, int has_since, int64_t since,
 		 const char *epoch)
 {
@@ -414,19 +325,37 @@ wconn_catch_up_page(const struct wconn *c, size_t budget)
 	return rows < WSD_CATCH_UP_PAGE ? rows : WSD_CATCH_UP_PAGE;
 }
 
+/* Queue one row of history to the connection (wconn_catch_up); returns 1
+ * once its queue holds the budget. */
+static int
+wconn_catch_up_take(void *arg, struct store_message *m)
+{
+	struct wconn *c = arg;
+	struct wsd *d = c->d;
+	int binary;
+
+	buf_reset(&d->scratch);
+	binary = ws_frame_message(&d->scratch, m);
+	wconn_queue_buf(c, &d->scratch, binary);
+	c->delivered++;
+	d->stats.delivered++;
+	c->catch_up_unit = d->scratch.len;
+	return c->pending >= (size_t)d->cfg.ws_max_pending_bytes / 2;
+}
+
 /* Read the history of c's behind groups from the store while its queue is
- * below half the bound, page by page (wconn_catch_up_page); called again
- * from the WRITEABLE callback once the queue is empty. A group that read a
- * short page whole has caught up (every row committed so far is queued) and
- * takes live rows from here on, skipping those it already has (seq <=
- * since). */
+ * below half the bound, page by page (wconn_catch_up_page,
+ * feed_catch_up_page); called again from the WRITEABLE callback once the
+ * queue is empty. A group that read a short page whole has caught up (every
+ * row committed so far is queued) and takes live rows from here on,
+ * skipping those it already has (seq <= since). */
 void
 wconn_catch_up(struct wconn *c)
 {
 	struct wsd *d = c->d;
-	size_t budget = (size_t)d->cfg.ws_max_pending_bytes / 2, page, i, k, nch;
-	int binary;
+	size_t budget = (size_t)d->cfg.ws_max_pending_bytes / 2, i, k, nch;
 	const char **chans = xcalloc(c->nsubs > 0 ? c->nsubs : 1, sizeof *chans);
+	enum feed_page r;
 	struct wgroup *g;
 	struct msglist l;
 
@@ -442,22 +371,11 @@ wconn_catch_up(struct wconn *c)
 				chans[nch++] = c->subs[i]->ch->name;
 		}
 		while (g->behind && c->pending < budget) {
-			page = wconn_catch_up_page(c, budget);
-			msglist_clear(&l);
-			if (store_read_since(d->st, chans, nch, g->since, page, &l) != STORE_OK) {
-				log_error("catching a WebSocket up: %s", store_errmsg(d->st));
+			r = feed_catch_up_page(d->st, chans, nch, &g->since, wconn_catch_up_page(c, budget), &l,
+					       wconn_catch_up_take, c, "a WebSocket");
+			if (r == FEED_PAGE_ERROR)
 				break;
-			}
-			for (i = 0; i < l.n && (i == 0 || c->pending < budget); i++) {
-				buf_reset(&d->scratch);
-				binary = ws_frame_message(&d->scratch, l.v[i]);
-				wconn_queue_buf(c, &d->scratch, binary);
-				c->delivered++;
-				d->stats.delivered++;
-				c->catch_up_unit = d->scratch.len;
-				g->since = l.v[i]->seq;
-			}
-			if (l.n < page && !l.truncated && i == l.n)
+			if (r == FEED_PAGE_CAUGHT_UP)
 				g->behind = 0;
 		}
 	}
@@ -532,6 +450,77 @@ wconn_free(struct wconn *c)
 		d->done = 1; /* the loop in main ends after this callback */
 }
 
+/* ---- the conversation (ws_proto.h) ------------------------------------------------------- */
+
+static void
+wconn_proto_send(void *conn, const struct buf *b)
+{
+	wconn_queue_buf(conn, b, 0);
+}
+
+static int
+wconn_proto_subscribed(void *conn, const char *channel)
+{
+	return wconn_sub_find(conn, channel, NULL) != NULL;
+}
+
+static size_t
+wconn_proto_nsubs(void *conn)
+{
+	return ((struct wconn *)conn)->nsubs;
+}
+
+static int64_t
+wconn_proto_subscribe(void *conn, const char *channel, int has_since, int64_t since)
+{
+	char *chan = (char *)channel;
+
+	return wconn_group_open(conn, &chan, 1, has_since, since, NULL)->since;
+}
+
+static void
+wconn_proto_unsubscribe(void *conn, const char *channel)
+{
+	size_t idx;
+
+	if (wconn_sub_find(conn, channel, &idx) != NULL)
+		wconn_sub_remove(conn, idx);
+}
+
+const struct ws_proto_ops wconn_proto_ops = {
+	.send = wconn_proto_send,
+	.subscribed = wconn_proto_subscribed,
+	.nsubs = wconn_proto_nsubs,
+	.subscribe = wconn_proto_subscribe,
+	.unsubscribe = wconn_proto_unsubscribe,
+	.publish = wsd_publish,
+};
+
+/* A whole client message of len bytes: a JSON text command, or a binary
+ * publish (ws.h), for the conversation (ws_proto_command). */
+static void
+wconn_command(struct wconn *c, const char *msg, size_t len, int binary)
+{
+	ws_proto_command(&c->d->proto, c, msg, len, binary);
+}
+
+/* c is closing: count its close code and log the close. The code is the
+ * one the server chose (c->close_code), else the client's, else 1006 (no
+ * close frame: the connection was cut). */
+void
+wsd_closed(struct wconn *c)
+{
+	int code = c->close_code != 0 ? c->close_code : c->peer_code != 0 ? c->peer_code : 1006;
+	size_t i;
+
+	for (i = 0; i + 1 < WSD_CLOSE_SLOTS && wsd_close_codes[i] != code; i++)
+		;
+	c->d->stats.closes[i]++;
+	log_info("WebSocket closed: %s: %d by the %s, %llu messages delivered", c->path != NULL ? c->path : "?", code,
+		 c->close_code != 0 ? "server" : c->peer_code != 0 ? "client" : "network",
+		 (unsigned long long)c->delivered);
+}
+
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
 /* The feed's on_deleted: every subscriber of the channel is told and closed
@@ -540,11 +529,11 @@ static void
 wsd_on_deleted(void *arg, const char *channel)
 {
 	struct wsd *d = arg;
-	struct wchan *ch;
+	struct subindex_chan *ch;
 	struct wconn *c;
 
-	while ((ch = wsd_chan_find(d, channel)) != NULL) {
-		c = ch->subs[0]->c;
+	while ((ch = subindex_find(d->index, channel)) != NULL) {
+		c = ((struct wsub *)ch->v[0].sub)->c;
 		buf_reset(&d->scratch);
 		ws_frame_deleted(&d->scratch, channel);
 		wconn_queue_buf(c, &d->scratch, 0);
@@ -559,15 +548,15 @@ wsd_on_row(void *arg, struct store_message *m)
 {
 	struct wsd *d = arg;
 	struct wframe *f = NULL;
-	struct wchan *ch;
+	struct subindex_chan *ch;
 	struct wsub *s;
 	size_t j;
 	int binary;
 
-	if ((ch = wsd_chan_find(d, m->channel)) == NULL)
+	if ((ch = subindex_find(d->index, m->channel)) == NULL)
 		return;
 	for (j = 0; j < ch->n; j++) {
-		s = ch->subs[j];
+		s = ch->v[j].sub;
 		if (s->g->behind || m->seq <= s->g->since || s->c->dropped || s->c->close_sent)
 			continue;
 		if (s->c->in_flight > 0) {

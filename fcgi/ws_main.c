@@ -73,6 +73,7 @@
 #include "util.h"
 #include "wake.h"
 #include "ws.h"
+#include "ws_proto.h"
 #include "wsd.h"
 
 static int wsd_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
@@ -176,7 +177,7 @@ out:
 
 /* Answer an HTTP request (a refused handshake) with status and the JSON
  * error body {"error","detail"}, then close (wsd_http_answer). */
-int
+static int
 wsd_http_error(struct lws *wsi, unsigned status, const char *code, const char *detail)
 {
 	struct buf body;
@@ -192,6 +193,56 @@ wsd_http_error(struct lws *wsi, unsigned status, const char *code, const char *d
 	buf_puts(&body, "}\n");
 	rc = wsd_http_answer(wsi, status, "application/json", &body);
 	buf_fini(&body);
+	return rc;
+}
+
+/* Copy header h of wsi into a new string, NULL when absent. */
+static char *
+wsd_header(struct lws *wsi, enum lws_token_indexes h)
+{
+	int n = lws_hdr_total_length(wsi, h);
+	char *s;
+
+	if (n <= 0)
+		return NULL;
+	s = xmalloc((size_t)n + 1);
+	if (lws_hdr_copy(wsi, s, n + 1, h) < 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Decide on an upgrade request before lws answers it (ws_proto_handshake):
+ * 0 lets it proceed, -1 refuses it (an HTTP answer is written here, then lws
+ * hangs up). */
+static int
+wsd_confirm_upgrade(struct wsd *d, struct lws *wsi)
+{
+	char *version = wsd_header(wsi, WSI_TOKEN_VERSION), *key = wsd_header(wsi, WSI_TOKEN_KEY);
+	char *protocols = wsd_header(wsi, WSI_TOKEN_PROTOCOL), *origin = wsd_header(wsi, WSI_TOKEN_ORIGIN);
+	char *cause = NULL, *uri;
+	struct ws_proto_handshake h;
+	const char *code = NULL;
+	int status, rc = 0, too_long;
+
+	uri = wsd_request_uri(wsi, &too_long);
+	h = (struct ws_proto_handshake){version, key, protocols, origin, uri, too_long, d->stopping, d->nconns};
+	status = ws_proto_handshake(&d->cfg, &h, &code, &cause);
+	if (status != 0) {
+		d->stats.refused++;
+		log_debug("refused a WebSocket handshake for %s: %d %s", uri != NULL ? uri : "?", status, cause);
+		/* Then hang up (the answer says Connection: close): one
+		 * request per connection, for the frame check. */
+		wsd_http_error(wsi, (unsigned)status, code, cause != NULL ? cause : "refused");
+		rc = -1;
+	}
+	free(version);
+	free(key);
+	free(protocols);
+	free(origin);
+	free(uri);
+	free(cause);
 	return rc;
 }
 
@@ -502,6 +553,8 @@ main(int argc, char **argv)
 
 	d.jp = json_parse_new(&cause);
 	if (d.jp != NULL)
+		ws_proto_init(&d.proto, &wconn_proto_ops, d.jp, &d.cfg);
+	if (d.jp != NULL)
 		d.st = store_open(d.cfg.database, store_durability_flags(d.cfg.durability), (int)d.cfg.busy_timeout_ms,
 				  &cause);
 	if (d.st == NULL) {
@@ -525,8 +578,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "fcpush-ws: %s\n", cause);
 		goto out;
 	}
-	d.nbuckets = 256;
-	d.buckets = xcalloc(d.nbuckets, sizeof *d.buckets);
+	d.index = subindex_new();
 	d.recheck_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (d.recheck_fd == -1) {
 		fprintf(stderr, "fcpush-ws: timerfd_create: %s\n", strerror(errno));
@@ -577,7 +629,7 @@ out:
 	free(d.fgroups);
 	free(d.fpubs);
 	free(d.fseqs);
-	free(d.buckets);
+	subindex_free(d.index);
 	for (i = 0; (size_t)i < wsd_nrx; i++)
 		ws_frame_check_fini(&wsd_rx[i].fc);
 	free(wsd_rx);
@@ -594,6 +646,8 @@ out:
 	retention_free(d.retention);
 	feed_free(d.feed);
 	store_close(d.st);
+	if (d.jp != NULL)
+		ws_proto_fini(&d.proto);
 	json_parse_free(d.jp);
 	buf_fini(&d.scratch);
 	free(cause);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fcpush-ws internals shared by ws_main.c, ws_conn.c, ws_commit.c, ws_rx.c
- * and ws_proto.c (see ws_main.c for how the daemon works).
+ * fcpush-ws internals shared by ws_main.c, ws_conn.c, ws_commit.c and
+ * ws_rx.c (see ws_main.c for how the daemon works); ws_proto.c, the
+ * conversation without libwebsockets, is in the library.
  */
 #ifndef FCPUSH_WSD_H
 #define FCPUSH_WSD_H
@@ -30,10 +31,12 @@
 #include "retention.h"
 #include "route.h"
 #include "store.h"
+#include "subindex.h"
 #include "supervise.h"
 #include "util.h"
 #include "wake.h"
 #include "ws.h"
+#include "ws_proto.h"
 
 #define WSD_CATCH_UP_PAGE 100 /* most rows in one read of a connection's history */
 #define WSD_SHUTDOWN_MS 2000
@@ -66,21 +69,11 @@ struct wgroup {
 	size_t nsubs;
 };
 
-struct wchan;
-
 struct wsub {
 	struct wconn *c;
 	struct wgroup *g;
-	struct wchan *ch;
-	size_t slot; /* index in ch->subs */
-};
-
-/* The subscriptions of one channel in this process. */
-struct wchan {
-	char *name;
-	struct wsub **subs;
-	size_t n, cap;
-	struct wchan *next; /* hash chain */
+	struct subindex_chan *ch; /* its channel's list in the index */
+	size_t slot; /* index in ch->v (subindex.h) */
 };
 
 struct wconn {
@@ -181,6 +174,7 @@ struct wsd {
 	struct config cfg;
 	struct store *st;
 	struct json_parse *jp; /* parses client commands; the daemon's own */
+	struct ws_proto proto; /* the conversation with clients (ws_proto.h) */
 	struct feed *feed; /* reads new rows (feed.h) */
 	int wake_dup; /* the feed's fd as adopted by lws */
 	int sig_fd;
@@ -191,8 +185,7 @@ struct wsd {
 	struct lws_context *ctx;
 	struct lws_vhost *vh;
 	lws_retry_bo_t retry;
-	struct wchan **buckets;
-	size_t nbuckets, nchans;
+	struct subindex *index; /* channel → subscriptions (struct wsub) */
 	struct wconn *conns;
 	size_t nconns;
 	struct wpub *pubs; /* received, for the next batch */
@@ -232,17 +225,12 @@ extern struct wrx *wsd_rx;
 extern size_t wsd_nrx;
 
 /* ws_main.c */
-int wsd_http_error(struct lws *wsi, unsigned status, const char *code, const char *detail);
 
 /* ws_conn.c */
 void wconn_queue_buf(struct wconn *c, const struct buf *b, int binary);
 void wconn_clear_queue(struct wconn *c);
-void wconn_sub_remove(struct wconn *c, size_t i);
-struct wsub *wconn_sub_find(struct wconn *c, const char *channel, size_t *idx);
 void wconn_unsubscribe_all(struct wconn *c);
 void wsd_close_when_sent(struct wconn *c, int code, const char *text);
-void wconn_error(struct wconn *c, const char *code, const char *detail, const char *id);
-struct wgroup *wconn_group_open(struct wconn *c, char *const *channels, size_t n, int has_since, int64_t since, const char *epoch);
 void wconn_catch_up(struct wconn *c);
 void wconn_free(struct wconn *c);
 extern const struct feed_ops wsd_feed_ops;
@@ -251,12 +239,14 @@ int wsd_wake_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
 int wsd_established(struct wsd *d, struct lws *wsi, struct wpss *pss);
 int wsd_writeable(struct wconn *c);
 int wsd_receive(struct wconn *c, const void *in, size_t len);
+extern const struct ws_proto_ops wconn_proto_ops;
+void wsd_closed(struct wconn *c);
 
 /* ws_commit.c */
 int wcommit_start(struct wcommit *w, const struct config *cfg, char **cause);
 enum wbatch_state wcommit_stop(struct wcommit *w);
 void wcommit_fini(struct wcommit *w);
-void wsd_commit(lws_sorted_usec_list_t *sul);
+void wsd_publish(void *conn, struct ws_command *cmd);
 void wsd_flight_clear(struct wsd *d);
 void wsd_committed(struct wsd *d, enum store_result r);
 int wsd_committed_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
@@ -269,9 +259,5 @@ void wconn_bad_frame(struct wconn *c);
 void wconn_peer_close(struct wconn *c, unsigned char *payload, size_t len);
 char *wsd_request_uri(struct lws *wsi, int *too_long);
 
-/* ws_proto.c */
-void wconn_command(struct wconn *c, const char *msg, size_t len, int binary);
-void wsd_closed(struct wconn *c);
-int wsd_confirm_upgrade(struct wsd *d, struct lws *wsi);
 
 #endif

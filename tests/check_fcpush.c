@@ -59,6 +59,7 @@ main(void)
 	srunner_add_suite(sr, ndjson_suite());
 	srunner_add_suite(sr, push_suite());
 	srunner_add_suite(sr, ws_suite());
+	srunner_add_suite(sr, ws_proto_suite());
 	srunner_add_suite(sr, fcgi_out_suite());
 	srunner_add_suite(sr, log_suite());
 	srunner_add_suite(sr, metrics_suite());

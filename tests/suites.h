@@ -20,6 +20,7 @@ Suite *sse_suite(void);
 Suite *ndjson_suite(void);
 Suite *push_suite(void);
 Suite *ws_suite(void);
+Suite *ws_proto_suite(void);
 Suite *fcgi_out_suite(void);
 Suite *log_suite(void);
 Suite *metrics_suite(void);
