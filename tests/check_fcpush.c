@@ -53,6 +53,7 @@ main(void)
 	srunner_add_suite(sr, store_suite());
 	srunner_add_suite(sr, retention_suite());
 	srunner_add_suite(sr, feed_suite());
+	srunner_add_suite(sr, subindex_suite());
 	srunner_add_suite(sr, commit_suite());
 	srunner_add_suite(sr, http_suite());
 	srunner_add_suite(sr, sse_suite());

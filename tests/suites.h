@@ -14,6 +14,7 @@ Suite *cursor_suite(void);
 Suite *store_suite(void);
 Suite *retention_suite(void);
 Suite *feed_suite(void);
+Suite *subindex_suite(void);
 Suite *commit_suite(void);
 Suite *http_suite(void);
 Suite *sse_suite(void);
