@@ -193,6 +193,23 @@ feed_seen_deletion(const struct feed *f)
 	return f->seen_deletion;
 }
 
+int
+feed_resume(struct store *st, const char *const *channels, size_t nch, const char *epoch, int64_t *since,
+	    int64_t *oldest)
+{
+	int64_t high = 0, trimmed = 0, first = 0;
+	int rollback = 0;
+
+	if (store_high_seq(st, &high) == STORE_OK)
+		*since = store_cursor_resume(st, epoch, *since, high, &rollback);
+	if (store_gap(st, channels, nch, *since, &trimmed, &first) != STORE_OK)
+		return -1;
+	if (!rollback && *since >= trimmed)
+		return 0;
+	*oldest = first > 0 ? first : (rollback ? *since : trimmed) + 1;
+	return 1;
+}
+
 enum feed_page
 feed_catch_up_page(struct store *st, const char *const *channels, size_t nch, int64_t *since, size_t page,
 		   struct msglist *l, int (*take)(void *arg, struct store_message *m), void *arg, const char *what)

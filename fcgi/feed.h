@@ -97,6 +97,20 @@ int64_t feed_seen_seq(const struct feed *f);
 /* Every deletion up to this id has been handed over. */
 int64_t feed_seen_deletion(const struct feed *f);
 
+/* Where a subscriber resumes that has seen every seq up to *since on the
+ * nch channels (epoch: the database epoch its client last saw; NULL or "":
+ * unchecked), and whether it must first be told that it missed messages
+ * (DESIGN: gaps are never silent). A cursor of another epoch resumes at 0
+ * (the whole stored history), one above every seq assigned here (a
+ * restored database, a power loss under durability = normal) at the
+ * highest (store_cursor_resume): *since is set to that. Returns 1 when it
+ * missed messages (that, or retention deleted some after its cursor), with
+ * *oldest the oldest seq it can still get: the lowest stored above the
+ * cursor, else one above what was lost; 0 when it missed nothing; -1 when
+ * the store could not be read (no gap known). */
+int feed_resume(struct store *st, const char *const *channels, size_t nch, const char *epoch, int64_t *since,
+		int64_t *oldest);
+
 /* What feed_catch_up_page did. */
 enum feed_page {
 	FEED_PAGE_CAUGHT_UP, /* a short page taken whole: every row committed so far is handed over */

@@ -383,6 +383,49 @@ START_TEST(test_catch_up_page)
 }
 END_TEST
 
+/* Where a cursor resumes, and the gap it is told of: retention deleted
+ * rows after it (some left, or none), another epoch, a cursor above every
+ * seq of this database. */
+START_TEST(test_resume_gap)
+{
+	const char *a[] = {"a"}, *b[] = {"b"};
+	struct store_retention keep2 = {2, 0, 0}, none = {0, 1, 0};
+	int64_t last = add("a", 5, 3), since, oldest, high; /* a: last - 4 ... last */
+
+	/* Nothing trimmed: no gap, the cursor stays. */
+	since = last - 5;
+	oldest = -1;
+	ck_assert_int_eq(feed_resume(st, a, 1, NULL, &since, &oldest), 0);
+	ck_assert_int_eq(since, last - 5);
+	ck_assert_int_eq(oldest, -1);
+	/* Keep the last 2 of a's 5: a cursor before them missed the others. */
+	ck_assert_int_eq(store_trim(writer, &keep2, util_now_ms(), NULL), STORE_OK);
+	since = last - 4;
+	ck_assert_int_eq(feed_resume(st, a, 1, store_epoch(st), &since, &oldest), 1);
+	ck_assert_int_eq(since, last - 4);
+	ck_assert_int_eq(oldest, last - 1);
+	since = last - 2; /* saw every trimmed one */
+	ck_assert_int_eq(feed_resume(st, a, 1, NULL, &since, &oldest), 0);
+	/* Everything of b expired: one above what was lost. */
+	high = add("b", 2, 3);
+	ck_assert_int_eq(store_trim(writer, &none, util_now_ms() + 60000, NULL), STORE_OK);
+	since = high - 2;
+	ck_assert_int_eq(feed_resume(st, b, 1, NULL, &since, &oldest), 1);
+	ck_assert_int_eq(oldest, high + 1);
+	/* Another database's epoch: from the start, after a gap. */
+	add("a", 1, 3);
+	since = high;
+	ck_assert_int_eq(feed_resume(st, a, 1, "0123456789abcdef", &since, &oldest), 1);
+	ck_assert_int_eq(since, 0);
+	ck_assert_int_eq(oldest, high + 1);
+	/* Above every seq assigned here: at the highest, after a gap. */
+	since = high + 100;
+	ck_assert_int_eq(feed_resume(st, a, 1, store_epoch(st), &since, &oldest), 1);
+	ck_assert_int_eq(since, high + 1);
+	ck_assert_int_eq(oldest, high + 2);
+}
+END_TEST
+
 Suite *
 feed_suite(void)
 {
@@ -405,6 +448,7 @@ feed_suite(void)
 	tcase_add_test(pages, test_pages_by_rows);
 	tcase_add_test(pages, test_pages_by_bytes);
 	tcase_add_test(pages, test_catch_up_page);
+	tcase_add_test(pages, test_resume_gap);
 	suite_add_tcase(s, pages);
 	return s;
 }
