@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fcpush-ws: Publishing: the commit thread and the acks of its batches.
+ * fcpush-ws's publishes: queued for the commit thread, committed there one
+ * batch at a time on a writer connection of its own, and acknowledged.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fcpush-ws: Connections, their frame queues, the channel index, catch-up and the
- * dispatch of new rows.
+ * fcpush-ws's connections: their frame queues (shared, reference-counted
+ * frames), their subscriptions (subindex.h), reading their history from the
+ * store (feed_catch_up_page), the feed's rows and deletions (feed.h), and
+ * the lws callbacks that write and read them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -131,7 +133,7 @@ wconn_clear_queue(struct wconn *c)
 	c->pending = 0;
 }
 
-/* ---- the channel index ------------------------------------------------------- */
+/* ---- subscriptions (subindex.h) ------------------------------------------------- */
 
 /* Subscribe c to channel in group g (which counts it). */
 static void
@@ -277,33 +279,25 @@ wconn_rx_resume(struct wconn *c)
 }
 
 /* Open a group for channels at cursor since (has_since: a cursor was given,
- * so history is read from the store first, after a gap notice if retention
- * deleted part of it, or if the cursor is of another epoch (NULL or "":
- * unchecked) or above every seq of this database). */
+ * so history is read from the store first, after a gap notice if
+ * feed_resume says it missed messages; epoch: its client's, NULL or "":
+ * unchecked). */
 static struct wgroup *
 wconn_group_open(struct wconn *c, char *const *channels, size_t n, int has_since, int64_t since,
 		 const char *epoch)
 {
 	struct wsd *d = c->d;
 	struct wgroup *g = xcalloc(1, sizeof *g);
-	int64_t trimmed = 0, oldest = 0, high = 0;
-	int rollback = 0;
+	int64_t oldest = 0;
 	size_t i;
 
-	/* A cursor of another epoch starts at the beginning of the history,
-	 * one above every seq assigned here (a restored database) at the
-	 * highest: both after a gap notice. */
-	if (has_since && store_high_seq(d->st, &high) == STORE_OK)
-		since = store_cursor_resume(d->st, epoch, since, high, &rollback);
-	g->since = has_since ? since : feed_seen_seq(d->feed);
-	g->behind = has_since;
-	if (has_since &&
-	    store_gap(d->st, (const char *const *)channels, n, since, &trimmed, &oldest) == STORE_OK &&
-	    (rollback || since < trimmed)) {
+	if (has_since && feed_resume(d->st, (const char *const *)channels, n, epoch, &since, &oldest) == 1) {
 		buf_reset(&d->scratch);
-		ws_frame_gap(&d->scratch, oldest > 0 ? oldest : (rollback ? since : trimmed) + 1, store_epoch(d->st));
+		ws_frame_gap(&d->scratch, oldest, store_epoch(d->st));
 		wconn_queue_buf(c, &d->scratch, 0);
 	}
+	g->since = has_since ? since : feed_seen_seq(d->feed);
+	g->behind = has_since;
 	for (i = 0; i < n; i++)
 		wconn_sub_add(c, channels[i], g);
 	return g;
@@ -429,8 +423,7 @@ wconn_free(struct wconn *c)
 		if (d->flight[i].c == c)
 			d->flight[i].c = NULL; /* the thread never reads c */
 	}
-	if (c->fd >= 0 && (size_t)c->fd < wsd_nrx && wsd_rx[c->fd].c == c)
-		wsd_rx[c->fd].c = NULL;
+	wsd_rx_detach(c);
 	lws_sul_cancel(&c->sul_over);
 	lws_sul_cancel(&c->sul_close);
 	wconn_unsubscribe_all(c);

@@ -31,9 +31,9 @@
  * runs on a thread of its own too (retention.h), as in the workers.
  *
  * Delivery follows fcgi/loop.c: every wake-up, the feed (feed.h) reads the
- * rows above the process's high-water mark once; ws_conn.c encodes each row once into a shared,
- * reference-counted frame, and queues it to every subscription of its
- * channel. A frame goes out at once (wconn_write_now) to a connection with
+ * rows above the process's high-water mark once; ws_conn.c encodes each
+ * row once into a shared, reference-counted frame, and queues it to every
+ * subscription of its channel. A frame goes out at once (wconn_write_now) to a connection with
  * nothing waiting, as it almost always is when its reader keeps up: no
  * WRITEABLE round trip, so no change of the socket's epoll interest per
  * frame. Otherwise it queues and is written from LWS_CALLBACK_SERVER_WRITEABLE,
@@ -552,11 +552,11 @@ main(int argc, char **argv)
 	}
 
 	d.jp = json_parse_new(&cause);
-	if (d.jp != NULL)
+	if (d.jp != NULL) {
 		ws_proto_init(&d.proto, &wconn_proto_ops, d.jp, &d.cfg);
-	if (d.jp != NULL)
 		d.st = store_open(d.cfg.database, store_durability_flags(d.cfg.durability), (int)d.cfg.busy_timeout_ms,
 				  &cause);
+	}
 	if (d.st == NULL) {
 		fprintf(stderr, "fcpush-ws: %s\n", cause);
 		goto out;
@@ -630,9 +630,7 @@ out:
 	free(d.fpubs);
 	free(d.fseqs);
 	subindex_free(d.index);
-	for (i = 0; (size_t)i < wsd_nrx; i++)
-		ws_frame_check_fini(&wsd_rx[i].fc);
-	free(wsd_rx);
+	wsd_rx_free();
 	if (d.wake_dup != -1)
 		close(d.wake_dup);
 	if (d.sig_dup != -1)

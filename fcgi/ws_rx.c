@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fcpush-ws: Client frames, checked before lws parses them (recv/send interposition).
+ * fcpush-ws's client frames, checked before lws parses them (ws.h's frame
+ * check) by interposing recv(2) and send(2).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,8 +33,32 @@
 
 #include "wsd.h"
 
-struct wrx *wsd_rx;
-size_t wsd_nrx;
+/* The frame check of every socket, by fd. File-scope because recv and
+ * send below are called by lws with nothing but the fd: the one mutable
+ * state of fcpush-ws outside struct wsd. */
+static struct wrx *wsd_rx;
+static size_t wsd_nrx;
+
+/* Forget c in its socket's frame check: c is being freed. */
+void
+wsd_rx_detach(const struct wconn *c)
+{
+	if (c->fd >= 0 && (size_t)c->fd < wsd_nrx && wsd_rx[c->fd].c == c)
+		wsd_rx[c->fd].c = NULL;
+}
+
+/* Free every socket's frame check (at exit, after the last connection). */
+void
+wsd_rx_free(void)
+{
+	size_t i;
+
+	for (i = 0; i < wsd_nrx; i++)
+		ws_frame_check_fini(&wsd_rx[i].fc);
+	free(wsd_rx);
+	wsd_rx = NULL;
+	wsd_nrx = 0;
+}
 
 /* ---- client frames, checked before lws parses them --------------------------- */
 

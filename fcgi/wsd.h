@@ -221,8 +221,6 @@ struct wrx {
 	int active;
 };
 
-extern struct wrx *wsd_rx;
-extern size_t wsd_nrx;
 
 /* ws_main.c */
 
@@ -252,6 +250,8 @@ void wsd_committed(struct wsd *d, enum store_result r);
 int wsd_committed_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
 
 /* ws_rx.c */
+void wsd_rx_detach(const struct wconn *c);
+void wsd_rx_free(void);
 struct wrx *wsd_rx_slot(int fd);
 int wconn_sent_bad_frame(const struct wconn *c);
 void wconn_close_bad_frame(struct wconn *c);
