@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "feed.h"
 #include "http.h"
 #include "json.h"
 #include "json_parse.h"
@@ -263,18 +264,71 @@ cli_publish(struct store *st, const char *db, int argc, char **argv, int from)
 	return rc;
 }
 
+/* What `tail` has printed, for its feed callbacks. */
+struct cli_tail {
+	const char *const *chans;
+	size_t n;
+	int64_t since;   /* the last seq printed (or the start) */
+	int64_t count;   /* stop after this many (0: never) */
+	int64_t printed;
+	int done;        /* count reached */
+	struct buf out;
+};
+
+/* Print m as one JSON line; returns 1 once --count is reached. */
+static int
+cli_tail_take(void *arg, struct store_message *m)
+{
+	struct cli_tail *t = arg;
+
+	buf_reset(&t->out);
+	json_append_message(&t->out, m, NULL);
+	buf_putc(&t->out, '\n');
+	fwrite(t->out.data, 1, t->out.len, stdout);
+	t->since = m->seq;
+	if (t->count > 0 && ++t->printed >= t->count)
+		t->done = 1;
+	return t->done;
+}
+
+/* The feed's on_row: print rows of the tailed channels not printed yet. */
+static void
+cli_tail_row(void *arg, struct store_message *m)
+{
+	struct cli_tail *t = arg;
+	size_t i;
+
+	if (t->done || m->seq <= t->since)
+		return;
+	for (i = 0; i < t->n; i++) {
+		if (strcmp(m->channel, t->chans[i]) == 0) {
+			cli_tail_take(t, m);
+			return;
+		}
+	}
+}
+
+static void
+cli_tail_page(void *arg)
+{
+	(void)arg;
+	fflush(stdout);
+}
+
 static int
 cli_tail(struct store *st, const char *db, int argc, char **argv, int from)
 {
+	static const struct feed_ops ops = {.on_row = cli_tail_row, .on_page = cli_tail_page};
 	const char *arg = cli_arg(argc, argv, from, 0);
 	char *list, *save = NULL, *tok, *chans[ROUTE_MAX_CHANNELS];
-	struct wake *w = NULL;
+	struct cli_tail t;
+	struct feed *feed = NULL;
 	struct msglist l;
-	struct buf out;
-	int64_t since = 0, count = 0, printed = 0;
-	size_t n = 0, i;
+	size_t n = 0;
 	struct pollfd pfd;
-	int rc = -1, timeout_ms = -1, seen;
+	enum feed_page page = FEED_PAGE_MORE;
+	int rc = -1, found;
+	int64_t now, at;
 
 	if (arg == NULL) {
 		cli_usage(stderr);
@@ -283,60 +337,56 @@ cli_tail(struct store *st, const char *db, int argc, char **argv, int from)
 	list = xstrdup(arg);
 	for (tok = strtok_r(list, ",", &save); tok != NULL && n < ROUTE_MAX_CHANNELS; tok = strtok_r(NULL, ",", &save))
 		chans[n++] = tok;
+	memset(&t, 0, sizeof t);
+	t.chans = (const char *const *)chans;
+	t.n = n;
 	msglist_init(&l);
-	buf_init(&out);
-	if (cli_opt_i64(argc, argv, from, "--count", 0, &count) == -1)
+	buf_init(&t.out);
+	if (cli_opt_i64(argc, argv, from, "--count", 0, &t.count) == -1)
 		goto out;
 	if (cli_opt(argc, argv, from, "--since") != NULL) {
-		if (cli_opt_i64(argc, argv, from, "--since", 0, &since) == -1)
+		if (cli_opt_i64(argc, argv, from, "--since", 0, &t.since) == -1)
 			goto out;
-	} else if (store_high_seq(st, &since) != STORE_OK) {
+	} else if (store_high_seq(st, &t.since) != STORE_OK) {
 		goto out;
 	}
-	w = wake_new(db, NULL);
-	if (w == NULL) {
+	/* Watch first, then read the history: what commits in between is read
+	 * by both, and printed once (seq <= since). */
+	feed = feed_new(st, db, 0, &ops, &t, NULL);
+	if (feed == NULL) {
 		fprintf(stderr, "fcpush: cannot watch %s for commits\n", db);
 		goto out;
 	}
-	pfd.fd = wake_fd(w);
-	pfd.events = POLLIN;
-	while (!cli_interrupted) {
-		msglist_clear(&l);
-		if (store_read_since(st, (const char *const *)chans, n, since, 1000, &l) != STORE_OK) {
-			fprintf(stderr, "fcpush: %s\n", store_errmsg(st));
-			goto out;
-		}
-		for (i = 0; i < l.n; i++) {
-			buf_reset(&out);
-			json_append_message(&out, l.v[i], NULL);
-			buf_putc(&out, '\n');
-			fwrite(out.data, 1, out.len, stdout);
-			since = l.v[i]->seq;
-			if (count > 0 && ++printed >= count) {
-				fflush(stdout);
-				rc = 0;
-				goto out;
-			}
-		}
+	while (!cli_interrupted && !t.done && page == FEED_PAGE_MORE) {
+		page = feed_catch_up_page(st, t.chans, n, &t.since, 1000, &l, cli_tail_take, &t, "the tail");
 		fflush(stdout);
-		if (l.n == 1000)
-			continue;
-		/* After a WAL write, look again after 1, 2, 4 ... 512 ms until its
-		 * commit shows (see wake.h); otherwise sleep until an event. */
-		if (l.n > 0 || timeout_ms >= 512)
-			timeout_ms = -1;
-		else if (timeout_ms > 0)
-			timeout_ms *= 2;
-		if (poll(&pfd, 1, timeout_ms) == -1 && errno != EINTR)
+		if (page == FEED_PAGE_ERROR)
 			goto out;
-		seen = wake_drain(w);
-		if (seen > 0 && (seen & WAKE_WAL))
-			timeout_ms = 1;
+	}
+	pfd.fd = feed_fd(feed);
+	pfd.events = POLLIN;
+	while (!cli_interrupted && !t.done) {
+		/* Sleep until an event, or until the next re-read after a WAL
+		 * write (feed.h). */
+		at = feed_recheck_at(feed);
+		now = util_mono_ms();
+		if (poll(&pfd, 1, at == 0 ? -1 : at <= now ? 0 : (int)(at - now)) == -1 && errno != EINTR)
+			goto out;
+		found = feed_drain(feed, util_mono_ms()) > 0 ? feed_read(feed) : 0;
+		if (found == -1)
+			goto out;
+		now = util_mono_ms();
+		at = feed_recheck_at(feed);
+		if (at > 0 && at <= now && !t.done) {
+			if ((found = feed_read(feed)) == -1)
+				goto out;
+			feed_recheck_done(feed, now, found);
+		}
 	}
 	rc = 0;
 out:
-	wake_free(w);
-	buf_fini(&out);
+	feed_free(feed);
+	buf_fini(&t.out);
 	msglist_fini(&l);
 	free(list);
 	return rc;

@@ -2,15 +2,14 @@
 /*
  * The parked-request event loop (see loop.h).
  *
- * Data: every parked request is a struct parked. A hash table maps channel
- * names to the parked requests waiting on them (a request on several channels
- * is in several lists; each list entry knows its slot in the request so that
- * removal is O(1)). A binary min-heap orders requests by deadline. Only the
+ * Data: every parked request is a struct parked. The subscriber index
+ * (subindex.h) maps channel names to the parked requests waiting on them (a
+ * request on several channels is in several lists; removal is O(1)). A binary min-heap orders requests by deadline. Only the
  * loop thread touches these, except that other threads read the counts under
  * index_lock.
  *
- * Delivery: on every wake-up the loop reads the rows above its high-water
- * mark once (store_read_all_since), in pages, and for each row visits only
+ * Delivery: on every wake-up the feed (feed.h) reads the rows above the
+ * process's high-water mark once, in pages, and for each row the loop visits only
  * the requests waiting on that row's channel. A row is encoded once per
  * transport (SSE event, NDJSON line) and the same bytes are queued to every
  * stream; each stream then gets one write(2) per wake-up.
@@ -35,20 +34,18 @@
 #include "app.h"
 #include "config.h"
 #include "fcgi_out.h"
+#include "feed.h"
 #include "log.h"
 #include "loop.h"
 #include "push.h"
+#include "subindex.h"
 #include "retention.h"
-#include "wake.h"
 
-#define LOOP_READ_PAGE 1024
 #define LOOP_MAX_EVENTS 256
 
 /* epoll user data tags: parked requests are tagged with their pointer. */
 #define LOOP_TAG_NOTIFY ((void *)1)
 #define LOOP_TAG_WAKE ((void *)2)
-
-struct chan;
 
 enum parked_state {
 	PARKED_WAITING = 0, /* in the index and the heap */
@@ -64,7 +61,7 @@ struct parked {
 	int64_t progress_ms;      /* streams: monotonic ms of the last write that took bytes */
 	struct parked *stream_prev, *stream_next; /* the list of streams */
 	struct park_spec *spec;
-	struct chan **chans; /* spec->nchannels channel lists it is in */
+	struct subindex_chan **chans; /* spec->nchannels channel lists it is in */
 	size_t *slots;       /* its slot in each list */
 	size_t heap_index;
 	struct fcgi_out out;
@@ -73,18 +70,6 @@ struct parked {
 	size_t nhits, hits_cap;
 	int more;
 	struct parked *next_hit;
-};
-
-struct chan_entry {
-	struct parked *p;
-	size_t idx; /* index into p->chans / p->slots */
-};
-
-struct chan {
-	char *name;
-	struct chan_entry *v;
-	size_t n, cap;
-	struct chan *next; /* hash chain */
 };
 
 struct park_msg {
@@ -96,7 +81,7 @@ struct park_msg {
 struct loop {
 	struct app *app;
 	struct store *st;
-	struct wake *wake;
+	struct feed *feed; /* reads new rows and deletions; its fd wakes the loop */
 	int epfd;
 	int notify_fd; /* eventfd */
 
@@ -109,30 +94,26 @@ struct loop {
 	size_t nparked;            /* under inbox_lock: parked + queued in the inbox */
 	size_t nkind[PARK_KINDS];  /* under inbox_lock: the same by kind */
 
-	pthread_mutex_t index_lock; /* guards chans for readers in other threads */
-	struct chan **buckets;
-	size_t nbuckets, nchans;
+	pthread_mutex_t index_lock; /* guards index for readers in other threads */
+	struct subindex *index;     /* channel → parked requests */
 
 	struct parked **heap;
 	size_t heap_n, heap_cap;
 
-	int64_t seen_seq;      /* every row up to here has been dispatched */
-	int stale;             /* nothing was parked: seen_seq may be behind; re-anchor on the next park */
-	int watching;          /* the wake fd is in the epoll set (something is parked) */
-	int64_t seen_deletion; /* every deletion up to here has been applied */
-	int64_t recheck_at_ms; /* monotonic; 0 when no WAL write awaits its commit */
+	int stale;             /* nothing was parked: the feed may be behind; re-anchor on the next park */
+	int watching;          /* the feed's fd is in the epoll set (something is parked) */
 	int64_t heartbeat_at_ms; /* monotonic; 0 when no stream is open */
 	int64_t stall_at_ms;     /* monotonic; 0 when no stream is held back */
 	struct parked *streams;  /* every open stream */
 	struct out_bytes *enc[PARK_KINDS]; /* the current row, encoded once per stream kind, shared */
-	int64_t recheck_delay_ms;
-	struct msglist rows;
+	struct parked *woken;    /* during a dispatch: requests the page's rows reached */
 	struct buf scratch;
 	struct http_response resp;
 };
 
 static void loop_answer(struct loop *, struct parked *, struct http_response *);
 static void loop_release(struct loop *, struct parked *);
+static const struct feed_ops loop_feed_ops;
 
 /* ---- park specs ---------------------------------------------------------- */
 
@@ -162,122 +143,27 @@ park_spec_free(struct park_spec *spec)
 	free(spec);
 }
 
-/* ---- channel index --------------------------------------------------------- */
-
-static size_t
-loop_hash(const char *s)
-{
-	size_t h = 14695981039346656037ULL;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
-static struct chan *
-loop_chan_find(struct loop *loop, const char *name)
-{
-	struct chan *c;
-
-	for (c = loop->buckets[loop_hash(name) & (loop->nbuckets - 1)]; c != NULL; c = c->next) {
-		if (strcmp(c->name, name) == 0)
-			return c;
-	}
-	return NULL;
-}
-
-static void
-loop_rehash(struct loop *loop)
-{
-	size_t nb = loop->nbuckets * 2, i;
-	struct chan **b = xcalloc(nb, sizeof *b), *c, *next;
-
-	for (i = 0; i < loop->nbuckets; i++) {
-		for (c = loop->buckets[i]; c != NULL; c = next) {
-			next = c->next;
-			c->next = b[loop_hash(c->name) & (nb - 1)];
-			b[loop_hash(c->name) & (nb - 1)] = c;
-		}
-	}
-	free(loop->buckets);
-	loop->buckets = b;
-	loop->nbuckets = nb;
-}
-
-/* Called with index_lock held. */
-static struct chan *
-loop_chan_get(struct loop *loop, const char *name)
-{
-	struct chan *c = loop_chan_find(loop, name);
-	size_t h;
-
-	if (c != NULL)
-		return c;
-	if (loop->nchans >= loop->nbuckets * 2)
-		loop_rehash(loop);
-	c = xcalloc(1, sizeof *c);
-	c->name = xstrdup(name);
-	h = loop_hash(name) & (loop->nbuckets - 1);
-	c->next = loop->buckets[h];
-	loop->buckets[h] = c;
-	loop->nchans++;
-	return c;
-}
-
-/* Called with index_lock held: drop an empty channel list. */
-static void
-loop_chan_drop(struct loop *loop, struct chan *c)
-{
-	struct chan **pp = &loop->buckets[loop_hash(c->name) & (loop->nbuckets - 1)];
-
-	while (*pp != c)
-		pp = &(*pp)->next;
-	*pp = c->next;
-	loop->nchans--;
-	free(c->name);
-	free(c->v);
-	free(c);
-}
+/* ---- channel index (subindex.h) --------------------------------------------- */
 
 static void
 loop_index_add(struct loop *loop, struct parked *p)
 {
-	struct chan *c;
 	size_t i;
 
 	pthread_mutex_lock(&loop->index_lock);
-	for (i = 0; i < p->spec->nchannels; i++) {
-		c = loop_chan_get(loop, p->spec->channels[i]);
-		if (c->n == c->cap) {
-			c->cap = c->cap == 0 ? 4 : c->cap * 2;
-			c->v = xrealloc(c->v, c->cap * sizeof *c->v);
-		}
-		c->v[c->n].p = p;
-		c->v[c->n].idx = i;
-		p->chans[i] = c;
-		p->slots[i] = c->n++;
-	}
+	for (i = 0; i < p->spec->nchannels; i++)
+		p->chans[i] = subindex_add(loop->index, p->spec->channels[i], p, &p->slots[i]);
 	pthread_mutex_unlock(&loop->index_lock);
 }
 
 static void
 loop_index_remove(struct loop *loop, struct parked *p)
 {
-	struct chan_entry *moved;
-	struct chan *c;
-	size_t i, slot;
+	size_t i;
 
 	pthread_mutex_lock(&loop->index_lock);
 	for (i = 0; i < p->spec->nchannels; i++) {
-		c = p->chans[i];
-		slot = p->slots[i];
-		c->v[slot] = c->v[--c->n];
-		if (slot < c->n) {
-			moved = &c->v[slot];
-			moved->p->slots[moved->idx] = slot;
-		}
-		if (c->n == 0)
-			loop_chan_drop(loop, c);
+		subindex_remove(loop->index, p->chans[i], p->slots[i]);
 		p->chans[i] = NULL;
 	}
 	pthread_mutex_unlock(&loop->index_lock);
@@ -370,15 +256,12 @@ loop_new(struct app *app, struct store *reader, char **cause)
 	loop->notify_fd = -1;
 	pthread_mutex_init(&loop->inbox_lock, NULL);
 	pthread_mutex_init(&loop->index_lock, NULL);
-	loop->nbuckets = 256;
-	loop->buckets = xcalloc(loop->nbuckets, sizeof *loop->buckets);
-	msglist_init(&loop->rows);
-	loop->rows.max_bytes = (size_t)app->cfg->page_max_bytes;
+	loop->index = subindex_new();
 	buf_init(&loop->scratch);
 	http_response_init(&loop->resp);
 
-	loop->wake = wake_new(app->cfg->database, cause);
-	if (loop->wake == NULL)
+	loop->feed = feed_new(reader, app->cfg->database, (size_t)app->cfg->page_max_bytes, &loop_feed_ops, loop, cause);
+	if (loop->feed == NULL)
 		goto fail;
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	loop->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -390,12 +273,6 @@ loop_new(struct app *app, struct store *reader, char **cause)
 	ev.events = EPOLLIN;
 	ev.data.ptr = LOOP_TAG_NOTIFY;
 	epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->notify_fd, &ev);
-	if (store_high_seq(loop->st, &loop->seen_seq) != STORE_OK ||
-	    store_deletion_high(loop->st, &loop->seen_deletion) != STORE_OK) {
-		if (cause != NULL)
-			*cause = xasprintf("reading the store: %s", store_errmsg(loop->st));
-		goto fail;
-	}
 	return loop;
 fail:
 	loop_free(loop);
@@ -414,12 +291,11 @@ loop_free(struct loop *loop)
 		park_spec_free(loop->inbox[i].spec);
 	}
 	free(loop->inbox);
-	free(loop->buckets);
+	subindex_free(loop->index);
 	free(loop->heap);
-	msglist_fini(&loop->rows);
 	buf_fini(&loop->scratch);
 	http_response_fini(&loop->resp);
-	wake_free(loop->wake);
+	feed_free(loop->feed);
 	store_close(loop->st);
 	if (loop->epfd != -1)
 		close(loop->epfd);
@@ -493,7 +369,7 @@ loop_notify_commit(void *arg, int64_t high_seq)
 	if (kick)
 		loop_kick(loop);
 	retention_kick(loop->app->retention);
-	wake_notify(loop->wake); /* the other processes */
+	feed_notify(loop->feed); /* the other processes */
 }
 
 size_t
@@ -521,12 +397,10 @@ loop_parked_kind(struct loop *loop, enum park_kind kind)
 size_t
 loop_channel_subscribers(struct loop *loop, const char *channel)
 {
-	struct chan *c;
 	size_t n;
 
 	pthread_mutex_lock(&loop->index_lock);
-	c = loop_chan_find(loop, channel);
-	n = c != NULL ? c->n : 0;
+	n = subindex_count(loop->index, channel);
 	pthread_mutex_unlock(&loop->index_lock);
 	return n;
 }
@@ -739,42 +613,56 @@ loop_answer_hits(struct loop *loop, struct parked *p)
 
 /* ---- streams ---------------------------------------------------------------- */
 
-/* Read the history a behind stream has not had yet, page by page, while its
- * socket takes it. Each step queues at most half of stream_max_pending_bytes
- * (rows read past that are read again next time), so catching up never looks
- * like a stalled reader. Ends when it caught up (it then gets live rows) or
- * when its socket is full (EPOLLOUT brings it back here). Returns -1 if p was
- * freed. */
+/* A stream catching up (loop_catch_up) and the bytes it may queue. */
+struct loop_catch_up {
+	struct loop *loop;
+	struct parked *p;
+	size_t budget;
+	size_t taken;
+};
+
+/* Queue one row of history to the stream; returns 1 once its queue holds
+ * the budget. */
+static int
+loop_catch_up_take(void *arg, struct store_message *m)
+{
+	struct loop_catch_up *cu = arg;
+	struct buf *b = &cu->loop->scratch;
+
+	buf_reset(b);
+	push_transport(cu->p->spec->kind)->message(b, m);
+	fcgi_out_stdout(&cu->p->out, b->data, b->len);
+	cu->p->last_unit = b->len;
+	cu->taken++;
+	return fcgi_out_pending(&cu->p->out) >= cu->budget;
+}
+
+/* Read the history a behind stream has not had yet, page by page
+ * (feed_catch_up_page), while its socket takes it. Each step queues at most
+ * half of stream_max_pending_bytes (rows read past that are read again next
+ * time), so catching up never looks like a stalled reader. Ends when it
+ * caught up (it then gets live rows) or when its socket is full (EPOLLOUT
+ * brings it back here). Returns -1 if p was freed. */
 static int
 loop_catch_up(struct loop *loop, struct parked *p)
 {
-	size_t page = (size_t)loop->app->cfg->page_messages, i;
-	size_t budget = (size_t)loop->app->cfg->stream_max_pending_bytes / 2;
+	size_t page = (size_t)loop->app->cfg->page_messages;
+	struct loop_catch_up cu = {loop, p, (size_t)loop->app->cfg->stream_max_pending_bytes / 2, 0};
+	enum feed_page r;
 	struct msglist l;
 	int rc = 0;
 
 	msglist_init(&l);
 	l.max_bytes = (size_t)loop->app->cfg->page_max_bytes;
 	while (p->spec->behind && p->state == PARKED_WAITING && fcgi_out_pending(&p->out) == 0) {
-		msglist_clear(&l);
-		if (store_read_since(loop->st, (const char *const *)p->spec->channels, p->spec->nchannels, p->spec->since,
-				     page, &l) != STORE_OK) {
-			log_error("catching a stream up: %s", store_errmsg(loop->st));
+		cu.taken = 0;
+		r = feed_catch_up_page(loop->st, (const char *const *)p->spec->channels, p->spec->nchannels,
+				       &p->spec->since, page, &l, loop_catch_up_take, &cu, "a stream");
+		if (r == FEED_PAGE_ERROR)
 			break;
-		}
-		for (i = 0; i < l.n && (i == 0 || fcgi_out_pending(&p->out) < budget); i++) {
-			buf_reset(&loop->scratch);
-			push_transport(p->spec->kind)->message(&loop->scratch, l.v[i]);
-			fcgi_out_stdout(&p->out, loop->scratch.data, loop->scratch.len);
-			p->last_unit = loop->scratch.len;
-			p->spec->since = l.v[i]->seq;
-		}
-		atomic_fetch_add(&loop->app->stats.deliveries, i);
-		atomic_fetch_add(&loop->app->stats.deliveries_by[p->spec->kind], i);
-		/* A short page taken whole: the read saw every row committed so
-		 * far, so all up to seen_seq (and beyond) is queued; live rows take
-		 * over and skip what it already has (seq <= since). */
-		if (l.n < page && !l.truncated && i == l.n)
+		atomic_fetch_add(&loop->app->stats.deliveries, cu.taken);
+		atomic_fetch_add(&loop->app->stats.deliveries_by[p->spec->kind], cu.taken);
+		if (r == FEED_PAGE_CAUGHT_UP)
 			p->spec->behind = 0;
 		p->last_write_ms = util_mono_ms();
 		if (loop_flush(loop, p) == -1) {
@@ -867,78 +755,76 @@ loop_deliver(struct loop *loop, struct parked *p, int64_t now)
 	loop_flush(loop, p);
 }
 
-/* Apply channel deletions logged since the last look: 410 to their waiters. */
+/* The feed's on_deleted: 410 to the channel's waiters. */
 static void
-loop_dispatch_deletions(struct loop *loop)
+loop_on_deleted(void *arg, const char *channel)
 {
-	struct store_deletion *dels = NULL;
-	struct chan *c;
-	size_t n = 0, i;
+	struct loop *loop = arg;
+	struct subindex_chan *c;
 
-	if (store_read_deletions(loop->st, loop->seen_deletion, &dels, &n) != STORE_OK) {
-		log_error("reading deletions: %s", store_errmsg(loop->st));
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		while ((c = loop_chan_find(loop, dels[i].channel)) != NULL)
-			loop_answer_gone(loop, c->v[0].p, dels[i].channel);
-		loop->seen_deletion = dels[i].id;
-	}
-	free(dels);
+	while ((c = subindex_find(loop->index, channel)) != NULL)
+		loop_answer_gone(loop, c->v[0].sub, channel);
 }
 
-/* Read every row above seen_seq once, page by page, and deliver each to every
- * parked request it concerns. Returns 1 when there were new rows. With
- * nothing parked it reads nothing: it marks the loop stale, and the next
- * request to park re-anchors seen_seq (loop_take_inbox), its own high-water
- * mark covering what came in between. */
+/* The feed's on_row: every parked request waiting on m's channel gets it
+ * (loop_hit); the encodings made for it are dropped after. */
+static void
+loop_on_row(void *arg, struct store_message *m)
+{
+	struct loop *loop = arg;
+	size_t page = (size_t)loop->app->cfg->page_messages, j, k;
+	struct subindex_chan *c = subindex_find(loop->index, m->channel);
+
+	for (j = 0; c != NULL && j < c->n; j++)
+		loop_hit(loop, c->v[j].sub, m, page, &loop->woken);
+	for (k = 0; k < PARK_KINDS; k++) {
+		out_bytes_unref(loop->enc[k]);
+		loop->enc[k] = NULL;
+	}
+}
+
+/* The feed's on_page: answer or write to every request the page reached
+ * while its rows are still held. */
+static void
+loop_on_page(void *arg)
+{
+	struct loop *loop = arg;
+	struct parked *p, *next;
+	int64_t now = util_mono_ms();
+
+	atomic_fetch_add(&loop->app->stats.wakeups, 1);
+	for (p = loop->woken; p != NULL; p = next) {
+		next = p->next_hit;
+		loop_deliver(loop, p, now);
+	}
+	loop->woken = NULL;
+}
+
+static const struct feed_ops loop_feed_ops = {
+	.on_deleted = loop_on_deleted,
+	.on_row = loop_on_row,
+	.on_page = loop_on_page,
+};
+
+/* Have the feed hand over every deletion and row since the last look and
+ * deliver each row to every parked request it concerns. Returns 1 when there
+ * were new rows. With nothing parked it reads nothing: it marks the loop
+ * stale, and the next request to park re-anchors the feed (loop_take_inbox),
+ * its own high-water mark covering what came in between. */
 static int
 loop_dispatch(struct loop *loop)
 {
-	size_t page = (size_t)loop->app->cfg->page_messages, i, j, k;
-	struct parked *woken, *p, *next;
-	struct store_message *m;
-	struct chan *c;
-	int64_t local_us, now;
-	int found = 0;
+	int64_t local_us;
+	int found;
 
 	retention_kick(loop->app->retention); /* commits of other processes too */
 	if (loop->streams == NULL && loop->heap_n == 0) {
 		loop->stale = 1;
 		return 1;
 	}
-	loop_dispatch_deletions(loop);
-	for (;;) {
-		msglist_clear(&loop->rows);
-		if (store_read_all_since(loop->st, loop->seen_seq, LOOP_READ_PAGE, &loop->rows) != STORE_OK) {
-			log_error("reading new messages: %s", store_errmsg(loop->st));
-			return 0;
-		}
-		if (loop->rows.n == 0)
-			break;
-		found = 1;
-		atomic_fetch_add(&loop->app->stats.wakeups, 1);
-		woken = NULL;
-		for (i = 0; i < loop->rows.n; i++) {
-			m = loop->rows.v[i];
-			c = loop_chan_find(loop, m->channel);
-			for (j = 0; c != NULL && j < c->n; j++)
-				loop_hit(loop, c->v[j].p, m, page, &woken);
-			for (k = 0; k < PARK_KINDS; k++) {
-				out_bytes_unref(loop->enc[k]);
-				loop->enc[k] = NULL;
-			}
-		}
-		loop->seen_seq = loop->rows.v[loop->rows.n - 1]->seq;
-		now = util_mono_ms();
-		for (p = woken; p != NULL; p = next) {
-			next = p->next_hit;
-			loop_deliver(loop, p, now);
-		}
-		if (loop->rows.n < LOOP_READ_PAGE && !loop->rows.truncated)
-			break;
-	}
-	msglist_clear(&loop->rows);
+	found = feed_read(loop->feed);
+	if (found < 0)
+		return 0;
 
 	pthread_mutex_lock(&loop->inbox_lock);
 	local_us = loop->local_commit_us;
@@ -955,27 +841,6 @@ loop_dispatch(struct loop *loop)
 	return found;
 }
 
-/* A WAL write was seen: its commit may not be visible yet (wake.h). Look
- * again after 1, 2, 4 ... 512 ms until new rows show up. Only runs after a
- * write, so an idle loop still sleeps without a timeout. */
-static void
-loop_recheck_start(struct loop *loop, int64_t now)
-{
-	loop->recheck_delay_ms = 1;
-	loop->recheck_at_ms = now + 1;
-}
-
-static void
-loop_recheck(struct loop *loop, int64_t now)
-{
-	if (loop_dispatch(loop) || loop->recheck_delay_ms >= 512) {
-		loop->recheck_at_ms = 0;
-		return;
-	}
-	loop->recheck_delay_ms *= 2;
-	loop->recheck_at_ms = now + loop->recheck_delay_ms;
-}
-
 /* Whether a deletion the loop already applied concerns p (it was parked
  * after the handler looked and before the loop saw it). */
 static const char *
@@ -983,10 +848,10 @@ loop_missed_deletion(struct loop *loop, struct parked *p, struct store_deletion 
 {
 	size_t nd = 0, d, ch;
 
-	if (p->spec->deletion_high >= loop->seen_deletion ||
+	if (p->spec->deletion_high >= feed_seen_deletion(loop->feed) ||
 	    store_read_deletions(loop->st, p->spec->deletion_high, dels, &nd) != STORE_OK)
 		return NULL;
-	for (d = 0; d < nd && (*dels)[d].id <= loop->seen_deletion; d++) {
+	for (d = 0; d < nd && (*dels)[d].id <= feed_seen_deletion(loop->feed); d++) {
 		for (ch = 0; ch < p->spec->nchannels; ch++) {
 			if (strcmp((*dels)[d].channel, p->spec->channels[ch]) == 0)
 				return (*dels)[d].channel;
@@ -1022,18 +887,15 @@ loop_take_inbox(struct loop *loop)
 		 * while unwatched is dropped; the re-anchor below covers it. */
 		struct epoll_event wev = {.events = EPOLLIN, .data.ptr = LOOP_TAG_WAKE};
 
-		wake_drain(loop->wake);
-		epoll_ctl(loop->epfd, EPOLL_CTL_ADD, wake_fd(loop->wake), &wev);
+		feed_discard(loop->feed);
+		epoll_ctl(loop->epfd, EPOLL_CTL_ADD, feed_fd(loop->feed), &wev);
 		loop->watching = 1;
 		loop->stale = 1;
 	}
 	if (n > 0 && loop->stale) {
 		/* Skip the rows nobody was waiting for: each request below checks
-		 * its own high-water mark against the new seen_seq. */
-		if (store_high_seq(loop->st, &loop->seen_seq) != STORE_OK ||
-		    store_deletion_high(loop->st, &loop->seen_deletion) != STORE_OK)
-			log_error("re-anchoring the loop: %s", store_errmsg(loop->st));
-		else
+		 * its own high-water mark against the feed's new one. */
+		if (feed_reanchor(loop->feed) == 0)
 			loop->stale = 0;
 	}
 	msglist_init(&l);
@@ -1074,7 +936,7 @@ loop_take_inbox(struct loop *loop)
 			fcgi_out_stdout(&p->out, p->spec->opening.data, p->spec->opening.len);
 			p->last_unit = p->spec->opening.len;
 			buf_fini(&p->spec->opening);
-			if (p->spec->high_seq < loop->seen_seq)
+			if (p->spec->high_seq < feed_seen_seq(loop->feed))
 				p->spec->behind = 1; /* rows it may have missed are read from the store */
 			if (loop_flush(loop, p) == -1)
 				continue;
@@ -1090,7 +952,7 @@ loop_take_inbox(struct loop *loop)
 			loop_catch_up(loop, p);
 			continue;
 		}
-		if (p->spec->high_seq < loop->seen_seq) {
+		if (p->spec->high_seq < feed_seen_seq(loop->feed)) {
 			msglist_clear(&l);
 			if (store_read_since(loop->st, (const char *const *)p->spec->channels, p->spec->nchannels,
 					     p->spec->since, page + 1, &l) == STORE_OK &&
@@ -1157,7 +1019,7 @@ loop_timeout(const struct loop *loop, int64_t now)
 	size_t i;
 
 	at[0] = loop->heap_n > 0 ? loop->heap[0]->spec->deadline_ms : 0;
-	at[1] = loop->recheck_at_ms;
+	at[1] = feed_recheck_at(loop->feed);
 	at[2] = loop->stall_at_ms;
 	at[3] = loop->heartbeat_at_ms;
 	for (i = 0; i < 4; i++) {
@@ -1201,8 +1063,8 @@ loop_thread(void *arg)
 {
 	struct loop *loop = arg;
 	struct epoll_event evs[LOOP_MAX_EVENTS];
-	int n, i, dispatch, stopping, seen;
-	int64_t now;
+	int n, i, dispatch, stopping;
+	int64_t now, at;
 	uint64_t counter;
 	ssize_t rn;
 
@@ -1221,11 +1083,8 @@ loop_thread(void *arg)
 				(void)rn;
 				dispatch = 1;
 			} else if (evs[i].data.ptr == LOOP_TAG_WAKE) {
-				seen = wake_drain(loop->wake);
-				if (seen > 0)
+				if (feed_drain(loop->feed, util_mono_ms()) > 0)
 					dispatch = 1;
-				if (seen > 0 && (seen & WAKE_WAL))
-					loop_recheck_start(loop, util_mono_ms());
 			} else {
 				loop_on_conn(loop, evs[i].data.ptr, evs[i].events);
 			}
@@ -1235,8 +1094,9 @@ loop_thread(void *arg)
 		if (dispatch)
 			loop_dispatch(loop);
 		now = util_mono_ms();
-		if (loop->recheck_at_ms > 0 && loop->recheck_at_ms <= now)
-			loop_recheck(loop, now);
+		at = feed_recheck_at(loop->feed);
+		if (at > 0 && at <= now) /* a WAL write's commit may show now (feed.h) */
+			feed_recheck_done(loop->feed, now, loop_dispatch(loop));
 		loop_expire(loop, now);
 		if (loop->heartbeat_at_ms > 0 && loop->heartbeat_at_ms <= now)
 			loop_heartbeat(loop, now);
@@ -1244,9 +1104,9 @@ loop_thread(void *arg)
 			loop_drop_stalled(loop, now);
 		if (loop->watching && loop->heap_n == 0 && loop->streams == NULL && loop_parked(loop) == 0) {
 			/* Nobody parked: stop waking for every commit in the world. */
-			epoll_ctl(loop->epfd, EPOLL_CTL_DEL, wake_fd(loop->wake), NULL);
+			epoll_ctl(loop->epfd, EPOLL_CTL_DEL, feed_fd(loop->feed), NULL);
 			loop->watching = 0;
-			loop->recheck_at_ms = 0;
+			feed_recheck_cancel(loop->feed);
 		}
 		pthread_mutex_lock(&loop->inbox_lock);
 		stopping = loop->stopping;

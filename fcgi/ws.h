@@ -3,7 +3,8 @@
  * The WebSocket protocol "fcpush.v1" of fcpush-ws, without the sockets:
  * checking a handshake, reading the URL, parsing and validating client
  * commands, and building the JSON text frames the server sends. The daemon
- * (ws_main.c) does the I/O with libwebsockets; everything here is plain data
+ * (ws_main.c and the files of wsd.h) does the I/O with libwebsockets;
+ * ws_proto.h holds the conversation; everything here is plain data
  * in, data out, so the unit tests exercise it directly.
  */
 #ifndef FCPUSH_WS_H

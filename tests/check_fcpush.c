@@ -53,12 +53,15 @@ main(void)
 	srunner_add_suite(sr, store_suite());
 	srunner_add_suite(sr, store_contract_suite());
 	srunner_add_suite(sr, retention_suite());
+	srunner_add_suite(sr, feed_suite());
+	srunner_add_suite(sr, subindex_suite());
 	srunner_add_suite(sr, commit_suite());
 	srunner_add_suite(sr, http_suite());
 	srunner_add_suite(sr, sse_suite());
 	srunner_add_suite(sr, ndjson_suite());
 	srunner_add_suite(sr, push_suite());
 	srunner_add_suite(sr, ws_suite());
+	srunner_add_suite(sr, ws_proto_suite());
 	srunner_add_suite(sr, fcgi_out_suite());
 	srunner_add_suite(sr, log_suite());
 	srunner_add_suite(sr, metrics_suite());

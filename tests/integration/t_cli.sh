@@ -80,9 +80,49 @@ case_publish_progress_on_terminal() {
 	grep -q "3 messages published to $ch" <(tr '\r' '\n' <"$T/tty.out") || fail "no summary: $(cat "$T/tty.out")"
 }
 
+# in_poll PID: the child of PID (timeout(1) runs `tail`) sleeps in poll(2)
+# (x86_64 syscall 7): it has read the history and waits for commits. 2 when
+# PID is gone.
+in_poll() {
+	local child sc
+	[ -d "/proc/$1" ] || return 2
+	child=$(cat "/proc/$1/task/$1/children" 2>/dev/null) || return 1
+	sc=$(cat "/proc/${child%% *}/syscall" 2>/dev/null) || return 1
+	[ "${sc%% *}" = 7 ]
+}
+
+# `tail` prints a channel's history after --since, then what other processes
+# commit (the worker, and a raw sqlite3 INSERT seen only through the WAL),
+# each row once and in order, not other channels' rows; --count ends it.
+case_tail_history_then_live() {
+	local ch other first pid rc=0
+	ch=$(unique_channel tail)
+	other=$(unique_channel other)
+	publish "$ch" one
+	first=$SEQ
+	publish "$other" elsewhere
+	publish "$ch" two
+	timeout 10 "$FCPUSH" --database "$DB" tail "$ch" --since $((first - 1)) --count 2 >"$T/hist" ||
+		fail "tail of the history exited $?"
+	assert_eq "$("$JQ" -sc '[.[] | [.channel, .data]]' "$T/hist")" "[[\"$ch\",\"one\"],[\"$ch\",\"two\"]]" \
+		"history after --since"
+	timeout 10 "$FCPUSH" --database "$DB" tail "$ch,$other" --since "$SEQ" --count 3 >"$T/live" &
+	pid=$!
+	wait_until 5 "tail waiting for commits" in_poll "$pid" || fail "tail never waited: $(cat "$T/live")"
+	publish "$ch" three
+	"$SQLITE3" -cmd '.timeout 5000' "$DB" "INSERT INTO messages(channel, body) VALUES('$other', 'raw');" ||
+		fail "raw INSERT failed"
+	publish "$ch" four
+	wait "$pid" || rc=$?
+	[ "$rc" = 0 ] || fail "live tail exited $rc: $(cat "$T/live")"
+	assert_eq "$("$JQ" -sc '[.[].data]' "$T/live")" '["three","raw","four"]' "live rows once, in order"
+	assert_eq "$("$JQ" -s '[.[].seq] | . == (sort | unique)' "$T/live")" true "seqs ascending"
+}
+
 run_case "--help and --version need no database" case_help_version_without_database
 run_case "a missing database names the init command" case_missing_database_says_init
 run_case "retention CHANNEL shows the retention and changes nothing" case_retention_show
 run_case "publish from stdin prints a summary, --seqs one seq per line" case_publish_stdin_summary
 run_case "publish on a terminal shows a progress line" case_publish_progress_on_terminal
+run_case "tail prints the history, then commits by any process, once and in order" case_tail_history_then_live
 finish
