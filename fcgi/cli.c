@@ -23,7 +23,6 @@
 #include "retention.h"
 #include "route.h"
 #include "store.h"
-#include "wake.h"
 
 static volatile sig_atomic_t cli_interrupted;
 
@@ -123,7 +122,7 @@ cli_opt_i64(int argc, char **argv, int from, const char *name, int64_t dflt, int
 /* Publish one message and wake the subscribers; *seq gets its seq. Prints
  * the reason to stderr and returns -1 when it was refused or failed. */
 static int
-cli_publish_one(struct store *st, struct json_parse *jp, struct wake *w, const char *channel, const char *event,
+cli_publish_one(struct store *st, struct json_parse *jp, const char *channel, const char *event,
 		const char *ct, const char *data, size_t len, int64_t *seq_out)
 {
 	struct store_pub pub = {channel, event, ct, data, len, NULL};
@@ -145,7 +144,6 @@ cli_publish_one(struct store *st, struct json_parse *jp, struct wake *w, const c
 		free(g.cause);
 		return -1;
 	}
-	wake_notify(w);
 	*seq_out = seq;
 	return 0;
 }
@@ -186,7 +184,6 @@ cli_publish(struct store *st, const char *db, int argc, char **argv, int from)
 	const char *ct = cli_opt(argc, argv, from, "--content-type");
 	int seqs = cli_flag(argc, argv, from, "--seqs"), progress = isatty(STDERR_FILENO);
 	struct cli_pub_summary sum = {0, 0, 0, cli_now_s()};
-	struct wake *w = NULL;
 	struct json_parse *jp = NULL;
 	char *line = NULL, *cause = NULL;
 	double shown_s = sum.start_s;
@@ -217,17 +214,10 @@ cli_publish(struct store *st, const char *db, int argc, char **argv, int from)
 		free(cause);
 		return -1;
 	}
-	w = wake_new(db, NULL);
-	if (w == NULL) {
-		fprintf(stderr, "fcpush: cannot signal commits next to %s\n", db);
-		json_parse_free(jp);
-		return -1;
-	}
 	if (data != NULL) {
-		rc = cli_publish_one(st, jp, w, channel, event, ct, data, strlen(data), &seq);
+		rc = cli_publish_one(st, jp, channel, event, ct, data, strlen(data), &seq);
 		if (rc == 0)
 			printf("%lld\n", (long long)seq);
-		wake_free(w);
 		json_parse_free(jp);
 		return rc;
 	}
@@ -239,7 +229,7 @@ cli_publish(struct store *st, const char *db, int argc, char **argv, int from)
 			line[--n] = '\0';
 		if (n > 0 && line[n - 1] == '\r')
 			line[--n] = '\0';
-		if (cli_publish_one(st, jp, w, channel, event, ct, line, (size_t)n, &seq) == -1) {
+		if (cli_publish_one(st, jp, channel, event, ct, line, (size_t)n, &seq) == -1) {
 			rc = -1;
 			break;
 		}
@@ -259,7 +249,6 @@ cli_publish(struct store *st, const char *db, int argc, char **argv, int from)
 	if (!seqs)
 		cli_pub_summary_print(stdout, &sum, channel, "\n");
 	free(line);
-	wake_free(w);
 	json_parse_free(jp);
 	return rc;
 }

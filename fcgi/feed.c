@@ -10,11 +10,10 @@
 #include "log.h"
 #include "store.h"
 #include "util.h"
-#include "wake.h"
 
 struct feed {
 	struct store *st;   /* borrowed */
-	struct wake *wake;
+	struct store_watch *watch;
 	struct feed_ops ops;
 	void *arg;
 	int64_t seen_seq;      /* every row up to here has been handed over */
@@ -25,7 +24,7 @@ struct feed {
 };
 
 struct feed *
-feed_new(struct store *st, const char *db_path, size_t page_max_bytes, const struct feed_ops *ops, void *arg,
+feed_new(struct store *st, const char *location, size_t page_max_bytes, const struct feed_ops *ops, void *arg,
 	 char **cause)
 {
 	struct feed *f = xcalloc(1, sizeof *f);
@@ -36,12 +35,12 @@ feed_new(struct store *st, const char *db_path, size_t page_max_bytes, const str
 	f->arg = arg;
 	msglist_init(&f->rows);
 	f->rows.max_bytes = page_max_bytes;
-	f->wake = wake_new(db_path, cause);
-	if (f->wake == NULL)
+	f->watch = store_watch_new(location, cause);
+	if (f->watch == NULL)
 		goto fail;
 	if (store_high_seq(st, &f->seen_seq) != STORE_OK || store_deletion_high(st, &f->seen_deletion) != STORE_OK) {
 		if (cause != NULL)
-			*cause = xasprintf("reading %s: %s", db_path, store_errmsg(st));
+			*cause = xasprintf("reading %s: %s", location, store_errmsg(st));
 		goto fail;
 	}
 	return f;
@@ -55,7 +54,7 @@ feed_free(struct feed *f)
 {
 	if (f == NULL)
 		return;
-	wake_free(f->wake);
+	store_watch_free(f->watch);
 	msglist_fini(&f->rows);
 	free(f);
 }
@@ -63,17 +62,17 @@ feed_free(struct feed *f)
 int
 feed_fd(const struct feed *f)
 {
-	return wake_fd(f->wake);
+	return store_watch_fd(f->watch);
 }
 
 int
 feed_drain(struct feed *f, int64_t now_ms)
 {
-	int seen = wake_drain(f->wake);
+	int seen = store_watch_drain(f->watch);
 
 	if (seen <= 0)
 		return seen;
-	if (seen & WAKE_WAL) {
+	if (seen & STORE_WATCH_SOON) {
 		f->recheck_delay_ms = 1;
 		f->recheck_at_ms = now_ms + 1;
 	}
@@ -83,13 +82,7 @@ feed_drain(struct feed *f, int64_t now_ms)
 void
 feed_discard(struct feed *f)
 {
-	wake_drain(f->wake);
-}
-
-int
-feed_notify(struct feed *f)
-{
-	return wake_notify(f->wake);
+	store_watch_drain(f->watch);
 }
 
 /* Hand over the deletions logged since seen_deletion. */

@@ -2,16 +2,18 @@
 /*
  * The feed: the one reader of new rows in a process. It holds the high-water
  * mark (every row up to seen_seq has been handed over) and the id of the
- * last channel deletion applied, watches the backend's wake-up signal (today
- * wake.h, on the database's -wal and -wake files), schedules the re-reads
- * after a WAL write whose commit may not be visible yet, and reads what
+ * last channel deletion applied, watches the store for commits
+ * (store_watch_*: the backend's commit signal), schedules the re-reads
+ * when the backend says a commit may become visible soon (SQLite: a WAL
+ * write by a process that does not notify, the sqlite3 shell), and reads what
  * committed since, page by page within a byte budget, handing each row and
  * each deletion to its owner's callbacks once. The worker's event loop
  * (loop.c), fcpush-ws (ws_conn.c) and `fcpush tail` (cli.c) are its owners;
  * each decides who gets a row. feed_catch_up_page is the matching reader of
  * one subscriber's history.
  *
- * A feed is used by one thread; feed_notify is thread-safe.
+ * A feed is used by one thread. Nobody notifies it by hand: every append
+ * and deletion that commits tells the watchers (store.h).
  */
 #ifndef FCPUSH_FEED_H
 #define FCPUSH_FEED_H
@@ -26,7 +28,7 @@ struct store;
 
 /* Rows read per page by feed_read. */
 #define FEED_READ_PAGE 1024
-/* The last re-read after a WAL write comes this long after the first
+/* The last re-read after a "soon" signal (a WAL write) comes this long after the first
  * (1, 2, 4 ... 512 ms). */
 #define FEED_RECHECK_MAX_MS 512
 
@@ -43,13 +45,13 @@ struct feed_ops {
 };
 
 /* A feed reading st (borrowed: the caller's reading connection, used by
- * this thread only) for the database at db_path, with pages of at most
+ * this thread only) for the store at location (as store_open), with pages of at most
  * page_max_bytes of bodies (msg.h; 0: no budget). Anchored at the current
  * highest seq and deletion: only what commits from now on is handed over.
  * ops (copied) and arg may be NULL. Returns NULL with *cause (caller frees;
  * may be NULL) when the wake-up signal cannot be set up or the store cannot
  * be read. */
-struct feed *feed_new(struct store *st, const char *db_path, size_t page_max_bytes, const struct feed_ops *ops,
+struct feed *feed_new(struct store *st, const char *location, size_t page_max_bytes, const struct feed_ops *ops,
 		      void *arg, char **cause);
 /* Release it (not its store); f may be NULL. */
 void feed_free(struct feed *f);
@@ -59,16 +61,12 @@ void feed_free(struct feed *f);
 int feed_fd(const struct feed *f);
 /* Read the wake-up events pending on feed_fd. Returns 1 when a commit may
  * be visible (call feed_read), 0 when no event concerned the database, -1
- * on a read error. A WAL write (wake.h: its commit may not be visible yet)
- * also schedules re-reads from now_ms (monotonic ms): see feed_recheck_at. */
+ * on a read error. A STORE_WATCH_SOON signal (a WAL write: its commit may
+ * not be visible yet) also schedules re-reads from now_ms (monotonic ms): see feed_recheck_at. */
 int feed_drain(struct feed *f, int64_t now_ms);
 /* Drop the pending wake-up events without scheduling anything (an owner
  * that stopped watching and resumes: it re-anchors instead). */
 void feed_discard(struct feed *f);
-/* Tell every process watching the database, this one included, that a
- * commit finished (wake_notify). Thread-safe. Returns 0, or -1 when the
- * signal could not be written (the WAL event still wakes them). */
-int feed_notify(struct feed *f);
 
 /* Hand over what committed since the last read: deletions logged since
  * seen_deletion (on_deleted), then every row above seen_seq, FEED_READ_PAGE

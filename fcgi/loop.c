@@ -369,7 +369,6 @@ loop_notify_commit(void *arg, int64_t high_seq)
 	if (kick)
 		loop_kick(loop);
 	retention_kick(loop->app->retention);
-	feed_notify(loop->feed); /* the other processes */
 }
 
 size_t

@@ -19,7 +19,6 @@
 struct wake {
 	int fd;
 	int wd;
-	int notify_fd;     /* DB-wake, opened for writing; -1 when it cannot be */
 	char *wal_name;    /* basename of the -wal file */
 	char *notify_name; /* basename of the -wake file */
 };
@@ -34,7 +33,6 @@ wake_new(const char *db_path, char **cause)
 	w->wd = -1;
 	w->wal_name = xasprintf("%s-wal", base);
 	w->notify_name = xasprintf("%s-wake", base);
-	w->notify_fd = wake_open_notify(db_path);
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w->fd == -1) {
 		if (cause != NULL)
@@ -64,8 +62,6 @@ wake_free(struct wake *w)
 		return;
 	if (w->fd != -1)
 		close(w->fd);
-	if (w->notify_fd != -1)
-		close(w->notify_fd);
 	free(w->wal_name);
 	free(w->notify_name);
 	free(w);
@@ -105,12 +101,6 @@ wake_drain(struct wake *w)
 				relevant |= WAKE_WAL;
 		}
 	}
-}
-
-int
-wake_notify(struct wake *w)
-{
-	return wake_notify_fd(w->notify_fd);
 }
 
 int

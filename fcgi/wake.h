@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The cross-process wake-up signal. inotify on the database directory
- * reports two files to every watching process at once:
- * - DB-wake, which fcpush's own writers (workers, CLI) write one byte to right
- *   after each commit (wake_notify): the commit is visible when it arrives.
+ * The SQLite backend's commit signal, behind store_watch_* (store.h).
+ * inotify on the database directory reports two files to every watching
+ * process at once:
+ * - DB-wake, which the backend writes one byte to right after each commit
+ *   (wake_notify_fd, from store_sqlite.c): the commit is visible when it
+ *   arrives.
  * - DB-wal, which every writer appends to, the sqlite3 shell included. Its
  *   event comes when the WAL frames are written, which is before SQLite
  *   publishes the commit in the -shm index (a memory write inotify cannot
@@ -22,8 +24,7 @@ struct wake;
 #define WAKE_COMMIT 0x1 /* DB-wake: a commit is visible */
 #define WAKE_WAL 0x2    /* DB-wal was written: a commit may become visible soon */
 
-/* Watch the -wal and -wake files of the database at db_path, and open (or
- * create, mode 0666) DB-wake for wake_notify. The directory is watched
+/* Watch the -wal and -wake files of the database at db_path. The directory is watched
  * (IN_MODIFY | IN_CREATE | IN_MOVED_TO, filtered to the -wal name) rather than
  * the file, so a -wal file that is deleted and recreated is still seen.
  * Returns NULL with *cause (caller frees; may be NULL) when inotify cannot be
@@ -36,15 +37,12 @@ int wake_fd(const struct wake *w);
 /* Read every pending event. Returns a mask of WAKE_COMMIT and WAKE_WAL (0 when
  * no event concerned the database), or -1 on a read error. */
 int wake_drain(struct wake *w);
-/* Tell every watching process, this one included, that a commit finished:
- * one 1-byte pwrite(2) to DB-wake. Thread-safe. Returns 0, or -1 when the
- * file could not be opened or written (the WAL event still wakes them). */
-int wake_notify(struct wake *w);
 /* Open (or create, mode 0666) the DB-wake file of the database at db_path
  * for wake_notify_fd, close-on-exec. Returns the fd, or -1 (errno set). */
 int wake_open_notify(const char *db_path);
-/* wake_notify on an fd from wake_open_notify: 0, or -1 when the write
- * failed. */
+/* Tell every watching process, this one included, that a commit finished:
+ * one 1-byte pwrite(2) to fd, from wake_open_notify. Thread-safe. Returns 0,
+ * or -1 when the write failed (the WAL event still wakes them, later). */
 int wake_notify_fd(int fd);
 
 #endif

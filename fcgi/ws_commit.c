@@ -28,7 +28,6 @@
 #include "store.h"
 #include "supervise.h"
 #include "util.h"
-#include "wake.h"
 #include "ws.h"
 
 #include "wsd.h"
@@ -236,7 +235,6 @@ wsd_committed(struct wsd *d, enum store_result r)
 	size_t i, msgs = 0;
 
 	if (r == STORE_OK) {
-		feed_notify(d->feed);
 		retention_kick(d->retention);
 		for (i = 0; i < d->nflight; i++)
 			msgs += d->fgroups[i].result == STORE_OK ? d->fgroups[i].n : 0;

@@ -31,7 +31,6 @@
 #include "store.h"
 #include "supervise.h"
 #include "util.h"
-#include "wake.h"
 #include "ws.h"
 
 #include "wsd.h"

@@ -71,7 +71,6 @@
 #include "store.h"
 #include "supervise.h"
 #include "util.h"
-#include "wake.h"
 #include "ws.h"
 #include "ws_proto.h"
 #include "wsd.h"
@@ -618,8 +617,7 @@ out:
 	 * ends; its acks have no connection left to go to (every one was
 	 * closed 1001, its queue dropped: clients resume with ?since). What was
 	 * received but never handed over is not stored, and was never acked. */
-	if (wcommit_stop(&d.commit) == WBATCH_DONE && d.commit.result == STORE_OK && d.feed != NULL)
-		feed_notify(d.feed);
+	wcommit_stop(&d.commit); /* its commit told the watchers (store.h) */
 	wsd_flight_clear(&d);
 	wcommit_fini(&d.commit);
 	for (i = 0; (size_t)i < d.npubs; i++)

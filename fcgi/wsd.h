@@ -34,7 +34,6 @@
 #include "subindex.h"
 #include "supervise.h"
 #include "util.h"
-#include "wake.h"
 #include "ws.h"
 #include "ws_proto.h"
 

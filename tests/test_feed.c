@@ -19,7 +19,6 @@
 #include "store.h"
 #include "suites.h"
 #include "util.h"
-#include "wake.h"
 
 static char *dir;
 static char *path;
@@ -226,30 +225,27 @@ START_TEST(test_reanchor_skips)
 }
 END_TEST
 
-/* fcpush's own writers: a commit, then wake_notify from their wake. */
-START_TEST(test_wake_on_notify)
+/* fcpush's own writers: the append on another connection tells the watchers
+ * itself (store.h), nobody notifies by hand. */
+START_TEST(test_wake_on_commit)
 {
 	struct seen *s = xcalloc(1, sizeof *s);
 	struct feed *f = feed_open(s, 0);
-	struct wake *other = wake_new(path, NULL);
 	int64_t last;
 
-	ck_assert_ptr_nonnull(other);
 	feed_discard(f); /* whatever the opens wrote */
 	last = add("a", 1, 3);
-	ck_assert_int_eq(wake_notify(other), 0);
 	ck_assert_msg(readable(f), "no wake-up within 2 s of a commit by another connection");
 	ck_assert_int_eq(feed_drain(f, util_mono_ms()), 1);
 	ck_assert_int_eq(feed_read(f), 1);
 	ck_assert_uint_eq(s->n, 1);
 	ck_assert_int_eq(s->seqs[0], last);
-	wake_free(other);
 	feed_free(f);
 	free(s);
 }
 END_TEST
 
-/* A raw sqlite3 writer never calls wake_notify: the WAL write wakes the
+/* A raw sqlite3 writer never notifies: the WAL write wakes the
  * feed, and re-reads are scheduled in case its commit was not visible yet. */
 START_TEST(test_wake_on_raw_write)
 {
@@ -440,7 +436,7 @@ feed_suite(void)
 	tcase_add_test(core, test_reanchor_skips);
 	suite_add_tcase(s, core);
 	tcase_add_checked_fixture(wake, setup, teardown);
-	tcase_add_test(wake, test_wake_on_notify);
+	tcase_add_test(wake, test_wake_on_commit);
 	tcase_add_test(wake, test_wake_on_raw_write);
 	tcase_add_test(wake, test_recheck_backoff);
 	suite_add_tcase(s, wake);
