@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "json.h"
@@ -298,6 +299,7 @@ struct store {
 	sqlite3_stmt *stmt[ST_COUNT];
 	struct buf channels; /* the JSON array bound as ?1 of the *_MANY reads */
 	char epoch[STORE_EPOCH_LEN + 1]; /* "" when unknown (read-only, no database_info) */
+	struct idem *idem; /* idempotent publish (its own block below); NULL on a read-only connection */
 };
 
 static void set_cause(char **cause, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -322,6 +324,13 @@ static enum store_result append_group(struct store *st, struct store_group *g, i
 static void channel_row(sqlite3_stmt *s, struct store_channel_info *info);
 static void bind_limits(sqlite3_stmt *s, const struct store_retention *d);
 static void copy_name(char *dst, size_t size, const unsigned char *src);
+static int idem_migrate(struct store *st, const char *path, char **cause);
+static int idem_open(struct store *st, const char *path, int flags, char **cause);
+static void idem_close(struct store *st);
+static int idem_lookup(struct store *st, struct store_group *g, size_t i, int64_t now_ms, unsigned char *digest);
+static int idem_store(struct store *st, const struct store_pub *p, int64_t seq, int64_t now_ms,
+		      const unsigned char *digest);
+static int idem_trim(struct store *st, int64_t now_ms, int64_t limit);
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -466,6 +475,11 @@ open_schema(struct store *st, const char *path, int flags, char **cause)
 		}
 		if (version == STORE_SCHEMA_VERSION) {
 			ret = 0;
+			goto out;
+		}
+		if (version == 1 && !locked) {
+			/* Before idempotency keys: readable as it is, migrated by a writer. */
+			ret = (flags & STORE_READONLY) ? 0 : idem_migrate(st, path, cause);
 			goto out;
 		}
 		if (version != 0) {
@@ -654,6 +668,8 @@ store_open(const char *path, int flags, int busy_timeout_ms, char **cause)
 			goto fail;
 		}
 	}
+	if (idem_open(st, path, flags, cause) != 0)
+		goto fail;
 	return st;
 fail:
 	sqlite3_finalize(s);
@@ -669,6 +685,7 @@ store_close(struct store *st)
 	if (st == NULL)
 		return;
 	store_body_close(st);
+	idem_close(st);
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	if (sqlite3_close(st->db) != SQLITE_OK)
@@ -817,7 +834,7 @@ out:
 /* Insert one group. A group of several messages runs inside a savepoint;
  * a group of one needs none (the usual case of group commit), since a failed
  * INSERT undoes itself and the channel row is added only after the message
- * is in. *ensured is the channel whose row is known to exist in this
+ * is in, unless it carries an idempotency key (two rows: message and key). *ensured is the channel whose row is known to exist in this
  * transaction: runs of messages to one channel, the usual batch, insert it
  * once. Returns STORE_OK (the group may still have failed: g->result), or the
  * transaction's failure with *txerr set to the message to report. */
@@ -827,13 +844,24 @@ append_group(struct store *st, struct store_group *g, int64_t now_ms, const char
 	sqlite3_stmt *ins = st->stmt[ST_MESSAGE_INSERT], *chan = st->stmt[ST_CHANNEL_ENSURE];
 	const struct store_pub *p;
 	enum store_result res;
-	int savepoint = g->n > 1, rc;
-	size_t i;
+	/* A keyed message has a second row to write: a savepoint undoes both. */
+	int savepoint = g->n > 1 || (g->n == 1 && g->pubs[0].idem_key != NULL), rc;
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	size_t i, keyed = 0;
 
 	if (savepoint && (rc = store_run(st, ST_SAVEPOINT)) != SQLITE_DONE)
 		goto txfail;
 	for (i = 0; i < g->n; i++) {
 		p = &g->pubs[i];
+		if (p->idem_key != NULL) {
+			rc = idem_lookup(st, g, i, now_ms, digest);
+			if (rc == SQLITE_ROW)
+				continue; /* a replay: seqs[i] and outcomes[i] are the original's */
+			if (g->result != STORE_OK)
+				break; /* refused: a key used for another payload, a bad key */
+			if (rc != SQLITE_DONE)
+				goto txfail;
+		}
 		sqlite3_bind_text(ins, 1, p->channel, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 2, p->event, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 3,
@@ -863,6 +891,13 @@ append_group(struct store *st, struct store_group *g, int64_t now_ms, const char
 			break;
 		}
 		g->seqs[i] = sqlite3_last_insert_rowid(st->db);
+		if (g->outcomes != NULL)
+			g->outcomes[i] = (struct store_outcome){.time_ms = now_ms, .replayed = 0};
+		if (p->idem_key != NULL) {
+			if ((rc = idem_store(st, p, g->seqs[i], now_ms, digest)) != SQLITE_DONE)
+				goto txfail;
+			keyed++;
+		}
 		/* The insert succeeded, so p->channel is not NULL. */
 		if (*ensured == NULL || strcmp(*ensured, p->channel) != 0) {
 			sqlite3_bind_text(chan, 1, p->channel, -1, SQLITE_STATIC);
@@ -872,8 +907,12 @@ append_group(struct store *st, struct store_group *g, int64_t now_ms, const char
 			*ensured = p->channel;
 		}
 	}
+	if (g->result == STORE_OK && keyed > 0 && (rc = idem_trim(st, now_ms, 2 * (int64_t)keyed)) != SQLITE_DONE)
+		goto txfail;
 	if (g->result != STORE_OK) {
 		memset(g->seqs, 0, g->n * sizeof *g->seqs);
+		if (g->outcomes != NULL)
+			memset(g->outcomes, 0, g->n * sizeof *g->outcomes);
 		if (savepoint) {
 			*ensured = NULL; /* its channel row may be undone too */
 			if ((rc = store_run(st, ST_ROLLBACK_TO)) != SQLITE_DONE)
@@ -926,6 +965,8 @@ fail:
 		groups[i].result = res;
 		groups[i].cause = xasprintf("store unavailable: %s", txerr);
 		memset(groups[i].seqs, 0, groups[i].n * sizeof *groups[i].seqs);
+		if (groups[i].outcomes != NULL)
+			memset(groups[i].outcomes, 0, groups[i].n * sizeof *groups[i].outcomes);
 	}
 	free(txerr);
 	return res;
@@ -1441,4 +1482,325 @@ store_next_expiry(struct store *st, const struct store_retention *defaults, int6
 		res = store_fail(st, rc, "next expiry");
 	store_done(s);
 	return res;
+}
+
+/* ---- idempotent publish ------------------------------------------------ */
+
+/*
+ * Idempotency keys (store.h, "Idempotent publish"; table idempotency_keys
+ * of schema/fcpush.sql). All of it is in this block but its hooks: the
+ * migration in open_schema, idem_open and idem_close in store_open and
+ * store_close, and idem_lookup, idem_store and idem_trim in append_group.
+ * Its statements are its own (struct idem), prepared on writable
+ * connections only: a read-only one never appends. The body digest is
+ * SHA-256 through OpenSSL's EVP interface (libcrypto: SQLite has no hash
+ * function, and OpenSSL is already on every machine that has
+ * libwebsockets).
+ */
+
+#define IDEM_DIGEST_BYTES 32 /* SHA-256 */
+#define IDEM_FILE_CHUNK 65536
+
+/* Brings a version-1 database to version 2: the table and index of
+ * schema/fcpush.sql (keep them in step; test_store's migration test compares
+ * the columns), then the version. */
+static const char sql_idem_migrate_1[] =
+	"CREATE TABLE idempotency_keys (channel TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL,"
+	" time_ms INTEGER NOT NULL, digest BLOB NOT NULL, PRIMARY KEY (channel, key)) WITHOUT ROWID;"
+	"CREATE INDEX idempotency_keys_time ON idempotency_keys(time_ms);"
+	"PRAGMA user_version = 2";
+/* ?1 channel, ?2 key, ?3 the oldest time still within the window. */
+static const char sql_idem_find[] =
+	"SELECT seq, time_ms, digest FROM idempotency_keys WHERE channel = ?1 AND key = ?2 AND time_ms >= ?3";
+/* A row past the window may still be there: it is replaced. */
+static const char sql_idem_put[] =
+	"INSERT INTO idempotency_keys (channel, key, seq, time_ms, digest) VALUES (?1, ?2, ?3, ?4, ?5)"
+	" ON CONFLICT (channel, key) DO UPDATE SET seq = excluded.seq, time_ms = excluded.time_ms,"
+	" digest = excluded.digest";
+/* Expiry, oldest first, through idempotency_keys_time: ?1 the oldest time
+ * still within the window, ?2 the most rows to delete. */
+static const char sql_idem_expired[] = "SELECT EXISTS (SELECT 1 FROM idempotency_keys WHERE time_ms < ?1)";
+static const char sql_idem_expire[] =
+	"DELETE FROM idempotency_keys WHERE (channel, key) IN"
+	" (SELECT channel, key FROM idempotency_keys WHERE time_ms < ?1 ORDER BY time_ms LIMIT ?2)";
+
+enum idem_stmt_id { IDEM_FIND, IDEM_PUT, IDEM_EXPIRED, IDEM_EXPIRE, IDEM_COUNT };
+
+static const char *const idem_sql[IDEM_COUNT] = {
+	[IDEM_FIND] = sql_idem_find,
+	[IDEM_PUT] = sql_idem_put,
+	[IDEM_EXPIRED] = sql_idem_expired,
+	[IDEM_EXPIRE] = sql_idem_expire,
+};
+
+struct idem {
+	sqlite3_stmt *stmt[IDEM_COUNT];
+	int64_t window_ms;
+};
+
+static int idem_key_valid(const char *key, size_t max);
+static int idem_digest(const struct store_pub *p, unsigned char *out);
+static int idem_feed(EVP_MD_CTX *ctx, const void *p, size_t n);
+
+/* Migrate a version-1 database (see sql_idem_migrate_1) under the write
+ * lock, unless another process did meanwhile. 0, or -1 with *cause. */
+static int
+idem_migrate(struct store *st, const char *path, char **cause)
+{
+	int64_t version = 0;
+	char *err = NULL;
+
+	if (sqlite3_exec(st->db, sql_begin, NULL, NULL, &err) != SQLITE_OK ||
+	    open_int(st->db, sql_user_version, &version) != SQLITE_OK ||
+	    (version == 1 && sqlite3_exec(st->db, sql_idem_migrate_1, NULL, NULL, &err) != SQLITE_OK) ||
+	    sqlite3_exec(st->db, sql_commit, NULL, NULL, &err) != SQLITE_OK) {
+		set_cause(cause, "cannot migrate %s from schema version 1 to %d: %s", path, STORE_SCHEMA_VERSION,
+			  err != NULL ? err : sqlite3_errmsg(st->db));
+		sqlite3_free(err);
+		if (!sqlite3_get_autocommit(st->db))
+			sqlite3_exec(st->db, sql_rollback, NULL, NULL, NULL);
+		return -1;
+	}
+	if (version == 1)
+		log_info("store: %s: migrated schema version 1 to %d (added table idempotency_keys)", path,
+			 STORE_SCHEMA_VERSION);
+	return 0;
+}
+
+/* Prepare the statements of a writable connection. 0, or -1 with *cause. */
+static int
+idem_open(struct store *st, const char *path, int flags, char **cause)
+{
+	int i;
+
+	if (flags & STORE_READONLY)
+		return 0;
+	st->idem = xcalloc(1, sizeof *st->idem);
+	st->idem->window_ms = STORE_IDEM_WINDOW_MS_DEFAULT;
+	for (i = 0; i < IDEM_COUNT; i++) {
+		if (sqlite3_prepare_v3(st->db, idem_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->idem->stmt[i], NULL) !=
+		    SQLITE_OK) {
+			set_cause(cause, "cannot prepare a statement on %s: %s", path, sqlite3_errmsg(st->db));
+			log_error("store: prepare %s: %s", idem_sql[i], sqlite3_errmsg(st->db));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+idem_close(struct store *st)
+{
+	int i;
+
+	if (st->idem == NULL)
+		return;
+	for (i = 0; i < IDEM_COUNT; i++)
+		sqlite3_finalize(st->idem->stmt[i]);
+	free(st->idem);
+	st->idem = NULL;
+}
+
+/* Whether key is 1 to max bytes of visible ASCII. */
+static int
+idem_key_valid(const char *key, size_t max)
+{
+	size_t n;
+
+	if (key == NULL)
+		return 0;
+	for (n = 0; key[n] != '\0'; n++) {
+		if ((unsigned char)key[n] < 0x21 || (unsigned char)key[n] > 0x7e || n >= max)
+			return 0;
+	}
+	return n > 0;
+}
+
+int
+store_idem_key_valid(const char *key)
+{
+	return idem_key_valid(key, STORE_IDEM_KEY_MAX_BYTES);
+}
+
+void
+store_idem_set_window(struct store *st, int64_t window_ms)
+{
+	if (st->idem != NULL && window_ms > 0)
+		st->idem->window_ms = window_ms;
+}
+
+/* Hash the length of a field (8 bytes, big-endian) and, when p is not NULL,
+ * its n bytes: with every field's length before it, no two sequences of
+ * fields hash alike. 0, or -1 when OpenSSL fails. */
+static int
+idem_feed(EVP_MD_CTX *ctx, const void *p, size_t n)
+{
+	unsigned char len[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		len[i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+	if (EVP_DigestUpdate(ctx, len, sizeof len) != 1)
+		return -1;
+	return p == NULL || n == 0 || EVP_DigestUpdate(ctx, p, n) == 1 ? 0 : -1;
+}
+
+/* The digest of what p would store (event name, content type as stored,
+ * body; the channel and key are the row's address) into out
+ * (IDEM_DIGEST_BYTES). A body from a file is read in pieces. 0, or -1 when
+ * the file is shorter than body_len or unreadable, or OpenSSL fails. */
+static int
+idem_digest(const struct store_pub *p, unsigned char *out)
+{
+	const char *type = p->content_type != NULL ? p->content_type : "application/octet-stream";
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char *chunk = NULL, flag = p->event != NULL;
+	size_t off = 0, want;
+	FILE *f = NULL;
+	int ret = -1;
+
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, &flag, 1) != 1 ||
+	    idem_feed(ctx, p->event, p->event != NULL ? strlen(p->event) : 0) != 0 ||
+	    idem_feed(ctx, type, strlen(type)) != 0)
+		goto out;
+	/* A body from a file hashes as the same bytes in memory would. */
+	if (idem_feed(ctx, p->body_path == NULL ? p->body : NULL, p->body_len) != 0)
+		goto out;
+	if (p->body_path != NULL) {
+		if ((f = fopen(p->body_path, "rb")) == NULL)
+			goto out;
+		chunk = xmalloc(IDEM_FILE_CHUNK);
+		while (off < p->body_len) {
+			want = p->body_len - off < IDEM_FILE_CHUNK ? p->body_len - off : IDEM_FILE_CHUNK;
+			if (fread(chunk, 1, want, f) != want || EVP_DigestUpdate(ctx, chunk, want) != 1)
+				goto out;
+			off += want;
+		}
+	}
+	ret = EVP_DigestFinal_ex(ctx, out, NULL) == 1 ? 0 : -1;
+out:
+	if (f != NULL)
+		fclose(f);
+	free(chunk);
+	EVP_MD_CTX_free(ctx);
+	return ret;
+}
+
+/* Look up the key of message i of g (set) for append_group at now_ms, and
+ * compute its digest into digest (IDEM_DIGEST_BYTES) for idem_store.
+ * Returns SQLITE_ROW when the key was used within the window with the same
+ * digest: g->seqs[i] (and g->outcomes[i]) are then the original's; else
+ * SQLITE_DONE, having set g->result and g->cause when the group is refused:
+ * STORE_CONFLICT for another digest, STORE_INVALID for an invalid key or a
+ * body file that cannot be read. Any other return is SQLite's error. */
+static int
+idem_lookup(struct store *st, struct store_group *g, size_t i, int64_t now_ms, unsigned char *digest)
+{
+	const struct store_pub *p = &g->pubs[i];
+	sqlite3_stmt *s;
+	int rc;
+
+	if (!idem_key_valid(p->idem_key, STORE_IDEM_STORED_KEY_MAX_BYTES)) {
+		g->result = STORE_INVALID;
+		set_cause(&g->cause, "message %zu: an idempotency key is 1 to %d visible ASCII characters", i,
+			  STORE_IDEM_STORED_KEY_MAX_BYTES);
+		return SQLITE_DONE;
+	}
+	if (st->idem == NULL)
+		return SQLITE_READONLY;
+	if (idem_digest(p, digest) != 0) {
+		g->result = STORE_INVALID;
+		set_cause(&g->cause, "message %zu: cannot read its body to check its idempotency key", i);
+		return SQLITE_DONE;
+	}
+	s = st->idem->stmt[IDEM_FIND];
+	sqlite3_bind_text(s, 1, p->channel, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, p->idem_key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, now_ms - st->idem->window_ms);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_bytes(s, 2) == IDEM_DIGEST_BYTES &&
+		    memcmp(sqlite3_column_blob(s, 2), digest, IDEM_DIGEST_BYTES) == 0) {
+			g->seqs[i] = sqlite3_column_int64(s, 0);
+			if (g->outcomes != NULL)
+				g->outcomes[i] = (struct store_outcome){.time_ms = sqlite3_column_int64(s, 1),
+									.replayed = 1};
+		} else {
+			g->result = STORE_CONFLICT;
+			set_cause(&g->cause,
+				  "message %zu: idempotency key \"%s\" was used on channel %s for another message "
+				  "(seq %" PRId64 ") in the last %" PRId64 " s",
+				  i, p->idem_key, p->channel, (int64_t)sqlite3_column_int64(s, 0),
+				  st->idem->window_ms / 1000);
+			log_info("store: group refused: %s", g->cause);
+			rc = SQLITE_DONE;
+		}
+	}
+	store_done(s);
+	return rc;
+}
+
+/* Record p's key (valid; the lookup found none within the window) for the
+ * message seq it stored at now_ms, with its digest. SQLITE_DONE or the
+ * error. */
+static int
+idem_store(struct store *st, const struct store_pub *p, int64_t seq, int64_t now_ms, const unsigned char *digest)
+{
+	sqlite3_stmt *s = st->idem->stmt[IDEM_PUT];
+	int rc;
+
+	sqlite3_bind_text(s, 1, p->channel, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, p->idem_key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, seq);
+	sqlite3_bind_int64(s, 4, now_ms);
+	sqlite3_bind_blob(s, 5, digest, IDEM_DIGEST_BYTES, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	store_done(s);
+	return rc;
+}
+
+/* Delete up to limit keys older than the window at now_ms, oldest first,
+ * in the open transaction. SQLITE_DONE or the error. */
+static int
+idem_trim(struct store *st, int64_t now_ms, int64_t limit)
+{
+	sqlite3_stmt *s = st->idem->stmt[IDEM_EXPIRE];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, now_ms - st->idem->window_ms);
+	sqlite3_bind_int64(s, 2, limit);
+	rc = sqlite3_step(s);
+	store_done(s);
+	return rc;
+}
+
+enum store_result
+store_idem_expire(struct store *st, int64_t now_ms, int64_t limit, int64_t *deleted)
+{
+	sqlite3_stmt *s;
+	enum store_result res;
+	int64_t due = 0, n = 0;
+	int rc;
+
+	if (deleted != NULL)
+		*deleted = 0;
+	if (st->idem == NULL || limit <= 0)
+		return STORE_OK;
+	s = st->idem->stmt[IDEM_EXPIRED];
+	sqlite3_bind_int64(s, 1, now_ms - st->idem->window_ms);
+	if ((res = step_int(st, s, "idempotency keys", &due)) != STORE_OK || due == 0)
+		return res;
+	if ((rc = store_run(st, ST_BEGIN)) == SQLITE_DONE && (rc = idem_trim(st, now_ms, limit)) == SQLITE_DONE) {
+		n = sqlite3_changes64(st->db);
+		rc = store_run(st, ST_COMMIT);
+	}
+	if (rc != SQLITE_DONE) {
+		res = store_fail(st, rc, "expire idempotency keys");
+		store_rollback(st);
+		return res;
+	}
+	if (deleted != NULL)
+		*deleted = n;
+	return STORE_OK;
 }

@@ -20,7 +20,7 @@
 struct store;
 
 /* The schema version this build reads and writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* Outcomes of store calls that can fail in more than one way. */
 enum store_result {
@@ -29,6 +29,7 @@ enum store_result {
 	STORE_INVALID,  /* the input was refused (bad JSON, bad field): a 400 */
 	STORE_BUSY,     /* locked past the busy timeout, or read-only/unwritable: a 503, nothing written */
 	STORE_FULL,     /* the disk (or quota) is full: a 507, nothing written */
+	STORE_CONFLICT, /* an idempotency key already used for another payload: a 422, nothing written */
 	STORE_ERROR     /* anything else; logged with sqlite3_errmsg() */
 };
 
@@ -45,7 +46,8 @@ enum store_result {
  * "application/octet-stream"). The store copies what it keeps. A large body
  * may instead come from a file: with body_path set, body is ignored and the
  * first body_len bytes of that file are copied into the row in pieces
- * (incremental BLOB I/O), never all in memory. */
+ * (incremental BLOB I/O), never all in memory. idem_key (NULL: none) makes
+ * the publish idempotent (see "Idempotent publish" below). */
 struct store_pub {
 	const char *channel;
 	const char *event;
@@ -53,6 +55,13 @@ struct store_pub {
 	const void *body;
 	size_t body_len;
 	const char *body_path;
+	const char *idem_key;
+};
+
+/* What became of one message of a group (store_group.outcomes). */
+struct store_outcome {
+	int64_t time_ms; /* the publish time of its row: the transaction's, or a replay's original */
+	int replayed;    /* 1: its idempotency key was seen; its seq is the original's, nothing stored */
 };
 
 /* A group of messages that commit or fail together inside a larger
@@ -64,6 +73,7 @@ struct store_group {
 	int64_t *seqs;
 	enum store_result result;
 	char *cause; /* set (malloc'd, caller frees) when result != STORE_OK */
+	struct store_outcome *outcomes; /* NULL, or caller storage of n elements the store fills */
 };
 
 /* Bodies larger than this are not read with the message: the message says
@@ -108,8 +118,10 @@ struct store_deletion {
  * STORE_SYNC_NORMAL, synchronous=NORMAL: a commit survives kill -9 of any
  * process, but an OS crash may roll back the last transactions. With
  * STORE_CREATE, a missing file or empty database gets the schema of
- * schema/fcpush.sql (compiled in). Checks PRAGMA user_version: a file of
- * another schema version is refused. A writable open gives a database made
+ * schema/fcpush.sql (compiled in). Checks PRAGMA user_version: a writable
+ * open migrates a version-1 file to this version (adds idempotency_keys)
+ * under the write lock; a read-only open accepts a version-1 file as it is;
+ * a file of any other schema version is refused. A writable open gives a database made
  * before epochs existed its epoch (table database_info). Returns NULL on
  * failure and, when cause is not NULL, sets *cause to a sentence the caller
  * frees. */
@@ -142,7 +154,12 @@ void store_close(struct store *st);
  * transaction committed (check each group's result), STORE_BUSY when the
  * database stayed locked past the busy timeout or is unwritable, STORE_ERROR
  * otherwise; in both failure cases nothing at all was written and every group
- * result is set to the same value. */
+ * result is set to the same value. A message with an idempotency key seen
+ * within the window is not stored again: its seq is the original's (and its
+ * outcome says replayed), or, when its payload differs, its group fails with
+ * STORE_CONFLICT; an invalid key (not 1 to STORE_IDEM_STORED_KEY_MAX_BYTES
+ * of visible ASCII) fails its group with STORE_INVALID. Groups are handled in order, so a later group repeating an
+ * earlier group's key in the same transaction is a replay of it. */
 enum store_result store_append_groups(struct store *st, struct store_group *groups, size_t ngroups,
 				      int64_t now_ms);
 
@@ -227,6 +244,47 @@ enum store_result store_body_open(struct store *st, const char *channel, int64_t
 enum store_result store_body_read(struct store *st, int64_t offset, void *p, size_t n);
 /* Close the open body, if any (ends its read transaction). */
 void store_body_close(struct store *st);
+
+/* ---- idempotent publish ------------------------------------------------ */
+
+/* A publish that carries an idempotency key (the Idempotency-Key header of
+ * draft-ietf-httpapi-idempotency-key-header, "idempotency_key" of a batch
+ * element or a WebSocket publish) is stored once per (channel, key) within
+ * the window: the key's row in table idempotency_keys is written in the same
+ * transaction as the message, with a SHA-256 digest (OpenSSL libcrypto) of
+ * the event name, content type and body. A later publish of the same key on
+ * the same channel within the window stores nothing: with the same digest
+ * its outcome is "replayed" with the original seq and time; with another
+ * digest its group fails with STORE_CONFLICT. Because SQLite has one writer
+ * at a time and the lookup and the insert share the write transaction, two
+ * publishes of one key never both store a message (there is no "in
+ * progress" state another process could see), even inside one group
+ * commit. */
+
+/* The longest idempotency key a client may send, in bytes; the store takes
+ * keys of up to STORE_IDEM_STORED_KEY_MAX_BYTES, which leaves room for the
+ * "/N" a batch's Idempotency-Key gains per element. */
+#define STORE_IDEM_KEY_MAX_BYTES 255
+#define STORE_IDEM_STORED_KEY_MAX_BYTES (STORE_IDEM_KEY_MAX_BYTES + 24)
+/* The window a store applies until store_idem_set_window: 300 s. */
+#define STORE_IDEM_WINDOW_MS_DEFAULT (300 * 1000)
+
+/* Whether key is a valid idempotency key from a client: 1 to
+ * STORE_IDEM_KEY_MAX_BYTES bytes of visible ASCII (0x21-0x7e). 1 or 0 (0 for
+ * NULL). */
+int store_idem_key_valid(const char *key);
+/* How long (ms, > 0) st remembers an idempotency key: a key older than this
+ * is forgotten (its next publish stores a new message) and its row may be
+ * deleted. */
+void store_idem_set_window(struct store *st, int64_t window_ms);
+/* Delete up to limit rows of idempotency keys older than the window at
+ * now_ms, oldest first, in one transaction; a look without the write lock
+ * comes first, so a call with nothing expired writes nothing. *deleted (may
+ * be NULL) gets the number deleted. Appends also delete up to two expired
+ * keys per key they store, so the table stays bounded by the keys of one
+ * window. Returns STORE_OK, or STORE_BUSY/STORE_FULL/STORE_ERROR as appends
+ * do (nothing deleted). */
+enum store_result store_idem_expire(struct store *st, int64_t now_ms, int64_t limit, int64_t *deleted);
 
 /* The version of the SQLite library in use (sqlite3_libversion), a static
  * string. */

@@ -73,7 +73,7 @@ publisher(void *p)
 		pub.content_type = "text/plain";
 		pub.body = body;
 		pub.body_len = strlen(body);
-		if (committer_submit(a->c, &pub, 1, &a->seqs[i], NULL, NULL) != STORE_OK)
+		if (committer_submit(a->c, &pub, 1, &a->seqs[i], NULL, NULL, NULL) != STORE_OK)
 			a->failures++;
 	}
 	return NULL;
@@ -144,10 +144,10 @@ count_fn(struct store *st, void *arg)
 START_TEST(test_run_between_commits)
 {
 	struct committer *c = committer_new(store_open(db, 0, 1000, NULL), NULL, NULL);
-	struct store_pub pub = {"a", NULL, NULL, "x", 1, NULL};
+	struct store_pub pub = {"a", NULL, NULL, "x", 1, NULL, NULL};
 	int64_t seq = 0, high = 0, t = 0;
 
-	ck_assert_int_eq(committer_submit(c, &pub, 1, &seq, &t, NULL), STORE_OK);
+	ck_assert_int_eq(committer_submit(c, &pub, 1, &seq, NULL, &t, NULL), STORE_OK);
 	ck_assert(t > 0);
 	ck_assert_int_eq(committer_run(c, count_fn, &high), STORE_OK);
 	ck_assert_int_eq(high, seq);
@@ -158,7 +158,7 @@ END_TEST
 START_TEST(test_busy_store_fails_whole_group)
 {
 	struct committer *c = committer_new(store_open(db, 0, 50, NULL), NULL, NULL);
-	struct store_pub pubs[2] = {{"a", NULL, NULL, "1", 1, NULL}, {"a", NULL, NULL, "2", 1, NULL}};
+	struct store_pub pubs[2] = {{"a", NULL, NULL, "1", 1, NULL, NULL}, {"a", NULL, NULL, "2", 1, NULL, NULL}};
 	int64_t seqs[2] = {0, 0}, high = -1;
 	char *cause = NULL;
 	sqlite3 *blocker = NULL;
@@ -166,7 +166,7 @@ START_TEST(test_busy_store_fails_whole_group)
 	/* A second connection holds the write lock past the 50 ms busy timeout. */
 	ck_assert_int_eq(sqlite3_open(db, &blocker), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(blocker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-	ck_assert_int_eq(committer_submit(c, pubs, 2, seqs, NULL, &cause), STORE_BUSY);
+	ck_assert_int_eq(committer_submit(c, pubs, 2, seqs, NULL, NULL, &cause), STORE_BUSY);
 	ck_assert_ptr_nonnull(cause);
 	free(cause);
 	cause = NULL;
@@ -177,7 +177,7 @@ START_TEST(test_busy_store_fails_whole_group)
 	ck_assert_int_eq(atomic_load(&committer_batch_hist(c)->sum), 0);
 
 	/* Once the lock is gone the same committer serves again. */
-	ck_assert_int_eq(committer_submit(c, pubs, 2, seqs, NULL, &cause), STORE_OK);
+	ck_assert_int_eq(committer_submit(c, pubs, 2, seqs, NULL, NULL, &cause), STORE_OK);
 	ck_assert_int_eq(seqs[1], seqs[0] + 1);
 	/* One transaction of 2 messages: the bucket le=2 (bounds 1, 2, ...). */
 	ck_assert_uint_eq(atomic_load(&committer_batch_hist(c)->counts[0]), 0);

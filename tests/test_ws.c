@@ -408,11 +408,11 @@ START_TEST(test_frames)
 	struct buf b;
 
 	buf_init(&b);
-	ws_frame_ack(&b, "\"a\"", "ch", 12);
+	ws_frame_ack(&b, "\"a\"", "ch", 12, 0);
 	ck_assert_str_eq(b.data, "{\"type\":\"ack\",\"id\":\"a\",\"channel\":\"ch\",\"seq\":12}");
 	buf_reset(&b);
-	ws_frame_ack(&b, NULL, "ch", 3);
-	ck_assert_str_eq(b.data, "{\"type\":\"ack\",\"channel\":\"ch\",\"seq\":3}");
+	ws_frame_ack(&b, NULL, "ch", 3, 1);
+	ck_assert_str_eq(b.data, "{\"type\":\"ack\",\"channel\":\"ch\",\"seq\":3,\"replayed\":true}");
 	buf_reset(&b);
 	ws_frame_error(&b, "bad_channel", "a \"name\"", "5");
 	ck_assert_str_eq(b.data, "{\"type\":\"error\",\"error\":\"bad_channel\",\"detail\":\"a \\\"name\\\"\",\"id\":5}");
