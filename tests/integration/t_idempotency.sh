@@ -229,6 +229,45 @@ case_ws_publish() {
 	assert_eq "$(rows "$ch")" 1 "messages rows (sqlite3)"
 }
 
+# fcpush.js publish (www/fcpush.js, run by node): the connection breaks after
+# the server has committed, so the 201 is lost; the client sends the publish
+# again with the same Idempotency-Key and gets the stored seq.
+case_fcpush_js_retry() {
+	local ch
+	command -v node >/dev/null || { log "node missing: skipped"; return 0; }
+	ch=$(unique_channel js)
+	node - "$FCPUSH_SRCDIR/www/fcpush.js" "$PUSH" "$ch" >"$T/node.out" 2>&1 <<'JS'
+const [file, push, ch] = process.argv.slice(2);
+const realFetch = globalThis.fetch;
+const keys = [];
+globalThis.fetch = async (url, init) => {
+  keys.push(init.headers['Idempotency-Key']);
+  const res = await realFetch(url, init);
+  if (keys.length === 1) {
+    await res.text();
+    throw new TypeError('connection reset after the server answered');
+  }
+  return res;
+};
+require(file);
+const limit = setTimeout(() => { console.log(JSON.stringify({ error: 'timeout' })); process.exit(1); }, 10000);
+fcpush.publish(ch, 'once', { base: push }).then((r) => {
+  clearTimeout(limit);
+  console.log(JSON.stringify({ seq: r.seq, replayed: r.replayed, calls: keys.length, same: keys[0] === keys[1] && !!keys[0] }));
+}, (e) => {
+  clearTimeout(limit);
+  console.log(JSON.stringify({ error: String(e), calls: keys.length }));
+  process.exit(1);
+});
+JS
+	[ $? = 0 ] || fail "fcpush.publish failed: $(cat "$T/node.out")"
+	assert_eq "$("$JQ" -c '{replayed, calls, same}' "$T/node.out")" '{"replayed":true,"calls":2,"same":true}' \
+		"the retry (node output $(cat "$T/node.out"))"
+	assert_eq "$(rows "$ch")" 1 "messages rows (sqlite3)"
+	assert_eq "$("$JQ" -r .seq "$T/node.out")" "$("$SQLITE3" "$DB" "SELECT seq FROM messages WHERE channel = '$ch';")" \
+		"the seq fcpush.publish resolved to"
+}
+
 # The worker dies by kill -9 after answering (as if the 201 were lost on
 # the wire); the retry, to a new worker, gets the stored seq.
 case_survives_kill9() {
@@ -273,6 +312,7 @@ run_case "the same key with another payload: 422" case_different_payload_422
 run_case "malformed keys: 400, nothing stored" case_malformed_key_400
 run_case "batch: element keys and the request's key replay, one row each" case_batch_elements
 run_case "WebSocket publish with idempotency_key: acked once stored, shared with HTTP" case_ws_publish
+run_case "fcpush.js publish retries a lost 201 with its key: one row" case_fcpush_js_retry
 run_case "a retry after kill -9 and restart gets the stored seq" case_survives_kill9
 CUR_WORKER=k9
 use_worker win FCPUSH_IDEMPOTENCY_WINDOW_S=1
