@@ -153,6 +153,16 @@ START_TEST(test_command_publish)
 	ck_assert_ptr_null(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":false}", &cmd));
 	ck_assert_str_eq(cmd.data, "false");
 	ck_assert_ptr_null(cmd.id);
+	ck_assert_ptr_null(cmd.idem_key);
+	ws_command_fini(&cmd);
+	ck_assert_ptr_null(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":1,\"idempotency_key\":\"k/1\"}", &cmd));
+	ck_assert_str_eq(cmd.idem_key, "k/1");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":1,\"idempotency_key\":\"a b\"}", &cmd),
+			 "bad_idempotency_key");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":1,\"idempotency_key\":5}", &cmd),
+			 "bad_idempotency_key");
 	ws_command_fini(&cmd);
 	ck_assert_ptr_null(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":12.5}", &cmd));
 	ck_assert_str_eq(cmd.data, "12.5");
