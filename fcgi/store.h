@@ -280,10 +280,11 @@ void store_idem_set_window(struct store *st, int64_t window_ms);
 /* Delete up to limit rows of idempotency keys older than the window at
  * now_ms, oldest first, in one transaction; a look without the write lock
  * comes first, so a call with nothing expired writes nothing. *deleted (may
- * be NULL) gets the number deleted. Appends also delete up to two expired
- * keys per key they store, so the table stays bounded by the keys of one
- * window. Returns STORE_OK, or STORE_BUSY/STORE_FULL/STORE_ERROR as appends
- * do (nothing deleted). */
+ * be NULL) gets the number deleted. The retention passes call it (appends
+ * do not: it would put the deletes on the publish path); a key past the
+ * window but not yet deleted is ignored by appends and its row reused.
+ * Returns STORE_OK, or STORE_BUSY/STORE_FULL/STORE_ERROR as appends do
+ * (nothing deleted). */
 enum store_result store_idem_expire(struct store *st, int64_t now_ms, int64_t limit, int64_t *deleted);
 
 /* The version of the SQLite library in use (sqlite3_libversion), a static

@@ -84,7 +84,7 @@ CREATE TABLE deletions (
 -- publish that repeats a key within the window (idempotency_window_s, 5
 -- minutes by default) stores nothing and is answered with the original seq;
 -- with another payload it is refused (422). Rows older than the window are
--- forgotten and deleted (by later keyed publishes and retention passes).
+-- forgotten, and deleted by the retention passes that follow commits.
 --   SELECT channel, key, seq, hex(digest) FROM idempotency_keys ORDER BY time_ms DESC LIMIT 10;
 -- (Keep in step with sql_idem_migrate_1 in fcgi/store.c, which adds this
 -- table to a version-1 database.)

@@ -305,6 +305,15 @@ case_window() {
 	[ "$(json .seq)" -gt "$seq" ] || fail "the key outlived its window$(what_we_got)"
 	assert_eq "$(rows "$ch")" 2 "messages rows (sqlite3)"
 	assert_eq "$(key_rows "$ch")" 1 "idempotency_keys rows (the expired one replaced)"
+	# The retention pass a commit schedules deletes expired keys.
+	sleep 1.1
+	publish "$ch" 'a commit, which schedules a retention pass'
+	wait_until 10 "the expired key's row to go" key_rows_are "$ch" 0 ||
+		fail "the expired key is still stored: $(key_rows "$ch") rows"
+}
+
+key_rows_are() {
+	[ "$(key_rows "$1")" = "$2" ]
 }
 
 run_case "a key sent twice: one row, the original 201 and seq, Idempotent-Replayed" case_post_twice_one_row
@@ -315,6 +324,6 @@ run_case "WebSocket publish with idempotency_key: acked once stored, shared with
 run_case "fcpush.js publish retries a lost 201 with its key: one row" case_fcpush_js_retry
 run_case "a retry after kill -9 and restart gets the stored seq" case_survives_kill9
 CUR_WORKER=k9
-use_worker win FCPUSH_IDEMPOTENCY_WINDOW_S=1
-run_case "idempotency_window_s: a key is forgotten after it" case_window
+use_worker win FCPUSH_IDEMPOTENCY_WINDOW_S=1 FCPUSH_TRIM_INTERVAL_MS=50
+run_case "idempotency_window_s: a key is forgotten after it, its row deleted" case_window
 finish
