@@ -374,7 +374,9 @@ handler_idem_key(const char *value, char *key, struct http_response *resp)
 		return 0;
 	quoted = *p == '"';
 	for (p += quoted; *p != '\0' && (!quoted || *p != '"'); p++) {
-		if (quoted && *p == '\\' && (p[1] == '"' || p[1] == '\\'))
+		if (quoted && *p == '\\' && p[1] != '"' && p[1] != '\\')
+			break; /* RFC 8941 §3.3.3: only \" and \\ */
+		if (quoted && *p == '\\')
 			p++;
 		else if (!quoted && (*p == '"' || *p == '\\' || *p == ','))
 			break;

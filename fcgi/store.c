@@ -1537,10 +1537,12 @@ static const char *const idem_sql[IDEM_COUNT] = {
 struct idem {
 	sqlite3_stmt *stmt[IDEM_COUNT];
 	int64_t window_ms;
+	EVP_MD *sha256;  /* fetched once: an implicit fetch per digest costs more than the digest */
+	EVP_MD_CTX *ctx; /* reused for every digest */
 };
 
 static int idem_key_valid(const char *key, size_t max);
-static int idem_digest(const struct store_pub *p, unsigned char *out);
+static int idem_digest(struct idem *idem, const struct store_pub *p, unsigned char *out);
 static int idem_feed(EVP_MD_CTX *ctx, const void *p, size_t n);
 
 /* Migrate a version-1 database (see sql_idem_migrate_1) under the write
@@ -1578,6 +1580,11 @@ idem_open(struct store *st, const char *path, int flags, char **cause)
 		return 0;
 	st->idem = xcalloc(1, sizeof *st->idem);
 	st->idem->window_ms = STORE_IDEM_WINDOW_MS_DEFAULT;
+	if ((st->idem->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
+	    (st->idem->ctx = EVP_MD_CTX_new()) == NULL) {
+		set_cause(cause, "OpenSSL has no SHA-256 (idempotency digests)");
+		return -1;
+	}
 	for (i = 0; i < IDEM_COUNT; i++) {
 		if (sqlite3_prepare_v3(st->db, idem_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->idem->stmt[i], NULL) !=
 		    SQLITE_OK) {
@@ -1598,6 +1605,8 @@ idem_close(struct store *st)
 		return;
 	for (i = 0; i < IDEM_COUNT; i++)
 		sqlite3_finalize(st->idem->stmt[i]);
+	EVP_MD_CTX_free(st->idem->ctx);
+	EVP_MD_free(st->idem->sha256);
 	free(st->idem);
 	st->idem = NULL;
 }
@@ -1648,19 +1657,19 @@ idem_feed(EVP_MD_CTX *ctx, const void *p, size_t n)
 
 /* The digest of what p would store (event name, content type as stored,
  * body; the channel and key are the row's address) into out
- * (IDEM_DIGEST_BYTES). A body from a file is read in pieces. 0, or -1 when
+ * (IDEM_DIGEST_BYTES), with idem's SHA-256 and context. A body from a file is read in pieces. 0, or -1 when
  * the file is shorter than body_len or unreadable, or OpenSSL fails. */
 static int
-idem_digest(const struct store_pub *p, unsigned char *out)
+idem_digest(struct idem *idem, const struct store_pub *p, unsigned char *out)
 {
 	const char *type = p->content_type != NULL ? p->content_type : "application/octet-stream";
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_MD_CTX *ctx = idem->ctx;
 	unsigned char *chunk = NULL, flag = p->event != NULL;
 	size_t off = 0, want;
 	FILE *f = NULL;
 	int ret = -1;
 
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	if (EVP_DigestInit_ex(ctx, idem->sha256, NULL) != 1 ||
 	    EVP_DigestUpdate(ctx, &flag, 1) != 1 ||
 	    idem_feed(ctx, p->event, p->event != NULL ? strlen(p->event) : 0) != 0 ||
 	    idem_feed(ctx, type, strlen(type)) != 0)
@@ -1684,7 +1693,6 @@ out:
 	if (f != NULL)
 		fclose(f);
 	free(chunk);
-	EVP_MD_CTX_free(ctx);
 	return ret;
 }
 
@@ -1710,7 +1718,7 @@ idem_lookup(struct store *st, struct store_group *g, size_t i, int64_t now_ms, u
 	}
 	if (st->idem == NULL)
 		return SQLITE_READONLY;
-	if (idem_digest(p, digest) != 0) {
+	if (idem_digest(st->idem, p, digest) != 0) {
 		g->result = STORE_INVALID;
 		set_cause(&g->cause, "message %zu: cannot read its body to check its idempotency key", i);
 		return SQLITE_DONE;

@@ -127,7 +127,7 @@ case_malformed_key_400() {
 	local ch long v
 	ch=$(unique_channel bad)
 	long=$(printf 'x%.0s' $(seq 1 256))
-	for v in '""' '"a' '"a b"x' "$long" "\"$long\"" '"a", "b"' 'caf'$'\xc3\xa9' 'a"b'; do
+	for v in '""' '"a' '"a b"x' "$long" "\"$long\"" '"a", "b"' 'caf'$'\xc3\xa9' 'a"b' '"a\x"'; do
 		keyed_post "$ch" "$v" 'x'
 		assert_error 400
 		assert_json .error bad_idempotency_key
