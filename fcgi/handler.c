@@ -478,8 +478,8 @@ out:
 
 /* Check one parsed batch element as a single publish is checked. 0, or -1
  * after setting the error answer (400 bad_channel, bad_event,
- * bad_content_type, bad_idempotency_key, bad_json). json_parse_batch has checked that every
- * string is UTF-8. */
+ * bad_content_type, bad_idempotency_key, bad_json). json_parse_batch has
+ * checked that every string is UTF-8. */
 static int
 handler_batch_element(struct handler_ctx *h, size_t i, const struct store_pub *p, struct http_response *resp)
 {
