@@ -125,9 +125,9 @@ static int
 cli_publish_one(struct store *st, struct json_parse *jp, const char *channel, const char *event,
 		const char *ct, const char *data, size_t len, int64_t *seq_out)
 {
-	struct store_pub pub = {channel, event, ct, data, len, NULL};
+	struct store_pub pub = {channel, event, ct, data, len, NULL, NULL};
 	int64_t seq = 0;
-	struct store_group g = {&pub, 1, &seq, STORE_OK, NULL};
+	struct store_group g = {&pub, 1, &seq, STORE_OK, NULL, NULL};
 	enum store_result r;
 
 	if (json_content_type_utf8(ct) && !json_utf8_valid((const unsigned char *)data, len)) {

@@ -92,6 +92,24 @@ committer_step_down(struct committer *c)
 		pthread_cond_signal(&c->head->cond);
 }
 
+/* The messages group g (committed) stored, not counting replays of an
+ * idempotency key; raises *high to the highest seq it stored. */
+static uint64_t
+committer_stored(const struct store_group *g, int64_t *high)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < g->n; i++) {
+		if (g->outcomes != NULL && g->outcomes[i].replayed)
+			continue;
+		n++;
+		if (g->seqs[i] > *high)
+			*high = g->seqs[i];
+	}
+	return n;
+}
+
 /* Commit every queued submission in one transaction. Called with the lock
  * held and leadership taken; returns the same way. */
 static void
@@ -122,11 +140,8 @@ committer_flush(struct committer *c)
 		s->group.result = c->groups[i].result;
 		s->group.cause = c->groups[i].cause;
 		s->time_ms = now;
-		if (s->group.result == STORE_OK && s->group.n > 0) {
-			msgs += s->group.n;
-			if (s->group.seqs[s->group.n - 1] > high)
-				high = s->group.seqs[s->group.n - 1];
-		}
+		if (s->group.result == STORE_OK)
+			msgs += committer_stored(&s->group, &high);
 	}
 	if (high > 0 && c->on_commit != NULL)
 		c->on_commit(c->arg, high);
@@ -145,10 +160,11 @@ committer_flush(struct committer *c)
 }
 
 enum store_result
-committer_submit(struct committer *c, const struct store_pub *pubs, size_t n, int64_t *seqs, int64_t *time_ms,
-		 char **cause)
+committer_submit(struct committer *c, const struct store_pub *pubs, size_t n, int64_t *seqs,
+		 struct store_outcome *outcomes, int64_t *time_ms, char **cause)
 {
-	struct submission me = {.group = {.pubs = pubs, .n = n, .seqs = seqs, .result = STORE_OK}};
+	struct submission me = {
+		.group = {.pubs = pubs, .n = n, .seqs = seqs, .result = STORE_OK, .outcomes = outcomes}};
 
 	pthread_cond_init(&me.cond, NULL);
 	pthread_mutex_lock(&c->lock);

@@ -31,11 +31,16 @@ void committer_free(struct committer *c);
 
 /* Commit n messages atomically (all or none), blocking until their
  * transaction has committed. seqs (n elements, caller storage) receive their
- * seqs; *time_ms the publish time stored. Returns STORE_OK, or the failure of
- * store_append_groups (STORE_BUSY: nothing written; STORE_INVALID, STORE_ERROR)
- * with *cause (caller frees; may be NULL). Thread-safe. */
+ * seqs; outcomes (NULL, or n elements of caller storage) say which were
+ * replays of an earlier publish's idempotency key (store.h) and their
+ * publish times; *time_ms the transaction's publish time. Publishes with one
+ * key that land in one transaction are handled in submission order, so only
+ * the first stores a message. Returns STORE_OK, or the failure of
+ * store_append_groups (STORE_BUSY: nothing written; STORE_INVALID,
+ * STORE_CONFLICT, STORE_ERROR) with *cause (caller frees; may be NULL).
+ * Thread-safe. */
 enum store_result committer_submit(struct committer *c, const struct store_pub *pubs, size_t n, int64_t *seqs,
-				   int64_t *time_ms, char **cause);
+				   struct store_outcome *outcomes, int64_t *time_ms, char **cause);
 
 /* Run fn(st, arg) on the writer connection between group commits (for
  * deletes and trims that must not race the writer). Returns what fn returns. */

@@ -96,6 +96,11 @@ static const struct config_option config_options[] = {
 	    "channel may override it."),
 	OPT_INT(trim_interval_ms, 1000, 10, 3600000, 0,
 	    "Delay between a publish and the retention pass that follows it, in milliseconds."),
+	OPT_INT(idempotency_window_s, 300, 1, 604800, 0,
+	    "How long a publish's idempotency key (Idempotency-Key header, \"idempotency_key\" of a batch "
+	    "element or WebSocket publish) is remembered, in seconds: a publish repeating a key on the same "
+	    "channel within it stores nothing and is answered with the original seq (422 when its payload "
+	    "differs). Kept in the database, so it holds across restarts; every process applies its own."),
 	OPT_INT(heartbeat_s, 15, 1, 3600, 0, "Idle streams get a heartbeat this often, in seconds."),
 	OPT_INT(retry_ms, 2000, 0, 3600000, 0,
 	    "SSE retry: sent to EventSource clients, the reconnection delay in milliseconds."),

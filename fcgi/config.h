@@ -33,6 +33,7 @@ struct config {
 	int64_t retention_max_age_s;    /* default per channel; 0 unlimited */
 	int64_t retention_max_bytes;    /* default per channel; 0 unlimited */
 	int64_t trim_interval_ms;     /* delay between a publish and the retention pass */
+	int64_t idempotency_window_s; /* how long a publish's idempotency key is remembered */
 	int64_t heartbeat_s;          /* idle streams get a heartbeat this often */
 	int64_t retry_ms;             /* SSE retry: sent to clients */
 	int64_t stream_max_pending_bytes; /* unwritten output past which a stream is held back */

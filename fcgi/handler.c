@@ -113,7 +113,8 @@ handler_preflight(struct handler_ctx *h, const struct http_request *req, const s
 	if (req->origin != NULL && config_origin_allowed(h->app->cfg, req->origin)) {
 		http_header(resp, "Access-Control-Allow-Methods", "%s", handler_allowed(r->kind));
 		http_header(resp, "Access-Control-Allow-Headers",
-			    "Content-Type, Last-Event-ID, If-None-Match, Prefer, X-EventSource-Event, Cache-Control");
+			    "Content-Type, Last-Event-ID, If-None-Match, Prefer, X-EventSource-Event, Cache-Control, "
+			    "Idempotency-Key");
 		http_header(resp, "Access-Control-Max-Age", "86400");
 	}
 }
@@ -342,6 +343,11 @@ handler_store_error(struct http_response *resp, enum store_result sr, const char
 			   cause != NULL ? ": " : "", cause != NULL ? cause : "");
 	} else if (sr == STORE_INVALID) {
 		http_error(resp, 400, "bad_request", "%s", cause != NULL ? cause : "invalid input");
+	} else if (sr == STORE_CONFLICT) {
+		/* draft-ietf-httpapi-idempotency-key-header §2.7: a key reused
+		 * for another payload. */
+		http_error(resp, 422, "idempotency_key_reused", "%s; nothing was written",
+			   cause != NULL ? cause : "the idempotency key was used for another message");
 	} else {
 		http_error(resp, 500, "store_error", "the message store failed%s%s", cause != NULL ? ": " : "",
 			   cause != NULL ? cause : "");
@@ -350,14 +356,53 @@ handler_store_error(struct http_response *resp, enum store_result sr, const char
 
 /* ---- publish ----------------------------------------------------------- */
 
+/* Read an Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header
+ * §2: an RFC 8941 sf-string, "..." with \" and \\ escapes; a bare token, as
+ * many clients send, is taken too) into key (STORE_IDEM_KEY_MAX_BYTES + 1
+ * bytes). value NULL: *key "" (none). 0, or -1 after answering 400
+ * bad_idempotency_key: empty, too long, not visible ASCII, a bad quoted
+ * string, or several keys (repeated headers arrive joined with commas). */
+static int
+handler_idem_key(const char *value, char *key, struct http_response *resp)
+{
+	const char *p = value;
+	size_t n = 0;
+	int quoted;
+
+	key[0] = '\0';
+	if (value == NULL)
+		return 0;
+	quoted = *p == '"';
+	for (p += quoted; *p != '\0' && (!quoted || *p != '"'); p++) {
+		if (quoted && *p == '\\' && p[1] != '"' && p[1] != '\\')
+			break; /* RFC 8941 §3.3.3: only \" and \\ */
+		if (quoted && *p == '\\')
+			p++;
+		else if (!quoted && (*p == '"' || *p == '\\' || *p == ','))
+			break;
+		if (n == STORE_IDEM_KEY_MAX_BYTES)
+			break;
+		key[n++] = *p;
+	}
+	key[n] = '\0';
+	if ((quoted && *p++ != '"') || *p != '\0' || !store_idem_key_valid(key)) {
+		http_error(resp, 400, "bad_idempotency_key",
+			   "Idempotency-Key must be one key of 1 to %d visible ASCII characters, bare or as a "
+			   "quoted string (RFC 8941 §3.3.3)", STORE_IDEM_KEY_MAX_BYTES);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 handler_publish(struct handler_ctx *h, const struct http_request *req, const struct route *r,
 		struct http_response *resp)
 {
 	const struct config *cfg = h->app->cfg;
 	struct store_pub pub = {0};
+	struct store_outcome outcome = {0};
 	struct handler_body body;
-	char *event = NULL, *cause = NULL;
+	char *event = NULL, *cause = NULL, key[STORE_IDEM_KEY_MAX_BYTES + 1];
 	const char *ct = req->content_type;
 	int64_t seq = 0, time_ms = 0;
 	enum store_result sr;
@@ -369,6 +414,8 @@ handler_publish(struct handler_ctx *h, const struct http_request *req, const str
 			   r->mount);
 		goto out;
 	}
+	if (handler_idem_key(req->idempotency_key, key, resp) == -1)
+		goto out;
 	event = route_query_get(r->query, "event", &bad);
 	if (event == NULL && req->event != NULL && *req->event != '\0')
 		event = xstrdup(req->event);
@@ -402,13 +449,21 @@ handler_publish(struct handler_ctx *h, const struct http_request *req, const str
 	pub.channel = r->channels[0];
 	pub.event = event;
 	pub.content_type = ct;
-	sr = committer_submit(h->app->committer, &pub, 1, &seq, &time_ms, &cause);
+	pub.idem_key = key[0] != '\0' ? key : NULL;
+	sr = committer_submit(h->app->committer, &pub, 1, &seq, &outcome, &time_ms, &cause);
 	if (sr != STORE_OK) {
 		handler_store_error(resp, sr, cause);
 		goto out;
 	}
 	atomic_fetch_add(&h->app->stats.publishes, 1);
-	atomic_fetch_add(&h->app->stats.messages, 1);
+	if (outcome.replayed) {
+		/* The original answer again, marked as Stripe's API marks it
+		 * (the draft names no header). */
+		time_ms = outcome.time_ms;
+		http_header(resp, "Idempotent-Replayed", "true");
+	} else {
+		atomic_fetch_add(&h->app->stats.messages, 1);
+	}
 	resp->status = 201;
 	http_header(resp, "Location", "%s/channels/%s/messages/%lld", r->mount, pub.channel, (long long)seq);
 	http_header(resp, "Content-Type", "application/json");
@@ -423,8 +478,8 @@ out:
 
 /* Check one parsed batch element as a single publish is checked. 0, or -1
  * after setting the error answer (400 bad_channel, bad_event,
- * bad_content_type, bad_json). json_parse_batch has checked that every
- * string is UTF-8. */
+ * bad_content_type, bad_idempotency_key, bad_json). json_parse_batch has
+ * checked that every string is UTF-8. */
 static int
 handler_batch_element(struct handler_ctx *h, size_t i, const struct store_pub *p, struct http_response *resp)
 {
@@ -446,6 +501,12 @@ handler_batch_element(struct handler_ctx *h, size_t i, const struct store_pub *p
 			   i, HTTP_MAX_CONTENT_TYPE_BYTES);
 		return -1;
 	}
+	if (p->idem_key != NULL && !store_idem_key_valid(p->idem_key)) {
+		http_error(resp, 400, "bad_idempotency_key",
+			   "element %zu: \"idempotency_key\" must be 1 to %d visible ASCII characters", i,
+			   STORE_IDEM_KEY_MAX_BYTES);
+		return -1;
+	}
 	if (json_content_type_is_json(p->content_type) && json_parse_valid(h->jp, p->body, p->body_len) != 1) {
 		http_error(resp, 400, "bad_json", "element %zu: \"data\" is declared as %s but is not valid JSON", i,
 			   p->content_type);
@@ -460,18 +521,23 @@ handler_publish_batch(struct handler_ctx *h, const struct http_request *req, con
 {
 	const struct config *cfg = h->app->cfg;
 	struct store_pub *pubs = NULL;
+	struct store_outcome *outcomes = NULL;
 	int64_t *seqs = NULL, time_ms = 0;
 	struct handler_body body;
-	char *cause = NULL;
+	struct buf keys;
+	char *cause = NULL, key[STORE_IDEM_KEY_MAX_BYTES + 1];
 	enum json_parse_result jr;
 	enum store_result sr;
-	size_t n = 0, i;
+	size_t n = 0, i, replayed = 0, *koff = NULL;
 
 	handler_body_init(&body);
+	buf_init(&keys);
 	if (req->content_type != NULL && *req->content_type != '\0' && !json_content_type_is_json(req->content_type)) {
 		http_error(resp, 415, "bad_content_type", "a batch is a JSON array: send Content-Type: application/json");
 		goto out;
 	}
+	if (handler_idem_key(req->idempotency_key, key, resp) == -1)
+		goto out;
 	if (handler_take_body(h, req, cfg->max_batch_bytes, 0, 1, &body, resp) == -1)
 		goto out;
 	jr = json_parse_batch(h->jp, body.mem.data != NULL ? body.mem.data : "", body.mem.len, cfg->max_batch_messages,
@@ -488,26 +554,52 @@ handler_publish_batch(struct handler_ctx *h, const struct http_request *req, con
 		if (handler_batch_element(h, i, &pubs[i], resp) == -1)
 			goto out;
 	}
+	/* The request's key stands for "KEY/0", "KEY/1" ... of the elements
+	 * without one of their own: a retried batch replays element by
+	 * element (README, "Idempotent publish"). */
+	if (key[0] != '\0') {
+		koff = xcalloc(n, sizeof *koff);
+		for (i = 0; i < n; i++) {
+			koff[i] = keys.len;
+			if (pubs[i].idem_key == NULL) {
+				buf_printf(&keys, "%s/%zu", key, i);
+				buf_putc(&keys, '\0');
+			}
+		}
+		for (i = 0; i < n; i++) {
+			if (pubs[i].idem_key == NULL)
+				pubs[i].idem_key = keys.data + koff[i];
+		}
+	}
 	seqs = xcalloc(n, sizeof *seqs);
-	sr = committer_submit(h->app->committer, pubs, n, seqs, &time_ms, &cause);
+	outcomes = xcalloc(n, sizeof *outcomes);
+	sr = committer_submit(h->app->committer, pubs, n, seqs, outcomes, &time_ms, &cause);
 	if (sr != STORE_OK) {
 		handler_store_error(resp, sr, cause);
 		goto out;
 	}
+	for (i = 0; i < n; i++)
+		replayed += outcomes[i].replayed != 0;
 	atomic_fetch_add(&h->app->stats.publishes, 1);
-	atomic_fetch_add(&h->app->stats.messages, n);
+	atomic_fetch_add(&h->app->stats.messages, n - replayed);
 	resp->status = 201;
 	http_header(resp, "Content-Type", "application/json");
+	if (replayed == n)
+		http_header(resp, "Idempotent-Replayed", "true");
 	buf_reserve(&resp->body, n * 48);
 	buf_putc(&resp->body, '[');
 	for (i = 0; i < n; i++) {
 		buf_puts(&resp->body, i == 0 ? "{\"channel\":" : ",{\"channel\":");
 		json_append_cstr(&resp->body, pubs[i].channel);
-		buf_printf(&resp->body, ",\"seq\":%lld}", (long long)seqs[i]);
+		buf_printf(&resp->body, ",\"seq\":%lld%s}", (long long)seqs[i],
+			   outcomes[i].replayed ? ",\"replayed\":true" : "");
 	}
 	buf_puts(&resp->body, "]\n");
 	(void)r;
 out:
+	free(koff);
+	buf_fini(&keys);
+	free(outcomes);
 	free(seqs);
 	free(pubs);
 	free(cause);

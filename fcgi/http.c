@@ -83,7 +83,8 @@ http_cors(struct http_response *r, const struct config *cfg, const char *origin)
 	http_header(r, "Access-Control-Allow-Origin", "%s", strcmp(cfg->cors_allow_origins, "*") == 0 ? "*" : origin);
 	http_header(r, "Vary", "Origin");
 	http_header(r, "Access-Control-Expose-Headers",
-		    "ETag, Location, Push-Gap, Push-Epoch, Preference-Applied, Retry-After, Content-Range");
+		    "ETag, Location, Push-Gap, Push-Epoch, Preference-Applied, Retry-After, Content-Range, "
+		    "Idempotent-Replayed");
 }
 
 const char *

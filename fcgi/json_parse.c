@@ -36,7 +36,9 @@ static const char sql_batch_elements[] =
 	" CASE WHEN type = 'object' THEN value ->> '$.content_type' END,"
 	" CASE WHEN type = 'object' THEN json_type(value, '$.data') END,"
 	" CASE WHEN type <> 'object' THEN NULL"
-	"   WHEN json_type(value, '$.data') = 'text' THEN value ->> '$.data' ELSE value -> '$.data' END"
+	"   WHEN json_type(value, '$.data') = 'text' THEN value ->> '$.data' ELSE value -> '$.data' END,"
+	" CASE WHEN type = 'object' THEN json_type(value, '$.idempotency_key') END,"
+	" CASE WHEN type = 'object' THEN value ->> '$.idempotency_key' END"
 	" FROM json_each(?1)";
 /* The members of a top-level JSON object: a string as its decoded text,
  * anything else as its JSON text. */
@@ -239,6 +241,7 @@ jp_count_elements(const char *json, size_t len, int64_t limit)
 /* Where one parsed message's strings lie in the string buffer. */
 struct batch_entry {
 	size_t channel, event, content_type, body; /* offsets; event SIZE_MAX: none */
+	size_t idem_key;                           /* offset; SIZE_MAX: none */
 	size_t body_len;
 	const char *default_type; /* when no content_type was given, else NULL */
 };
@@ -323,6 +326,10 @@ jp_batch_element(sqlite3_stmt *el, int64_t max_data_bytes, struct buf *strings, 
 		set_cause(cause, "element %" PRId64 ": \"data\" is missing", idx);
 		return JSON_PARSE_INVALID;
 	}
+	ent->idem_key = SIZE_MAX;
+	if ((res = jp_optional_text(el, 10, "idempotency_key", idx, strings, &ent->idem_key, cause)) !=
+	    JSON_PARSE_OK)
+		return res;
 	if (ent->content_type == SIZE_MAX)
 		ent->default_type =
 			strcmp(type, "text") == 0 ? "text/plain; charset=utf-8" : "application/json";
@@ -422,6 +429,7 @@ json_parse_batch(struct json_parse *jp, const char *json, size_t len, int64_t ma
 		out[k].body = text + ent->body;
 		out[k].body_len = ent->body_len;
 		out[k].body_path = NULL;
+		out[k].idem_key = ent->idem_key == SIZE_MAX ? NULL : text + ent->idem_key;
 	}
 	*pubs = out;
 	*n = i;

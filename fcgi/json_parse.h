@@ -45,7 +45,8 @@ void json_parse_free(struct json_parse *jp);
 int json_parse_valid(struct json_parse *jp, const char *text, size_t len);
 
 /* Parse a batch publish body, a JSON array of objects
- * {"channel": str, "event": str?, "content_type": str?, "data": any}. A string
+ * {"channel": str, "event": str?, "content_type": str?, "data": any,
+ * "idempotency_key": str?}. A string
  * data is stored as its text (content type defaults to text/plain;
  * charset=utf-8); any other JSON value as its JSON text (content type
  * defaults to application/json). The limits are checked as the text is read,
@@ -58,7 +59,8 @@ int json_parse_valid(struct json_parse *jp, const char *text, size_t len);
  * channel names, event names and media types. Errors, with *cause (caller
  * frees; cause may be NULL): JSON_PARSE_INVALID (not valid JSON, not an
  * array, empty, a NUL byte or \u0000, an element not an object, channel
- * missing or not a string, event/content_type not a string, data missing),
+ * missing or not a string, event/content_type/idempotency_key not a string,
+ * data missing),
  * JSON_PARSE_BAD_UTF8, JSON_PARSE_TOO_MANY (more than max_messages elements),
  * JSON_PARSE_TOO_LARGE (a data over max_data_bytes), JSON_PARSE_ERROR. */
 enum json_parse_result json_parse_batch(struct json_parse *jp, const char *json, size_t len,

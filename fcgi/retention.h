@@ -3,7 +3,7 @@
  * Retention off the event loops: a thread of its own applies the configured
  * limits trim_interval_ms after a commit, and again when an age limit is due
  * to expire a message, so no loop ever waits on the SQLite write lock for a
- * trim. Used by the worker and by fcpush-ws; the CLI trims on request.
+ * trim. Each pass also deletes idempotency keys past idempotency_window_s. Used by the worker and by fcpush-ws; the CLI trims on request.
  */
 #ifndef FCPUSH_RETENTION_H
 #define FCPUSH_RETENTION_H

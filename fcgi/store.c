@@ -271,3 +271,35 @@ store_body_close(struct store *st)
 {
 	st->ops->body_close(st);
 }
+
+int
+store_idem_key_valid_max(const char *key, size_t max)
+{
+	size_t n;
+
+	if (key == NULL)
+		return 0;
+	for (n = 0; key[n] != '\0'; n++) {
+		if ((unsigned char)key[n] < 0x21 || (unsigned char)key[n] > 0x7e || n >= max)
+			return 0;
+	}
+	return n > 0;
+}
+
+int
+store_idem_key_valid(const char *key)
+{
+	return store_idem_key_valid_max(key, STORE_IDEM_KEY_MAX_BYTES);
+}
+
+void
+store_idem_set_window(struct store *st, int64_t window_ms)
+{
+	st->ops->idem_set_window(st, window_ms);
+}
+
+enum store_result
+store_idem_expire(struct store *st, int64_t now_ms, int64_t limit, int64_t *deleted)
+{
+	return st->ops->idem_expire(st, now_ms, limit, deleted);
+}

@@ -42,6 +42,7 @@ enum store_result {
 	STORE_INVALID,  /* the input was refused (bad JSON, bad field): a 400 */
 	STORE_BUSY,     /* locked past the busy timeout, or read-only/unwritable: a 503, nothing written */
 	STORE_FULL,     /* the disk (or quota) is full: a 507, nothing written */
+	STORE_CONFLICT, /* an idempotency key already used for another payload: a 422, nothing written */
 	STORE_ERROR     /* anything else; logged with the backend's message (store_errmsg) */
 };
 
@@ -58,7 +59,8 @@ enum store_result {
  * "application/octet-stream"). The store copies what it keeps. A large body
  * may instead come from a file: with body_path set, body is ignored and the
  * first body_len bytes of that file are copied into the store in pieces,
- * never all in memory. */
+ * never all in memory. idem_key (NULL: none) makes the publish idempotent
+ * (see "Idempotent publish" below). */
 struct store_pub {
 	const char *channel;
 	const char *event;
@@ -66,6 +68,13 @@ struct store_pub {
 	const void *body;
 	size_t body_len;
 	const char *body_path;
+	const char *idem_key;
+};
+
+/* What became of one message of a group (store_group.outcomes). */
+struct store_outcome {
+	int64_t time_ms; /* the publish time of its row: the transaction's, or a replay's original */
+	int replayed;    /* 1: its idempotency key was seen; its seq is the original's, nothing stored */
 };
 
 /* A group of messages that commit or fail together inside a larger
@@ -77,6 +86,7 @@ struct store_group {
 	int64_t *seqs;
 	enum store_result result;
 	char *cause; /* set (malloc'd, caller frees) when result != STORE_OK */
+	struct store_outcome *outcomes; /* NULL, or caller storage of n elements the store fills */
 };
 
 /* Bodies larger than this are not read with the message: the message says
@@ -123,7 +133,8 @@ struct store_deletion {
  * returns, so a 201 survives an OS crash or power loss); with
  * STORE_SYNC_NORMAL it survives the crash of any process, not of the
  * machine. With STORE_CREATE a missing store is created empty. A store of
- * another schema version is refused. Returns NULL on failure (an unknown
+ * an older schema version is brought to this one on a writable open (a
+ * read-only open reads it as it is); a newer or foreign one is refused. Returns NULL on failure (an unknown
  * "SCHEME://" included) and, when cause is not NULL, sets *cause to a
  * sentence the caller frees. */
 struct store *store_open(const char *location, int flags, int busy_timeout_ms, char **cause);
@@ -155,7 +166,12 @@ void store_close(struct store *st);
  * transaction committed (check each group's result), STORE_BUSY when the
  * database stayed locked past the busy timeout or is unwritable, STORE_ERROR
  * otherwise; in both failure cases nothing at all was written and every group
- * result is set to the same value. */
+ * result is set to the same value. A message with an idempotency key seen
+ * within the window is not stored again: its seq is the original's (and its
+ * outcome says replayed), or, when its payload differs, its group fails with
+ * STORE_CONFLICT; an invalid key (not 1 to STORE_IDEM_STORED_KEY_MAX_BYTES
+ * of visible ASCII) fails its group with STORE_INVALID. Groups are handled in order, so a later group repeating an
+ * earlier group's key in the same transaction is a replay of it. */
 enum store_result store_append_groups(struct store *st, struct store_group *groups, size_t ngroups,
 				      int64_t now_ms);
 
@@ -242,7 +258,50 @@ enum store_result store_body_read(struct store *st, int64_t offset, void *p, siz
 /* Close the open body, if any (ends its read transaction). */
 void store_body_close(struct store *st);
 
-/* The backends compiled in with their libraries' versions,  as
+/* ---- idempotent publish ------------------------------------------------ */
+
+/* A publish that carries an idempotency key (the Idempotency-Key header of
+ * draft-ietf-httpapi-idempotency-key-header, "idempotency_key" of a batch
+ * element or a WebSocket publish) is stored once per (channel, key) within
+ * the window: the key is kept with the message, in the same transaction,
+ * with a SHA-256 digest of the event name, content type and body. A later
+ * publish of the same key on the same channel within the window stores
+ * nothing: with the same digest its outcome is "replayed" with the original
+ * seq and time; with another digest its group fails with STORE_CONFLICT.
+ * Two publishes of one key never both store a message, even inside one
+ * group commit: a backend looks the key up and keeps it in the transaction
+ * that stores the message, so no "in progress" state is ever visible. */
+
+/* The longest idempotency key a client may send, in bytes; the store takes
+ * keys of up to STORE_IDEM_STORED_KEY_MAX_BYTES, which leaves room for the
+ * "/N" a batch's Idempotency-Key gains per element. */
+#define STORE_IDEM_KEY_MAX_BYTES 255
+#define STORE_IDEM_STORED_KEY_MAX_BYTES (STORE_IDEM_KEY_MAX_BYTES + 24)
+/* The window a store applies until store_idem_set_window: 300 s. */
+#define STORE_IDEM_WINDOW_MS_DEFAULT (300 * 1000)
+
+/* Whether key is a valid idempotency key from a client: 1 to
+ * STORE_IDEM_KEY_MAX_BYTES bytes of visible ASCII (0x21-0x7e). 1 or 0 (0 for
+ * NULL). */
+int store_idem_key_valid(const char *key);
+/* The same rule with another bound (bytes): for a backend checking the keys
+ * it stores (STORE_IDEM_STORED_KEY_MAX_BYTES). */
+int store_idem_key_valid_max(const char *key, size_t max);
+/* How long (ms, > 0) st remembers an idempotency key: a key older than this
+ * is forgotten (its next publish stores a new message) and its row may be
+ * deleted. */
+void store_idem_set_window(struct store *st, int64_t window_ms);
+/* Delete up to limit rows of idempotency keys older than the window at
+ * now_ms, oldest first, in one transaction; a look without the write lock
+ * comes first, so a call with nothing expired writes nothing. *deleted (may
+ * be NULL) gets the number deleted. The retention passes call it (appends
+ * do not: it would put the deletes on the publish path); a key past the
+ * window but not yet deleted is ignored by appends and its row reused.
+ * Returns STORE_OK, or STORE_BUSY/STORE_FULL/STORE_ERROR as appends do
+ * (nothing deleted). */
+enum store_result store_idem_expire(struct store *st, int64_t now_ms, int64_t limit, int64_t *deleted);
+
+/* The backends compiled in with their libraries' versions, as
  * "SCHEME VERSION[, ...]", for --version. A static string. */
 const char *store_backends(void);
 
@@ -261,7 +320,7 @@ struct store_watch {
 /* What store_watch_drain saw (a bit mask). */
 #define STORE_WATCH_COMMIT 0x1 /* a commit is visible now: read */
 #define STORE_WATCH_SOON 0x2   /* a commit may become visible shortly (a write by a
-				* process that does not notify, e.g. the sqlite3 shell):
+				* process that does not notify, e.g. a database shell):
 				* read now and again a little later */
 
 /* Watch the store at location (as for store_open). Returns NULL with *cause
@@ -314,6 +373,8 @@ struct store_ops {
 				       struct store_body_info *info);
 	enum store_result (*body_read)(struct store *st, int64_t offset, void *p, size_t n);
 	void (*body_close)(struct store *st);
+	void (*idem_set_window)(struct store *st, int64_t window_ms);
+	enum store_result (*idem_expire)(struct store *st, int64_t now_ms, int64_t limit, int64_t *deleted);
 	struct store_watch *(*watch_new)(const char *location, char **cause);
 	void (*watch_free)(struct store_watch *w);
 	int (*watch_fd)(const struct store_watch *w);

@@ -85,6 +85,7 @@ worker_request(struct http_request *r, FCGX_Request *req)
 	r->event = FCGX_GetParam("HTTP_X_EVENTSOURCE_EVENT", req->envp);
 	r->acr_method = FCGX_GetParam("HTTP_ACCESS_CONTROL_REQUEST_METHOD", req->envp);
 	r->range = FCGX_GetParam("HTTP_RANGE", req->envp);
+	r->idempotency_key = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", req->envp);
 	r->read_body = worker_read_body;
 	r->read_arg = req;
 }
@@ -352,6 +353,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "fcpush.fcgi: %s\n", cause);
 		goto out;
 	}
+	store_idem_set_window(writer, w.cfg.idempotency_window_s * 1000);
 	w.app.committer = committer_new(writer, loop_notify_commit, w.app.loop);
 	writer = NULL;
 

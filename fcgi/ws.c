@@ -267,6 +267,13 @@ ws_command_parse_body(struct json_parse *jp, const char *text, size_t len, const
 					       ROUTE_MAX_EVENT_BYTES);
 			cmd->event = m->text;
 		}
+		if ((m = ws_member(cmd, n, "idempotency_key")) != NULL && strcmp(m->type, "null") != 0) {
+			if (strcmp(m->type, "text") != 0 || !store_idem_key_valid(m->text))
+				return ws_fail(code, detail, "bad_idempotency_key",
+					       "\"idempotency_key\" must be a string of 1-%d visible ASCII characters",
+					       STORE_IDEM_KEY_MAX_BYTES);
+			cmd->idem_key = m->text;
+		}
 		if (body != NULL) {
 			cmd->body = xmalloc(body_len + 1);
 			if (body_len > 0)
@@ -336,13 +343,13 @@ ws_append_id(struct buf *b, const char *id_json)
 }
 
 void
-ws_frame_ack(struct buf *b, const char *id_json, const char *channel, int64_t seq)
+ws_frame_ack(struct buf *b, const char *id_json, const char *channel, int64_t seq, int replayed)
 {
 	buf_puts(b, "{\"type\":\"ack\"");
 	ws_append_id(b, id_json);
 	buf_puts(b, ",\"channel\":");
 	json_append_cstr(b, channel);
-	buf_printf(b, ",\"seq\":%lld}", (long long)seq);
+	buf_printf(b, ",\"seq\":%lld%s}", (long long)seq, replayed ? ",\"replayed\":true" : "");
 }
 
 void

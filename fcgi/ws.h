@@ -73,6 +73,7 @@ struct ws_command {
 	const char *event;        /* publish: NULL when none */
 	const char *content_type; /* publish: how data is stored */
 	const char *data;         /* publish: the body */
+	const char *idem_key;     /* publish: its idempotency key (store.h), NULL when none */
 	size_t data_len;
 	int has_since;            /* subscribe: "since" was given */
 	int64_t since;
@@ -83,15 +84,16 @@ struct ws_command {
 
 /* Parse one client text message of len bytes into cmd with jp (json1 on the
  * caller's private connection). The commands:
- *   {"type":"publish","channel":C,"data":ANY,"event":S?,"id":ID?}
+ *   {"type":"publish","channel":C,"data":ANY,"event":S?,"idempotency_key":K?,"id":ID?}
  *   {"type":"subscribe","channel":C,"since":N?,"id":ID?}
  *   {"type":"unsubscribe","channel":C,"id":ID?}
  * A string data is stored as text/plain; charset=utf-8, any other JSON value
  * as its JSON text with application/json; data over max_data_bytes is
- * refused; an event name must pass route_event_valid. Returns 0, or -1 with
+ * refused; an event name must pass route_event_valid and an idempotency key
+ * store_idem_key_valid. Returns 0, or -1 with
  * *code (a static error code: invalid_json, invalid_utf8 (a lone surrogate
- * escape), invalid_command, unknown_type, bad_channel, bad_event, too_large,
- * json_error) and
+ * escape), invalid_command, unknown_type, bad_channel, bad_event,
+ * bad_idempotency_key, too_large, json_error) and
  * *detail (caller frees) set; cmd->id is set whenever the id could be read,
  * so the error can carry it. cmd must be ws_command_fini'd either way. */
 int ws_command_parse(struct json_parse *jp, const char *text, size_t len, int64_t max_data_bytes,
@@ -104,7 +106,7 @@ void ws_command_fini(struct ws_command *cmd);
  * (the HTTP API and text frames would carry it in base64):
  *   {"type":"message","channel":C,"seq":N,"time":MS,"event":E?,"content_type":T,"size":BYTES}
  * Client to server, a publish of raw bytes:
- *   {"type":"publish","channel":C,"content_type":T?,"event":E?,"id":ID?}
+ *   {"type":"publish","channel":C,"content_type":T?,"event":E?,"idempotency_key":K?,"id":ID?}
  * with no "data"; T defaults to application/octet-stream. */
 #define WS_BINARY_HEAD_BYTES 4
 
@@ -121,8 +123,10 @@ int ws_command_parse_binary(struct json_parse *jp, const unsigned char *msg, siz
 
 /* Server frames, appended to b as JSON text (RFC 8259). id_json is the JSON
  * text of the command's id, or NULL to leave "id" out. */
-/* {"type":"ack","id":ID,"channel":C,"seq":N} after a publish committed. */
-void ws_frame_ack(struct buf *b, const char *id_json, const char *channel, int64_t seq);
+/* {"type":"ack","id":ID,"channel":C,"seq":N} after a publish committed;
+ * with replayed, "replayed":true is added: the publish repeated an earlier
+ * one's idempotency key and N is that publish's seq (nothing was stored). */
+void ws_frame_ack(struct buf *b, const char *id_json, const char *channel, int64_t seq, int replayed);
 /* {"type":"error","error":CODE,"detail":TEXT,"id":ID}. */
 void ws_frame_error(struct buf *b, const char *code, const char *detail, const char *id_json);
 /* {"type":"gap","oldest":N,"epoch":E}: messages before N (up to the cursor)

@@ -76,6 +76,7 @@ wcommit_start(struct wcommit *w, const struct config *cfg, char **cause)
 	w->writer = store_open(cfg->database, store_durability_flags(cfg->durability), (int)cfg->busy_timeout_ms, cause);
 	if (w->writer == NULL)
 		return -1;
+	store_idem_set_window(w->writer, cfg->idempotency_window_s * 1000);
 	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->efd == -1 || (w->efd_dup = fcntl(w->efd, F_DUPFD_CLOEXEC, 0)) == -1) {
 		*cause = xasprintf("eventfd: %s", strerror(errno));
@@ -175,6 +176,7 @@ wsd_commit_start(struct wsd *d)
 		d->fgroups = xrealloc(d->fgroups, d->fcap * sizeof *d->fgroups);
 		d->fpubs = xrealloc(d->fpubs, d->fcap * sizeof *d->fpubs);
 		d->fseqs = xrealloc(d->fseqs, d->fcap * sizeof *d->fseqs);
+		d->fouts = xrealloc(d->fouts, d->fcap * sizeof *d->fouts);
 	}
 	for (i = 0; i < n; i++) {
 		t = &d->flight[i];
@@ -186,7 +188,9 @@ wsd_commit_start(struct wsd *d)
 		d->fpubs[i].content_type = t->cmd.content_type;
 		d->fpubs[i].body = t->cmd.data;
 		d->fpubs[i].body_len = t->cmd.data_len;
-		d->fgroups[i] = (struct store_group){.pubs = &d->fpubs[i], .n = 1, .seqs = &d->fseqs[i]};
+		d->fpubs[i].idem_key = t->cmd.idem_key;
+		d->fgroups[i] = (struct store_group){
+			.pubs = &d->fpubs[i], .n = 1, .seqs = &d->fseqs[i], .outcomes = &d->fouts[i]};
 	}
 	pthread_mutex_lock(&w->lock);
 	w->groups = d->fgroups;
@@ -237,7 +241,7 @@ wsd_committed(struct wsd *d, enum store_result r)
 	if (r == STORE_OK) {
 		retention_kick(d->retention);
 		for (i = 0; i < d->nflight; i++)
-			msgs += d->fgroups[i].result == STORE_OK ? d->fgroups[i].n : 0;
+			msgs += d->fgroups[i].result == STORE_OK && !d->fouts[i].replayed ? d->fgroups[i].n : 0;
 	}
 	if (msgs > 0) {
 		d->stats.transactions++;
@@ -252,13 +256,14 @@ wsd_committed(struct wsd *d, enum store_result r)
 		buf_reset(&d->scratch);
 		if (g->result == STORE_OK) {
 			d->stats.acked++;
-			ws_frame_ack(&d->scratch, p->cmd.id, p->cmd.channel, d->fseqs[i]);
+			ws_frame_ack(&d->scratch, p->cmd.id, p->cmd.channel, d->fseqs[i], d->fouts[i].replayed);
 		} else {
 			d->stats.publish_errors++;
 			ws_frame_error(&d->scratch,
-				       g->result == STORE_BUSY   ? "store_busy"
-				       : g->result == STORE_FULL ? "insufficient_storage"
-								 : "store_error",
+				       g->result == STORE_BUSY       ? "store_busy"
+				       : g->result == STORE_FULL     ? "insufficient_storage"
+				       : g->result == STORE_CONFLICT ? "idempotency_key_reused"
+								     : "store_error",
 				       g->cause != NULL ? g->cause : "the message was not stored", p->cmd.id);
 		}
 		wconn_queue_buf(p->c, &d->scratch, 0);

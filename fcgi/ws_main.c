@@ -627,6 +627,7 @@ out:
 	free(d.fgroups);
 	free(d.fpubs);
 	free(d.fseqs);
+	free(d.fouts);
 	subindex_free(d.index);
 	wsd_rx_free();
 	if (d.wake_dup != -1)

@@ -194,6 +194,7 @@ struct wsd {
 	struct store_group *fgroups; /* flight's groups, publishes and seqs */
 	struct store_pub *fpubs;
 	int64_t *fseqs;
+	struct store_outcome *fouts; /* which were replays of an idempotency key */
 	size_t fcap;
 	struct wcommit commit;
 	lws_sorted_usec_list_t sul_commit;

@@ -1,8 +1,9 @@
 -- SPDX-License-Identifier: MIT
--- fcpush message store, schema version 1.
+-- fcpush message store, schema version 2.
 --
 -- One SQLite file holds every published message, the channels with their
--- retention settings, and a log of deleted channels. `fcpush init` (or any
+-- retention settings, a log of deleted channels, and the idempotency keys of
+-- recent publishes. `fcpush init` (or any
 -- fcpush program opening a new file) runs this script once; it is compiled
 -- into the binaries. The file runs in WAL mode, so you can open it with the
 -- sqlite3 shell while fcpush is running:
@@ -18,8 +19,10 @@
 -- Times are whole milliseconds since 1970-01-01 UTC (Unix time * 1000).
 
 -- The schema version, checked by every fcpush program at open. A program
--- built for another version refuses the file instead of misreading it.
-PRAGMA user_version = 1;
+-- built for another version refuses the file instead of misreading it; a
+-- version-2 program opening a version-1 file adds idempotency_keys and sets
+-- the version to 2 (a version-1 program then refuses the file).
+PRAGMA user_version = 2;
 
 -- Every message still stored, one row each.
 CREATE TABLE messages (
@@ -74,6 +77,32 @@ CREATE TABLE deletions (
 	-- When the channel was deleted (ms since the epoch, UTC).
 	time_ms INTEGER NOT NULL
 );
+
+-- The idempotency keys of recent publishes (the Idempotency-Key header, the
+-- "idempotency_key" of a batch element or of a WebSocket publish), one row
+-- per channel and key, written in the same transaction as the message. A
+-- publish that repeats a key within the window (idempotency_window_s, 5
+-- minutes by default) stores nothing and is answered with the original seq;
+-- with another payload it is refused (422). Rows older than the window are
+-- forgotten, and deleted by the retention passes that follow commits.
+--   SELECT channel, key, seq, hex(digest) FROM idempotency_keys ORDER BY time_ms DESC LIMIT 10;
+-- (Keep in step with sql_idem_migrate_1 in fcgi/store.c, which adds this
+-- table to a version-1 database.)
+CREATE TABLE idempotency_keys (
+	channel TEXT NOT NULL,
+	-- The key as the publisher sent it: 1-255 visible ASCII characters.
+	key TEXT NOT NULL,
+	-- The seq of the message it stored (it may since have been trimmed).
+	seq INTEGER NOT NULL,
+	-- When that message was published (ms since the epoch, UTC).
+	time_ms INTEGER NOT NULL,
+	-- SHA-256 of the publish's event name, content type and body, to tell
+	-- a retry (same digest) from a different message reusing the key.
+	digest BLOB NOT NULL,
+	PRIMARY KEY (channel, key)
+) WITHOUT ROWID;
+-- Expiry deletes the oldest keys first.
+CREATE INDEX idempotency_keys_time ON idempotency_keys(time_ms);
 
 -- One row naming this database. `epoch` is drawn at random when the schema
 -- is created and never changes: it names this history of seqs. fcpush sends

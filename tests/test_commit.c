@@ -73,7 +73,7 @@ publisher(void *p)
 		pub.content_type = "text/plain";
 		pub.body = body;
 		pub.body_len = strlen(body);
-		if (committer_submit(a->c, &pub, 1, &a->seqs[i], NULL, NULL) != STORE_OK)
+		if (committer_submit(a->c, &pub, 1, &a->seqs[i], NULL, NULL, NULL) != STORE_OK)
 			a->failures++;
 	}
 	return NULL;
@@ -133,6 +133,82 @@ START_TEST(test_concurrent_submits_all_commit_in_order)
 }
 END_TEST
 
+#define KEYS 50
+
+struct keyed_arg {
+	struct committer *c;
+	int64_t seqs[KEYS];
+	int replayed;
+	int failures;
+};
+
+/* Publish "b<i>" to channel "shared" with key "k<i>" for every i: all
+ * threads send the same retries at once. */
+static void *
+keyed_publisher(void *p)
+{
+	struct keyed_arg *a = p;
+	char key[16], body[16];
+	struct store_pub pub = {0};
+	struct store_outcome o;
+	int i;
+
+	for (i = 0; i < KEYS; i++) {
+		snprintf(key, sizeof key, "k%d", i);
+		snprintf(body, sizeof body, "b%d", i);
+		pub = (struct store_pub){.channel = "shared", .content_type = "text/plain", .body = body,
+					 .body_len = strlen(body), .idem_key = key};
+		if (committer_submit(a->c, &pub, 1, &a->seqs[i], &o, NULL, NULL) != STORE_OK)
+			a->failures++;
+		a->replayed += o.replayed;
+	}
+	return NULL;
+}
+
+/* Concurrent publishes of one key, whether they land in one transaction or
+ * in several, store one message and all get its seq. */
+START_TEST(test_concurrent_same_key_one_message)
+{
+	struct store *w = store_open(db, 0, 5000, NULL);
+	struct committer *c;
+	struct keyed_arg args[THREADS];
+	pthread_t th[THREADS];
+	uint64_t tx = 0, msgs = 0;
+	int i, j, replayed = 0;
+	sqlite3 *raw = NULL;
+	sqlite3_stmt *s = NULL;
+
+	ck_assert_ptr_nonnull(w);
+	c = committer_new(w, on_commit, NULL);
+	for (i = 0; i < THREADS; i++) {
+		memset(&args[i], 0, sizeof args[i]);
+		args[i].c = c;
+		pthread_create(&th[i], NULL, keyed_publisher, &args[i]);
+	}
+	for (i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < THREADS; i++) {
+		ck_assert_int_eq(args[i].failures, 0);
+		replayed += args[i].replayed;
+		for (j = 0; j < KEYS; j++)
+			ck_assert_int_eq(args[i].seqs[j], args[0].seqs[j]);
+	}
+	ck_assert_int_eq(replayed, (THREADS - 1) * KEYS);
+	committer_counts(c, &tx, &msgs);
+	ck_assert_uint_eq(msgs, KEYS); /* replays are not counted as committed */
+	committer_free(c);
+
+	ck_assert_int_eq(sqlite3_open(db, &raw), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(raw, "SELECT count(*), count(DISTINCT body) FROM messages", -1, &s, NULL),
+			 SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+	ck_assert_int_eq(sqlite3_column_int(s, 0), KEYS);
+	ck_assert_int_eq(sqlite3_column_int(s, 1), KEYS);
+	sqlite3_finalize(s);
+	sqlite3_close(raw);
+}
+END_TEST
+
 static enum store_result
 count_fn(struct store *st, void *arg)
 {
@@ -144,10 +220,10 @@ count_fn(struct store *st, void *arg)
 START_TEST(test_run_between_commits)
 {
 	struct committer *c = committer_new(store_open(db, 0, 1000, NULL), NULL, NULL);
-	struct store_pub pub = {"a", NULL, NULL, "x", 1, NULL};
+	struct store_pub pub = {"a", NULL, NULL, "x", 1, NULL, NULL};
 	int64_t seq = 0, high = 0, t = 0;
 
-	ck_assert_int_eq(committer_submit(c, &pub, 1, &seq, &t, NULL), STORE_OK);
+	ck_assert_int_eq(committer_submit(c, &pub, 1, &seq, NULL, &t, NULL), STORE_OK);
 	ck_assert(t > 0);
 	ck_assert_int_eq(committer_run(c, count_fn, &high), STORE_OK);
 	ck_assert_int_eq(high, seq);
@@ -158,7 +234,7 @@ END_TEST
 START_TEST(test_busy_store_fails_whole_group)
 {
 	struct committer *c = committer_new(store_open(db, 0, 50, NULL), NULL, NULL);
-	struct store_pub pubs[2] = {{"a", NULL, NULL, "1", 1, NULL}, {"a", NULL, NULL, "2", 1, NULL}};
+	struct store_pub pubs[2] = {{"a", NULL, NULL, "1", 1, NULL, NULL}, {"a", NULL, NULL, "2", 1, NULL, NULL}};
 	int64_t seqs[2] = {0, 0}, high = -1;
 	char *cause = NULL;
 	sqlite3 *blocker = NULL;
@@ -166,7 +242,7 @@ START_TEST(test_busy_store_fails_whole_group)
 	/* A second connection holds the write lock past the 50 ms busy timeout. */
 	ck_assert_int_eq(sqlite3_open(db, &blocker), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(blocker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-	ck_assert_int_eq(committer_submit(c, pubs, 2, seqs, NULL, &cause), STORE_BUSY);
+	ck_assert_int_eq(committer_submit(c, pubs, 2, seqs, NULL, NULL, &cause), STORE_BUSY);
 	ck_assert_ptr_nonnull(cause);
 	free(cause);
 	cause = NULL;
@@ -177,7 +253,7 @@ START_TEST(test_busy_store_fails_whole_group)
 	ck_assert_int_eq(atomic_load(&committer_batch_hist(c)->sum), 0);
 
 	/* Once the lock is gone the same committer serves again. */
-	ck_assert_int_eq(committer_submit(c, pubs, 2, seqs, NULL, &cause), STORE_OK);
+	ck_assert_int_eq(committer_submit(c, pubs, 2, seqs, NULL, NULL, &cause), STORE_OK);
 	ck_assert_int_eq(seqs[1], seqs[0] + 1);
 	/* One transaction of 2 messages: the bucket le=2 (bounds 1, 2, ...). */
 	ck_assert_uint_eq(atomic_load(&committer_batch_hist(c)->counts[0]), 0);
@@ -198,6 +274,7 @@ commit_suite(void)
 	tcase_add_checked_fixture(errors, setup, teardown);
 	tcase_set_timeout(core, 30);
 	tcase_add_test(core, test_concurrent_submits_all_commit_in_order);
+	tcase_add_test(core, test_concurrent_same_key_one_message);
 	tcase_add_test(core, test_run_between_commits);
 	tcase_add_test(errors, test_busy_store_fails_whole_group);
 	suite_add_tcase(s, core);

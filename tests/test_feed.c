@@ -106,8 +106,8 @@ add(const char *channel, size_t n, size_t len)
 
 	memset(body, 'x', len);
 	for (i = 0; i < n; i++)
-		p[i] = (struct store_pub){channel, NULL, "text/plain", body, len, NULL};
-	g = (struct store_group){p, n, seqs, STORE_ERROR, NULL};
+		p[i] = (struct store_pub){channel, NULL, "text/plain", body, len, NULL, NULL};
+	g = (struct store_group){p, n, seqs, STORE_ERROR, NULL, NULL};
 	ck_assert_int_eq(store_append_groups(writer, &g, 1, util_now_ms()), STORE_OK);
 	ck_assert_int_eq(g.result, STORE_OK);
 	last = seqs[n - 1];

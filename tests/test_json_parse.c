@@ -56,7 +56,7 @@ START_TEST(test_parse_batch)
 				   " {\"channel\":\"b\",\"event\":\"tick\",\"data\":{\"x\":[1,true,null]}},"
 				   " {\"channel\":\"c\",\"data\":42,\"content_type\":\"text/x-number\"},"
 				   " {\"channel\":\"a\",\"data\":\"\\u00e9\\\\u0000z\",\"event\":null},"
-				   " {\"channel\":\"d\",\"data\":null}]";
+				   " {\"channel\":\"d\",\"data\":null,\"idempotency_key\":\"k-7\"}]";
 	struct store_pub *p = NULL;
 	size_t n = 0;
 	char *cause = NULL;
@@ -81,6 +81,8 @@ START_TEST(test_parse_batch)
 	ck_assert_str_eq(p[4].content_type, "application/json");
 	ck_assert_str_eq((const char *)p[4].body, "null");
 	ck_assert_ptr_null(p[4].body_path);
+	ck_assert_ptr_null(p[0].idem_key);
+	ck_assert_str_eq(p[4].idem_key, "k-7");
 	free(p);
 }
 END_TEST
@@ -137,6 +139,7 @@ START_TEST(test_parse_batch_errors)
 		{ "[{\"channel\":\"a\",\"data\":1,\"event\":3}]", "\"event\" must be a string" },
 		{ "[{\"channel\":\"a\",\"data\":1,\"content_type\":[]}]",
 		  "\"content_type\" must be a string" },
+		{ "[{\"channel\":\"a\",\"data\":1,\"idempotency_key\":7}]", "\"idempotency_key\" must be a string" },
 		{ "[{\"channel\":\"a\\u0000b\",\"data\":1}]", "NUL" },
 	};
 	struct store_pub *p;

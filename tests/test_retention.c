@@ -47,9 +47,9 @@ static int64_t
 add(const char *channel, size_t len, int64_t now_ms)
 {
 	static const char bytes[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-	struct store_pub p = { channel, NULL, "text/plain", bytes, len, NULL };
+	struct store_pub p = { channel, NULL, "text/plain", bytes, len, NULL, NULL };
 	int64_t seq = 0;
-	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL };
+	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL, NULL };
 
 	ck_assert_uint_le(len, sizeof bytes - 1);
 	ck_assert_int_eq(store_append_groups(st, &g, 1, now_ms), STORE_OK);
@@ -302,13 +302,13 @@ START_TEST(test_many)
 	size_t n = 20000, i;
 	struct store_pub *p = xcalloc(n, sizeof *p);
 	int64_t *seqs = xcalloc(n, sizeof *seqs);
-	struct store_group g = { p, n, seqs, STORE_ERROR, NULL };
+	struct store_group g = { p, n, seqs, STORE_ERROR, NULL, NULL };
 	char names[8][8];
 
 	for (i = 0; i < 8; i++)
 		snprintf(names[i], sizeof names[i], "c%zu", i);
 	for (i = 0; i < n; i++)
-		p[i] = (struct store_pub){ names[i % 8], NULL, NULL, "0123456789", 10, NULL };
+		p[i] = (struct store_pub){ names[i % 8], NULL, NULL, "0123456789", 10, NULL, NULL };
 	ck_assert_int_eq(store_append_groups(st, &g, 1, 1), STORE_OK);
 	ck_assert_int_eq(trim(100, 0, 0, 1), (int64_t)n - 800);
 	ck_assert_int_eq(info_of("c7").messages, 100);

@@ -43,9 +43,9 @@ teardown(void)
 static int64_t
 append1(const char *channel, const char *event, const char *type, const void *body, size_t len, int64_t now)
 {
-	struct store_pub p = { channel, event, type, body, len, NULL };
+	struct store_pub p = { channel, event, type, body, len, NULL, NULL };
 	int64_t seq = 0;
-	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL };
+	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL, NULL };
 
 	ck_assert_int_eq(store_append_groups(st, &g, 1, now), STORE_OK);
 	ck_assert_int_eq(g.result, STORE_OK);
@@ -99,12 +99,12 @@ START_TEST(test_append_read_back)
 {
 	static const unsigned char bin[] = { 'a', 0, 'b', 0, 0xff };
 	struct store_pub p[3] = {
-		{ "news", "update", "text/plain; charset=utf-8", "hello\nworld", 11, NULL },
-		{ "news", NULL, "application/octet-stream", bin, sizeof bin, NULL },
-		{ "news", NULL, NULL, NULL, 0, NULL },
+		{ "news", "update", "text/plain; charset=utf-8", "hello\nworld", 11, NULL, NULL },
+		{ "news", NULL, "application/octet-stream", bin, sizeof bin, NULL, NULL },
+		{ "news", NULL, NULL, NULL, 0, NULL, NULL },
 	};
 	int64_t seqs[3] = { 0 };
-	struct store_group g = { p, 3, seqs, STORE_ERROR, NULL };
+	struct store_group g = { p, 3, seqs, STORE_ERROR, NULL, NULL };
 	const char *ch[] = { "news" };
 	struct msglist l;
 	struct store_message *m;
@@ -367,14 +367,14 @@ END_TEST
 
 START_TEST(test_group_isolation)
 {
-	struct store_pub p0[] = { { "a", NULL, NULL, "1", 1, NULL } };
-	struct store_pub p1[] = { { "a", NULL, NULL, "2", 1, NULL }, { NULL, NULL, NULL, "x", 1, NULL } };
-	struct store_pub p2[] = { { "b", NULL, NULL, "3", 1, NULL } };
+	struct store_pub p0[] = { { "a", NULL, NULL, "1", 1, NULL, NULL } };
+	struct store_pub p1[] = { { "a", NULL, NULL, "2", 1, NULL, NULL }, { NULL, NULL, NULL, "x", 1, NULL, NULL } };
+	struct store_pub p2[] = { { "b", NULL, NULL, "3", 1, NULL, NULL } };
 	int64_t s0[1] = { 0 }, s1[2] = { -1, -1 }, s2[1] = { 0 };
 	struct store_group g[3] = {
-		{ p0, 1, s0, STORE_ERROR, NULL },
-		{ p1, 2, s1, STORE_ERROR, NULL },
-		{ p2, 1, s2, STORE_ERROR, NULL },
+		{ p0, 1, s0, STORE_ERROR, NULL, NULL },
+		{ p1, 2, s1, STORE_ERROR, NULL, NULL },
+		{ p2, 1, s2, STORE_ERROR, NULL, NULL },
 	};
 	struct msglist l;
 
@@ -577,23 +577,34 @@ check_body_reads_back(int64_t seq, const unsigned char *body, size_t len)
 	free(got);
 }
 
-START_TEST(test_body_from_file)
+/* A body of len patterned bytes (caller frees), also written to the file
+ * spool (a spooled request body). */
+static unsigned char *
+spool_body(const char *spool, size_t len)
 {
-	size_t len = (3 << 20) + 17, i;
 	unsigned char *body = xmalloc(len);
-	char *spool = xasprintf("%s/spool", dir);
-	struct store_pub p = {"big", NULL, "application/octet-stream", NULL, len, spool};
-	struct store_group g = {&p, 1, NULL, STORE_ERROR, NULL};
-	int64_t seq = 0;
+	size_t i;
 	FILE *f;
 
-	g.seqs = &seq;
 	for (i = 0; i < len; i++)
 		body[i] = (unsigned char)(i * 13 + 1);
 	f = fopen(spool, "wb");
 	ck_assert_ptr_nonnull(f);
 	ck_assert_uint_eq(fwrite(body, 1, len, f), len);
 	fclose(f);
+	return body;
+}
+
+START_TEST(test_body_from_file)
+{
+	size_t len = (3 << 20) + 17;
+	char *spool = xasprintf("%s/spool", dir);
+	unsigned char *body = spool_body(spool, len);
+	struct store_pub p = {"big", NULL, "application/octet-stream", NULL, len, spool, NULL};
+	struct store_group g = {&p, 1, NULL, STORE_ERROR, NULL, NULL};
+	int64_t seq = 0;
+
+	g.seqs = &seq;
 	ck_assert_int_eq(store_append_groups(st, &g, 1, 1), STORE_OK);
 	ck_assert_int_eq(g.result, STORE_OK);
 	check_body_reads_back(seq, body, len);
@@ -613,10 +624,10 @@ START_TEST(test_big_batch)
 	size_t n = 10000, i;
 	struct store_pub *p = xcalloc(n, sizeof *p);
 	int64_t *seqs = xcalloc(n, sizeof *seqs), high;
-	struct store_group g = { p, n, seqs, STORE_ERROR, NULL };
+	struct store_group g = { p, n, seqs, STORE_ERROR, NULL, NULL };
 
 	for (i = 0; i < n; i++)
-		p[i] = (struct store_pub){ i % 3 ? "x" : "y", NULL, "text/plain", "payload", 7, NULL };
+		p[i] = (struct store_pub){ i % 3 ? "x" : "y", NULL, "text/plain", "payload", 7, NULL, NULL };
 	ck_assert_int_eq(store_append_groups(st, &g, 1, 1), STORE_OK);
 	ck_assert_int_eq(g.result, STORE_OK);
 	for (i = 1; i < n; i++)
@@ -634,9 +645,9 @@ END_TEST
 START_TEST(test_busy_when_locked)
 {
 	struct store *st2;
-	struct store_pub p = { "a", NULL, NULL, "x", 1, NULL };
+	struct store_pub p = { "a", NULL, NULL, "x", 1, NULL, NULL };
 	int64_t seq = -1;
-	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL };
+	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL, NULL };
 	struct store_retention r = { 1, 0, 0 };
 	sqlite3 *db = NULL;
 	char *cause = NULL;
@@ -671,9 +682,9 @@ END_TEST
 START_TEST(test_busy_when_readonly)
 {
 	struct store *ro;
-	struct store_pub p = { "a", NULL, NULL, "x", 1, NULL };
+	struct store_pub p = { "a", NULL, NULL, "x", 1, NULL, NULL };
 	int64_t seq = -1, high;
-	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL };
+	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL, NULL };
 	struct msglist l;
 	char *cause = NULL;
 
@@ -704,7 +715,7 @@ START_TEST(test_version_mismatch)
 	other = store_open(path, STORE_CREATE, 50, &cause);
 	ck_assert_ptr_null(other);
 	ck_assert_ptr_nonnull(cause);
-	ck_assert_msg(strstr(cause, "version 7") != NULL && strstr(cause, "version 1") != NULL, "%s", cause);
+	ck_assert_msg(strstr(cause, "version 7") != NULL && strstr(cause, "version 2") != NULL, "%s", cause);
 	free(cause);
 }
 END_TEST
@@ -840,6 +851,261 @@ START_TEST(test_cursor_resume)
 }
 END_TEST
 
+/* ---- Idempotency ------------------------------------------------------- */
+
+/* One keyed message in its own group at now: returns the group's result,
+ * its seq in *seq and its outcome in *out (either may be NULL). */
+static enum store_result
+append_key(const char *channel, const char *event, const char *body, const char *key, int64_t now, int64_t *seq,
+	   struct store_outcome *out)
+{
+	struct store_pub p = { channel, event, "text/plain", body, strlen(body), NULL, key };
+	struct store_outcome o = { -1, -1 };
+	int64_t s = 0;
+	struct store_group g = { &p, 1, &s, STORE_ERROR, NULL, &o };
+
+	ck_assert_int_eq(store_append_groups(st, &g, 1, now), STORE_OK);
+	ck_assert((g.result == STORE_OK) == (g.cause == NULL));
+	free(g.cause);
+	if (seq != NULL)
+		*seq = s;
+	if (out != NULL)
+		*out = o;
+	return g.result;
+}
+
+/* One integer from SQL on a second connection. */
+static int64_t
+raw_int(const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	int64_t v;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(db));
+	ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+	v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+START_TEST(test_idem_same_key_once)
+{
+	struct store_outcome o;
+	int64_t s1 = 0, s2 = 0, s3 = 0;
+
+	ck_assert_int_eq(append_key("a", NULL, "hello", "k-1", 1000, &s1, &o), STORE_OK);
+	ck_assert_int_gt(s1, 0);
+	ck_assert_int_eq(o.replayed, 0);
+	ck_assert_int_eq(o.time_ms, 1000);
+	/* The retry: the original seq and time, nothing stored. */
+	ck_assert_int_eq(append_key("a", NULL, "hello", "k-1", 2000, &s2, &o), STORE_OK);
+	ck_assert_int_eq(s2, s1);
+	ck_assert_int_eq(o.replayed, 1);
+	ck_assert_int_eq(o.time_ms, 1000);
+	ck_assert_uint_eq(count_all(), 1);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM idempotency_keys"), 1);
+	ck_assert_int_eq(raw_int("SELECT seq FROM idempotency_keys WHERE channel = 'a' AND key = 'k-1'"), s1);
+	/* Keys are per channel. */
+	ck_assert_int_eq(append_key("b", NULL, "hello", "k-1", 2000, &s3, &o), STORE_OK);
+	ck_assert_int_gt(s3, s1);
+	ck_assert_int_eq(o.replayed, 0);
+	ck_assert_uint_eq(count_all(), 2);
+	/* Unkeyed publishes are never deduplicated. */
+	append_text("a", "hello");
+	append_text("a", "hello");
+	ck_assert_uint_eq(count_all(), 4);
+}
+END_TEST
+
+START_TEST(test_idem_conflict)
+{
+	int64_t s1 = 0, s2 = -1;
+
+	ck_assert_int_eq(append_key("a", NULL, "hello", "k", 1000, &s1, NULL), STORE_OK);
+	/* Another body, another event name: refused, nothing stored. */
+	ck_assert_int_eq(append_key("a", NULL, "hello!", "k", 1001, &s2, NULL), STORE_CONFLICT);
+	ck_assert_int_eq(s2, 0);
+	ck_assert_int_eq(append_key("a", "ev", "hello", "k", 1002, NULL, NULL), STORE_CONFLICT);
+	ck_assert_uint_eq(count_all(), 1);
+	/* The original still replays. */
+	ck_assert_int_eq(append_key("a", NULL, "hello", "k", 1003, &s2, NULL), STORE_OK);
+	ck_assert_int_eq(s2, s1);
+	/* Keys a client may not send. */
+	ck_assert_int_eq(append_key("a", NULL, "x", "", 1004, NULL, NULL), STORE_INVALID);
+	ck_assert_int_eq(append_key("a", NULL, "x", "has space", 1004, NULL, NULL), STORE_INVALID);
+	ck_assert_int_eq(append_key("a", NULL, "x", "caf\xc3\xa9", 1004, NULL, NULL), STORE_INVALID);
+	ck_assert_uint_eq(count_all(), 1);
+	ck_assert(store_idem_key_valid("8e03978e-40d5-43e8-bc93-6894a57f9324"));
+	ck_assert(!store_idem_key_valid(NULL));
+}
+END_TEST
+
+START_TEST(test_idem_expiry)
+{
+	struct store_outcome o;
+	int64_t s1 = 0, s2 = 0, deleted = -1;
+	char key[16];
+	int i;
+
+	store_idem_set_window(st, 1000);
+	ck_assert_int_eq(append_key("a", NULL, "x", "k", 10000, &s1, NULL), STORE_OK);
+	ck_assert_int_eq(append_key("a", NULL, "x", "k", 10999, &s2, &o), STORE_OK);
+	ck_assert_int_eq(s2, s1);
+	ck_assert_int_eq(o.replayed, 1);
+	/* Past the window the key is forgotten: a new message, its row reused. */
+	ck_assert_int_eq(append_key("a", NULL, "x", "k", 11001, &s2, &o), STORE_OK);
+	ck_assert_int_gt(s2, s1);
+	ck_assert_int_eq(o.replayed, 0);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM idempotency_keys"), 1);
+	ck_assert_int_eq(raw_int("SELECT time_ms FROM idempotency_keys"), 11001);
+
+	/* Appends leave expired rows alone; store_idem_expire (the retention
+	 * pass) deletes them, oldest first, at most limit at a time. */
+	for (i = 0; i < 5; i++) {
+		snprintf(key, sizeof key, "old-%d", i);
+		ck_assert_int_eq(append_key("a", NULL, "x", key, 20000 + i, NULL, NULL), STORE_OK);
+	}
+	ck_assert_int_eq(append_key("a", NULL, "x", "new", 30000, NULL, NULL), STORE_OK);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM idempotency_keys"), 7);
+	ck_assert_int_eq(store_idem_expire(st, 30000, 3, &deleted), STORE_OK);
+	ck_assert_int_eq(deleted, 3);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM idempotency_keys WHERE key IN ('k', 'old-0', 'old-1')"), 0);
+	ck_assert_int_eq(store_idem_expire(st, 30000, 100, &deleted), STORE_OK);
+	ck_assert_int_eq(deleted, 3);
+	ck_assert_int_eq(store_idem_expire(st, 30000, 100, &deleted), STORE_OK);
+	ck_assert_int_eq(deleted, 0);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM idempotency_keys"), 1);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM idempotency_keys WHERE key = 'new'"), 1);
+}
+END_TEST
+
+/* Group commit: two publishes with one key in one transaction (two groups,
+ * or twice in one batch) store one message. */
+START_TEST(test_idem_same_transaction)
+{
+	struct store_pub p0[] = { { "a", NULL, NULL, "x", 1, NULL, "dup" } };
+	struct store_pub p1[] = { { "a", NULL, NULL, "x", 1, NULL, "dup" } };
+	struct store_pub p2[] = { { "b", NULL, NULL, "y", 1, NULL, "twice" }, { "b", NULL, NULL, "y", 1, NULL, "twice" } };
+	struct store_outcome o0[1], o1[1], o2[2];
+	int64_t s0[1] = { 0 }, s1[1] = { 0 }, s2[2] = { 0, 0 };
+	struct store_group g[3] = {
+		{ p0, 1, s0, STORE_ERROR, NULL, o0 },
+		{ p1, 1, s1, STORE_ERROR, NULL, o1 },
+		{ p2, 2, s2, STORE_ERROR, NULL, o2 },
+	};
+
+	ck_assert_int_eq(store_append_groups(st, g, 3, 5), STORE_OK);
+	ck_assert_int_eq(g[0].result, STORE_OK);
+	ck_assert_int_eq(g[1].result, STORE_OK);
+	ck_assert_int_eq(g[2].result, STORE_OK);
+	ck_assert_int_eq(s1[0], s0[0]);
+	ck_assert_int_eq(o0[0].replayed, 0);
+	ck_assert_int_eq(o1[0].replayed, 1);
+	ck_assert_int_eq(s2[1], s2[0]);
+	ck_assert_int_eq(o2[1].replayed, 1);
+	ck_assert_uint_eq(count_all(), 2);
+
+	/* A group that fails after storing a key undoes the key too. */
+	p2[1].body = "z";
+	p2[0].idem_key = "fresh";
+	ck_assert_int_eq(store_append_groups(st, &g[2], 1, 6), STORE_OK);
+	ck_assert_int_eq(g[2].result, STORE_CONFLICT);
+	free(g[2].cause);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM idempotency_keys WHERE key = 'fresh'"), 0);
+	ck_assert_uint_eq(count_all(), 2);
+}
+END_TEST
+
+/* A body from a file has the digest of the same bytes in memory. */
+START_TEST(test_idem_body_from_file)
+{
+	size_t len = (1 << 20) + 3;
+	char *spool = xasprintf("%s/spool", dir);
+	unsigned char *body = spool_body(spool, len);
+	struct store_pub p = { "big", NULL, "application/octet-stream", NULL, len, spool, "file-key" };
+	struct store_outcome o;
+	int64_t s1 = 0, s2 = 0;
+	struct store_group g = { &p, 1, &s1, STORE_ERROR, NULL, &o };
+
+	ck_assert_int_eq(store_append_groups(st, &g, 1, 1), STORE_OK);
+	ck_assert_int_eq(g.result, STORE_OK);
+	p.body_path = NULL;
+	p.body = body;
+	g.seqs = &s2;
+	ck_assert_int_eq(store_append_groups(st, &g, 1, 2), STORE_OK);
+	ck_assert_int_eq(g.result, STORE_OK);
+	ck_assert_int_eq(o.replayed, 1);
+	ck_assert_int_eq(s2, s1);
+	body[len - 1] ^= 1;
+	ck_assert_int_eq(store_append_groups(st, &g, 1, 3), STORE_OK);
+	ck_assert_int_eq(g.result, STORE_CONFLICT);
+	free(g.cause);
+	ck_assert_uint_eq(count_all(), 1);
+	free(body);
+	free(spool);
+}
+END_TEST
+
+/* The columns of idempotency_keys and its index, as one string. */
+static char *
+raw_idem_shape(const char *file)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	struct buf b;
+
+	buf_init(&b);
+	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db,
+					    "SELECT name || ' ' || type || ' ' || \"notnull\" || ' ' || pk"
+					    " FROM pragma_table_info('idempotency_keys')"
+					    " UNION ALL SELECT name FROM pragma_index_list('idempotency_keys')"
+					    " UNION ALL SELECT 'without rowid' FROM sqlite_master WHERE name = 'idempotency_keys'"
+					    "   AND sql LIKE '%WITHOUT ROWID%'",
+					    -1, &s, NULL),
+			 SQLITE_OK);
+	while (sqlite3_step(s) == SQLITE_ROW)
+		buf_printf(&b, "%s;", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return buf_steal(&b);
+}
+
+/* A version-1 database (before idempotency keys) is migrated by a writable
+ * open, and read as it is by a read-only one. */
+START_TEST(test_idem_migrate)
+{
+	char *cause = NULL, *fresh, *migrated;
+	struct store *ro;
+	int64_t s1 = 0, s2 = 0;
+
+	fresh = raw_idem_shape(path);
+	ck_assert_msg(strstr(fresh, "digest BLOB 1 0;") != NULL, "%s", fresh);
+	append_text("a", "old");
+	store_close(st);
+	raw_exec("DROP TABLE idempotency_keys; PRAGMA user_version = 1");
+	ro = store_open(path, STORE_READONLY, 1000, &cause);
+	ck_assert_msg(ro != NULL, "%s", cause);
+	store_close(ro);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 1);
+	st = store_open(path, 0, 1000, &cause);
+	ck_assert_msg(st != NULL, "%s", cause);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 2); /* store_sqlite.c's schema version */
+	migrated = raw_idem_shape(path);
+	ck_assert_str_eq(migrated, fresh);
+	ck_assert_uint_eq(count_all(), 1);
+	ck_assert_int_eq(append_key("a", NULL, "x", "k", 1, &s1, NULL), STORE_OK);
+	ck_assert_int_eq(append_key("a", NULL, "x", "k", 2, &s2, NULL), STORE_OK);
+	ck_assert_int_eq(s2, s1);
+	ck_assert_uint_eq(count_all(), 2);
+	free(fresh);
+	free(migrated);
+}
+END_TEST
+
 Suite *
 store_suite(void)
 {
@@ -879,6 +1145,17 @@ store_suite(void)
 	tcase_add_test(tc, test_version_mismatch);
 	tcase_add_test(tc, test_not_initialised);
 	tcase_add_test(tc, test_not_found);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("Idempotency");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 20); /* a 1 MiB body hashed twice, slower under sanitizers */
+	tcase_add_test(tc, test_idem_same_key_once);
+	tcase_add_test(tc, test_idem_conflict);
+	tcase_add_test(tc, test_idem_expiry);
+	tcase_add_test(tc, test_idem_same_transaction);
+	tcase_add_test(tc, test_idem_body_from_file);
+	tcase_add_test(tc, test_idem_migrate);
 	suite_add_tcase(s, tc);
 	return s;
 }

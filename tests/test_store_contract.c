@@ -80,9 +80,9 @@ close_backend(void)
 static int64_t
 append(const char *channel, const char *text, int64_t now_ms)
 {
-	struct store_pub p = { channel, NULL, "text/plain", text, strlen(text), NULL };
+	struct store_pub p = { channel, NULL, "text/plain", text, strlen(text), NULL, NULL };
 	int64_t seq = 0;
-	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL };
+	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL, NULL };
 
 	ck_assert_int_eq(store_append_groups(st, &g, 1, now_ms), STORE_OK);
 	ck_assert_int_eq(g.result, STORE_OK);
@@ -190,13 +190,13 @@ END_TEST
 
 START_TEST(test_group_failure_keeps_others)
 {
-	struct store_pub ok = { "a", NULL, "text/plain", "fine", 4, NULL };
-	struct store_pub bad = { "a", NULL, "text/plain", NULL, 4, "/nonexistent/fcpush-contract-body" };
+	struct store_pub ok = { "a", NULL, "text/plain", "fine", 4, NULL, NULL };
+	struct store_pub bad = { "a", NULL, "text/plain", NULL, 4, "/nonexistent/fcpush-contract-body", NULL };
 	int64_t s_ok = 0, s_bad = 0, s_ok2 = 0;
 	struct store_group g[3] = {
-		{ &ok, 1, &s_ok, STORE_ERROR, NULL },
-		{ &bad, 1, &s_bad, STORE_ERROR, NULL },
-		{ &ok, 1, &s_ok2, STORE_ERROR, NULL },
+		{ &ok, 1, &s_ok, STORE_ERROR, NULL, NULL },
+		{ &bad, 1, &s_bad, STORE_ERROR, NULL, NULL },
+		{ &ok, 1, &s_ok2, STORE_ERROR, NULL, NULL },
 	};
 	struct msglist l;
 	const char *chans[] = { "a" };
@@ -357,9 +357,9 @@ START_TEST(test_watch_hears_commits)
 	store_watch_drain(w); /* whatever opening made */
 
 	{
-		struct store_pub p = { "a", NULL, "text/plain", "x", 1, NULL };
+		struct store_pub p = { "a", NULL, "text/plain", "x", 1, NULL, NULL };
 		int64_t seq = 0;
-		struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL };
+		struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL, NULL };
 
 		ck_assert_int_eq(store_append_groups(other, &g, 1, 1000), STORE_OK);
 	}

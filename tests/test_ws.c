@@ -153,6 +153,16 @@ START_TEST(test_command_publish)
 	ck_assert_ptr_null(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":false}", &cmd));
 	ck_assert_str_eq(cmd.data, "false");
 	ck_assert_ptr_null(cmd.id);
+	ck_assert_ptr_null(cmd.idem_key);
+	ws_command_fini(&cmd);
+	ck_assert_ptr_null(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":1,\"idempotency_key\":\"k/1\"}", &cmd));
+	ck_assert_str_eq(cmd.idem_key, "k/1");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":1,\"idempotency_key\":\"a b\"}", &cmd),
+			 "bad_idempotency_key");
+	ws_command_fini(&cmd);
+	ck_assert_str_eq(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":1,\"idempotency_key\":5}", &cmd),
+			 "bad_idempotency_key");
 	ws_command_fini(&cmd);
 	ck_assert_ptr_null(parse("{\"type\":\"publish\",\"channel\":\"c\",\"data\":12.5}", &cmd));
 	ck_assert_str_eq(cmd.data, "12.5");
@@ -408,11 +418,11 @@ START_TEST(test_frames)
 	struct buf b;
 
 	buf_init(&b);
-	ws_frame_ack(&b, "\"a\"", "ch", 12);
+	ws_frame_ack(&b, "\"a\"", "ch", 12, 0);
 	ck_assert_str_eq(b.data, "{\"type\":\"ack\",\"id\":\"a\",\"channel\":\"ch\",\"seq\":12}");
 	buf_reset(&b);
-	ws_frame_ack(&b, NULL, "ch", 3);
-	ck_assert_str_eq(b.data, "{\"type\":\"ack\",\"channel\":\"ch\",\"seq\":3}");
+	ws_frame_ack(&b, NULL, "ch", 3, 1);
+	ck_assert_str_eq(b.data, "{\"type\":\"ack\",\"channel\":\"ch\",\"seq\":3,\"replayed\":true}");
 	buf_reset(&b);
 	ws_frame_error(&b, "bad_channel", "a \"name\"", "5");
 	ck_assert_str_eq(b.data, "{\"type\":\"error\",\"error\":\"bad_channel\",\"detail\":\"a \\\"name\\\"\",\"id\":5}");

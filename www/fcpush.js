@@ -48,10 +48,16 @@
  *               the subscription; others (5xx) are retried with backoff.
  * Returns {close(), lastSeq, transport, state}.
  *
- * publish(channel, data, {event, contentType, base}): strings go as
- * text/plain, Blobs/Files and ArrayBuffers with their own type (or
- * application/octet-stream), anything else as JSON. Resolves to
- * {channel, seq, time}; rejects with an Error carrying status, error, detail.
+ * publish(channel, data, {event, contentType, base, idempotencyKey, retries}):
+ * strings go as text/plain, Blobs/Files and ArrayBuffers with their own type
+ * (or application/octet-stream), anything else as JSON. Every publish carries
+ * an Idempotency-Key header (idempotencyKey, else a random UUID), so when its
+ * answer is lost (a network error) or is 408, 500, 502, 503 or 504 it is sent
+ * again, up to `retries` times (default 3; 0.25 s, doubling), with the same
+ * key: the server stores it once, and answers a retry of a stored publish
+ * with the original seq. Resolves to {channel, seq, time, replayed} (replayed:
+ * the answer came from such a retry); rejects with an Error carrying status,
+ * error, detail.
  */
 (function (global) {
   'use strict';
@@ -421,9 +427,32 @@
       else { body = JSON.stringify(data); type = 'application/json'; }
     }
     const url = channelsUrl(o.base, [channel]) + (o.event ? '?event=' + encodeURIComponent(o.event) : '');
-    const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': type }, body: body });
-    if (res.status !== 201) throw await httpError(res);
-    return res.json();
+    const headers = { 'Content-Type': type, 'Idempotency-Key': o.idempotencyKey || newKey() };
+    const retries = o.retries === undefined ? 3 : o.retries;
+    for (let attempt = 0; ; attempt++) {
+      let res = null;
+      try {
+        res = await fetch(url, { method: 'POST', headers: headers, body: body });
+      } catch (e) {
+        if (attempt >= retries) throw e; // the network: the publish may or may not be stored
+      }
+      if (res && res.status === 201) {
+        const r = await res.json();
+        r.replayed = res.headers.get('Idempotent-Replayed') === 'true';
+        return r;
+      }
+      if (res && (attempt >= retries || ![408, 500, 502, 503, 504].includes(res.status))) throw await httpError(res);
+      await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+    }
+  }
+
+  // A fresh idempotency key: a UUID, or 32 random hex digits.
+  function newKey() {
+    const c = global.crypto;
+    if (c && c.randomUUID) return c.randomUUID();
+    let k = '';
+    for (let i = 0; i < 32; i++) k += Math.floor(Math.random() * 16).toString(16);
+    return k;
   }
 
   // The URL of one message's raw body (Range requests work on it).
