@@ -62,6 +62,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "config.h"
 #include "json.h"
 #include "log.h"
@@ -153,6 +154,9 @@ struct wconn {
 	int peer_code;   /* the code of the client's close frame (1005: none in it; 0: no frame) */
 	char *path;      /* the request path, for the close log line */
 	uint64_t delivered; /* message frames queued to it */
+	struct auth_claims *claims; /* what its handshake's token grants; NULL: no token */
+	int claims_from_cookie;     /* that token came in a cookie: it may not publish */
+	lws_sorted_usec_list_t sul_auth; /* closes it 4401 when the token expires */
 };
 
 /* A publish waiting for the next group commit, or in the batch the commit
@@ -220,6 +224,7 @@ struct wsd_stats {
 /* The process. */
 struct wsd {
 	struct config cfg;
+	struct auth *auth; /* access control (auth.h) */
 	struct store *st;
 	struct json_parse *jp; /* parses client commands; the daemon's own */
 	struct wake *wake;
@@ -774,6 +779,8 @@ wconn_free(struct wconn *c)
 		wsd_rx[c->fd].c = NULL;
 	lws_sul_cancel(&c->sul_over);
 	lws_sul_cancel(&c->sul_close);
+	lws_sul_cancel(&c->sul_auth);
+	auth_claims_free(c->claims);
 	wconn_unsubscribe_all(c);
 	wconn_clear_queue(c);
 	buf_fini(&c->rx);
@@ -1194,6 +1201,34 @@ send(int fd, const void *buf, size_t len, int flags)
 
 /* ---- commands ------------------------------------------------------------------------- */
 
+/* Whether c may run cmd (publish or subscribe) under the configured mode;
+ * if not, answer it with an error frame (invalid_request: no token, or a
+ * cookie's for a publish; insufficient_scope) and return 0. */
+static int
+wconn_command_allowed(struct wconn *c, const struct ws_command *cmd)
+{
+	enum auth_op op = cmd->kind == WS_CMD_PUBLISH ? AUTH_OP_PUBLISH : AUTH_OP_SUBSCRIBE;
+	char *detail;
+
+	if (cmd->kind == WS_CMD_UNSUBSCRIBE || !auth_required(c->d->auth, op))
+		return 1;
+	if (c->claims == NULL || (op == AUTH_OP_PUBLISH && c->claims_from_cookie)) {
+		wconn_error(c, "invalid_request",
+			    op == AUTH_OP_PUBLISH ? "publishing needs a token (Authorization or ?access_token= on the "
+						    "handshake; a cookie's does not publish)"
+						  : "subscribing needs a token",
+			    cmd->id);
+		return 0;
+	}
+	if (auth_claims_allow(c->claims, op, cmd->channel))
+		return 1;
+	detail = xasprintf("the token does not allow %s on channel %s",
+			   op == AUTH_OP_PUBLISH ? "publishing" : "subscribing", cmd->channel);
+	wconn_error(c, "insufficient_scope", detail, cmd->id);
+	free(detail);
+	return 0;
+}
+
 /* A whole client message of len bytes: a JSON text command, or a binary
  * publish (ws.h). */
 static void
@@ -1215,6 +1250,10 @@ wconn_command(struct wconn *c, const char *msg, size_t len, int binary)
 	if (rc != 0) {
 		wconn_error(c, code, detail, cmd.id);
 		free(detail);
+		ws_command_fini(&cmd);
+		return;
+	}
+	if (!wconn_command_allowed(c, &cmd)) {
 		ws_command_fini(&cmd);
 		return;
 	}
@@ -1501,7 +1540,8 @@ wsd_request_uri(struct lws *wsi, int *too_long)
  * upgrade request as HTTP/1.0 (clients such as python-websockets refuse
  * that). Returns 0, or -1 when the answer cannot be written (hang up). */
 static int
-wsd_http_answer(struct lws *wsi, unsigned status, const char *content_type, const struct buf *body)
+wsd_http_answer(struct lws *wsi, unsigned status, const char *content_type, const struct buf *body,
+		const char *extra_headers)
 {
 	struct buf head;
 	const char *reason;
@@ -1510,6 +1550,7 @@ wsd_http_answer(struct lws *wsi, unsigned status, const char *content_type, cons
 	switch (status) {
 	case 200: reason = "OK"; break;
 	case 400: reason = "Bad Request"; break;
+	case 401: reason = "Unauthorized"; break;
 	case 403: reason = "Forbidden"; break;
 	case 404: reason = "Not Found"; break;
 	case 414: reason = "URI Too Long"; break;
@@ -1522,9 +1563,9 @@ wsd_http_answer(struct lws *wsi, unsigned status, const char *content_type, cons
 	head.len = LWS_PRE;
 	buf_printf(&head,
 		   "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		   "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+		   "Cache-Control: no-store\r\nConnection: close\r\n%s%s\r\n",
 		   status, reason, content_type, body->len - LWS_PRE,
-		   status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "");
+		   status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "", extra_headers != NULL ? extra_headers : "");
 	if (lws_write(wsi, (unsigned char *)head.data + LWS_PRE, head.len - LWS_PRE, LWS_WRITE_HTTP_HEADERS) < 0 ||
 	    lws_write(wsi, (unsigned char *)body->data + LWS_PRE, body->len - LWS_PRE, LWS_WRITE_HTTP_FINAL) < 0)
 		goto out;
@@ -1537,7 +1578,7 @@ out:
 /* Answer an HTTP request (a refused handshake) with status and the JSON
  * error body {"error","detail"}, then close (wsd_http_answer). */
 static int
-wsd_http_error(struct lws *wsi, unsigned status, const char *code, const char *detail)
+wsd_http_error(struct lws *wsi, unsigned status, const char *code, const char *detail, const char *extra_headers)
 {
 	struct buf body;
 	int rc;
@@ -1550,7 +1591,7 @@ wsd_http_error(struct lws *wsi, unsigned status, const char *code, const char *d
 	buf_puts(&body, ",\"detail\":");
 	json_append_cstr(&body, detail);
 	buf_puts(&body, "}\n");
-	rc = wsd_http_answer(wsi, status, "application/json", &body);
+	rc = wsd_http_answer(wsi, status, "application/json", &body, extra_headers);
 	buf_fini(&body);
 	return rc;
 }
@@ -1608,7 +1649,7 @@ wsd_metrics(struct wsd *d, struct lws *wsi)
 			st->committed);
 	metrics_histogram(&b, "fcpush_ws_commit_batch_messages", "Messages per commit-thread transaction.",
 			  &st->batch, 1.0);
-	wsd_http_answer(wsi, 200, METRICS_CONTENT_TYPE, &b);
+	wsd_http_answer(wsi, 200, METRICS_CONTENT_TYPE, &b, NULL);
 	buf_fini(&b);
 }
 
@@ -1629,6 +1670,72 @@ wsd_closed(struct wconn *c)
 		 (unsigned long long)c->delivered);
 }
 
+/* The host the request was sent to, for the same-origin check: the
+ * proxy's X-Forwarded-Host (Apache's ProxyPass rewrites Host), else Host.
+ * Caller frees; NULL when neither is there. */
+static char *
+wsd_request_host(struct lws *wsi)
+{
+	int n = lws_hdr_custom_length(wsi, "x-forwarded-host:", 17);
+	char *s, *comma;
+
+	if (n <= 0)
+		return wsd_header(wsi, WSI_TOKEN_HOST);
+	s = xmalloc((size_t)n + 1);
+	if (lws_hdr_custom_copy(wsi, s, n + 1, "x-forwarded-host:", 17) < 0) {
+		free(s);
+		return wsd_header(wsi, WSI_TOKEN_HOST);
+	}
+	if ((comma = strchr(s, ',')) != NULL) /* several proxies: the first is the client's */
+		*comma = '\0';
+	return s;
+}
+
+/* The token of wsi's handshake (auth_token_from: Authorization, then
+ * ?access_token= in uri, then, with allow_cookie, the cookie). Caller
+ * frees; NULL when none. */
+static char *
+wsd_token(struct wsd *d, struct lws *wsi, const char *uri, int allow_cookie)
+{
+	char *authz = wsd_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION), *cookie = wsd_header(wsi, WSI_TOKEN_HTTP_COOKIE);
+	const char *q = uri != NULL ? strchr(uri, '?') : NULL;
+	char *t = auth_token_from(authz, q != NULL ? q + 1 : NULL, cookie, d->cfg.auth_cookie, allow_cookie);
+
+	free(authz);
+	free(cookie);
+	return t;
+}
+
+/* Check the token of a handshake for the URL's channels t (auth.h): the
+ * same rules as for HTTP subscribers, and a token that is sent must be
+ * valid even where subscribing is open (a publisher learns at once). 0, or
+ * the status (401, 403) with *code and *cause (caller frees) and
+ * *www_authenticate (caller frees) for the answer. */
+static int
+wsd_handshake_auth(struct wsd *d, struct lws *wsi, const char *uri, const struct ws_target *t, const char **code,
+		   char **cause, char **www_authenticate)
+{
+	char *token = wsd_token(d, wsi, uri, 1), *own = wsd_token(d, wsi, uri, 0);
+	enum auth_result ar = AUTH_OK;
+	struct auth_claims *claims = NULL;
+
+	if (auth_required(d->auth, AUTH_OP_SUBSCRIBE))
+		ar = auth_check(d->auth, token, AUTH_OP_SUBSCRIBE, (const char *const *)t->channels, t->nchannels,
+				util_now_ms() / 1000, NULL, cause);
+	else if (auth_mode(d->auth) != AUTH_MODE_OFF && own != NULL)
+		ar = auth_verify(d->auth, own, util_now_ms() / 1000, &claims, cause);
+	auth_claims_free(claims);
+	free(token);
+	free(own);
+	if (ar == AUTH_OK)
+		return 0;
+	*code = auth_error_code(ar);
+	*www_authenticate = ar == AUTH_MISSING ? xstrdup("WWW-Authenticate: Bearer realm=\"fcpush\"\r\n")
+					       : xasprintf("WWW-Authenticate: Bearer realm=\"fcpush\", error=\"%s\"\r\n",
+							   *code);
+	return auth_status(ar);
+}
+
 /* Decide on an upgrade request before lws answers it: 0 lets it proceed, -1
  * refuses it (an HTTP answer is written here, then lws hangs up). */
 static int
@@ -1636,7 +1743,7 @@ wsd_confirm_upgrade(struct wsd *d, struct lws *wsi)
 {
 	char *version = wsd_header(wsi, WSI_TOKEN_VERSION), *key = wsd_header(wsi, WSI_TOKEN_KEY);
 	char *protocols = wsd_header(wsi, WSI_TOKEN_PROTOCOL), *origin = wsd_header(wsi, WSI_TOKEN_ORIGIN);
-	char *cause = NULL, *uri;
+	char *cause = NULL, *uri, *host = wsd_request_host(wsi), *www_authenticate = NULL;
 	struct ws_target t;
 	const char *code = "bad_handshake";
 	int status, rc = 0, too_long;
@@ -1650,7 +1757,7 @@ wsd_confirm_upgrade(struct wsd *d, struct lws *wsi)
 		cause = xstrdup("fcpush-ws is shutting down; reconnect");
 	} else if ((status = ws_handshake_check(version, key, protocols, &cause)) != 0) {
 		code = status == 426 ? "upgrade_required" : "bad_handshake";
-	} else if (!config_ws_origin_allowed(&d->cfg, origin)) {
+	} else if (!config_ws_origin_allowed(&d->cfg, origin, host)) {
 		status = 403;
 		code = "origin_not_allowed";
 		cause = xasprintf("Origin %s may not open WebSockets here (ws_allowed_origins)", origin);
@@ -1666,15 +1773,19 @@ wsd_confirm_upgrade(struct wsd *d, struct lws *wsi)
 				 : xstrdup("no request target");
 	} else {
 		status = ws_target_parse(uri, d->cfg.page_messages, &t, &code, &cause);
+		if (status == 0)
+			status = wsd_handshake_auth(d, wsi, uri, &t, &code, &cause, &www_authenticate);
 	}
 	if (status != 0) {
 		d->stats.refused++;
 		log_debug("refused a WebSocket handshake for %s: %d %s", uri != NULL ? uri : "?", status, cause);
 		/* Then hang up (the answer says Connection: close): one
 		 * request per connection, for the frame check. */
-		wsd_http_error(wsi, (unsigned)status, code, cause != NULL ? cause : "refused");
+		wsd_http_error(wsi, (unsigned)status, code, cause != NULL ? cause : "refused", www_authenticate);
 		rc = -1;
 	}
+	free(host);
+	free(www_authenticate);
 	ws_target_fini(&t);
 	free(version);
 	free(key);
@@ -1683,6 +1794,36 @@ wsd_confirm_upgrade(struct wsd *d, struct lws *wsi)
 	free(uri);
 	free(cause);
 	return rc;
+}
+
+/* c's token has expired: close it 4401; its client gets a fresh token and
+ * reconnects with ?since (fcpush.js does). */
+static void
+wconn_auth_expired(lws_sorted_usec_list_t *sul)
+{
+	struct wconn *c = lws_container_of(sul, struct wconn, sul_auth);
+
+	wsd_close_when_sent(c, WS_CLOSE_AUTH_EXPIRED, "token expired");
+}
+
+/* Keep what c's handshake token grants (checked by wsd_handshake_auth) for
+ * its commands, and close c when it expires. */
+static void
+wconn_auth_init(struct wconn *c, const char *uri)
+{
+	struct wsd *d = c->d;
+	char *token = wsd_token(d, c->wsi, uri, 1), *own = wsd_token(d, c->wsi, uri, 0);
+	int64_t now_ms = util_now_ms();
+
+	if (auth_mode(d->auth) != AUTH_MODE_OFF && token != NULL &&
+	    auth_verify(d->auth, token, now_ms / 1000, &c->claims, NULL) == AUTH_OK) {
+		c->claims_from_cookie = own == NULL;
+		if (c->claims->exp > 0)
+			lws_sul_schedule(d->ctx, 0, &c->sul_auth, wconn_auth_expired,
+					 (c->claims->exp * 1000 - now_ms) * LWS_US_PER_MS);
+	}
+	free(token);
+	free(own);
 }
 
 /* A handshake was accepted: subscribe the URL's channels. */
@@ -1717,6 +1858,7 @@ wsd_established(struct wsd *d, struct lws *wsi, struct wpss *pss)
 	pss->c = c;
 	c->path = xstrndup(uri, strcspn(uri, "?"));
 	log_info("WebSocket connected: %s (%zu open)", c->path, d->nconns);
+	wconn_auth_init(c, uri);
 	g = wconn_group_open(c, t.channels, t.nchannels, t.has_since, t.since, t.epoch);
 	if (t.last > 0)
 		wconn_group_from_last(c, g, (const char *const *)t.channels, t.nchannels, (size_t)t.last);
@@ -1860,7 +2002,8 @@ wsd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 		}
 		wsd_http_error(wsi, 426, "upgrade_required",
 			       "this is fcpush-ws: open a WebSocket on {mount}/ws/channels/{channel}, "
-			       "or GET {mount}/ws/metrics or /metrics for its metrics");
+			       "or GET {mount}/ws/metrics or /metrics for its metrics",
+			       NULL);
 		return -1;
 	case LWS_CALLBACK_ESTABLISHED:
 		return wsd_established(d, wsi, pss);
@@ -2078,6 +2221,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 
+	d.auth = auth_new(&d.cfg, &cause);
+	if (d.auth == NULL) {
+		fprintf(stderr, "fcpush-ws: %s\n", cause);
+		goto out;
+	}
 	d.jp = json_parse_new(&cause);
 	if (d.jp != NULL)
 		d.st = store_open(d.cfg.database, store_durability_flags(d.cfg.durability), (int)d.cfg.busy_timeout_ms,
@@ -2179,6 +2327,7 @@ out:
 	wake_free(d.wake);
 	store_close(d.st);
 	json_parse_free(d.jp);
+	auth_free(d.auth);
 	msglist_fini(&d.rows);
 	buf_fini(&d.scratch);
 	free(cause);
