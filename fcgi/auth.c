@@ -226,7 +226,8 @@ auth_verify(const struct auth *a, const char *token, int64_t now_s, struct auth_
 
 	*out = NULL;
 	if (token == NULL || token[0] == '\0') {
-		auth_fail(cause, xstrdup("no token"));
+		auth_fail(cause, xstrdup("this request needs a token: Authorization: Bearer TOKEN, or ?access_token=TOKEN "
+					 "(a cookie only subscribes)"));
 		return AUTH_MISSING;
 	}
 	if (a == NULL || a->key == NULL) {
