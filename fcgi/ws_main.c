@@ -199,7 +199,7 @@ struct wcommit {
 /* The close codes counted one by one in fcpush_ws_closes_total (RFC 6455
  * §7.4.1 and the IANA registry, and ours); others count as "other". */
 static const int wsd_close_codes[] = {1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008,
-				      1009, 1010, 1011, 1012, 1013, 1014, WS_CLOSE_DELETED};
+				      1009, 1010, 1011, 1012, 1013, 1014, WS_CLOSE_AUTH_EXPIRED, WS_CLOSE_DELETED};
 #define WSD_CLOSE_SLOTS (sizeof wsd_close_codes / sizeof wsd_close_codes[0] + 1)
 
 /* The buckets of the batch-size histogram, in messages. */

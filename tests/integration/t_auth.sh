@@ -256,6 +256,66 @@ case_stream_ends_at_exp() {
 	assert_header_match WWW-Authenticate 'error_description="the token has expired"'
 }
 
+# fcpush.js (in node: its fetch transports) with a getToken that mints
+# 8-second tokens: the stream ends at each exp (NDJSON {"type":"auth"}), the
+# long poll is answered at exp and then refused 401; each time fcpush.js
+# gets a fresh token and resumes from its seq. Every message published over
+# two or more expiries arrives once, in order.
+case_fcpush_js_resumes() {
+	command -v node >/dev/null || { echo "# node is missing: skipped"; return 0; }
+	cat >"$T/resume.mjs" <<'EOF'
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+const [src, base, keyfile, aud, pubToken, transport, channel, seconds] = process.argv.slice(2);
+globalThis.window = globalThis;
+await import(src + '/www/fcpush.js');
+const key = fs.readFileSync(keyfile, 'utf8').replace(/\n$/, '');
+const b64 = (s) => Buffer.from(s).toString('base64url');
+let minted = 0;
+const mint = () => {
+  const h = b64(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+  const p = b64(JSON.stringify({ aud, exp: Math.floor(Date.now() / 1000) + 8, fcpush: { subscribe: [channel] } }));
+  minted++;
+  return h + '.' + p + '.' + crypto.createHmac('sha256', key).update(h + '.' + p).digest('base64url');
+};
+const received = [], published = [], reasons = [];
+const start = await fcpush.publish(channel, 'start', { base, token: pubToken });
+const sub = fcpush.subscribe(channel, {
+  base, transports: [transport], since: start.seq, getToken: async () => mint(),
+  onMessage: (m) => received.push(m.seq),
+  onState: (st, t, d) => { if (st === 'reconnecting') reasons.push(d.reason); },
+  onError: (e) => reasons.push('error ' + e.status + ' ' + e.error + (e.fatal ? ' fatal' : '')),
+});
+const end = Date.now() + Number(seconds) * 1000;
+while (Date.now() < end) {
+  published.push((await fcpush.publish(channel, 'm' + published.length, { base, token: pubToken })).seq);
+  await new Promise((r) => setTimeout(r, 300));
+}
+const deadline = Date.now() + 8000;
+while (received.length < published.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+const open = sub.state !== 'closed';
+sub.close();
+const ok = JSON.stringify(received) === JSON.stringify(published) && minted >= 3 && open;
+console.log(JSON.stringify({ transport, ok, minted, published: published.length, received: received.length,
+  missing: published.filter((s) => !received.includes(s)), reasons }));
+process.exit(ok ? 0 : 1);
+EOF
+	local tr pub rc=0
+	pub=$(jwt HS256 "$T/hs.key" '{"publish":["r*"]}')
+	for tr in stream longpoll; do
+		node "$T/resume.mjs" "$FCPUSH_SRCDIR" "$PUSH" "$T/hs.key" "$AUD" "$pub" "$tr" "r-$tr" 19 \
+			>"$T/resume-$tr.out" 2>&1 &
+	done
+	wait -n || rc=1
+	wait -n || rc=1
+	for tr in stream longpoll; do
+		echo "# $tr: $(cat "$T/resume-$tr.out")"
+	done
+	[ "$rc" = 0 ] || fail "fcpush.js lost or repeated messages across token expiries"
+	grep -q 'token expired' "$T/resume-stream.out" ||
+		fail "the stream did not end with an auth notice: $(cat "$T/resume-stream.out")"
+}
+
 # restart NAME KIND SETTINGS...: the worker or fcpush-ws again with SETTINGS.
 restart() {
 	local name=$1 kind=$2 msg
@@ -318,6 +378,8 @@ run_case "publish, batch and DELETE (admin only)" case_publish_and_delete
 run_case "token from Authorization, ?access_token, a cookie (reads only), fcpush token" case_token_sources
 run_case "WebSocket handshake and every command; own origin by default" case_websocket
 run_case "SSE, NDJSON, long poll and WebSocket end at the token's exp" case_stream_ends_at_exp
+run_case "fcpush.js getToken: a stream and a long poll resume after each exp, nothing lost" \
+	case_fcpush_js_resumes
 run_case "auth = publish: subscribing open, publishing needs a token; credentialed CORS" case_mode_publish
 run_case "RS256 with an openssl key; no algorithm confusion" case_rs256
 finish
