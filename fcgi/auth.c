@@ -35,6 +35,7 @@ static int auth_fail(char **cause, char *why);
 static int auth_read_key(struct auth *a, const char *path, char **cause);
 static int auth_patterns(json_t *obj, const char *name, char ***out, size_t *n, char **cause);
 static int auth_audience_ok(json_t *aud, const char *want);
+static int64_t auth_seconds(const json_t *v);
 
 static int
 auth_fail(char **cause, char *why)
@@ -195,6 +196,16 @@ auth_patterns(json_t *obj, const char *name, char ***out, size_t *n, char **caus
 	return 0;
 }
 
+/* A NumericDate (RFC 7519 §2) as whole seconds, held to 0..10^12 (year
+ * 33658): a double outside int64_t would make the conversion undefined. */
+static int64_t
+auth_seconds(const json_t *v)
+{
+	double d = json_number_value(v);
+
+	return d < 0 ? 0 : d > 1e12 ? INT64_C(1000000000000) : (int64_t)d;
+}
+
 /* RFC 7519 §4.1.3: aud is a string or an array of strings; the token is for
  * us when one of them is want. */
 static int
@@ -258,14 +269,14 @@ auth_verify(const struct auth *a, const char *token, int64_t now_s, struct auth_
 			auth_fail(cause, xstrdup("the token's exp is not a number"));
 			goto out;
 		}
-		c->exp = (int64_t)json_number_value(v);
+		c->exp = auth_seconds(v);
 		if (c->exp <= now_s) {
 			auth_fail(cause, xstrdup("the token has expired"));
 			goto out;
 		}
 	}
 	if ((v = json_object_get(root, "nbf")) != NULL) {
-		if (!json_is_number(v) || (int64_t)json_number_value(v) > now_s) {
+		if (!json_is_number(v) || auth_seconds(v) > now_s) {
 			auth_fail(cause, xstrdup("the token is not valid yet (nbf)"));
 			goto out;
 		}

@@ -223,6 +223,10 @@ static const struct {
 	{NULL, "{\"aud\":\"fcpush-test\",\"exp\":1700000000}", AUTH_INVALID, "expired"},
 	{NULL, "{\"aud\":\"fcpush-test\",\"nbf\":1700000100}", AUTH_INVALID, "nbf"},
 	{NULL, "{\"aud\":\"fcpush-test\",\"nbf\":1700000000}", AUTH_OK, NULL},
+	/* NumericDates far outside int64_t: held to range, not undefined. */
+	{NULL, "{\"aud\":\"fcpush-test\",\"exp\":1e300,\"nbf\":-1e300}", AUTH_OK, NULL},
+	{NULL, "{\"aud\":\"fcpush-test\",\"exp\":-1e300}", AUTH_INVALID, "expired"},
+	{NULL, "{\"aud\":\"fcpush-test\",\"exp\":\"soon\"}", AUTH_INVALID, "exp"},
 	{NULL, "{\"aud\":\"other\"}", AUTH_INVALID, "aud"},
 	{NULL, "{}", AUTH_INVALID, "aud"}, /* no aud at all */
 	{NULL, "{\"aud\":[\"x\",\"fcpush-test\"]}", AUTH_OK, NULL},
