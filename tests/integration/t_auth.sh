@@ -372,6 +372,20 @@ case_rs256() {
 	grep -q '"type":"ack","id":"r1"' <<<"$out" || fail "RS256 WebSocket: $out"
 }
 
+case_mode_off() {
+	local out
+	restart worker worker FCPUSH_AUTH=off FCPUSH_AUTH_KEY_FILE="$T/hs.key"
+	restart ws ws FCPUSH_AUTH=off
+	req POST /push/channels/b1 --data-binary x -H 'Content-Type: text/plain'
+	assert_status 201
+	req DELETE /push/channels/b1
+	assert_status 204
+	# Without auth, ws_allowed_origins empty lets every origin in, as before.
+	out=$(wsc listen "$WSURL/b1" --origin http://evil.example --count 0 --timeout 5 \
+		--send '{"type":"publish","channel":"b1","data":"x","id":"o1"}')
+	grep -q '"type":"ack","id":"o1"' <<<"$out" || fail "auth off, any origin: $out"
+}
+
 run_case "every read transport: 401 without or with a bad token, 403 for another channel, 200 with one" \
 	case_every_read_transport
 run_case "publish, batch and DELETE (admin only)" case_publish_and_delete
@@ -382,4 +396,5 @@ run_case "fcpush.js getToken: a stream and a long poll resume after each exp, no
 	case_fcpush_js_resumes
 run_case "auth = publish: subscribing open, publishing needs a token; credentialed CORS" case_mode_publish
 run_case "RS256 with an openssl key; no algorithm confusion" case_rs256
+run_case "auth = off: no token needed, WebSockets from any origin" case_mode_off
 finish
