@@ -183,6 +183,7 @@ START_TEST(test_hs256)
 {
 	struct auth *a = make_auth("all", "HS256", SECRET "\n", "fcpush-test");
 	const char *sub[] = {"chat.*"}, *pub[] = {"chat.1"}, *ch1[] = {"chat.1"}, *ch2[] = {"chat.1", "news"};
+	struct auth_claims *c1 = NULL, *c2 = NULL;
 	char *t, *cause = NULL;
 	struct auth_claims *claims = NULL;
 
@@ -201,6 +202,15 @@ START_TEST(test_hs256)
 	ck_assert_int_eq(auth_check(a, t, AUTH_OP_PUBLISH, ch1, 1, NOW + 60, NULL, &cause), AUTH_INVALID);
 	ck_assert_ptr_nonnull(strstr(cause, "expired"));
 	free(cause);
+	/* Verified again: from the cache, an independent copy each time. */
+	ck_assert_int_eq(auth_verify(a, t, NOW + 1, &c1, NULL), AUTH_OK);
+	ck_assert_int_eq(auth_verify(a, t, NOW + 2, &c2, NULL), AUTH_OK);
+	ck_assert_ptr_ne(c1, c2);
+	ck_assert_str_eq(c2->subscribe[0], "chat.*");
+	ck_assert_int_eq(c2->exp, NOW + 60);
+	auth_claims_free(c1);
+	ck_assert_str_eq(c2->publish[0], "chat.1");
+	auth_claims_free(c2);
 	/* One flipped signature byte. */
 	t[strlen(t) - 2] = t[strlen(t) - 2] == 'A' ? 'B' : 'A';
 	ck_assert_int_eq(verify(a, t, NULL), AUTH_INVALID);
