@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "store.h"
 
+struct auth;
 struct committer;
 struct config;
 struct loop;
@@ -51,6 +52,7 @@ struct stats {
 /* State of one worker process, shared by its threads. */
 struct app {
 	struct config *cfg;
+	struct auth *auth; /* access control (auth.h); NULL: off, as in unit tests */
 	struct committer *committer;
 	struct loop *loop;
 	struct stats stats;

@@ -2,7 +2,8 @@
 /*
  * fcpush: the command-line tool. Creates a database, publishes (an argument,
  * or one message per line of standard input), follows a channel, applies
- * retention, sets a channel's retention and prints statistics. It writes the
+ * retention, sets a channel's retention, prints statistics, and issues
+ * access tokens. It writes the
  * same SQLite file as the workers, so its commits wake their subscribers.
  */
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "feed.h"
 #include "http.h"
@@ -51,6 +53,10 @@ cli_usage(FILE *f)
 		"  retention CHANNEL                     show a channel's retention as JSON\n"
 		"  retention CHANNEL [--max-messages N] [--max-age-s S] [--max-bytes B]\n"
 		"                                        set it (0 = the configured default)\n"
+		"  token [--subscribe PATTERNS] [--publish PATTERNS] [--admin] [--ttl S] [--key-file F]\n"
+		"                                        print an HS256 token signed with auth_key_file\n"
+		"                                        (PATTERNS: comma-separated names, a trailing *\n"
+		"                                        matches a prefix; options repeat; --ttl 3600)\n"
 		"The database is --database, else FCPUSH_DATABASE, else the config's `database`.\n"
 		"See fcpush(1).\n");
 }
@@ -59,7 +65,7 @@ cli_usage(FILE *f)
 static int
 cli_is_flag(const char *arg)
 {
-	return strcmp(arg, "--seqs") == 0;
+	return strcmp(arg, "--seqs") == 0 || strcmp(arg, "--admin") == 0;
 }
 
 /* Whether the flag NAME (no value) is among argv[from..argc). */
@@ -433,6 +439,88 @@ cli_retention_show(struct store *st, const struct config *cfg, const char *chann
 	return 0;
 }
 
+/* Append the comma-separated patterns of every "--name LIST" among
+ * argv[from..argc) to *v. -1 when one is empty or has a character a
+ * channel name cannot (a '*' only at the end). */
+static int
+cli_patterns(int argc, char **argv, int from, const char *name, char ***v, size_t *n)
+{
+	const char *p, *end;
+	char *pat;
+	int i;
+
+	for (i = from; i < argc - 1; i++) {
+		if (strcmp(argv[i], name) != 0)
+			continue;
+		for (p = argv[++i]; *p != '\0'; p = *end == ',' ? end + 1 : end) {
+			end = p + strcspn(p, ",");
+			pat = xstrndup(p, (size_t)(end - p));
+			if (pat[0] != '\0' && strcmp(pat, "*") != 0 && pat[strlen(pat) - 1] == '*')
+				pat[strlen(pat) - 1] = '\0';
+			if (pat[0] != '\0' && strcmp(pat, "*") != 0 && !route_channel_valid(pat)) {
+				fprintf(stderr, "fcpush: %s: \"%.*s\" is not a channel name or a name ending in *\n",
+					name, (int)(end - p), p);
+				free(pat);
+				return -1;
+			}
+			free(pat);
+			*v = xrealloc(*v, (*n + 1) * sizeof **v);
+			(*v)[(*n)++] = xstrndup(p, (size_t)(end - p));
+		}
+	}
+	return 0;
+}
+
+/* fcpush token: print a token granting the given patterns, signed with the
+ * configured HS256 key (--key-file overrides auth_key_file). The tiny
+ * example of a site's backend issuing tokens (README "Access control").
+ * Returns the exit status. */
+static int
+cli_token(struct config *cfg, int argc, char **argv, int from)
+{
+	char **sub = NULL, **pub = NULL, *token = NULL, *cause = NULL;
+	size_t nsub = 0, npub = 0, k;
+	const char *keyfile = cli_opt(argc, argv, from, "--key-file");
+	struct auth *a = NULL;
+	int64_t ttl = 3600;
+	int rc = 1;
+
+	if (cli_patterns(argc, argv, from, "--subscribe", &sub, &nsub) == -1 ||
+	    cli_patterns(argc, argv, from, "--publish", &pub, &npub) == -1 ||
+	    cli_opt_i64(argc, argv, from, "--ttl", 3600, &ttl) == -1 || ttl < 1 || ttl > (INT64_C(1) << 32)) {
+		cli_usage(stderr);
+		rc = 2;
+		goto out;
+	}
+	/* The key is read whatever the mode: a site may issue tokens before
+	 * it turns auth on. */
+	if (strcmp(cfg->auth, "off") == 0)
+		config_set(cfg, "auth", "publish", NULL);
+	if (keyfile != NULL)
+		config_set(cfg, "auth_key_file", keyfile, NULL);
+	a = auth_new(cfg, &cause);
+	if (a != NULL)
+		token = auth_issue(a, (const char *const *)sub, nsub, (const char *const *)pub, npub,
+				   cli_flag(argc, argv, from, "--admin"), util_now_ms() / 1000, ttl, &cause);
+	if (token == NULL) {
+		fprintf(stderr, "fcpush: %s\n", cause);
+		goto out;
+	}
+	printf("%s\n", token);
+	rc = 0;
+out:
+	for (k = 0; k < nsub; k++)
+		free(sub[k]);
+	for (k = 0; k < npub; k++)
+		free(pub[k]);
+	free(sub);
+	free(pub);
+	free(token);
+	free(cause);
+	auth_free(a);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -468,6 +556,10 @@ main(int argc, char **argv)
 	cmd = argv[i++];
 	if ((cfgfile != NULL && config_load_file(&cfg, cfgfile, &cause) == -1) || config_load_env(&cfg, &cause) == -1) {
 		fprintf(stderr, "fcpush: %s\n", cause);
+		goto out;
+	}
+	if (strcmp(cmd, "token") == 0) {
+		rc = cli_token(&cfg, argc, argv, i);
 		goto out;
 	}
 	if (db == NULL)

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "log.h"
@@ -23,6 +24,8 @@ enum config_type {
 #define CONFIG_SIZE_SUFFIX 0x1 /* integer may end in k, M or G (x1024) */
 #define CONFIG_LOG_LEVEL 0x2   /* string must be a log level name */
 #define CONFIG_DURABILITY 0x4  /* string must be full or normal */
+#define CONFIG_AUTH_MODE 0x8   /* string must be off, publish or all */
+#define CONFIG_AUTH_ALG 0x10   /* string must be HS256, RS256 or ES256 */
 
 struct config_option {
 	const char *name;
@@ -60,6 +63,24 @@ static const struct config_option config_options[] = {
 	    "at checkpoints, faster for a lone publisher; a commit survives the crash of any process but a "
 	    "power loss may undo the last ones (subscribers ahead of the rolled-back database are told of a "
 	    "gap). Every process (worker, fcpush-ws, CLI) applies it to its own connections."),
+	OPT_STRING(auth, "off", CONFIG_AUTH_MODE,
+	    "Who needs a signed token (JWT, README \"Access control\"): off: nobody; publish: publishing "
+	    "and deleting need one, subscribing is open; all: every request on a channel needs one. A new "
+	    "install (./quickstart, the Debian package) writes publish with a generated key."),
+	OPT_STRING(auth_key_file, "", 0,
+	    "The key tokens are verified with: for HS256 the shared secret (the file's bytes, one "
+	    "trailing newline dropped, at least 32 bytes: openssl rand -hex 32), for RS256 and ES256 a "
+	    "PEM public key. Needed when auth is not off; fcpush token signs with an HS256 one."),
+	OPT_STRING(auth_algorithm, "HS256", CONFIG_AUTH_ALG,
+	    "The one algorithm tokens must be signed with: HS256, RS256 or ES256 (a token naming another, "
+	    "none included, is refused)."),
+	OPT_STRING(auth_audience, "", 0,
+	    "When set, tokens must carry it in their aud claim (a string, or an array holding it); empty: "
+	    "aud is not checked."),
+	OPT_STRING(auth_cookie, "fcpush_token", 0,
+	    "Name of the cookie a subscriber's token may come in (EventSource and WebSocket cannot set "
+	    "headers). A cookie never authorizes a publish or a delete: a browser would send it along with "
+	    "a cross-site form."),
 	OPT_INT(request_body_timeout_s, 10, 1, 3600, 0,
 	    "A publish whose body stops arriving for this many seconds is answered 408 and its request "
 	    "thread freed, so stalled uploads cannot hold every thread (nothing is written)."),
@@ -115,9 +136,10 @@ static const struct config_option config_options[] = {
 	    "Where fcpush-ws, the WebSocket companion, listens: host:port (loopback: the web server "
 	    "proxies /push/ws/ to it) or the path of a unix socket (permissions from listen_mode)."),
 	OPT_STRING(ws_allowed_origins, "", 0,
-	    "Origins allowed to open a WebSocket: empty for any, else * or a comma-separated list of "
-	    "exact origins such as https://example.com; others are refused with 403. A handshake "
-	    "without an Origin header (not a browser) is always allowed."),
+	    "Origins allowed to open a WebSocket: empty for any while auth is off and for the site's own "
+	    "origin only (the Origin's host equal to the request's Host) while auth is on, else * or a "
+	    "comma-separated list of exact origins such as https://example.com; others are refused with "
+	    "403. A handshake without an Origin header (not a browser) is always allowed."),
 	OPT_INT(ws_max_message_bytes, 1114112, 128, 1073741824, CONFIG_SIZE_SUFFIX,
 	    "Largest message a WebSocket client may send, in bytes (suffix k, M or G); past it the "
 	    "connection is closed with 1009. A publish's data is also held to max_message_bytes."),
@@ -293,6 +315,12 @@ config_set(struct config *c, const char *key, const char *value, char **cause)
 		if ((o->flags & CONFIG_DURABILITY) && strcmp(value, "full") != 0 && strcmp(value, "normal") != 0)
 			return config_fail(cause, xasprintf("%s: \"%s\" is not one of full, normal", o->name,
 							    value));
+		if ((o->flags & CONFIG_AUTH_MODE) && !util_list_contains("off,publish,all", value))
+			return config_fail(cause, xasprintf("%s: \"%s\" is not one of off, publish, all", o->name,
+							    value));
+		if ((o->flags & CONFIG_AUTH_ALG) && !util_list_contains("HS256,RS256,ES256", value))
+			return config_fail(cause, xasprintf("%s: \"%s\" is not one of HS256, RS256, ES256",
+							    o->name, value));
 		break;
 	}
 	sp = (char **)((char *)c + o->offset);
@@ -470,6 +498,10 @@ config_write_example(FILE *f)
 				fputs("# range: error, warn, info, debug\n", f);
 			if (o->flags & CONFIG_DURABILITY)
 				fputs("# range: full, normal\n", f);
+			if (o->flags & CONFIG_AUTH_MODE)
+				fputs("# range: off, publish, all\n", f);
+			if (o->flags & CONFIG_AUTH_ALG)
+				fputs("# range: HS256, RS256, ES256\n", f);
 			if (*o->default_string == '\0')
 				fprintf(f, "#%s = \"\"\n\n", o->name);
 			else
@@ -496,9 +528,19 @@ config_origin_allowed(const struct config *c, const char *origin)
 }
 
 int
-config_ws_origin_allowed(const struct config *c, const char *origin)
+config_ws_origin_allowed(const struct config *c, const char *origin, const char *host)
 {
-	if (c->ws_allowed_origins == NULL || c->ws_allowed_origins[0] == '\0' || origin == NULL)
+	const char *h;
+
+	if (origin == NULL)
 		return 1;
+	if (c->ws_allowed_origins == NULL || c->ws_allowed_origins[0] == '\0') {
+		if (c->auth == NULL || strcmp(c->auth, "off") == 0)
+			return 1;
+		/* The site's own origin: scheme "://" host[:port] (RFC 6454 §6.1)
+		 * whose host[:port] is the one the request was sent to. */
+		h = strstr(origin, "://");
+		return h != NULL && host != NULL && host[0] != '\0' && strcasecmp(h + 3, host) == 0;
+	}
 	return config_origin_in(c->ws_allowed_origins, origin);
 }

@@ -18,6 +18,11 @@ struct config {
 	char *cors_allow_origins; /* "" none, "*" any, else comma-separated origins */
 	char *log_level;          /* error, warn, info, debug */
 	char *durability;         /* full (synchronous=FULL) or normal */
+	char *auth;               /* off, publish or all (auth.h) */
+	char *auth_key_file;      /* HS256 secret, or RS256/ES256 PEM public key */
+	char *auth_algorithm;     /* HS256, RS256 or ES256 */
+	char *auth_audience;      /* "" not checked, else the aud tokens must carry */
+	char *auth_cookie;        /* cookie holding a subscriber's token */
 	int64_t request_body_timeout_s; /* a stalled request body fails after this long */
 	int64_t threads;              /* request threads */
 	int64_t listen_backlog;       /* listen(2) backlog of the socket */
@@ -75,8 +80,11 @@ void config_write_example(FILE *f);
  * cors_allow_origins. 0 for NULL origin. */
 int config_origin_allowed(const struct config *c, const char *origin);
 /* Whether a WebSocket handshake with this Origin header is allowed by
- * ws_allowed_origins: always when that is empty or when origin is NULL (not
- * a browser); else when origin is in the list or the list holds "*". */
-int config_ws_origin_allowed(const struct config *c, const char *origin);
+ * ws_allowed_origins: always when origin is NULL (not a browser); when that
+ * is empty, always with auth = off, else only from the site's own origin
+ * (host: the request's X-Forwarded-Host, else its Host; the Origin's
+ * host[:port] must equal it); else when origin is in the list or the list
+ * holds "*". */
+int config_ws_origin_allowed(const struct config *c, const char *origin, const char *host);
 
 #endif

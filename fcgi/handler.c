@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "cursor.h"
 #include "handler.h"
 #include "retention.h"
@@ -34,9 +35,9 @@ static const int64_t handler_latency_bounds_us[] = {50,    100,    250,    500, 
 static void handler_publish(struct handler_ctx *, const struct http_request *, const struct route *,
 			    struct http_response *);
 static void handler_publish_batch(struct handler_ctx *, const struct http_request *, const struct route *,
-				  struct http_response *);
+				  const struct auth_claims *, struct http_response *);
 static enum handler_result handler_poll(struct handler_ctx *, const struct http_request *, const struct route *,
-					struct http_response *, struct park_spec **);
+					const struct auth_claims *, struct http_response *, struct park_spec **);
 static void handler_info(struct handler_ctx *, const struct route *, struct http_response *);
 static void handler_list(struct handler_ctx *, struct http_response *);
 static void handler_delete(struct handler_ctx *, const struct route *, struct http_response *);
@@ -114,15 +115,101 @@ handler_preflight(struct handler_ctx *h, const struct http_request *req, const s
 		http_header(resp, "Access-Control-Allow-Methods", "%s", handler_allowed(r->kind));
 		http_header(resp, "Access-Control-Allow-Headers",
 			    "Content-Type, Last-Event-ID, If-None-Match, Prefer, X-EventSource-Event, Cache-Control, "
-			    "Idempotency-Key");
+			    "Idempotency-Key, Authorization");
 		http_header(resp, "Access-Control-Max-Age", "86400");
 	}
+}
+
+/* What a request does, for access control (auth.h); -1 for the endpoints
+ * that stay open whatever the mode (status, metrics; README says how to
+ * restrict them in the web server). */
+static int
+handler_auth_op(const struct handler_ctx *h, const struct route *r, const char *method)
+{
+	switch (r->kind) {
+	case ROUTE_CHANNEL:
+		if (strcmp(method, "POST") == 0)
+			return AUTH_OP_PUBLISH;
+		return strcmp(method, "DELETE") == 0 ? AUTH_OP_ADMIN : AUTH_OP_SUBSCRIBE;
+	case ROUTE_PUBLISH_BATCH: return AUTH_OP_PUBLISH;
+	case ROUTE_CHANNEL_INFO:
+	case ROUTE_MESSAGE: return AUTH_OP_SUBSCRIBE;
+	case ROUTE_CHANNEL_LIST: /* names every channel: an admin's, once reading needs a token */
+		return auth_mode(h->app->auth) == AUTH_MODE_ALL ? AUTH_OP_ADMIN : -1;
+	default: return -1;
+	}
+}
+
+/* Answer a refused request: 401 or 403 with WWW-Authenticate (RFC 6750
+ * §3: no error attribute when the request carried no token, §3.1) and the
+ * JSON error body. cause may be NULL. */
+static void
+handler_auth_refuse(struct http_response *resp, enum auth_result ar, const char *cause)
+{
+	const char *code = auth_error_code(ar);
+	char *quoted = xstrdup(cause != NULL ? cause : code), *p;
+
+	for (p = quoted; *p != '\0'; p++) { /* error_description is a quoted-string of plain characters */
+		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '\'';
+	}
+	if (ar == AUTH_MISSING)
+		http_header(resp, "WWW-Authenticate", "Bearer realm=\"fcpush\"");
+	else
+		http_header(resp, "WWW-Authenticate", "Bearer realm=\"fcpush\", error=\"%s\", error_description=\"%s\"",
+			    code, quoted);
+	http_error(resp, auth_status(ar), code, "%s", cause != NULL ? cause : code);
+	free(quoted);
+}
+
+/* Decide whether req may do what it asks under the configured mode. 0 to
+ * go on (*claims: what its token grants, NULL when none was needed; caller
+ * frees), or -1 after answering 401/403. A batch's channels are checked
+ * once it is parsed (handler_publish_batch). */
+static int
+handler_authorize(struct handler_ctx *h, const struct http_request *req, const struct route *r, const char *method,
+		  struct auth_claims **claims, struct http_response *resp)
+{
+	const struct auth *a = h->app->auth;
+	int op = handler_auth_op(h, r, method);
+	enum auth_result ar;
+	char *token = NULL, *cause = NULL;
+
+	*claims = NULL;
+	if (op < 0 || !auth_required(a, (enum auth_op)op))
+		return 0;
+	/* A cookie is what a browser adds to any request, a cross-site form's
+	 * too: it may subscribe, never publish or delete. */
+	token = auth_token_from(req->authorization, r->query, req->cookie, h->app->cfg->auth_cookie,
+				op == AUTH_OP_SUBSCRIBE);
+	ar = auth_check(a, token, (enum auth_op)op, (const char *const *)r->channels,
+			r->kind == ROUTE_PUBLISH_BATCH || op == AUTH_OP_ADMIN ? 0 : r->nchannels, util_now_ms() / 1000,
+			claims, &cause);
+	if (ar != AUTH_OK)
+		handler_auth_refuse(resp, ar, cause);
+	free(token);
+	free(cause);
+	return ar == AUTH_OK ? 0 : -1;
+}
+
+/* With auth on, CORS answers that name the origin let a listed origin send
+ * its cookie (Fetch, "CORS protocol": credentials are never allowed with
+ * "*", and an origin allowed only through "*" gets none). */
+static void
+handler_cors_credentials(struct handler_ctx *h, const struct http_request *req, struct http_response *resp)
+{
+	const struct config *cfg = h->app->cfg;
+
+	if (auth_mode(h->app->auth) != AUTH_MODE_OFF && req->origin != NULL && req->origin[0] != '\0' &&
+	    strcmp(cfg->cors_allow_origins, "*") != 0 && util_list_contains(cfg->cors_allow_origins, req->origin))
+		http_header(resp, "Access-Control-Allow-Credentials", "true");
 }
 
 enum handler_result
 handler_run(struct handler_ctx *h, const struct http_request *req, struct http_response *resp,
 	    struct park_spec **park)
 {
+	struct auth_claims *claims = NULL;
 	enum handler_result result = HANDLER_FINISHED;
 	struct route r;
 	char *cause = NULL;
@@ -137,6 +224,7 @@ handler_run(struct handler_ctx *h, const struct http_request *req, struct http_r
 	resp->head_only = strcmp(method, "HEAD") == 0;
 	memset(&r, 0, sizeof r);
 	http_cors(resp, h->app->cfg, req->origin);
+	handler_cors_credentials(h, req, resp);
 	/* Every answer names the database's history, so a client can send it
 	 * back with its cursor (?epoch=) and learn of a restored database. */
 	if (store_epoch(h->st)[0] != '\0')
@@ -159,6 +247,8 @@ handler_run(struct handler_ctx *h, const struct http_request *req, struct http_r
 			   handler_allowed(r.kind));
 		goto out;
 	}
+	if (handler_authorize(h, req, &r, method, &claims, resp) == -1)
+		goto out;
 	switch (r.kind) {
 	case ROUTE_CHANNEL:
 		if (strcmp(method, "POST") == 0)
@@ -166,9 +256,9 @@ handler_run(struct handler_ctx *h, const struct http_request *req, struct http_r
 		else if (strcmp(method, "DELETE") == 0)
 			handler_delete(h, &r, resp);
 		else
-			result = handler_poll(h, req, &r, resp, park);
+			result = handler_poll(h, req, &r, claims, resp, park);
 		break;
-	case ROUTE_PUBLISH_BATCH: handler_publish_batch(h, req, &r, resp); break;
+	case ROUTE_PUBLISH_BATCH: handler_publish_batch(h, req, &r, claims, resp); break;
 	case ROUTE_CHANNEL_INFO: handler_info(h, &r, resp); break;
 	case ROUTE_CHANNEL_LIST: handler_list(h, resp); break;
 	case ROUTE_MESSAGE: handler_message(h, req, &r, resp); break;
@@ -184,6 +274,7 @@ out:
 	if (result == HANDLER_FINISHED)
 		handler_note_answer(h->app, req, resp);
 	free(cause);
+	auth_claims_free(claims);
 	route_fini(&r);
 	return result;
 }
@@ -517,7 +608,7 @@ handler_batch_element(struct handler_ctx *h, size_t i, const struct store_pub *p
 
 static void
 handler_publish_batch(struct handler_ctx *h, const struct http_request *req, const struct route *r,
-		      struct http_response *resp)
+		      const struct auth_claims *claims, struct http_response *resp)
 {
 	const struct config *cfg = h->app->cfg;
 	struct store_pub *pubs = NULL;
@@ -553,6 +644,13 @@ handler_publish_batch(struct handler_ctx *h, const struct http_request *req, con
 	for (i = 0; i < n; i++) {
 		if (handler_batch_element(h, i, &pubs[i], resp) == -1)
 			goto out;
+		if (claims != NULL && !auth_claims_allow(claims, AUTH_OP_PUBLISH, pubs[i].channel)) {
+			free(cause);
+			cause = xasprintf("element %zu: the token does not allow publishing on channel %s", i,
+					  pubs[i].channel);
+			handler_auth_refuse(resp, AUTH_FORBIDDEN, cause);
+			goto out;
+		}
 	}
 	/* The request's key stands for "KEY/0", "KEY/1" ... of the elements
 	 * without one of their own: a retried batch replays element by
@@ -699,7 +797,7 @@ handler_transport(const struct http_request *req, const struct route *r)
 
 static enum handler_result
 handler_poll(struct handler_ctx *h, const struct http_request *req, const struct route *r,
-	     struct http_response *resp, struct park_spec **park)
+	     const struct auth_claims *claims, struct http_response *resp, struct park_spec **park)
 {
 	const struct config *cfg = h->app->cfg;
 	const char *const *chans = (const char *const *)r->channels;
@@ -813,6 +911,8 @@ stream:
 		spec->high_seq = high > spec->since ? high : spec->since;
 		spec->deletion_high = dhigh;
 		spec->deadline_ms = INT64_MAX;
+		if (claims != NULL && claims->exp > 0) /* the stream ends when its token does */
+			spec->auth_end_ms = util_mono_ms() + (claims->exp * 1000 - util_now_ms());
 		buf_reset(&spec->headers);
 		*park = spec;
 		spec = NULL;
@@ -830,6 +930,11 @@ stream:
 		spec->high_seq = high;
 		spec->deletion_high = dhigh;
 		spec->deadline_ms = util_mono_ms() + wait_ms;
+		/* A long poll is answered (204) when its token expires; the
+		 * next one needs a fresh token. */
+		if (claims != NULL && claims->exp > 0 &&
+		    spec->deadline_ms > util_mono_ms() + (claims->exp * 1000 - util_now_ms()))
+			spec->deadline_ms = util_mono_ms() + (claims->exp * 1000 - util_now_ms());
 		*park = spec;
 		spec = NULL;
 		result = HANDLER_WAIT_FOR_EVENT;

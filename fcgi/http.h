@@ -30,6 +30,8 @@ struct http_request {
 	const char *acr_method;    /* HTTP_ACCESS_CONTROL_REQUEST_METHOD (CORS preflight) */
 	const char *range;         /* HTTP_RANGE */
 	const char *idempotency_key; /* HTTP_IDEMPOTENCY_KEY */
+	const char *authorization; /* HTTP_AUTHORIZATION (auth.h) */
+	const char *cookie;        /* HTTP_COOKIE */
 	/* Read up to n bytes of the body into p; returns bytes read, 0 at the
 	 * end, -1 on error (errno ETIMEDOUT: the body stalled). */
 	ssize_t (*read_body)(void *arg, char *p, size_t n);

@@ -104,6 +104,7 @@ struct loop {
 	int watching;          /* the feed's fd is in the epoll set (something is parked) */
 	int64_t heartbeat_at_ms; /* monotonic; 0 when no stream is open */
 	int64_t stall_at_ms;     /* monotonic; 0 when no stream is held back */
+	int64_t auth_at_ms;      /* monotonic; the earliest auth_end_ms of an open stream, 0 when none */
 	struct parked *streams;  /* every open stream */
 	struct out_bytes *enc[PARK_KINDS]; /* the current row, encoded once per stream kind, shared */
 	struct parked *woken;    /* during a dispatch: requests the page's rows reached */
@@ -694,6 +695,32 @@ loop_heartbeat(struct loop *loop, int64_t now)
 	loop->heartbeat_at_ms = loop->streams != NULL ? now + every / 2 : 0;
 }
 
+/* End every stream whose token has expired (auth_end_ms), with a last
+ * event saying so (SSE `event: auth`, an NDJSON {"type":"auth"} line): its
+ * client fetches a fresh token and resumes from its last seq. Then note
+ * the next expiry. */
+static void
+loop_auth_expire(struct loop *loop, int64_t now)
+{
+	static const char sse_end[] = "event: auth\ndata: {\"error\":\"invalid_token\",\"detail\":\"the token has "
+				      "expired\"}\n\n";
+	static const char ndjson_end[] = "{\"type\":\"auth\",\"error\":\"invalid_token\",\"detail\":\"the token "
+					 "has expired\"}\n";
+	struct parked *p, *next;
+	int64_t at = 0;
+
+	for (p = loop->streams; p != NULL; p = next) {
+		next = p->stream_next;
+		if (p->spec->auth_end_ms == 0)
+			continue;
+		if (p->spec->auth_end_ms <= now)
+			loop_end_stream(loop, p, p->spec->kind == PARK_SSE ? sse_end : ndjson_end);
+		else if (at == 0 || p->spec->auth_end_ms < at)
+			at = p->spec->auth_end_ms;
+	}
+	loop->auth_at_ms = at;
+}
+
 /* ---- dispatch --------------------------------------------------------------- */
 
 /* Row m concerns parked request p: a long poll collects it; a stream that
@@ -932,6 +959,8 @@ loop_take_inbox(struct loop *loop)
 			loop->streams = p;
 			if (loop->heartbeat_at_ms == 0)
 				loop->heartbeat_at_ms = now + loop->app->cfg->heartbeat_s * 1000 / 2;
+			if (p->spec->auth_end_ms > 0 && (loop->auth_at_ms == 0 || p->spec->auth_end_ms < loop->auth_at_ms))
+				loop->auth_at_ms = p->spec->auth_end_ms;
 			fcgi_out_stdout(&p->out, p->spec->opening.data, p->spec->opening.len);
 			p->last_unit = p->spec->opening.len;
 			buf_fini(&p->spec->opening);
@@ -1014,14 +1043,15 @@ loop_expire(struct loop *loop, int64_t now)
 static int
 loop_timeout(const struct loop *loop, int64_t now)
 {
-	int64_t t = -1, d, at[4];
+	int64_t t = -1, d, at[5];
 	size_t i;
 
 	at[0] = loop->heap_n > 0 ? loop->heap[0]->spec->deadline_ms : 0;
 	at[1] = feed_recheck_at(loop->feed);
 	at[2] = loop->stall_at_ms;
 	at[3] = loop->heartbeat_at_ms;
-	for (i = 0; i < 4; i++) {
+	at[4] = loop->auth_at_ms;
+	for (i = 0; i < 5; i++) {
 		if (at[i] > 0 && (t == -1 || at[i] < t))
 			t = at[i];
 	}
@@ -1101,6 +1131,8 @@ loop_thread(void *arg)
 			loop_heartbeat(loop, now);
 		if (loop->stall_at_ms > 0 && loop->stall_at_ms <= now)
 			loop_drop_stalled(loop, now);
+		if (loop->auth_at_ms > 0 && loop->auth_at_ms <= now)
+			loop_auth_expire(loop, now);
 		if (loop->watching && loop->heap_n == 0 && loop->streams == NULL && loop_parked(loop) == 0) {
 			/* Nobody parked: stop waking for every commit in the world. */
 			epoll_ctl(loop->epfd, EPOLL_CTL_DEL, feed_fd(loop->feed), NULL);

@@ -38,6 +38,7 @@ struct park_spec {
 	int64_t high_seq;      /* store_high_seq when the handler found nothing */
 	int64_t deletion_high; /* store_deletion_high at the same time */
 	int64_t deadline_ms;   /* monotonic ms: answer 204/304 then */
+	int64_t auth_end_ms;   /* streams: monotonic ms when its token expires (0: never); it ends then */
 	int conditional;       /* the cursor came from If-None-Match */
 	struct buf headers;    /* long polls: extra header lines for the answer (CORS, Preference-Applied) */
 	struct buf opening;    /* streams: what is written first (headers, retry, gap, backlog) */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "auth.h"
 #include "commit.h"
 #include "config.h"
 #include "handler.h"
@@ -86,6 +87,8 @@ worker_request(struct http_request *r, FCGX_Request *req)
 	r->acr_method = FCGX_GetParam("HTTP_ACCESS_CONTROL_REQUEST_METHOD", req->envp);
 	r->range = FCGX_GetParam("HTTP_RANGE", req->envp);
 	r->idempotency_key = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", req->envp);
+	r->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", req->envp);
+	r->cookie = FCGX_GetParam("HTTP_COOKIE", req->envp);
 	r->read_body = worker_read_body;
 	r->read_arg = req;
 }
@@ -334,6 +337,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 	handler_app_init(&w.app, &w.cfg);
+	w.app.auth = auth_new(&w.cfg, &cause);
+	if (w.app.auth == NULL) {
+		fprintf(stderr, "fcpush.fcgi: %s\n", cause);
+		goto out;
+	}
 
 	writer = store_open(w.cfg.database, STORE_CREATE | store_durability_flags(w.cfg.durability),
 			    (int)w.cfg.busy_timeout_ms, &cause);
@@ -412,6 +420,7 @@ out:
 	free(w.threads);
 	retention_free(w.app.retention);
 	loop_free(w.app.loop);
+	auth_free(w.app.auth);
 	committer_free(w.app.committer);
 	store_close(writer);
 	store_close(reader);

@@ -27,6 +27,7 @@
 #define WS_CLOSE_TRY_AGAIN 1013  /* the client fell too far behind: reconnect with ?since */
 #define WS_CLOSE_TOO_BIG 1009    /* a client message over ws_max_message_bytes */
 #define WS_CLOSE_DELETED 4410    /* a subscribed channel was deleted */
+#define WS_CLOSE_AUTH_EXPIRED 4401 /* the handshake's token expired: get a fresh one, reconnect with ?since */
 
 /* The most bytes of a command's "id" (its JSON text) echoed back. */
 #define WS_MAX_ID_BYTES 256

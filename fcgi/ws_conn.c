@@ -21,6 +21,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 #include <uv.h>
+#include "auth.h"
 #include "config.h"
 #include "feed.h"
 #include "json.h"
@@ -424,6 +425,8 @@ wconn_free(struct wconn *c)
 	}
 	wsd_rx_detach(c);
 	lws_sul_cancel(&c->sul_over);
+	lws_sul_cancel(&c->sul_auth);
+	auth_claims_free(c->claims);
 	lws_sul_cancel(&c->sul_close);
 	wconn_unsubscribe_all(c);
 	wconn_clear_queue(c);
@@ -479,6 +482,16 @@ wconn_proto_unsubscribe(void *conn, const char *channel)
 		wconn_sub_remove(conn, idx);
 }
 
+/* ws_proto_ops.claims: what c's handshake token grants. */
+static const struct auth_claims *
+wconn_proto_claims(void *conn, int *from_cookie)
+{
+	struct wconn *c = conn;
+
+	*from_cookie = c->claims_from_cookie;
+	return c->claims;
+}
+
 const struct ws_proto_ops wconn_proto_ops = {
 	.send = wconn_proto_send,
 	.subscribed = wconn_proto_subscribed,
@@ -486,7 +499,38 @@ const struct ws_proto_ops wconn_proto_ops = {
 	.subscribe = wconn_proto_subscribe,
 	.unsubscribe = wconn_proto_unsubscribe,
 	.publish = wsd_publish,
+	.claims = wconn_proto_claims,
 };
+
+/* c's token has expired: close it 4401; its client gets a fresh token and
+ * reconnects with ?since (fcpush.js does). */
+static void
+wconn_auth_expired(lws_sorted_usec_list_t *sul)
+{
+	struct wconn *c = lws_container_of(sul, struct wconn, sul_auth);
+
+	wsd_close_when_sent(c, WS_CLOSE_AUTH_EXPIRED, "token expired");
+}
+
+/* Keep what c's handshake token grants (checked by wsd_confirm_upgrade)
+ * for its commands, and close c when it expires. */
+static void
+wconn_auth_init(struct wconn *c, const char *uri)
+{
+	struct wsd *d = c->d;
+	char *token = wsd_token(d, c->wsi, uri, 1), *own = wsd_token(d, c->wsi, uri, 0);
+	int64_t now_ms = util_now_ms();
+
+	if (auth_mode(d->auth) != AUTH_MODE_OFF && token != NULL &&
+	    auth_verify(d->auth, token, now_ms / 1000, &c->claims, NULL) == AUTH_OK) {
+		c->claims_from_cookie = own == NULL;
+		if (c->claims->exp > 0)
+			lws_sul_schedule(d->ctx, 0, &c->sul_auth, wconn_auth_expired,
+					 (c->claims->exp * 1000 - now_ms) * LWS_US_PER_MS);
+	}
+	free(token);
+	free(own);
+}
 
 /* A whole client message of len bytes: a JSON text command, or a binary
  * publish (ws.h), for the conversation (ws_proto_command). */
@@ -669,6 +713,7 @@ wsd_established(struct wsd *d, struct lws *wsi, struct wpss *pss)
 	pss->c = c;
 	c->path = xstrndup(uri, strcspn(uri, "?"));
 	log_info("WebSocket connected: %s (%zu open)", c->path, d->nconns);
+	wconn_auth_init(c, uri);
 	g = wconn_group_open(c, t.channels, t.nchannels, t.has_since, t.since, t.epoch);
 	if (t.last > 0)
 		wconn_group_from_last(c, g, (const char *const *)t.channels, t.nchannels, (size_t)t.last);

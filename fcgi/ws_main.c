@@ -62,6 +62,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "config.h"
 #include "json.h"
 #include "log.h"
@@ -141,7 +142,8 @@ wsd_signal_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
  * upgrade request as HTTP/1.0 (clients such as python-websockets refuse
  * that). Returns 0, or -1 when the answer cannot be written (hang up). */
 static int
-wsd_http_answer(struct lws *wsi, unsigned status, const char *content_type, const struct buf *body)
+wsd_http_answer(struct lws *wsi, unsigned status, const char *content_type, const struct buf *body,
+		const char *extra_headers)
 {
 	struct buf head;
 	const char *reason;
@@ -150,6 +152,7 @@ wsd_http_answer(struct lws *wsi, unsigned status, const char *content_type, cons
 	switch (status) {
 	case 200: reason = "OK"; break;
 	case 400: reason = "Bad Request"; break;
+	case 401: reason = "Unauthorized"; break;
 	case 403: reason = "Forbidden"; break;
 	case 404: reason = "Not Found"; break;
 	case 414: reason = "URI Too Long"; break;
@@ -162,9 +165,9 @@ wsd_http_answer(struct lws *wsi, unsigned status, const char *content_type, cons
 	head.len = LWS_PRE;
 	buf_printf(&head,
 		   "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		   "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+		   "Cache-Control: no-store\r\nConnection: close\r\n%s%s\r\n",
 		   status, reason, content_type, body->len - LWS_PRE,
-		   status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "");
+		   status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "", extra_headers != NULL ? extra_headers : "");
 	if (lws_write(wsi, (unsigned char *)head.data + LWS_PRE, head.len - LWS_PRE, LWS_WRITE_HTTP_HEADERS) < 0 ||
 	    lws_write(wsi, (unsigned char *)body->data + LWS_PRE, body->len - LWS_PRE, LWS_WRITE_HTTP_FINAL) < 0)
 		goto out;
@@ -177,7 +180,7 @@ out:
 /* Answer an HTTP request (a refused handshake) with status and the JSON
  * error body {"error","detail"}, then close (wsd_http_answer). */
 static int
-wsd_http_error(struct lws *wsi, unsigned status, const char *code, const char *detail)
+wsd_http_error(struct lws *wsi, unsigned status, const char *code, const char *detail, const char *extra_headers)
 {
 	struct buf body;
 	int rc;
@@ -190,13 +193,13 @@ wsd_http_error(struct lws *wsi, unsigned status, const char *code, const char *d
 	buf_puts(&body, ",\"detail\":");
 	json_append_cstr(&body, detail);
 	buf_puts(&body, "}\n");
-	rc = wsd_http_answer(wsi, status, "application/json", &body);
+	rc = wsd_http_answer(wsi, status, "application/json", &body, extra_headers);
 	buf_fini(&body);
 	return rc;
 }
 
 /* Copy header h of wsi into a new string, NULL when absent. */
-static char *
+char *
 wsd_header(struct lws *wsi, enum lws_token_indexes h)
 {
 	int n = lws_hdr_total_length(wsi, h);
@@ -212,6 +215,78 @@ wsd_header(struct lws *wsi, enum lws_token_indexes h)
 	return s;
 }
 
+/* The host the request was sent to, for the same-origin check: the
+ * proxy's X-Forwarded-Host (Apache's ProxyPass rewrites Host), else Host.
+ * Caller frees; NULL when neither is there. */
+static char *
+wsd_request_host(struct lws *wsi)
+{
+	int n = lws_hdr_custom_length(wsi, "x-forwarded-host:", 17);
+	char *s, *comma;
+
+	if (n <= 0)
+		return wsd_header(wsi, WSI_TOKEN_HOST);
+	s = xmalloc((size_t)n + 1);
+	if (lws_hdr_custom_copy(wsi, s, n + 1, "x-forwarded-host:", 17) < 0) {
+		free(s);
+		return wsd_header(wsi, WSI_TOKEN_HOST);
+	}
+	if ((comma = strchr(s, ',')) != NULL) /* several proxies: the first is the client's */
+		*comma = '\0';
+	return s;
+}
+
+char *
+wsd_token(struct wsd *d, struct lws *wsi, const char *uri, int allow_cookie)
+{
+	char *authz = wsd_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION), *cookie = wsd_header(wsi, WSI_TOKEN_HTTP_COOKIE);
+	const char *q = uri != NULL ? strchr(uri, '?') : NULL;
+	char *t = auth_token_from(authz, q != NULL ? q + 1 : NULL, cookie, d->cfg.auth_cookie, allow_cookie);
+
+	free(authz);
+	free(cookie);
+	return t;
+}
+
+/* Check the token of a handshake for the URL's channels (auth.h): the same
+ * rules as for HTTP subscribers, and a token that is sent must be valid
+ * even where subscribing is open (a publisher learns at once). 0, or the
+ * status (401, 403) with *code, *cause (caller frees) and
+ * *www_authenticate (caller frees) for the answer. */
+static int
+wsd_handshake_auth(struct wsd *d, struct lws *wsi, const char *uri, const char **code, char **cause,
+		   char **www_authenticate)
+{
+	char *token = wsd_token(d, wsi, uri, 1), *own = wsd_token(d, wsi, uri, 0);
+	enum auth_result ar = AUTH_OK;
+	struct auth_claims *claims = NULL;
+	struct ws_target t;
+	const char *tcode = NULL;
+	char *tcause = NULL;
+
+	memset(&t, 0, sizeof t);
+	if (auth_required(d->auth, AUTH_OP_SUBSCRIBE)) {
+		/* ws_proto_handshake accepted the URL: it parses again. */
+		if (ws_target_parse(uri, d->cfg.page_messages, &t, &tcode, &tcause) == 0)
+			ar = auth_check(d->auth, token, AUTH_OP_SUBSCRIBE, (const char *const *)t.channels,
+					t.nchannels, util_now_ms() / 1000, NULL, cause);
+		free(tcause);
+	} else if (auth_mode(d->auth) != AUTH_MODE_OFF && own != NULL) {
+		ar = auth_verify(d->auth, own, util_now_ms() / 1000, &claims, cause);
+	}
+	ws_target_fini(&t);
+	auth_claims_free(claims);
+	free(token);
+	free(own);
+	if (ar == AUTH_OK)
+		return 0;
+	*code = auth_error_code(ar);
+	*www_authenticate = ar == AUTH_MISSING ? xstrdup("WWW-Authenticate: Bearer realm=\"fcpush\"\r\n")
+					       : xasprintf("WWW-Authenticate: Bearer realm=\"fcpush\", error=\"%s\"\r\n",
+							   *code);
+	return auth_status(ar);
+}
+
 /* Decide on an upgrade request before lws answers it (ws_proto_handshake):
  * 0 lets it proceed, -1 refuses it (an HTTP answer is written here, then lws
  * hangs up). */
@@ -220,22 +295,26 @@ wsd_confirm_upgrade(struct wsd *d, struct lws *wsi)
 {
 	char *version = wsd_header(wsi, WSI_TOKEN_VERSION), *key = wsd_header(wsi, WSI_TOKEN_KEY);
 	char *protocols = wsd_header(wsi, WSI_TOKEN_PROTOCOL), *origin = wsd_header(wsi, WSI_TOKEN_ORIGIN);
-	char *cause = NULL, *uri;
+	char *cause = NULL, *uri, *host = wsd_request_host(wsi), *www_authenticate = NULL;
 	struct ws_proto_handshake h;
 	const char *code = NULL;
 	int status, rc = 0, too_long;
 
 	uri = wsd_request_uri(wsi, &too_long);
-	h = (struct ws_proto_handshake){version, key, protocols, origin, uri, too_long, d->stopping, d->nconns};
+	h = (struct ws_proto_handshake){version, key, protocols, origin, uri, too_long, d->stopping, d->nconns, host};
 	status = ws_proto_handshake(&d->cfg, &h, &code, &cause);
+	if (status == 0)
+		status = wsd_handshake_auth(d, wsi, uri, &code, &cause, &www_authenticate);
 	if (status != 0) {
 		d->stats.refused++;
 		log_debug("refused a WebSocket handshake for %s: %d %s", uri != NULL ? uri : "?", status, cause);
 		/* Then hang up (the answer says Connection: close): one
 		 * request per connection, for the frame check. */
-		wsd_http_error(wsi, (unsigned)status, code, cause != NULL ? cause : "refused");
+		wsd_http_error(wsi, (unsigned)status, code, cause != NULL ? cause : "refused", www_authenticate);
 		rc = -1;
 	}
+	free(host);
+	free(www_authenticate);
 	free(version);
 	free(key);
 	free(protocols);
@@ -298,7 +377,7 @@ wsd_metrics(struct wsd *d, struct lws *wsi)
 			st->committed);
 	metrics_histogram(&b, "fcpush_ws_commit_batch_messages", "Messages per commit-thread transaction.",
 			  &st->batch, 1.0);
-	wsd_http_answer(wsi, 200, METRICS_CONTENT_TYPE, &b);
+	wsd_http_answer(wsi, 200, METRICS_CONTENT_TYPE, &b, NULL);
 	buf_fini(&b);
 }
 
@@ -333,7 +412,8 @@ wsd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 		}
 		wsd_http_error(wsi, 426, "upgrade_required",
 			       "this is fcpush-ws: open a WebSocket on {mount}/ws/channels/{channel}, "
-			       "or GET {mount}/ws/metrics or /metrics for its metrics");
+			       "or GET {mount}/ws/metrics or /metrics for its metrics",
+			       NULL);
 		return -1;
 	case LWS_CALLBACK_ESTABLISHED:
 		return wsd_established(d, wsi, pss);
@@ -550,9 +630,15 @@ main(int argc, char **argv)
 		goto out;
 	}
 
+	d.auth = auth_new(&d.cfg, &cause);
+	if (d.auth == NULL) {
+		fprintf(stderr, "fcpush-ws: %s\n", cause);
+		goto out;
+	}
 	d.jp = json_parse_new(&cause);
 	if (d.jp != NULL) {
 		ws_proto_init(&d.proto, &wconn_proto_ops, d.jp, &d.cfg);
+		d.proto.auth = d.auth;
 		d.st = store_open(d.cfg.database, store_durability_flags(d.cfg.durability), (int)d.cfg.busy_timeout_ms,
 				  &cause);
 	}
@@ -646,6 +732,7 @@ out:
 	if (d.jp != NULL)
 		ws_proto_fini(&d.proto);
 	json_parse_free(d.jp);
+	auth_free(d.auth);
 	buf_fini(&d.scratch);
 	free(cause);
 	config_fini(&d.cfg);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "config.h"
 #include "ws_proto.h"
 
@@ -25,7 +26,7 @@ ws_proto_handshake(const struct config *cfg, const struct ws_proto_handshake *h,
 		*cause = xstrdup("fcpush-ws is shutting down; reconnect");
 	} else if ((status = ws_handshake_check(h->version, h->key, h->protocols, cause)) != 0) {
 		*code = status == 426 ? "upgrade_required" : "bad_handshake";
-	} else if (!config_ws_origin_allowed(cfg, h->origin)) {
+	} else if (!config_ws_origin_allowed(cfg, h->origin, h->host)) {
 		status = 403;
 		*code = "origin_not_allowed";
 		*cause = xasprintf("Origin %s may not open WebSockets here (ws_allowed_origins)", h->origin);
@@ -53,6 +54,7 @@ ws_proto_init(struct ws_proto *p, const struct ws_proto_ops *ops, struct json_pa
 	p->ops = ops;
 	p->jp = jp;
 	p->cfg = cfg;
+	p->auth = NULL;
 	buf_init(&p->scratch);
 }
 
@@ -68,6 +70,38 @@ ws_proto_error(struct ws_proto *p, void *conn, const char *code, const char *det
 	buf_reset(&p->scratch);
 	ws_frame_error(&p->scratch, code, detail, id);
 	p->ops->send(conn, &p->scratch);
+}
+
+/* Whether conn may run cmd (publish or subscribe) under the configured
+ * mode; if not, answer it with an error frame and return 0. */
+static int
+ws_proto_allowed(struct ws_proto *p, void *conn, const struct ws_command *cmd)
+{
+	enum auth_op op = cmd->kind == WS_CMD_PUBLISH ? AUTH_OP_PUBLISH : AUTH_OP_SUBSCRIBE;
+	const struct auth_claims *claims = NULL;
+	int from_cookie = 0, ok;
+	char *detail;
+
+	if (p->auth == NULL || cmd->kind == WS_CMD_UNSUBSCRIBE || !auth_required(p->auth, op))
+		return 1;
+	if (p->ops->claims != NULL)
+		claims = p->ops->claims(conn, &from_cookie);
+	if (claims == NULL || (op == AUTH_OP_PUBLISH && from_cookie)) {
+		ws_proto_error(p, conn, "invalid_request",
+			       op == AUTH_OP_PUBLISH ? "publishing needs a token (Authorization or ?access_token= on "
+						       "the handshake; a cookie's does not publish)"
+						     : "subscribing needs a token",
+			       cmd->id);
+		return 0;
+	}
+	ok = auth_claims_allow(claims, op, cmd->channel);
+	if (!ok) {
+		detail = xasprintf("the token does not allow %s on channel %s",
+				   op == AUTH_OP_PUBLISH ? "publishing" : "subscribing", cmd->channel);
+		ws_proto_error(p, conn, "insufficient_scope", detail, cmd->id);
+		free(detail);
+	}
+	return ok;
 }
 
 void
@@ -88,6 +122,10 @@ ws_proto_command(struct ws_proto *p, void *conn, const char *msg, size_t len, in
 	if (rc != 0) {
 		ws_proto_error(p, conn, code, detail, cmd.id);
 		free(detail);
+		ws_command_fini(&cmd);
+		return;
+	}
+	if (!ws_proto_allowed(p, conn, &cmd)) {
 		ws_command_fini(&cmd);
 		return;
 	}

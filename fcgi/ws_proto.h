@@ -16,6 +16,8 @@
 #include "util.h"
 #include "ws.h"
 
+struct auth;
+struct auth_claims;
 struct config;
 struct json_parse;
 
@@ -30,10 +32,13 @@ struct ws_proto_handshake {
 	int uri_too_long;      /* it was over WS_MAX_TARGET_BYTES */
 	int stopping;          /* the daemon is shutting down */
 	size_t nconns;         /* WebSockets open now */
+	const char *host;      /* the host the request was sent to (X-Forwarded-Host, else Host):
+				* the site's own origin when auth is on and ws_allowed_origins is empty */
 };
 
 /* Decide on handshake h under cfg (ws_allowed_origins, ws_max_connections,
- * page_messages as the ?last cap). Returns 0 to accept it, else the HTTP
+ * page_messages as the ?last cap; the token is the caller's to check, on the
+ * channels it accepts). Returns 0 to accept it, else the HTTP
  * status to refuse it with: 503 shutting_down or too_many_connections, 426
  * upgrade_required or 400 bad_handshake (ws_handshake_check), 403
  * origin_not_allowed, 414 uri_too_long, 400 bad_request, or what
@@ -59,6 +64,10 @@ struct ws_proto_ops {
 	/* Queue cmd, a valid publish, for the next group commit; it is moved
 	 * (the callee ws_command_fini's it) and answered later (ack or error). */
 	void (*publish)(void *conn, struct ws_command *cmd);
+	/* What conn's handshake token grants (NULL: no valid token), and in
+	 * *from_cookie whether it came in a cookie (it may not publish). May
+	 * be NULL: no connection has a token. */
+	const struct auth_claims *(*claims)(void *conn, int *from_cookie);
 };
 
 /* The conversation's state: its operations, the JSON parser and config it
@@ -67,6 +76,7 @@ struct ws_proto {
 	const struct ws_proto_ops *ops;
 	struct json_parse *jp;
 	const struct config *cfg;
+	struct auth *auth; /* access control (auth.h), borrowed; NULL: none */
 	struct buf scratch;
 };
 
@@ -80,6 +90,9 @@ void ws_proto_fini(struct ws_proto *p);
 /* One whole client message of len bytes from conn: a JSON text command, or
  * a binary publish (binary set; ws.h). A bad command is answered with an
  * error frame (ws_command_parse's codes, echoing its id when readable); a
+ * publish or subscribe the connection's token does not allow (p->auth:
+ * auth_required) is answered invalid_request (no token, or a cookie's for
+ * a publish) or insufficient_scope, and goes no further; a
  * publish goes to ops->publish (max_message_bytes bounds its data); a
  * subscribe is answered "subscribed" (or already_subscribed,
  * too_many_subscriptions past ws_max_subscriptions); an unsubscribe

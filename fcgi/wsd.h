@@ -105,6 +105,9 @@ struct wconn {
 	int peer_code;   /* the code of the client's close frame (1005: none in it; 0: no frame) */
 	char *path;      /* the request path, for the close log line */
 	uint64_t delivered; /* message frames queued to it */
+	struct auth_claims *claims; /* what its handshake's token grants; NULL: no token */
+	int claims_from_cookie;     /* that token came in a cookie: it may not publish */
+	lws_sorted_usec_list_t sul_auth; /* closes it 4401 when the token expires */
 };
 
 /* A publish waiting for the next group commit, or in the batch the commit
@@ -147,7 +150,7 @@ struct wcommit {
 /* The close codes counted one by one in fcpush_ws_closes_total (RFC 6455
  * §7.4.1 and the IANA registry, and ours); others count as "other". */
 static const int wsd_close_codes[] = {1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008,
-				      1009, 1010, 1011, 1012, 1013, 1014, WS_CLOSE_DELETED};
+				      1009, 1010, 1011, 1012, 1013, 1014, WS_CLOSE_AUTH_EXPIRED, WS_CLOSE_DELETED};
 #define WSD_CLOSE_SLOTS (sizeof wsd_close_codes / sizeof wsd_close_codes[0] + 1)
 
 
@@ -171,6 +174,7 @@ struct wsd_stats {
 /* The process. */
 struct wsd {
 	struct config cfg;
+	struct auth *auth; /* access control (auth.h) */
 	struct store *st;
 	struct json_parse *jp; /* parses client commands; the daemon's own */
 	struct ws_proto proto; /* the conversation with clients (ws_proto.h) */
@@ -258,6 +262,14 @@ void wconn_close_bad_frame(struct wconn *c);
 void wconn_bad_frame(struct wconn *c);
 void wconn_peer_close(struct wconn *c, unsigned char *payload, size_t len);
 char *wsd_request_uri(struct lws *wsi, int *too_long);
+
+/* ws_main.c: the handshake's headers. */
+/* Copy header h of wsi into a new string (caller frees), NULL when absent. */
+char *wsd_header(struct lws *wsi, enum lws_token_indexes h);
+/* The token of wsi's handshake (auth_token_from: Authorization, then
+ * ?access_token= in uri, then, with allow_cookie, the cookie named by
+ * auth_cookie). Caller frees; NULL when none. */
+char *wsd_token(struct wsd *d, struct lws *wsi, const char *uri, int allow_cookie);
 
 
 #endif

@@ -65,6 +65,7 @@ main(void)
 	srunner_add_suite(sr, fcgi_out_suite());
 	srunner_add_suite(sr, log_suite());
 	srunner_add_suite(sr, metrics_suite());
+	srunner_add_suite(sr, auth_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -26,6 +26,7 @@ Suite *ws_proto_suite(void);
 Suite *fcgi_out_suite(void);
 Suite *log_suite(void);
 Suite *metrics_suite(void);
+Suite *auth_suite(void);
 
 /* A fresh temporary directory for one test (caller frees the path; the
  * directory and what is in it are removed by test_tmpdir_remove). */

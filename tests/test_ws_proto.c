@@ -96,8 +96,8 @@ fake_publish(void *conn, struct ws_command *cmd)
 	ws_command_fini(cmd);
 }
 
-static const struct ws_proto_ops fake_ops = {fake_send, fake_subscribed, fake_nsubs, fake_subscribe,
-					     fake_unsubscribe, fake_publish};
+static const struct ws_proto_ops fake_ops = {fake_send,	    fake_subscribed, fake_nsubs, fake_subscribe,
+					     fake_unsubscribe, fake_publish, NULL};
 
 static struct config cfg;
 static struct json_parse *jp;
@@ -218,18 +218,18 @@ static const struct {
 	int status;
 	const char *code;
 } handshakes[] = {
-	{{"13", KEY, "fcpush.v1", OK, URI, 0, 0, 0}, 0, NULL},
-	{{"13", KEY, NULL, NULL, URI, 0, 0, 2}, 0, NULL}, /* no subprotocol, not a browser */
-	{{"13", KEY, "fcpush.v1", OK, URI, 0, 1, 0}, 503, "shutting_down"},
-	{{"8", KEY, "fcpush.v1", OK, URI, 0, 0, 0}, 426, "upgrade_required"},
-	{{"13", "short", "fcpush.v1", OK, URI, 0, 0, 0}, 400, "bad_handshake"},
-	{{"13", KEY, "chat", OK, URI, 0, 0, 0}, 400, "bad_handshake"},
-	{{"13", KEY, "fcpush.v1", "https://evil.example", URI, 0, 0, 0}, 403, "origin_not_allowed"},
-	{{"13", KEY, "fcpush.v1", OK, URI, 0, 0, 3}, 503, "too_many_connections"},
-	{{"13", KEY, "fcpush.v1", OK, NULL, 1, 0, 0}, 414, "uri_too_long"},
-	{{"13", KEY, "fcpush.v1", OK, NULL, 0, 0, 0}, 400, "bad_request"},
-	{{"13", KEY, "fcpush.v1", OK, "/push/channels/a", 0, 0, 0}, 404, NULL},
-	{{"13", KEY, "fcpush.v1", OK, "/push/ws/channels/a?since=x", 0, 0, 0}, 400, NULL},
+	{{"13", KEY, "fcpush.v1", OK, URI, 0, 0, 0, NULL}, 0, NULL},
+	{{"13", KEY, NULL, NULL, URI, 0, 0, 2, NULL}, 0, NULL}, /* no subprotocol, not a browser */
+	{{"13", KEY, "fcpush.v1", OK, URI, 0, 1, 0, NULL}, 503, "shutting_down"},
+	{{"8", KEY, "fcpush.v1", OK, URI, 0, 0, 0, NULL}, 426, "upgrade_required"},
+	{{"13", "short", "fcpush.v1", OK, URI, 0, 0, 0, NULL}, 400, "bad_handshake"},
+	{{"13", KEY, "chat", OK, URI, 0, 0, 0, NULL}, 400, "bad_handshake"},
+	{{"13", KEY, "fcpush.v1", "https://evil.example", URI, 0, 0, 0, NULL}, 403, "origin_not_allowed"},
+	{{"13", KEY, "fcpush.v1", OK, URI, 0, 0, 3, NULL}, 503, "too_many_connections"},
+	{{"13", KEY, "fcpush.v1", OK, NULL, 1, 0, 0, NULL}, 414, "uri_too_long"},
+	{{"13", KEY, "fcpush.v1", OK, NULL, 0, 0, 0, NULL}, 400, "bad_request"},
+	{{"13", KEY, "fcpush.v1", OK, "/push/channels/a", 0, 0, 0, NULL}, 404, NULL},
+	{{"13", KEY, "fcpush.v1", OK, "/push/ws/channels/a?since=x", 0, 0, 0, NULL}, 400, NULL},
 };
 
 START_TEST(test_handshake)

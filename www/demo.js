@@ -10,6 +10,12 @@
  *   demo.show(m)                 a message {seq, event, time, data, ...}
  *   demo.note(text, cls)         a line in the list: cls 'gap', 'error', 'note'
  *   demo.onPublish = async (text, event) => {...}   replaces the POST
+ *   demo.token()                 the page's access token, or null (below)
+ *
+ * Access control: ./quickstart writes fcpush-token.json next to the pages
+ * when auth is on, standing in for a site's backend handing its users a
+ * token (README "Access control"). demo.token() reads it (null when there is
+ * none: auth off), and demo.js makes it fcpush.js's default token source.
  */
 (function () {
   'use strict';
@@ -51,6 +57,7 @@
     return e;
   }
 
+  let tokenPromise = null;
   const demo = {
     channel: channel,
     base: '/push',
@@ -90,10 +97,21 @@
     gap(oldest) {
       demo.note('missed messages: retention deleted them; the history now starts at #' + oldest, 'gap');
     },
+    token() {
+      if (!tokenPromise) {
+        tokenPromise = fetch('fcpush-token.json', { cache: 'no-store' })
+          .then((r) => (r.ok ? r.json() : {}))
+          .then((j) => j.token || null, () => null);
+      }
+      return tokenPromise;
+    },
     // The default publish: POST /push/channels/{channel} with the text.
     async onPublish(body, event) {
+      const token = await demo.token();
+      const headers = { 'Content-Type': 'text/plain; charset=utf-8' };
+      if (token) headers.Authorization = 'Bearer ' + token;
       const r = await fetch(demo.url(event ? '?event=' + encodeURIComponent(event) : ''), {
-        method: 'POST', headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: body,
+        method: 'POST', headers: headers, body: body,
       });
       if (r.status !== 201) {
         const e = await r.json().catch(() => ({}));
@@ -118,4 +136,5 @@
     });
   }
   window.demo = demo;
+  if (window.fcpush) window.fcpush.getToken = demo.token;
 })();

@@ -46,18 +46,31 @@
  *   onError(e)  e = {status, error, detail, fatal}. Fatal errors (a 4xx: bad
  *               channel name 400, 401/403, 404, a deleted channel 410) stop
  *               the subscription; others (5xx) are retried with backoff.
+ *   getToken    async () => a token (a JWT, README "Access control") or
+ *               null; default fcpush.getToken. Called before the first
+ *               request, again when the token is about to expire, and when
+ *               the server says it has (a 401, SSE `event: auth`, an NDJSON
+ *               {"type":"auth"}, WebSocket close 4401): the subscription then
+ *               resumes from its last seq, losing nothing. A 401 that a fresh
+ *               token does not cure (three in a row) is fatal. The token goes
+ *               as Authorization: Bearer, except for EventSource and
+ *               WebSocket, which cannot set headers: ?access_token= there.
  * Returns {close(), lastSeq, transport, state}.
  *
- * publish(channel, data, {event, contentType, base, idempotencyKey, retries}):
+ * publish(channel, data, {event, contentType, base, idempotencyKey, retries, token, getToken}):
  * strings go as text/plain, Blobs/Files and ArrayBuffers with their own type
- * (or application/octet-stream), anything else as JSON. Every publish carries
- * an Idempotency-Key header (idempotencyKey, else a random UUID), so when its
- * answer is lost (a network error) or is 408, 500, 502, 503 or 504 it is sent
- * again, up to `retries` times (default 3; 0.25 s, doubling), with the same
- * key: the server stores it once, and answers a retry of a stored publish
- * with the original seq. Resolves to {channel, seq, time, replayed} (replayed:
- * the answer came from such a retry); rejects with an Error carrying status,
+ * (or application/octet-stream), anything else as JSON. The token (or one
+ * from getToken, default fcpush.getToken; asked again on a 401) goes as
+ * Authorization: Bearer. Every publish carries an Idempotency-Key header
+ * (idempotencyKey, else a random UUID), so when its answer is lost (a
+ * network error) or is 408, 500, 502, 503 or 504 it is sent again, up to
+ * `retries` times (default 3; 0.25 s, doubling), with the same key: the
+ * server stores it once, and answers a retry of a stored publish with the
+ * original seq. Resolves to {channel, seq, time, replayed} (replayed: the
+ * answer came from such a retry); rejects with an Error carrying status,
  * error, detail.
+ *
+ * fcpush.getToken = async () => ...   the default token source of both.
  */
 (function (global) {
   'use strict';
@@ -97,6 +110,19 @@
   // are the exceptions (try later), like every 5xx.
   function isFatal(status) {
     return status >= 400 && status < 500 && status !== 408 && status !== 429;
+  }
+
+  // Whether a JWT expires within 5 s (its payload's exp), so it is renewed
+  // before a connection the server would refuse or cut at once.
+  function expiring(token) {
+    try {
+      const p = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+      return typeof p.exp === 'number' && p.exp * 1000 < Date.now() + 5000;
+    } catch (e) { return false; }
+  }
+
+  function authHeaders(token) {
+    return token ? { Authorization: 'Bearer ' + token } : {};
   }
 
   function deletedError() {
@@ -145,6 +171,7 @@
     };
     ws.onclose = (ev) => {
       if (ev.code === 4410) ctx.fatal(deletedError());
+      else if (ev.code === 4401 || ev.code === 4403) ctx.auth('WebSocket closed ' + ev.code);
       else if (ev.code === 4404 || ev.code === 4400 || ev.code === 1008) {
         ctx.fatal(Object.assign(new Error(ev.reason || 'refused'), {
           status: ev.code === 4404 ? 404 : 400, error: 'ws_' + ev.code, detail: ev.reason || 'closed ' + ev.code,
@@ -165,6 +192,7 @@
     ctx.events.forEach((name) => es.addEventListener(name, onEvent));
     es.addEventListener('gap', (ev) => ctx.gap(JSON.parse(ev.data)));
     es.addEventListener('deleted', () => ctx.fatal(deletedError()));
+    es.addEventListener('auth', () => ctx.auth('token expired'));
     // EventSource would reconnect by itself (to its first URL, with
     // Last-Event-ID); we close it and reconnect ourselves, so that every
     // transport shares the same backoff and the same cursor.
@@ -182,7 +210,8 @@
       idle = setTimeout(() => { ac.abort(); ctx.failed('stream silent for 45 s'); }, 45000);
     };
     (async () => {
-      const res = await fetch(ctx.url('stream=ndjson'), { signal: ac.signal, cache: 'no-store' });
+      const res = await fetch(ctx.url('stream=ndjson'), { signal: ac.signal, cache: 'no-store', headers: ctx.headers() });
+      if (res.status === 401) return ctx.auth(await httpError(res));
       if (!res.ok) return res.status >= 400 && isFatal(res.status) ? ctx.fatal(await httpError(res)) : ctx.failed('HTTP ' + res.status);
       ctx.opened();
       watchdog();
@@ -202,6 +231,7 @@
           if (m.type === 'message') ctx.message(m);
           else if (m.type === 'gap') ctx.gap(m);
           else if (m.type === 'deleted') return ctx.fatal(deletedError());
+          else if (m.type === 'auth') return ctx.auth('token expired');
         }
       }
       ctx.failed('stream ended');
@@ -225,10 +255,11 @@
           try {
             res = await fetch(ctx.url(''), {
               signal: ac.signal, cache: 'no-store',
-              headers: wait ? { Prefer: 'wait=' + ctx.wait } : {},
+              headers: Object.assign(wait ? { Prefer: 'wait=' + ctx.wait } : {}, ctx.headers()),
             });
           } finally { clearTimeout(limit); }
           if (res.status === 410) return ctx.fatal(deletedError());
+          if (res.status === 401) return ctx.auth(await httpError(res));
           if (res.status >= 400) return isFatal(res.status) ? ctx.fatal(await httpError(res)) : ctx.failed(await httpError(res));
           ctx.opened();
           let more = false;
@@ -264,6 +295,10 @@
     let current = null;
     let timer = null;
     let closed = false;
+    let token = null;
+    let needToken = true; // ask getToken before the next connection
+    let authFailures = 0; // 401s (or auth ends) since the last open
+    const tokenSource = () => o.getToken || api.getToken;
 
     const sub = {
       state: 'connecting', transport: names[0],
@@ -293,7 +328,51 @@
       setState('closed', { reason: why });
     }
 
+    // Run next once the token is fresh: getToken is asked when there is
+    // none yet, when the server refused or ended the last one, and when it
+    // expires within seconds. A getToken that fails is retried with backoff.
+    function withToken(next) {
+      const get = tokenSource();
+      if (closed) return;
+      if (!get || !(needToken || expiring(token))) return next();
+      needToken = false;
+      const my = ++attempt;
+      Promise.resolve().then(get).then((t) => {
+        token = t || null;
+        if (my === attempt && !closed) next();
+      }, (e) => {
+        if (my !== attempt || closed) return;
+        needToken = true;
+        failures++;
+        if (o.onError) o.onError({ status: 0, error: 'get_token', detail: String(e && e.message || e), fatal: false });
+        const base = Math.min(o.maxDelay, o.minDelay * Math.pow(2, failures));
+        setState('reconnecting', { delay: base, reason: 'getToken failed' });
+        timer = setTimeout(() => withToken(next), base / 2 + Math.random() * base / 2);
+      });
+    }
+
+    // The server refused or ended our token (err: the 401 as an Error, or a
+    // reason): with a token source, get a fresh one and reconnect at once
+    // from the last seq; without one, or when fresh tokens keep failing,
+    // stop as on any other 4xx.
+    function authEnded(err) {
+      const e = err instanceof Error ? err : Object.assign(new Error(String(err)), {
+        status: 401, error: 'invalid_token', detail: String(err),
+      });
+      if (!tokenSource() || ++authFailures > 2) {
+        if (o.onError) o.onError({ status: e.status, error: e.error, detail: e.detail, fatal: true });
+        return stop(e.detail);
+      }
+      needToken = true;
+      setState('reconnecting', { delay: 0, reason: e.detail });
+      connect();
+    }
+
     function connect() {
+      withToken(connectNow);
+    }
+
+    function connectNow() {
       if (closed) return;
       const my = ++attempt;
       const name = names[index];
@@ -301,22 +380,26 @@
       sub.transport = name;
       setState('connecting');
       const live = (fn) => (...args) => { if (my === attempt && !closed) fn(...args); };
-      const query = (extra) => {
+      // EventSource and WebSocket cannot send headers: their token goes in
+      // the URL (where the web server's access log sees it).
+      const query = (extra, withToken) => {
         const q = ['since=' + last];
         if (extra) q.push(extra);
+        if (withToken && token) q.push('access_token=' + encodeURIComponent(token));
         return '?' + q.join('&');
       };
       const connectTimer = setTimeout(live(() => ctx.failed('no answer in ' + o.connectTimeout / 1000 + ' s')), o.connectTimeout);
       const ctx = {
         channels: chs, wait: o.wait, interval: o.interval, events: o.events,
-        url: (extra) => channelsUrl(o.base, chs) + query(extra),
+        url: (extra) => channelsUrl(o.base, chs) + query(extra, name === 'sse'),
         wsUrl: () => (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host +
-          o.base + '/ws/channels/' + chs.map(encodeURIComponent).join(',') + query(''),
+          o.base + '/ws/channels/' + chs.map(encodeURIComponent).join(',') + query('', true),
+        headers: () => authHeaders(token),
         opened: live(() => {
           clearTimeout(connectTimer);
           if (opened) return;
           opened = proven = true;
-          failures = tries = 0;
+          failures = tries = authFailures = 0;
           setState('open');
         }),
         message: live((m) => {
@@ -330,6 +413,13 @@
         }),
         gap: live((g) => { if (o.onGap) o.onGap(g); }),
         error: live((e) => { if (o.onError) o.onError(Object.assign({ fatal: false }, e)); }),
+        auth: live((err) => {
+          clearTimeout(connectTimer);
+          if (current) current.close();
+          current = null;
+          attempt++;
+          authEnded(err);
+        }),
         fatal: live((err) => {
           clearTimeout(connectTimer);
           if (o.onError) o.onError({ status: err.status, error: err.error, detail: err.detail, fatal: true });
@@ -382,8 +472,13 @@
       if (last !== null) return connect();
       try {
         // ?last=1 when only "now" is wanted: last_seq (or the ETag of a 204) is the cursor.
-        const res = await fetch(channelsUrl(o.base, chs) + '?last=' + (o.last || 1), { cache: 'no-store' });
+        const res = await fetch(channelsUrl(o.base, chs) + '?last=' + (o.last || 1),
+          { cache: 'no-store', headers: authHeaders(token) });
         if (closed) return;
+        if (res.status === 401 && tokenSource() && ++authFailures <= 2) {
+          needToken = true;
+          return withToken(start);
+        }
         if (res.status >= 400) {
           const err = await httpError(res);
           if (isFatal(res.status)) {
@@ -410,7 +505,7 @@
       }
     }
 
-    start();
+    withToken(start);
     return sub;
   }
 
@@ -427,12 +522,19 @@
       else { body = JSON.stringify(data); type = 'application/json'; }
     }
     const url = channelsUrl(o.base, [channel]) + (o.event ? '?event=' + encodeURIComponent(o.event) : '');
-    const headers = { 'Content-Type': type, 'Idempotency-Key': o.idempotencyKey || newKey() };
+    const get = o.getToken || api.getToken;
+    let token = o.token || (get ? await get() : null);
+    const key = o.idempotencyKey || newKey();
     const retries = o.retries === undefined ? 3 : o.retries;
+    let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       let res = null;
       try {
-        res = await fetch(url, { method: 'POST', headers: headers, body: body });
+        res = await fetch(url, {
+          method: 'POST',
+          headers: Object.assign({ 'Content-Type': type, 'Idempotency-Key': key }, authHeaders(token)),
+          body: body,
+        });
       } catch (e) {
         if (attempt >= retries) throw e; // the network: the publish may or may not be stored
       }
@@ -440,6 +542,13 @@
         const r = await res.json();
         r.replayed = res.headers.get('Idempotent-Replayed') === 'true';
         return r;
+      }
+      if (res && res.status === 401 && get && !o.token && !refreshed) {
+        // expired meanwhile: nothing was stored, so send again with a new one
+        token = await get();
+        refreshed = true;
+        attempt--;
+        continue;
       }
       if (res && (attempt >= retries || ![408, 500, 502, 503, 504].includes(res.status))) throw await httpError(res);
       await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
@@ -460,5 +569,9 @@
     return (base || DEFAULTS.base) + '/channels/' + encodeURIComponent(m.channel) + '/messages/' + m.seq;
   }
 
-  global.fcpush = { subscribe: subscribe, publish: publish, messageUrl: messageUrl, transports: transports };
+  const api = {
+    subscribe: subscribe, publish: publish, messageUrl: messageUrl, transports: transports,
+    getToken: null, // async () => token: the default of subscribe's and publish's getToken
+  };
+  global.fcpush = api;
 })(typeof window !== 'undefined' ? window : globalThis);

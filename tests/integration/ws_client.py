@@ -6,7 +6,8 @@ Runs under Debian's /usr/bin/python3 with python3-websockets (10.x, asyncio).
 Every wait is bounded by --timeout. Subcommands:
 
   listen URL [--send JSON]... [--send-binary B64:JSON]... [--count N]
-         [--ready FILE] [--origin O] [--protocol P] [--timeout S]
+         [--ready FILE] [--origin O] [--protocol P] [--header 'N: V']...
+         [--timeout S]
       Connect, send each --send text frame and each --send-binary binary
       message (header JSON, body given in base64; README's framing), then
       print every frame received as one line (flushed). A binary message is
@@ -64,6 +65,8 @@ async def listen(args):
         kw["origin"] = args.origin
     if args.protocol:
         kw["subprotocols"] = [args.protocol]
+    if args.header:
+        kw["extra_headers"] = [tuple(h.split(": ", 1)) for h in args.header]
     deadline = time.monotonic() + args.timeout
     try:
         ws = await websockets.connect(args.url, **kw)
@@ -435,6 +438,7 @@ def main():
     l.add_argument("--ready")
     l.add_argument("--origin")
     l.add_argument("--protocol")
+    l.add_argument("--header", action="append", default=[])
     l.add_argument("--timeout", type=float, default=10)
     r = sub.add_parser("raw")
     r.add_argument("host")

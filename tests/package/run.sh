@@ -230,6 +230,11 @@ check "the worker and fcpush-ws run as fcpush" bash -c "$(declare -f runs_as_fcp
 
 # ---- smoke tests ----------------------------------------------------------------
 
+check "fcpush.conf says auth = publish; its key is root:fcpush 640" bash -c \
+	'grep -qx "auth = publish" /etc/fcpush/fcpush.conf && [ "$(stat -c %U:%G:%a /etc/fcpush/jwt.key)" = root:fcpush:640 ]'
+TOKEN=$(fcpush --config /etc/fcpush/fcpush.conf token --subscribe '*' --publish '*' --ttl 3600) || TOKEN=
+check "fcpush token issues a token from the package's key" test -n "$TOKEN"
+
 N=0
 # smoke SERVER: every transport through SERVER on $BASE.
 smoke() {
@@ -240,7 +245,13 @@ smoke() {
 		curl -sf --max-time 5 "$1/fcpush/" | grep -q "fcpush.js" &&
 		curl -sf --max-time 5 -o /dev/null "$1/fcpush/fcpush.js" &&
 		curl -sf --max-time 5 -o /dev/null -w "%{content_type}" "$1/fcpush/favicon.svg" | grep -q "^image/svg+xml"' _ "$BASE"
-	body=$(curl -s --max-time 5 -w '\n%{http_code}' -H 'Content-Type: text/plain' --data-binary p1 "$BASE/push/channels/$ch")
+	# The package's config says auth = publish: a publish without a token
+	# is refused, one with a token from `fcpush token` (root reads the key).
+	check "[$s] publish without a token: 401 invalid_request" bash -c \
+		'[ "$(curl -s --max-time 5 -o /dev/null -w "%{http_code}" -H "Content-Type: text/plain" --data-binary x "$1")" = 401 ]' \
+		_ "$BASE/push/channels/$ch"
+	body=$(curl -s --max-time 5 -w '\n%{http_code}' -H 'Content-Type: text/plain' -H "Authorization: Bearer $TOKEN" \
+		--data-binary p1 "$BASE/push/channels/$ch")
 	seq1=$(head -n 1 <<<"$body" | jq -r .seq 2>/dev/null)
 	if [ "$(tail -n 1 <<<"$body")" = 201 ] && [[ $seq1 =~ ^[0-9]+$ ]]; then
 		ok "[$s] publish: 201, seq $seq1"
@@ -261,7 +272,8 @@ smoke() {
 	wait_for 10 grep -q 'data: p1' "$T/sse.out"
 	wait_for 10 grep -q '"data":"p1"' "$T/ndjson.out"
 	wait_for 10 bash -c '[ "$(curl -s --max-time 2 "$1/push/status" | jq -r ".parked")" -ge 3 ]' _ "$BASE"
-	body=$(curl -s --max-time 5 -H 'Content-Type: text/plain' --data-binary p2 "$BASE/push/channels/$ch")
+	body=$(curl -s --max-time 5 -H 'Content-Type: text/plain' -H "Authorization: Bearer $TOKEN" --data-binary p2 \
+		"$BASE/push/channels/$ch")
 	seq2=$(jq -r .seq <<<"$body" 2>/dev/null)
 	wait "$pid"
 	check "[$s] long poll: woken by the publish" bash -c \
@@ -277,7 +289,7 @@ smoke() {
 	# WebSocket through the web server's proxy to fcpush-ws's socket: the
 	# history, then a publish over the socket, acked and delivered.
 	timeout 20 "$PY" "$FCPUSH_SRCDIR/tests/integration/ws_client.py" listen \
-		"ws://127.0.0.1:$PORT/push/ws/channels/$ch?since=0" --count 3 --timeout 15 \
+		"ws://127.0.0.1:$PORT/push/ws/channels/$ch?since=0&access_token=$TOKEN" --count 3 --timeout 15 \
 		--send "{\"type\":\"publish\",\"channel\":\"$ch\",\"data\":\"w1\",\"id\":\"a\"}" >"$T/ws.out" 2>&1
 	check "[$s] WebSocket: history, publish acked, delivered" bash -c '
 		jq -se "[.[] | select(.type == \"message\") | .data] == [\"p1\",\"p2\",\"w1\"]" "$1" &&
