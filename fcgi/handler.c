@@ -13,6 +13,7 @@
 
 #include "auth.h"
 #include "cursor.h"
+#include "feed.h"
 #include "handler.h"
 #include "retention.h"
 #include "json.h"
@@ -805,10 +806,10 @@ handler_poll(struct handler_ctx *h, const struct http_request *req, const struct
 	enum handler_result result = HANDLER_FINISHED;
 	struct cursor c;
 	struct msglist msgs;
-	int64_t wait_ms = -1, applied_s = 0, high = 0, dhigh = 0, trimmed = 0, oldest = 0, last_seq;
+	int64_t wait_ms = -1, applied_s = 0, high = 0, dhigh = 0, oldest = 0, last_seq;
 	size_t page = (size_t)cfg->page_messages;
 	enum store_result sr;
-	int gap = 0, more = 0, rollback = 0, kind;
+	int gap = 0, more = 0, kind;
 	size_t sent, nshow;
 
 	msglist_init(&msgs);
@@ -866,11 +867,8 @@ handler_poll(struct handler_ctx *h, const struct http_request *req, const struct
 			 * assigned here, resumes where this history lets it,
 			 * with a gap: never silence while new messages take
 			 * the seqs it believes it has seen. */
-			c.since = store_cursor_resume(h->st, c.epoch, c.since, high, &rollback);
-			sr = store_gap(h->st, chans, r->nchannels, c.since, &trimmed, &oldest);
-			gap = sr == STORE_OK && (rollback || c.since < trimmed);
-			if (rollback && oldest == 0)
-				oldest = c.since + 1;
+			gap = feed_resume(h->st, chans, r->nchannels, c.epoch, &c.since, &oldest);
+			sr = gap < 0 ? STORE_ERROR : STORE_OK;
 			if (sr == STORE_OK)
 				sr = store_read_since(h->st, chans, r->nchannels, c.since, page + 1, &msgs);
 			spec->since = c.since;
@@ -920,7 +918,8 @@ stream:
 		goto out;
 	}
 	if (nshow > 0 || gap) {
-		last_seq = nshow > 0 ? msgs.v[nshow - 1]->seq : (trimmed > c.since ? trimmed : c.since);
+		/* Nothing to show: past what retention took, if it took more. */
+		last_seq = nshow > 0 ? msgs.v[nshow - 1]->seq : (gap && oldest - 1 > c.since ? oldest - 1 : c.since);
 		buf_reset(&resp->head);
 		push_poll_messages(spec, msgs.v, nshow, more, gap, oldest, last_seq, (size_t)cfg->page_max_bytes,
 				   resp);
