@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The feed: the one reader of new rows (see feed.h). Why one integer is a
- * safe high-water mark is written in store.c: seq order is commit order.
+ * The feed: the one reader of new rows (see feed.h). One integer is a safe
+ * high-water mark because seq order is commit order: store.h promises it of
+ * every backend, store_sqlite_append.c says why SQLite keeps it.
  */
 #include <stdlib.h>
 #include <string.h>

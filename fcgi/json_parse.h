@@ -3,9 +3,10 @@
  * private in-memory connection, so no caller needs the message store to
  * parse a batch publish or a WebSocket command. Writing JSON is json.h.
  *
- * json_parse.c is the one file besides store.c that includes <sqlite3.h>:
- * json1 is our JSON library (STYLE.md: a well-kept library over a
- * hand-written parser), and it is reached only through an SQLite connection.
+ * json_parse.c is the one file besides the SQLite backend (store_sqlite*.c)
+ * that includes <sqlite3.h>: json1 is our JSON library (STYLE.md: a
+ * well-kept library over a hand-written parser), and it is reached only
+ * through an SQLite connection.
  * Its SQL is named constants in that file, prepared once in json_parse_new.
  */
 #ifndef FCPUSH_JSON_PARSE_H

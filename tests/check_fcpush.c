@@ -6,34 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "suites.h"
 #include "util.h"
-
-char *
-test_tmpdir(void)
-{
-	const char *base = getenv("TMPDIR");
-	char *dir = xasprintf("%s/fcpush-test-XXXXXX", base != NULL && *base != '\0' ? base : "/tmp");
-
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		abort();
-	}
-	return dir;
-}
-
-void
-test_tmpdir_remove(const char *dir)
-{
-	char *cmd = xasprintf("rm -rf '%s'", dir);
-
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
-	free(cmd);
-}
 
 int
 main(void)

@@ -14,30 +14,23 @@
 #define THREADS 8
 #define PER_THREAD 200
 
-static char *dir;
-static char *db;
+static struct test_db fx; /* the fixture (suites.h): the database at fx.path */
 static int64_t notified_high;
 static pthread_mutex_t notified_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void
 setup(void)
 {
-	struct store *st;
-
-	dir = test_tmpdir();
-	db = xasprintf("%s/t.db", dir);
-	st = store_open(db, STORE_CREATE, 1000, NULL);
-	ck_assert_ptr_nonnull(st);
-	store_close(st);
+	test_db_open(&fx);
+	store_close(fx.st); /* each test opens its own connections */
+	fx.st = NULL;
 	notified_high = 0;
 }
 
 static void
 teardown(void)
 {
-	test_tmpdir_remove(dir);
-	free(db);
-	free(dir);
+	test_db_close(&fx);
 }
 
 static void
@@ -81,7 +74,7 @@ publisher(void *p)
 
 START_TEST(test_concurrent_submits_all_commit_in_order)
 {
-	struct store *w = store_open(db, 0, 5000, NULL), *r;
+	struct store *w = store_open(fx.path, 0, 5000, NULL), *r;
 	struct committer *c;
 	struct worker_arg args[THREADS];
 	pthread_t th[THREADS];
@@ -106,7 +99,7 @@ START_TEST(test_concurrent_submits_all_commit_in_order)
 	ck_assert_int_eq(notified_high, THREADS * PER_THREAD);
 
 	/* Each thread's seqs increase, and each reads back its own bodies in order. */
-	r = store_open(db, 0, 1000, NULL);
+	r = store_open(fx.path, 0, 1000, NULL);
 	msglist_init(&l);
 	for (i = 0; i < THREADS; i++) {
 		char channel[32];
@@ -169,7 +162,7 @@ keyed_publisher(void *p)
  * in several, store one message and all get its seq. */
 START_TEST(test_concurrent_same_key_one_message)
 {
-	struct store *w = store_open(db, 0, 5000, NULL);
+	struct store *w = store_open(fx.path, 0, 5000, NULL);
 	struct committer *c;
 	struct keyed_arg args[THREADS];
 	pthread_t th[THREADS];
@@ -198,7 +191,7 @@ START_TEST(test_concurrent_same_key_one_message)
 	ck_assert_uint_eq(msgs, KEYS); /* replays are not counted as committed */
 	committer_free(c);
 
-	ck_assert_int_eq(sqlite3_open(db, &raw), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(fx.path, &raw), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_prepare_v2(raw, "SELECT count(*), count(DISTINCT body) FROM messages", -1, &s, NULL),
 			 SQLITE_OK);
 	ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
@@ -219,7 +212,7 @@ count_fn(struct store *st, void *arg)
 
 START_TEST(test_run_between_commits)
 {
-	struct committer *c = committer_new(store_open(db, 0, 1000, NULL), NULL, NULL);
+	struct committer *c = committer_new(store_open(fx.path, 0, 1000, NULL), NULL, NULL);
 	struct store_pub pub = {"a", NULL, NULL, "x", 1, NULL, NULL};
 	int64_t seq = 0, high = 0, t = 0;
 
@@ -233,14 +226,14 @@ END_TEST
 
 START_TEST(test_busy_store_fails_whole_group)
 {
-	struct committer *c = committer_new(store_open(db, 0, 50, NULL), NULL, NULL);
+	struct committer *c = committer_new(store_open(fx.path, 0, 50, NULL), NULL, NULL);
 	struct store_pub pubs[2] = {{"a", NULL, NULL, "1", 1, NULL, NULL}, {"a", NULL, NULL, "2", 1, NULL, NULL}};
 	int64_t seqs[2] = {0, 0}, high = -1;
 	char *cause = NULL;
 	sqlite3 *blocker = NULL;
 
 	/* A second connection holds the write lock past the 50 ms busy timeout. */
-	ck_assert_int_eq(sqlite3_open(db, &blocker), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(fx.path, &blocker), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(blocker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 	ck_assert_int_eq(committer_submit(c, pubs, 2, seqs, NULL, NULL, &cause), STORE_BUSY);
 	ck_assert_ptr_nonnull(cause);

@@ -13,17 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h> /* a raw writer, as the sqlite3 shell would be */
+#include <sqlite3.h> /* a raw fx.st, as the sqlite3 shell would be */
 
 #include "feed.h"
 #include "store.h"
 #include "suites.h"
 #include "util.h"
 
-static char *dir;
-static char *path;
-static struct store *st;     /* the feed's reader */
-static struct store *writer; /* another connection */
+static struct test_db fx; /* the fixture (suites.h); fx.st writes */
+static struct store *st;   /* the feed's reader, another connection */
 
 /* What the callbacks saw. */
 struct seen {
@@ -75,11 +73,8 @@ setup(void)
 {
 	char *cause = NULL;
 
-	dir = test_tmpdir();
-	path = xasprintf("%s/fcpush.db", dir);
-	writer = store_open(path, STORE_CREATE, 1000, &cause);
-	ck_assert_msg(writer != NULL, "store_open: %s", cause != NULL ? cause : "?");
-	st = store_open(path, 0, 1000, &cause);
+	test_db_open(&fx);
+	st = store_open(fx.path, 0, 1000, &cause);
 	ck_assert_msg(st != NULL, "store_open: %s", cause != NULL ? cause : "?");
 }
 
@@ -87,14 +82,11 @@ static void
 teardown(void)
 {
 	store_close(st);
-	store_close(writer);
-	test_tmpdir_remove(dir);
-	free(path);
-	free(dir);
+	test_db_close(&fx);
 }
 
 /* Append n messages of len bytes ('x') to channel in one transaction on the
- * writer; returns the seq of the last. */
+ * fx.st; returns the seq of the last. */
 static int64_t
 add(const char *channel, size_t n, size_t len)
 {
@@ -108,7 +100,7 @@ add(const char *channel, size_t n, size_t len)
 	for (i = 0; i < n; i++)
 		p[i] = (struct store_pub){channel, NULL, "text/plain", body, len, NULL, NULL};
 	g = (struct store_group){p, n, seqs, STORE_ERROR, NULL, NULL};
-	ck_assert_int_eq(store_append_groups(writer, &g, 1, util_now_ms()), STORE_OK);
+	ck_assert_int_eq(store_append_groups(fx.st, &g, 1, util_now_ms()), STORE_OK);
 	ck_assert_int_eq(g.result, STORE_OK);
 	last = seqs[n - 1];
 	free(p);
@@ -121,7 +113,7 @@ static struct feed *
 feed_open(struct seen *s, size_t budget)
 {
 	char *cause = NULL;
-	struct feed *f = feed_new(st, path, budget, &ops, s, &cause);
+	struct feed *f = feed_new(st, fx.path, budget, &ops, s, &cause);
 
 	ck_assert_msg(f != NULL, "feed_new: %s", cause != NULL ? cause : "?");
 	return f;
@@ -187,7 +179,7 @@ START_TEST(test_deletion_reported)
 
 	add("gone", 1, 3);
 	f = feed_open(s, 0);
-	ck_assert_int_eq(store_channel_delete(writer, "gone", util_now_ms()), STORE_OK);
+	ck_assert_int_eq(store_channel_delete(fx.st, "gone", util_now_ms()), STORE_OK);
 	add("kept", 1, 3);
 	ck_assert_int_eq(feed_read(f), 1);
 	ck_assert_uint_eq(s->ndeleted, 1);
@@ -211,7 +203,7 @@ START_TEST(test_reanchor_skips)
 	int64_t last;
 
 	add("a", 3, 3);
-	ck_assert_int_eq(store_channel_delete(writer, "a", util_now_ms()), STORE_OK);
+	ck_assert_int_eq(store_channel_delete(fx.st, "a", util_now_ms()), STORE_OK);
 	ck_assert_int_eq(feed_reanchor(f), 0);
 	ck_assert_int_eq(feed_read(f), 0);
 	ck_assert_uint_eq(s->n, 0);
@@ -245,7 +237,7 @@ START_TEST(test_wake_on_commit)
 }
 END_TEST
 
-/* A raw sqlite3 writer never notifies: the WAL write wakes the
+/* A raw sqlite3 fx.st never notifies: the WAL write wakes the
  * feed, and re-reads are scheduled in case its commit was not visible yet. */
 START_TEST(test_wake_on_raw_write)
 {
@@ -255,7 +247,7 @@ START_TEST(test_wake_on_raw_write)
 
 	feed_discard(f);
 	ck_assert_int_eq(feed_recheck_at(f), 0);
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
 	raw_write(db, f, util_mono_ms());
 	ck_assert_int_eq(feed_read(f), 1);
 	ck_assert_uint_eq(s->n, 1);
@@ -275,7 +267,7 @@ START_TEST(test_recheck_backoff)
 
 	/* A WAL write schedules the first re-read 1 ms on. */
 	feed_discard(f);
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
 	raw_write(db, f, now);
 	/* Nothing found: 2, 4 ... 512 ms, then no more. */
 	while (delay < FEED_RECHECK_MAX_MS) {
@@ -395,7 +387,7 @@ START_TEST(test_resume_gap)
 	ck_assert_int_eq(since, last - 5);
 	ck_assert_int_eq(oldest, -1);
 	/* Keep the last 2 of a's 5: a cursor before them missed the others. */
-	ck_assert_int_eq(store_trim(writer, &keep2, util_now_ms(), NULL), STORE_OK);
+	ck_assert_int_eq(store_trim(fx.st, &keep2, util_now_ms(), NULL), STORE_OK);
 	since = last - 4;
 	ck_assert_int_eq(feed_resume(st, a, 1, store_epoch(st), &since, &oldest), 1);
 	ck_assert_int_eq(since, last - 4);
@@ -404,7 +396,7 @@ START_TEST(test_resume_gap)
 	ck_assert_int_eq(feed_resume(st, a, 1, NULL, &since, &oldest), 0);
 	/* Everything of b expired: one above what was lost. */
 	high = add("b", 2, 3);
-	ck_assert_int_eq(store_trim(writer, &none, util_now_ms() + 60000, NULL), STORE_OK);
+	ck_assert_int_eq(store_trim(fx.st, &none, util_now_ms() + 60000, NULL), STORE_OK);
 	since = high - 2;
 	ck_assert_int_eq(feed_resume(st, b, 1, NULL, &since, &oldest), 1);
 	ck_assert_int_eq(oldest, high + 1);

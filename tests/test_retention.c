@@ -18,28 +18,18 @@
 #include "suites.h"
 #include "util.h"
 
-static char *dir;
-static char *path;
-static struct store *st;
+static struct test_db fx; /* the fixture (suites.h): fx.dir, fx.path, fx.st */
 
 static void
 setup(void)
 {
-	char *cause = NULL;
-
-	dir = test_tmpdir();
-	path = xasprintf("%s/fcpush.db", dir);
-	st = store_open(path, STORE_CREATE, 1000, &cause);
-	ck_assert_msg(st != NULL, "store_open: %s", cause != NULL ? cause : "?");
+	test_db_open(&fx);
 }
 
 static void
 teardown(void)
 {
-	store_close(st);
-	test_tmpdir_remove(dir);
-	free(path);
-	free(dir);
+	test_db_close(&fx);
 }
 
 /* Append one message of len bytes published at now_ms; returns its seq. */
@@ -47,14 +37,9 @@ static int64_t
 add(const char *channel, size_t len, int64_t now_ms)
 {
 	static const char bytes[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-	struct store_pub p = { channel, NULL, "text/plain", bytes, len, NULL, NULL };
-	int64_t seq = 0;
-	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL, NULL };
 
 	ck_assert_uint_le(len, sizeof bytes - 1);
-	ck_assert_int_eq(store_append_groups(st, &g, 1, now_ms), STORE_OK);
-	ck_assert_int_eq(g.result, STORE_OK);
-	return seq;
+	return test_append(fx.st, channel, NULL, "text/plain", bytes, len, now_ms);
 }
 
 static int64_t
@@ -63,7 +48,7 @@ trim(int64_t max_messages, int64_t max_age_ms, int64_t max_bytes, int64_t now_ms
 	struct store_retention d = { max_messages, max_age_ms, max_bytes };
 	int64_t deleted = -1;
 
-	ck_assert_int_eq(store_trim(st, &d, now_ms, &deleted), STORE_OK);
+	ck_assert_int_eq(store_trim(fx.st, &d, now_ms, &deleted), STORE_OK);
 	return deleted;
 }
 
@@ -72,7 +57,7 @@ info_of(const char *channel)
 {
 	struct store_channel_info info;
 
-	ck_assert_int_eq(store_channel_info(st, channel, &info), STORE_OK);
+	ck_assert_int_eq(store_channel_info(fx.st, channel, &info), STORE_OK);
 	return info;
 }
 
@@ -81,7 +66,7 @@ set_retention(const char *channel, int64_t max_messages, int64_t max_age_ms, int
 {
 	struct store_retention r = { max_messages, max_age_ms, max_bytes };
 
-	ck_assert_int_eq(store_set_retention(st, channel, &r), STORE_OK);
+	ck_assert_int_eq(store_set_retention(fx.st, channel, &r), STORE_OK);
 }
 
 /* ---- Core -------------------------------------------------------------- */
@@ -195,24 +180,24 @@ START_TEST(test_gap)
 
 	for (k = 0; k < 6; k++)
 		s[k] = add(k < 4 ? "a" : "b", 1, 1000);
-	ck_assert_int_eq(store_gap(st, a, 1, 0, &trimmed, &oldest), STORE_OK);
+	ck_assert_int_eq(store_gap(fx.st, a, 1, 0, &trimmed, &oldest), STORE_OK);
 	ck_assert_int_eq(trimmed, 0);
 	ck_assert_int_eq(oldest, s[0]);
 
 	ck_assert_int_eq(trim(2, 0, 0, 1000), 2); /* a: s0 s1 go */
-	ck_assert_int_eq(store_gap(st, a, 1, 0, &trimmed, &oldest), STORE_OK);
+	ck_assert_int_eq(store_gap(fx.st, a, 1, 0, &trimmed, &oldest), STORE_OK);
 	ck_assert_int_eq(trimmed, s[1]);
 	ck_assert_int_eq(oldest, s[2]);
 	/* A cursor at the trim point has missed nothing. */
-	ck_assert_int_eq(store_gap(st, a, 1, s[1], &trimmed, &oldest), STORE_OK);
+	ck_assert_int_eq(store_gap(fx.st, a, 1, s[1], &trimmed, &oldest), STORE_OK);
 	ck_assert_int_eq(oldest, s[2]);
-	ck_assert_int_eq(store_gap(st, a, 1, s[3], &trimmed, &oldest), STORE_OK);
+	ck_assert_int_eq(store_gap(fx.st, a, 1, s[3], &trimmed, &oldest), STORE_OK);
 	ck_assert_int_eq(oldest, 0);
 	/* Several channels: the highest trimmed_seq, the lowest remaining. */
-	ck_assert_int_eq(store_gap(st, ab, 2, 0, &trimmed, &oldest), STORE_OK);
+	ck_assert_int_eq(store_gap(fx.st, ab, 2, 0, &trimmed, &oldest), STORE_OK);
 	ck_assert_int_eq(trimmed, s[1]);
 	ck_assert_int_eq(oldest, s[2]);
-	ck_assert_int_eq(store_gap(st, ab, 2, s[3], &trimmed, &oldest), STORE_OK);
+	ck_assert_int_eq(store_gap(fx.st, ab, 2, s[3], &trimmed, &oldest), STORE_OK);
 	ck_assert_int_eq(oldest, s[4]);
 }
 END_TEST
@@ -223,7 +208,7 @@ START_TEST(test_raw_channel)
 	sqlite3 *db = NULL;
 	size_t n;
 
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(db,
 				      "INSERT INTO messages(channel, body) VALUES"
 				      " ('raw', '1'), ('raw', '2'), ('raw', '3'), ('raw', '4')",
@@ -233,7 +218,7 @@ START_TEST(test_raw_channel)
 	ck_assert_int_eq(trim(1, 0, 0, util_now_ms()), 3);
 	ck_assert_int_eq(info_of("raw").trimmed_seq, 3);
 	ck_assert_int_eq(info_of("raw").messages, 1);
-	ck_assert_int_eq(store_channel_list(st, &infos, &n), STORE_OK);
+	ck_assert_int_eq(store_channel_list(fx.st, &infos, &n), STORE_OK);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_int_eq(infos[0].trimmed_seq, 3);
 	free(infos);
@@ -245,20 +230,20 @@ START_TEST(test_next_expiry)
 	struct store_retention none = { 5, 0, 0 }, age = { 0, 1000, 0 };
 	int64_t when = -1;
 
-	ck_assert_int_eq(store_next_expiry(st, &age, &when), STORE_OK);
+	ck_assert_int_eq(store_next_expiry(fx.st, &age, &when), STORE_OK);
 	ck_assert_int_eq(when, 0); /* no message */
 	add("a", 1, 6000);
 	add("a", 1, 5000); /* times need not follow seq */
 	add("b", 1, 7000);
-	ck_assert_int_eq(store_next_expiry(st, &none, &when), STORE_OK);
+	ck_assert_int_eq(store_next_expiry(fx.st, &none, &when), STORE_OK);
 	ck_assert_int_eq(when, 0);
-	ck_assert_int_eq(store_next_expiry(st, &age, &when), STORE_OK);
+	ck_assert_int_eq(store_next_expiry(fx.st, &age, &when), STORE_OK);
 	ck_assert_int_eq(when, 6000);
 	set_retention("b", 0, 100, 0);
-	ck_assert_int_eq(store_next_expiry(st, &none, &when), STORE_OK);
+	ck_assert_int_eq(store_next_expiry(fx.st, &none, &when), STORE_OK);
 	ck_assert_int_eq(when, 7100);
 	set_retention("a", 0, 5000, 0);
-	ck_assert_int_eq(store_next_expiry(st, &age, &when), STORE_OK);
+	ck_assert_int_eq(store_next_expiry(fx.st, &age, &when), STORE_OK);
 	ck_assert_int_eq(when, 7100);
 }
 END_TEST
@@ -309,7 +294,7 @@ START_TEST(test_many)
 		snprintf(names[i], sizeof names[i], "c%zu", i);
 	for (i = 0; i < n; i++)
 		p[i] = (struct store_pub){ names[i % 8], NULL, NULL, "0123456789", 10, NULL, NULL };
-	ck_assert_int_eq(store_append_groups(st, &g, 1, 1), STORE_OK);
+	ck_assert_int_eq(store_append_groups(fx.st, &g, 1, 1), STORE_OK);
 	ck_assert_int_eq(trim(100, 0, 0, 1), (int64_t)n - 800);
 	ck_assert_int_eq(info_of("c7").messages, 100);
 	ck_assert_int_eq(info_of("c7").last_seq, seqs[n - 1]);
@@ -329,7 +314,7 @@ START_TEST(test_trim_readonly)
 
 	add("a", 1, 1);
 	add("a", 1, 1);
-	ro = store_open(path, STORE_READONLY, 50, &cause);
+	ro = store_open(fx.path, STORE_READONLY, 50, &cause);
 	ck_assert_msg(ro != NULL, "%s", cause);
 	ck_assert_int_eq(store_trim(ro, &d, 1, &deleted), STORE_BUSY);
 	ck_assert_int_eq(deleted, 0);
@@ -349,9 +334,9 @@ START_TEST(test_trim_locked)
 
 	add("a", 1, 1);
 	add("a", 1, 1);
-	other = store_open(path, 0, 50, &cause);
+	other = store_open(fx.path, 0, 50, &cause);
 	ck_assert_ptr_nonnull(other);
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 	ck_assert_int_eq(store_trim(other, &d, 1, NULL), STORE_BUSY);
 	ck_assert_int_eq(store_set_retention(other, "a", &d), STORE_BUSY);
@@ -375,9 +360,9 @@ START_TEST(test_trim_nothing_due_locked)
 
 	add("a", 1, 1);
 	add("a", 1, 1);
-	other = store_open(path, 0, 0, NULL);
+	other = store_open(fx.path, 0, 0, NULL);
 	ck_assert_ptr_nonnull(other);
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 	ck_assert_int_eq(store_trim(other, &none, 1, NULL), STORE_OK);
 	ck_assert_int_eq(store_trim(other, &roomy, 1, NULL), STORE_OK);
@@ -413,7 +398,7 @@ START_TEST(test_thread_trims_after_kick)
 	int i;
 
 	config_init(&cfg);
-	ck_assert_int_eq(config_set(&cfg, "database", path, NULL), 0);
+	ck_assert_int_eq(config_set(&cfg, "database", fx.path, NULL), 0);
 	ck_assert_int_eq(config_set(&cfg, "retention_max_messages", "2", NULL), 0);
 	ck_assert_int_eq(config_set(&cfg, "trim_interval_ms", "10", NULL), 0);
 	r = retention_new(&cfg, NULL, &cause);
@@ -438,7 +423,7 @@ START_TEST(test_thread_expiry)
 	int64_t now = util_now_ms();
 
 	config_init(&cfg);
-	ck_assert_int_eq(config_set(&cfg, "database", path, NULL), 0);
+	ck_assert_int_eq(config_set(&cfg, "database", fx.path, NULL), 0);
 	ck_assert_int_eq(config_set(&cfg, "retention_max_age_s", "60", NULL), 0);
 	ck_assert_int_eq(config_set(&cfg, "trim_interval_ms", "10", NULL), 0);
 	r = retention_new(&cfg, NULL, NULL);

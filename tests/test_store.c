@@ -15,43 +15,25 @@
 #include "suites.h"
 #include "util.h"
 
-static char *dir;
-static char *path;
-static struct store *st;
+static struct test_db fx; /* the fixture (suites.h): fx.dir, fx.path, fx.st */
 
 static void
 setup(void)
 {
-	char *cause = NULL;
-
-	dir = test_tmpdir();
-	path = xasprintf("%s/fcpush.db", dir);
-	st = store_open(path, STORE_CREATE, 1000, &cause);
-	ck_assert_msg(st != NULL, "store_open: %s", cause != NULL ? cause : "?");
+	test_db_open(&fx);
 }
 
 static void
 teardown(void)
 {
-	store_close(st);
-	test_tmpdir_remove(dir);
-	free(path);
-	free(dir);
+	test_db_close(&fx);
 }
 
 /* Append one message in its own group; returns its seq. */
 static int64_t
 append1(const char *channel, const char *event, const char *type, const void *body, size_t len, int64_t now)
 {
-	struct store_pub p = { channel, event, type, body, len, NULL, NULL };
-	int64_t seq = 0;
-	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL, NULL };
-
-	ck_assert_int_eq(store_append_groups(st, &g, 1, now), STORE_OK);
-	ck_assert_int_eq(g.result, STORE_OK);
-	ck_assert_ptr_null(g.cause);
-	ck_assert_int_gt(seq, 0);
-	return seq;
+	return test_append(fx.st, channel, event, type, body, len, now);
 }
 
 static int64_t
@@ -67,7 +49,7 @@ raw_exec(const char *sql)
 	sqlite3 *db = NULL;
 	char *err = NULL;
 
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
 	sqlite3_busy_timeout(db, 1000);
 	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &err) == SQLITE_OK, "%s: %s", sql, err);
 	sqlite3_close(db);
@@ -80,7 +62,7 @@ count_all(void)
 	size_t n;
 
 	msglist_init(&l);
-	ck_assert_int_eq(store_read_all_since(st, 0, SIZE_MAX, &l), STORE_OK);
+	ck_assert_int_eq(store_read_all_since(fx.st, 0, SIZE_MAX, &l), STORE_OK);
 	n = l.n;
 	msglist_fini(&l);
 	return n;
@@ -109,13 +91,13 @@ START_TEST(test_append_read_back)
 	struct msglist l;
 	struct store_message *m;
 
-	ck_assert_int_eq(store_append_groups(st, &g, 1, 1700000000123), STORE_OK);
+	ck_assert_int_eq(store_append_groups(fx.st, &g, 1, 1700000000123), STORE_OK);
 	ck_assert_int_eq(g.result, STORE_OK);
 	ck_assert_int_eq(seqs[1], seqs[0] + 1);
 	ck_assert_int_eq(seqs[2], seqs[1] + 1);
 
 	msglist_init(&l);
-	ck_assert_int_eq(store_read_since(st, ch, 1, 0, 10, &l), STORE_OK);
+	ck_assert_int_eq(store_read_since(fx.st, ch, 1, 0, 10, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 3);
 
 	m = l.v[0];
@@ -142,7 +124,7 @@ START_TEST(test_append_read_back)
 
 	msglist_clear(&l);
 	ck_assert_uint_eq(l.n, 0);
-	ck_assert_int_eq(store_read_one(st, "news", seqs[1], &l), STORE_OK);
+	ck_assert_int_eq(store_read_one(fx.st, "news", seqs[1], &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 1);
 	ck_assert_mem_eq(l.v[0]->body, bin, sizeof bin);
 	msglist_fini(&l);
@@ -160,7 +142,7 @@ START_TEST(test_seq_across_channels)
 		ck_assert_int_gt(seq, prev);
 		prev = seq;
 	}
-	ck_assert_int_eq(store_high_seq(st, &high), STORE_OK);
+	ck_assert_int_eq(store_high_seq(fx.st, &high), STORE_OK);
 	ck_assert_int_eq(high, prev);
 }
 END_TEST
@@ -180,7 +162,7 @@ START_TEST(test_multi_channel_read)
 	s[5] = append_text("c", "c2");
 
 	msglist_init(&l);
-	ck_assert_int_eq(store_read_since(st, want, 3, s[0], 100, &l), STORE_OK);
+	ck_assert_int_eq(store_read_since(fx.st, want, 3, s[0], 100, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 3);
 	ck_assert_int_eq(l.v[0]->seq, s[2]);
 	ck_assert_int_eq(l.v[1]->seq, s[3]);
@@ -189,16 +171,16 @@ START_TEST(test_multi_channel_read)
 	msglist_clear(&l);
 
 	/* The limit takes the first messages after the cursor. */
-	ck_assert_int_eq(store_read_since(st, want, 2, 0, 2, &l), STORE_OK);
+	ck_assert_int_eq(store_read_since(fx.st, want, 2, 0, 2, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 2);
 	ck_assert_int_eq(l.v[0]->seq, s[0]);
 	ck_assert_int_eq(l.v[1]->seq, s[2]);
 	msglist_clear(&l);
 
 	/* Appending to a list keeps what was there. */
-	ck_assert_int_eq(store_read_since(st, want, 2, s[3], 10, &l), STORE_OK);
+	ck_assert_int_eq(store_read_since(fx.st, want, 2, s[3], 10, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 1);
-	ck_assert_int_eq(store_read_since(st, others, 1, s[3], 10, &l), STORE_OK);
+	ck_assert_int_eq(store_read_since(fx.st, others, 1, s[3], 10, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 2);
 	ck_assert_int_eq(l.v[0]->seq, s[5]);
 	ck_assert_int_eq(l.v[1]->seq, s[4]);
@@ -217,25 +199,25 @@ START_TEST(test_read_last)
 		s[i] = append_text(i % 3 == 2 ? "c" : i % 3 == 1 ? "b" : "a", "x");
 	/* a: s0 s3; b: s1 s4; c: s2 s5 */
 	msglist_init(&l);
-	ck_assert_int_eq(store_read_last(st, ab, 2, 3, &l), STORE_OK);
+	ck_assert_int_eq(store_read_last(fx.st, ab, 2, 3, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 3);
 	ck_assert_int_eq(l.v[0]->seq, s[1]);
 	ck_assert_int_eq(l.v[1]->seq, s[3]);
 	ck_assert_int_eq(l.v[2]->seq, s[4]);
 	msglist_clear(&l);
 
-	ck_assert_int_eq(store_read_last(st, a, 1, 1, &l), STORE_OK);
+	ck_assert_int_eq(store_read_last(fx.st, a, 1, 1, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 1);
 	ck_assert_int_eq(l.v[0]->seq, s[3]);
 	msglist_clear(&l);
 
 	/* More than there are: all of them, ascending. */
-	ck_assert_int_eq(store_read_last(st, a, 1, 50, &l), STORE_OK);
+	ck_assert_int_eq(store_read_last(fx.st, a, 1, 50, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 2);
 	ck_assert_int_eq(l.v[0]->seq, s[0]);
 	ck_assert_int_eq(l.v[1]->seq, s[3]);
 	msglist_clear(&l);
-	ck_assert_int_eq(store_read_last(st, ab, 2, 50, &l), STORE_OK);
+	ck_assert_int_eq(store_read_last(fx.st, ab, 2, 50, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 4);
 	ck_assert_int_eq(l.v[0]->seq, s[0]);
 	ck_assert_int_eq(l.v[3]->seq, s[4]);
@@ -254,18 +236,18 @@ START_TEST(test_last_cursor)
 	for (i = 0; i < 6; i++)
 		s[i] = append_text(i % 3 == 2 ? "c" : i % 3 == 1 ? "b" : "a", "x");
 	/* a: s0 s3; b: s1 s4; c: s2 s5 */
-	ck_assert_int_eq(store_last_cursor(st, ab, 2, 3, &since), STORE_OK);
+	ck_assert_int_eq(store_last_cursor(fx.st, ab, 2, 3, &since), STORE_OK);
 	ck_assert_int_eq(since, s[0]); /* then s1 s3 s4 */
-	ck_assert_int_eq(store_last_cursor(st, ab, 2, 1, &since), STORE_OK);
+	ck_assert_int_eq(store_last_cursor(fx.st, ab, 2, 1, &since), STORE_OK);
 	ck_assert_int_eq(since, s[3]);
-	ck_assert_int_eq(store_last_cursor(st, a, 1, 1, &since), STORE_OK);
+	ck_assert_int_eq(store_last_cursor(fx.st, a, 1, 1, &since), STORE_OK);
 	ck_assert_int_eq(since, s[0]);
-	ck_assert_int_eq(store_last_cursor(st, a, 1, 2, &since), STORE_OK);
+	ck_assert_int_eq(store_last_cursor(fx.st, a, 1, 2, &since), STORE_OK);
 	ck_assert_int_eq(since, 0); /* all of them */
-	ck_assert_int_eq(store_last_cursor(st, ab, 2, 50, &since), STORE_OK);
+	ck_assert_int_eq(store_last_cursor(fx.st, ab, 2, 50, &since), STORE_OK);
 	ck_assert_int_eq(since, 0);
 	since = -1;
-	ck_assert_int_eq(store_last_cursor(st, none, 1, 5, &since), STORE_OK);
+	ck_assert_int_eq(store_last_cursor(fx.st, none, 1, 5, &since), STORE_OK);
 	ck_assert_int_eq(since, 0);
 }
 END_TEST
@@ -279,13 +261,13 @@ START_TEST(test_read_all_since)
 	for (i = 0; i < 4; i++)
 		s[i] = append_text(i % 2 ? "odd" : "even", "x");
 	msglist_init(&l);
-	ck_assert_int_eq(store_read_all_since(st, s[0], 2, &l), STORE_OK);
+	ck_assert_int_eq(store_read_all_since(fx.st, s[0], 2, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 2);
 	ck_assert_int_eq(l.v[0]->seq, s[1]);
 	ck_assert_str_eq(l.v[0]->channel, "odd");
 	ck_assert_int_eq(l.v[1]->seq, s[2]);
 	msglist_clear(&l);
-	ck_assert_int_eq(store_read_all_since(st, s[3], 10, &l), STORE_OK);
+	ck_assert_int_eq(store_read_all_since(fx.st, s[3], 10, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 0);
 	msglist_fini(&l);
 }
@@ -305,7 +287,7 @@ START_TEST(test_raw_insert)
 		 " ('c', 'application/json', '{bad'),"
 		 " ('c', 'text/plain', '{\"a\":1}');");
 	msglist_init(&l);
-	ck_assert_int_eq(store_read_since(st, ch, 1, 0, 10, &l), STORE_OK);
+	ck_assert_int_eq(store_read_since(fx.st, ch, 1, 0, 10, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 5);
 	ck_assert_str_eq(l.v[0]->channel, "c");
 	ck_assert_ptr_null(l.v[0]->event);
@@ -323,7 +305,7 @@ START_TEST(test_raw_insert)
 	msglist_fini(&l);
 
 	/* The channel has no row, yet it exists. */
-	ck_assert_int_eq(store_channel_info(st, "c", &info), STORE_OK);
+	ck_assert_int_eq(store_channel_info(fx.st, "c", &info), STORE_OK);
 	ck_assert_int_eq(info.messages, 5);
 	ck_assert_int_gt(info.created_ms, 0);
 }
@@ -357,7 +339,7 @@ START_TEST(test_body_is_json)
 		append1("j", NULL, cases[i].type, cases[i].body,
 			cases[i].len != 0 ? cases[i].len : strlen(cases[i].body), 1);
 	msglist_init(&l);
-	ck_assert_int_eq(store_read_since(st, ch, 1, 0, 100, &l), STORE_OK);
+	ck_assert_int_eq(store_read_since(fx.st, ch, 1, 0, 100, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, sizeof cases / sizeof cases[0]);
 	for (i = 0; i < l.n; i++)
 		ck_assert_msg(l.v[i]->body_is_json == cases[i].json, "case %zu (%s)", i, cases[i].type);
@@ -378,7 +360,7 @@ START_TEST(test_group_isolation)
 	};
 	struct msglist l;
 
-	ck_assert_int_eq(store_append_groups(st, g, 3, 5), STORE_OK);
+	ck_assert_int_eq(store_append_groups(fx.st, g, 3, 5), STORE_OK);
 	ck_assert_int_eq(g[0].result, STORE_OK);
 	ck_assert_int_eq(g[1].result, STORE_INVALID);
 	ck_assert_ptr_nonnull(g[1].cause);
@@ -390,7 +372,7 @@ START_TEST(test_group_isolation)
 	free(g[1].cause);
 
 	msglist_init(&l);
-	ck_assert_int_eq(store_read_all_since(st, 0, 10, &l), STORE_OK);
+	ck_assert_int_eq(store_read_all_since(fx.st, 0, 10, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 2);
 	assert_body(l.v[0], "1");
 	assert_body(l.v[1], "3");
@@ -409,9 +391,9 @@ START_TEST(test_channels)
 	a1 = append1("a", NULL, "text/plain", "12345", 5, 100);
 	b1 = append1("b", NULL, "text/plain", "1", 1, 200);
 	a2 = append1("a", NULL, "text/plain", "123", 3, 300);
-	ck_assert_int_eq(store_set_retention(st, "c", &r), STORE_OK);
+	ck_assert_int_eq(store_set_retention(fx.st, "c", &r), STORE_OK);
 
-	ck_assert_int_eq(store_channel_info(st, "a", &info), STORE_OK);
+	ck_assert_int_eq(store_channel_info(fx.st, "a", &info), STORE_OK);
 	ck_assert_str_eq(info.name, "a");
 	ck_assert_int_eq(info.messages, 2);
 	ck_assert_int_eq(info.bytes, 8);
@@ -422,13 +404,13 @@ START_TEST(test_channels)
 	ck_assert_int_eq(info.trimmed_seq, 0);
 	ck_assert_int_eq(info.retention.max_messages, 0);
 
-	ck_assert_int_eq(store_channel_info(st, "c", &info), STORE_OK);
+	ck_assert_int_eq(store_channel_info(fx.st, "c", &info), STORE_OK);
 	ck_assert_int_eq(info.messages, 0);
 	ck_assert_int_eq(info.first_seq, 0);
 	ck_assert_int_eq(info.retention.max_messages, 7);
-	ck_assert_int_eq(store_channel_info(st, "nope", &info), STORE_NOTFOUND);
+	ck_assert_int_eq(store_channel_info(fx.st, "nope", &info), STORE_NOTFOUND);
 
-	ck_assert_int_eq(store_channel_list(st, &infos, &n), STORE_OK);
+	ck_assert_int_eq(store_channel_list(fx.st, &infos, &n), STORE_OK);
 	ck_assert_uint_eq(n, 3);
 	ck_assert_str_eq(infos[0].name, "a");
 	ck_assert_int_eq(infos[0].messages, 2);
@@ -438,31 +420,31 @@ START_TEST(test_channels)
 	ck_assert_int_eq(infos[2].retention.max_messages, 7);
 	free(infos);
 
-	ck_assert_int_eq(store_deletion_high(st, &id), STORE_OK);
+	ck_assert_int_eq(store_deletion_high(fx.st, &id), STORE_OK);
 	ck_assert_int_eq(id, 0);
-	ck_assert_int_eq(store_channel_delete(st, "a", 1234), STORE_OK);
-	ck_assert_int_eq(store_channel_info(st, "a", &info), STORE_NOTFOUND);
-	ck_assert_int_eq(store_channel_delete(st, "c", 1235), STORE_OK); /* a row, no messages */
-	ck_assert_int_eq(store_channel_delete(st, "a", 1236), STORE_NOTFOUND);
-	ck_assert_int_eq(store_channel_delete(st, "zz", 1237), STORE_NOTFOUND);
-	ck_assert_int_eq(store_deletion_high(st, &id), STORE_OK);
+	ck_assert_int_eq(store_channel_delete(fx.st, "a", 1234), STORE_OK);
+	ck_assert_int_eq(store_channel_info(fx.st, "a", &info), STORE_NOTFOUND);
+	ck_assert_int_eq(store_channel_delete(fx.st, "c", 1235), STORE_OK); /* a row, no messages */
+	ck_assert_int_eq(store_channel_delete(fx.st, "a", 1236), STORE_NOTFOUND);
+	ck_assert_int_eq(store_channel_delete(fx.st, "zz", 1237), STORE_NOTFOUND);
+	ck_assert_int_eq(store_deletion_high(fx.st, &id), STORE_OK);
 	ck_assert_int_eq(id, 2);
-	ck_assert_int_eq(store_read_deletions(st, 0, &dels, &n), STORE_OK);
+	ck_assert_int_eq(store_read_deletions(fx.st, 0, &dels, &n), STORE_OK);
 	ck_assert_uint_eq(n, 2);
 	ck_assert_str_eq(dels[0].channel, "a");
 	ck_assert_int_eq(dels[0].time_ms, 1234);
 	ck_assert_str_eq(dels[1].channel, "c");
 	ck_assert_int_gt(dels[1].id, dels[0].id);
 	free(dels);
-	ck_assert_int_eq(store_read_deletions(st, id, &dels, &n), STORE_OK);
+	ck_assert_int_eq(store_read_deletions(fx.st, id, &dels, &n), STORE_OK);
 	ck_assert_uint_eq(n, 0);
 	free(dels);
 
 	/* The highest seq was on "a": deleting it does not take seq back. */
-	ck_assert_int_eq(store_high_seq(st, &high), STORE_OK);
+	ck_assert_int_eq(store_high_seq(fx.st, &high), STORE_OK);
 	ck_assert_int_eq(high, a2);
 	ck_assert_int_gt(append_text("b", "later"), a2);
-	ck_assert_int_eq(store_channel_list(st, &infos, &n), STORE_OK);
+	ck_assert_int_eq(store_channel_list(fx.st, &infos, &n), STORE_OK);
 	ck_assert_uint_eq(n, 1);
 	free(infos);
 }
@@ -485,13 +467,13 @@ START_TEST(test_many_channels)
 	/* Names that need escaping in the bound JSON array. */
 	append_text("q\"uo\\te", "odd");
 	msglist_init(&l);
-	ck_assert_int_eq(store_read_since(st, list + 3, 64, 0, 1000, &l), STORE_OK);
+	ck_assert_int_eq(store_read_since(fx.st, list + 3, 64, 0, 1000, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 64);
 	ck_assert_str_eq(l.v[0]->channel, "ch03");
 	ck_assert_str_eq(l.v[63]->channel, "ch66");
 	msglist_clear(&l);
 	list[0] = "q\"uo\\te";
-	ck_assert_int_eq(store_read_last(st, list, 2, 10, &l), STORE_OK);
+	ck_assert_int_eq(store_read_last(fx.st, list, 2, 10, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 2);
 	ck_assert_str_eq(l.v[1]->channel, "q\"uo\\te");
 	msglist_fini(&l);
@@ -511,20 +493,20 @@ START_TEST(test_limits)
 			first = s;
 	}
 	msglist_init(&l);
-	ck_assert_int_eq(store_read_since(st, a, 1, 0, 3, &l), STORE_OK);
+	ck_assert_int_eq(store_read_since(fx.st, a, 1, 0, 3, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 3);
 	ck_assert_int_eq(l.v[2]->seq, first + 4);
 	msglist_clear(&l);
-	ck_assert_int_eq(store_read_since(st, ab, 2, first, 5, &l), STORE_OK);
+	ck_assert_int_eq(store_read_since(fx.st, ab, 2, first, 5, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 5);
 	ck_assert_int_eq(l.v[0]->seq, first + 1);
 	ck_assert_int_eq(l.v[4]->seq, first + 5);
 	msglist_clear(&l);
-	ck_assert_int_eq(store_read_since(st, a, 1, 0, 0, &l), STORE_OK);
-	ck_assert_int_eq(store_read_last(st, ab, 2, 0, &l), STORE_OK);
-	ck_assert_int_eq(store_read_since(st, ab, 0, 0, 10, &l), STORE_OK);
+	ck_assert_int_eq(store_read_since(fx.st, a, 1, 0, 0, &l), STORE_OK);
+	ck_assert_int_eq(store_read_last(fx.st, ab, 2, 0, &l), STORE_OK);
+	ck_assert_int_eq(store_read_since(fx.st, ab, 0, 0, 10, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 0);
-	ck_assert_int_eq(store_read_since(st, ab, 2, 0, SIZE_MAX, &l), STORE_OK);
+	ck_assert_int_eq(store_read_since(fx.st, ab, 2, 0, SIZE_MAX, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, 20);
 	msglist_fini(&l);
 }
@@ -544,7 +526,7 @@ START_TEST(test_large_body)
 	seq = append1("big", NULL, "application/octet-stream", body, len, 1);
 	msglist_init(&l);
 	/* Over STORE_INLINE_MAX_BYTES: announced with its size, not read. */
-	ck_assert_int_eq(store_read_one(st, "big", seq, &l), STORE_OK);
+	ck_assert_int_eq(store_read_one(fx.st, "big", seq, &l), STORE_OK);
 	ck_assert_uint_eq(l.v[0]->body_len, len);
 	ck_assert_int_eq(l.v[0]->body_omitted, 1);
 	ck_assert_int_eq(l.v[0]->body_is_json, 0);
@@ -563,17 +545,17 @@ check_body_reads_back(int64_t seq, const unsigned char *body, size_t len)
 	unsigned char *got = xmalloc(len + 1);
 	size_t off, n;
 
-	ck_assert_int_eq(store_body_open(st, "big", seq, &info), STORE_OK);
+	ck_assert_int_eq(store_body_open(fx.st, "big", seq, &info), STORE_OK);
 	ck_assert_int_eq(info.size, (int64_t)len);
 	ck_assert_str_eq(info.content_type, "application/octet-stream");
 	for (off = 0; off < len; off += n) {
 		n = len - off < 100003 ? len - off : 100003;
-		ck_assert_int_eq(store_body_read(st, (int64_t)off, got + off, n), STORE_OK);
+		ck_assert_int_eq(store_body_read(fx.st, (int64_t)off, got + off, n), STORE_OK);
 	}
-	ck_assert_int_eq(store_body_read(st, (int64_t)len - 1, got, 2), STORE_INVALID);
-	store_body_close(st);
+	ck_assert_int_eq(store_body_read(fx.st, (int64_t)len - 1, got, 2), STORE_INVALID);
+	store_body_close(fx.st);
 	ck_assert_int_eq(memcmp(got, body, len), 0);
-	ck_assert_int_eq(store_body_open(st, "other", seq, &info), STORE_NOTFOUND);
+	ck_assert_int_eq(store_body_open(fx.st, "other", seq, &info), STORE_NOTFOUND);
 	free(got);
 }
 
@@ -598,20 +580,20 @@ spool_body(const char *spool, size_t len)
 START_TEST(test_body_from_file)
 {
 	size_t len = (3 << 20) + 17;
-	char *spool = xasprintf("%s/spool", dir);
+	char *spool = xasprintf("%s/spool", fx.dir);
 	unsigned char *body = spool_body(spool, len);
 	struct store_pub p = {"big", NULL, "application/octet-stream", NULL, len, spool, NULL};
 	struct store_group g = {&p, 1, NULL, STORE_ERROR, NULL, NULL};
 	int64_t seq = 0;
 
 	g.seqs = &seq;
-	ck_assert_int_eq(store_append_groups(st, &g, 1, 1), STORE_OK);
+	ck_assert_int_eq(store_append_groups(fx.st, &g, 1, 1), STORE_OK);
 	ck_assert_int_eq(g.result, STORE_OK);
 	check_body_reads_back(seq, body, len);
 
 	/* A file shorter than body_len fails the group, nothing written. */
 	p.body_len = len + 1;
-	ck_assert_int_eq(store_append_groups(st, &g, 1, 2), STORE_OK);
+	ck_assert_int_eq(store_append_groups(fx.st, &g, 1, 2), STORE_OK);
 	ck_assert_int_ne(g.result, STORE_OK);
 	free(g.cause);
 	free(body);
@@ -628,11 +610,11 @@ START_TEST(test_big_batch)
 
 	for (i = 0; i < n; i++)
 		p[i] = (struct store_pub){ i % 3 ? "x" : "y", NULL, "text/plain", "payload", 7, NULL, NULL };
-	ck_assert_int_eq(store_append_groups(st, &g, 1, 1), STORE_OK);
+	ck_assert_int_eq(store_append_groups(fx.st, &g, 1, 1), STORE_OK);
 	ck_assert_int_eq(g.result, STORE_OK);
 	for (i = 1; i < n; i++)
 		ck_assert_int_eq(seqs[i], seqs[i - 1] + 1);
-	ck_assert_int_eq(store_high_seq(st, &high), STORE_OK);
+	ck_assert_int_eq(store_high_seq(fx.st, &high), STORE_OK);
 	ck_assert_int_eq(high, seqs[n - 1]);
 	ck_assert_uint_eq(count_all(), n);
 	free(p);
@@ -654,9 +636,9 @@ START_TEST(test_busy_when_locked)
 
 	append_text("keep", "1");
 	append_text("keep", "2");
-	st2 = store_open(path, 0, 50, &cause);
+	st2 = store_open(fx.path, 0, 50, &cause);
 	ck_assert_ptr_nonnull(st2);
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 
 	ck_assert_int_eq(store_append_groups(st2, &g, 1, 1), STORE_BUSY);
@@ -689,7 +671,7 @@ START_TEST(test_busy_when_readonly)
 	char *cause = NULL;
 
 	append_text("a", "1");
-	ro = store_open(path, STORE_READONLY, 50, &cause);
+	ro = store_open(fx.path, STORE_READONLY, 50, &cause);
 	ck_assert_msg(ro != NULL, "%s", cause);
 	ck_assert_int_eq(store_append_groups(ro, &g, 1, 1), STORE_BUSY);
 	ck_assert_int_eq(g.result, STORE_BUSY);
@@ -712,7 +694,7 @@ START_TEST(test_version_mismatch)
 	struct store *other;
 
 	raw_exec("PRAGMA user_version = 7");
-	other = store_open(path, STORE_CREATE, 50, &cause);
+	other = store_open(fx.path, STORE_CREATE, 50, &cause);
 	ck_assert_ptr_null(other);
 	ck_assert_ptr_nonnull(cause);
 	ck_assert_msg(strstr(cause, "version 7") != NULL && strstr(cause, "version 2") != NULL, "%s", cause);
@@ -722,8 +704,8 @@ END_TEST
 
 START_TEST(test_not_initialised)
 {
-	char *empty = xasprintf("%s/empty.db", dir), *missing = xasprintf("%s/missing.db", dir);
-	char *foreign = xasprintf("%s/foreign.db", dir), *cause = NULL;
+	char *empty = xasprintf("%s/empty.db", fx.dir), *missing = xasprintf("%s/missing.db", fx.dir);
+	char *foreign = xasprintf("%s/foreign.db", fx.dir), *cause = NULL;
 	sqlite3 *db = NULL;
 	FILE *f;
 
@@ -761,11 +743,11 @@ START_TEST(test_not_found)
 	struct store_retention bad = { -1, 0, 0 };
 
 	msglist_init(&l);
-	ck_assert_int_eq(store_read_one(st, "a", seq + 1, &l), STORE_NOTFOUND);
-	ck_assert_int_eq(store_read_one(st, "b", seq, &l), STORE_NOTFOUND);
+	ck_assert_int_eq(store_read_one(fx.st, "a", seq + 1, &l), STORE_NOTFOUND);
+	ck_assert_int_eq(store_read_one(fx.st, "b", seq, &l), STORE_NOTFOUND);
 	ck_assert_uint_eq(l.n, 0);
 	msglist_fini(&l);
-	ck_assert_int_eq(store_set_retention(st, "a", &bad), STORE_INVALID);
+	ck_assert_int_eq(store_set_retention(fx.st, "a", &bad), STORE_INVALID);
 }
 END_TEST
 
@@ -778,17 +760,17 @@ START_TEST(test_epoch)
 	char first[STORE_EPOCH_LEN + 1];
 	char *cause = NULL;
 
-	ck_assert_uint_eq(strlen(store_epoch(st)), STORE_EPOCH_LEN);
-	ck_assert_uint_eq(strspn(store_epoch(st), "0123456789abcdef"), STORE_EPOCH_LEN);
-	snprintf(first, sizeof first, "%s", store_epoch(st));
-	other = store_open(path, 0, 50, &cause);
+	ck_assert_uint_eq(strlen(store_epoch(fx.st)), STORE_EPOCH_LEN);
+	ck_assert_uint_eq(strspn(store_epoch(fx.st), "0123456789abcdef"), STORE_EPOCH_LEN);
+	snprintf(first, sizeof first, "%s", store_epoch(fx.st));
+	other = store_open(fx.path, 0, 50, &cause);
 	ck_assert_msg(other != NULL, "%s", cause);
 	ck_assert_str_eq(store_epoch(other), first);
 	store_close(other);
 
 	/* Another database has another epoch. */
 	{
-		char *p2 = xasprintf("%s/other.db", dir);
+		char *p2 = xasprintf("%s/other.db", fx.dir);
 
 		other = store_open(p2, STORE_CREATE, 50, &cause);
 		ck_assert_msg(other != NULL, "%s", cause);
@@ -799,11 +781,11 @@ START_TEST(test_epoch)
 
 	/* A database of before: no table. Read-only: no epoch; writable: a new one. */
 	raw_exec("DROP TABLE database_info");
-	ro = store_open(path, STORE_READONLY, 50, &cause);
+	ro = store_open(fx.path, STORE_READONLY, 50, &cause);
 	ck_assert_msg(ro != NULL, "%s", cause);
 	ck_assert_str_eq(store_epoch(ro), "");
 	store_close(ro);
-	other = store_open(path, 0, 50, &cause);
+	other = store_open(fx.path, 0, 50, &cause);
 	ck_assert_msg(other != NULL, "%s", cause);
 	ck_assert_uint_eq(strlen(store_epoch(other)), STORE_EPOCH_LEN);
 	ck_assert_str_ne(store_epoch(other), first);
@@ -812,13 +794,13 @@ START_TEST(test_epoch)
 
 	/* The row deleted (after restoring a backup): a new epoch too. */
 	raw_exec("DELETE FROM database_info");
-	other = store_open(path, 0, 50, &cause);
+	other = store_open(fx.path, 0, 50, &cause);
 	ck_assert_msg(other != NULL, "%s", cause);
 	ck_assert_uint_eq(strlen(store_epoch(other)), STORE_EPOCH_LEN);
 	ck_assert_str_ne(store_epoch(other), first);
 	store_close(other);
 
-	other = store_open(path, STORE_SYNC_NORMAL, 50, &cause);
+	other = store_open(fx.path, STORE_SYNC_NORMAL, 50, &cause);
 	ck_assert_msg(other != NULL, "%s", cause);
 	store_close(other);
 	ck_assert_int_eq(store_durability_flags("normal"), STORE_SYNC_NORMAL);
@@ -834,19 +816,19 @@ START_TEST(test_cursor_resume)
 	char other[STORE_EPOCH_LEN + 1];
 	int rollback = -1;
 
-	snprintf(other, sizeof other, "%s", store_epoch(st));
+	snprintf(other, sizeof other, "%s", store_epoch(fx.st));
 	other[0] = other[0] == '0' ? '1' : '0';
-	ck_assert_int_eq(store_cursor_resume(st, NULL, 5, 9, &rollback), 5);
+	ck_assert_int_eq(store_cursor_resume(fx.st, NULL, 5, 9, &rollback), 5);
 	ck_assert_int_eq(rollback, 0);
-	ck_assert_int_eq(store_cursor_resume(st, "", 9, 9, &rollback), 9);
+	ck_assert_int_eq(store_cursor_resume(fx.st, "", 9, 9, &rollback), 9);
 	ck_assert_int_eq(rollback, 0);
-	ck_assert_int_eq(store_cursor_resume(st, store_epoch(st), 5, 9, &rollback), 5);
+	ck_assert_int_eq(store_cursor_resume(fx.st, store_epoch(fx.st), 5, 9, &rollback), 5);
 	ck_assert_int_eq(rollback, 0);
-	ck_assert_int_eq(store_cursor_resume(st, other, 5, 9, &rollback), 0);
+	ck_assert_int_eq(store_cursor_resume(fx.st, other, 5, 9, &rollback), 0);
 	ck_assert_int_eq(rollback, 1);
-	ck_assert_int_eq(store_cursor_resume(st, NULL, 12, 9, &rollback), 9);
+	ck_assert_int_eq(store_cursor_resume(fx.st, NULL, 12, 9, &rollback), 9);
 	ck_assert_int_eq(rollback, 1);
-	ck_assert_int_eq(store_cursor_resume(st, store_epoch(st), 12, 0, &rollback), 0);
+	ck_assert_int_eq(store_cursor_resume(fx.st, store_epoch(fx.st), 12, 0, &rollback), 0);
 	ck_assert_int_eq(rollback, 1);
 }
 END_TEST
@@ -864,7 +846,7 @@ append_key(const char *channel, const char *event, const char *body, const char 
 	int64_t s = 0;
 	struct store_group g = { &p, 1, &s, STORE_ERROR, NULL, &o };
 
-	ck_assert_int_eq(store_append_groups(st, &g, 1, now), STORE_OK);
+	ck_assert_int_eq(store_append_groups(fx.st, &g, 1, now), STORE_OK);
 	ck_assert((g.result == STORE_OK) == (g.cause == NULL));
 	free(g.cause);
 	if (seq != NULL)
@@ -882,7 +864,7 @@ raw_int(const char *sql)
 	sqlite3_stmt *s = NULL;
 	int64_t v;
 
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
 	ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(db));
 	ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
 	v = sqlite3_column_int64(s, 0);
@@ -950,7 +932,7 @@ START_TEST(test_idem_expiry)
 	char key[16];
 	int i;
 
-	store_idem_set_window(st, 1000);
+	store_idem_set_window(fx.st, 1000);
 	ck_assert_int_eq(append_key("a", NULL, "x", "k", 10000, &s1, NULL), STORE_OK);
 	ck_assert_int_eq(append_key("a", NULL, "x", "k", 10999, &s2, &o), STORE_OK);
 	ck_assert_int_eq(s2, s1);
@@ -970,12 +952,12 @@ START_TEST(test_idem_expiry)
 	}
 	ck_assert_int_eq(append_key("a", NULL, "x", "new", 30000, NULL, NULL), STORE_OK);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM idempotency_keys"), 7);
-	ck_assert_int_eq(store_idem_expire(st, 30000, 3, &deleted), STORE_OK);
+	ck_assert_int_eq(store_idem_expire(fx.st, 30000, 3, &deleted), STORE_OK);
 	ck_assert_int_eq(deleted, 3);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM idempotency_keys WHERE key IN ('k', 'old-0', 'old-1')"), 0);
-	ck_assert_int_eq(store_idem_expire(st, 30000, 100, &deleted), STORE_OK);
+	ck_assert_int_eq(store_idem_expire(fx.st, 30000, 100, &deleted), STORE_OK);
 	ck_assert_int_eq(deleted, 3);
-	ck_assert_int_eq(store_idem_expire(st, 30000, 100, &deleted), STORE_OK);
+	ck_assert_int_eq(store_idem_expire(fx.st, 30000, 100, &deleted), STORE_OK);
 	ck_assert_int_eq(deleted, 0);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM idempotency_keys"), 1);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM idempotency_keys WHERE key = 'new'"), 1);
@@ -997,7 +979,7 @@ START_TEST(test_idem_same_transaction)
 		{ p2, 2, s2, STORE_ERROR, NULL, o2 },
 	};
 
-	ck_assert_int_eq(store_append_groups(st, g, 3, 5), STORE_OK);
+	ck_assert_int_eq(store_append_groups(fx.st, g, 3, 5), STORE_OK);
 	ck_assert_int_eq(g[0].result, STORE_OK);
 	ck_assert_int_eq(g[1].result, STORE_OK);
 	ck_assert_int_eq(g[2].result, STORE_OK);
@@ -1011,7 +993,7 @@ START_TEST(test_idem_same_transaction)
 	/* A group that fails after storing a key undoes the key too. */
 	p2[1].body = "z";
 	p2[0].idem_key = "fresh";
-	ck_assert_int_eq(store_append_groups(st, &g[2], 1, 6), STORE_OK);
+	ck_assert_int_eq(store_append_groups(fx.st, &g[2], 1, 6), STORE_OK);
 	ck_assert_int_eq(g[2].result, STORE_CONFLICT);
 	free(g[2].cause);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM idempotency_keys WHERE key = 'fresh'"), 0);
@@ -1023,24 +1005,24 @@ END_TEST
 START_TEST(test_idem_body_from_file)
 {
 	size_t len = (1 << 20) + 3;
-	char *spool = xasprintf("%s/spool", dir);
+	char *spool = xasprintf("%s/spool", fx.dir);
 	unsigned char *body = spool_body(spool, len);
 	struct store_pub p = { "big", NULL, "application/octet-stream", NULL, len, spool, "file-key" };
 	struct store_outcome o;
 	int64_t s1 = 0, s2 = 0;
 	struct store_group g = { &p, 1, &s1, STORE_ERROR, NULL, &o };
 
-	ck_assert_int_eq(store_append_groups(st, &g, 1, 1), STORE_OK);
+	ck_assert_int_eq(store_append_groups(fx.st, &g, 1, 1), STORE_OK);
 	ck_assert_int_eq(g.result, STORE_OK);
 	p.body_path = NULL;
 	p.body = body;
 	g.seqs = &s2;
-	ck_assert_int_eq(store_append_groups(st, &g, 1, 2), STORE_OK);
+	ck_assert_int_eq(store_append_groups(fx.st, &g, 1, 2), STORE_OK);
 	ck_assert_int_eq(g.result, STORE_OK);
 	ck_assert_int_eq(o.replayed, 1);
 	ck_assert_int_eq(s2, s1);
 	body[len - 1] ^= 1;
-	ck_assert_int_eq(store_append_groups(st, &g, 1, 3), STORE_OK);
+	ck_assert_int_eq(store_append_groups(fx.st, &g, 1, 3), STORE_OK);
 	ck_assert_int_eq(g.result, STORE_CONFLICT);
 	free(g.cause);
 	ck_assert_uint_eq(count_all(), 1);
@@ -1082,19 +1064,19 @@ START_TEST(test_idem_migrate)
 	struct store *ro;
 	int64_t s1 = 0, s2 = 0;
 
-	fresh = raw_idem_shape(path);
+	fresh = raw_idem_shape(fx.path);
 	ck_assert_msg(strstr(fresh, "digest BLOB 1 0;") != NULL, "%s", fresh);
 	append_text("a", "old");
-	store_close(st);
+	store_close(fx.st);
 	raw_exec("DROP TABLE idempotency_keys; PRAGMA user_version = 1");
-	ro = store_open(path, STORE_READONLY, 1000, &cause);
+	ro = store_open(fx.path, STORE_READONLY, 1000, &cause);
 	ck_assert_msg(ro != NULL, "%s", cause);
 	store_close(ro);
 	ck_assert_int_eq(raw_int("PRAGMA user_version"), 1);
-	st = store_open(path, 0, 1000, &cause);
-	ck_assert_msg(st != NULL, "%s", cause);
+	fx.st = store_open(fx.path, 0, 1000, &cause);
+	ck_assert_msg(fx.st != NULL, "%s", cause);
 	ck_assert_int_eq(raw_int("PRAGMA user_version"), 2); /* store_sqlite.c's schema version */
-	migrated = raw_idem_shape(path);
+	migrated = raw_idem_shape(fx.path);
 	ck_assert_str_eq(migrated, fresh);
 	ck_assert_uint_eq(count_all(), 1);
 	ck_assert_int_eq(append_key("a", NULL, "x", "k", 1, &s1, NULL), STORE_OK);
