@@ -98,7 +98,7 @@ int64_t feed_seen_deletion(const struct feed *f);
 /* Where a subscriber resumes that has seen every seq up to *since on the
  * nch channels (epoch: the database epoch its client last saw; NULL or "":
  * unchecked), and whether it must first be told that it missed messages
- * (DESIGN: gaps are never silent). A cursor of another epoch resumes at 0
+ * (README: gaps are never silent). A cursor of another epoch resumes at 0
  * (the whole stored history), one above every seq assigned here (a
  * restored database, a power loss under durability = normal) at the
  * highest (store_cursor_resume): *since is set to that. Returns 1 when it

@@ -28,7 +28,8 @@
 
 /* The buckets of the wake latency histogram, in microseconds: 50 us to 1 s.
  * Local delivery takes well under a millisecond; a commit seen only through
- * the WAL re-reads (wake.h) takes 1 to 512 ms more. */
+ * the re-reads after a "soon" signal (store.h: STORE_WATCH_SOON) takes 1 to
+ * 512 ms more. */
 static const int64_t handler_latency_bounds_us[] = {50,    100,    250,    500,    1000,   2500,
 						    5000,  10000,  25000,  50000,  100000, 250000,
 						    500000, 1000000};

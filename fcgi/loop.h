@@ -2,10 +2,12 @@
 /*
  * The event loop that holds parked requests: long polls waiting for a
  * message, and open SSE and NDJSON streams (framed through push.h). One
- * thread, one epoll set: the cross-process wake fd (wake.h), an eventfd for
- * this process's own commits and new parked requests, and every parked
- * FastCGI connection, so that a waiting request costs memory, never a thread. On every wake-up it
- * reads the new rows once and answers every subscriber they concern.
+ * thread, one epoll set: the store's commit watch (through its feed,
+ * feed.h), an eventfd for this process's own commits and new parked
+ * requests, and every parked FastCGI connection, so that a waiting request
+ * costs memory, never a thread. On every wake-up the feed reads the new
+ * rows once and the loop answers every subscriber they concern
+ * (subindex.h).
  */
 #ifndef FCPUSH_LOOP_H
 #define FCPUSH_LOOP_H

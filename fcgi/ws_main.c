@@ -12,7 +12,7 @@
  * The loop watches, besides the sockets, four descriptors adopted into lws
  * as raw files: the feed's fd (feed.h: commits by any process), a
  * signalfd for SIGTERM/SIGINT, a timerfd for the 1, 2, 4 ... 512 ms
- * re-reads after a WAL write (wake.h; see wsd_recheck_callback for why not
+ * re-reads after a WAL write (store.h: STORE_WATCH_SOON; see wsd_recheck_callback for why not
  * an lws timer), and the eventfd by which the commit thread says a batch is
  * done. That rather than a helper thread calling lws_cancel_service: the
  * reading store connection, the subscriber index and every queue then
