@@ -642,8 +642,9 @@ wsd_recheck_arm(struct wsd *d)
 
 /* A WAL write was seen: its commit may not be visible yet (store.h:
  * STORE_WATCH_SOON). Look again after 1, 2, 4 ... 512 ms until new rows
- * show up (feed.h). On a timerfd, not an lws timer: lws 4.1 hands its loop timeouts in whole milliseconds, so a
- * timer due within the millisecond makes the loop spin until then
+ * show up (feed.h). On a timerfd, not an lws timer: lws 4.1 hands its loop
+ * timeouts in whole milliseconds, so a timer due within the millisecond
+ * makes the loop spin until then
  * (measured on its poll loop, which rounds down: ~2,000 poll calls after
  * one publish; its libuv glue rounds to the nearest). */
 int
