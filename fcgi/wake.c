@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Cross-process wake-up through inotify on the database directory, filtered
- * to the -wal and -wake files (see wake.h).
+ * to the -wal and -wake files (see wake.h). A store location that is not a
+ * file ("SCHEME://...", e.g. the NATS backend) is watched through the
+ * backend's own commit feed (store_watch_*, store.h) behind the same calls,
+ * until the engine calls store_watch_* itself.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,10 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store.h"
 #include "util.h"
 #include "wake.h"
 
 struct wake {
+	struct store_watch *watch; /* a backend's feed, for a "SCHEME://" location; else NULL */
 	int fd;
 	int wd;
 	int notify_fd;     /* DB-wake, opened for writing; -1 when it cannot be */
@@ -32,6 +37,16 @@ wake_new(const char *db_path, char **cause)
 	const char *dir = dirname(copy1), *base = basename(copy2);
 
 	w->wd = -1;
+	w->notify_fd = -1;
+	if (strstr(db_path, "://") != NULL) {
+		w->fd = -1;
+		w->watch = store_watch_new(db_path, cause);
+		if (w->watch == NULL)
+			goto fail;
+		free(copy1);
+		free(copy2);
+		return w;
+	}
 	w->wal_name = xasprintf("%s-wal", base);
 	w->notify_name = xasprintf("%s-wake", base);
 	w->notify_fd = wake_open_notify(db_path);
@@ -62,6 +77,7 @@ wake_free(struct wake *w)
 {
 	if (w == NULL)
 		return;
+	store_watch_free(w->watch);
 	if (w->fd != -1)
 		close(w->fd);
 	if (w->notify_fd != -1)
@@ -74,6 +90,8 @@ wake_free(struct wake *w)
 int
 wake_fd(const struct wake *w)
 {
+	if (w->watch != NULL)
+		return store_watch_fd(w->watch);
 	return w->fd;
 }
 
@@ -87,6 +105,11 @@ wake_drain(struct wake *w)
 	ssize_t n;
 	char *p;
 
+	if (w->watch != NULL) {
+		n = store_watch_drain(w->watch);
+		return n < 0 ? -1
+			     : ((n & STORE_WATCH_COMMIT) ? WAKE_COMMIT : 0) | ((n & STORE_WATCH_SOON) ? WAKE_WAL : 0);
+	}
 	for (;;) {
 		n = read(w->fd, events, sizeof events);
 		if (n == -1 && errno == EINTR)
@@ -110,6 +133,8 @@ wake_drain(struct wake *w)
 int
 wake_notify(struct wake *w)
 {
+	if (w->watch != NULL)
+		return 0; /* the backend's appends tell every watcher themselves */
 	return wake_notify_fd(w->notify_fd);
 }
 
