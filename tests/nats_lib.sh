@@ -84,6 +84,7 @@ nats_cluster_start() {
 			echo "server_name: n$k"
 			echo "listen: 127.0.0.1:$((base + 3 * (k - 1)))"
 			echo "http: 127.0.0.1:$((base + 3 * (k - 1) + 2))"
+			echo "max_payload: 8MB"
 			echo "jetstream { store_dir: \"$dir/n$k/js\" }"
 			if [ "$n" -gt 1 ]; then
 				echo "cluster { name: fcpush, listen: 127.0.0.1:$((base + 3 * (k - 1) + 1)), routes: [$routes] }"
