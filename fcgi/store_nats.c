@@ -1057,6 +1057,12 @@ ns_append_groups(struct store *base, struct store_group *groups, size_t ngroups,
 		groups[g].cause = NULL;
 	}
 	first[ngroups] = total;
+	/* Each ack has its own deadline: an ack lost with a server (killed
+	 * before it answered) is then reported to ns_ack_cb as a timeout and
+	 * leaves libnats' pending set; without one it stays pending for ever
+	 * and every later js_PublishAsyncComplete times out. */
+	jsPubOptions_Init(&po);
+	po.MaxWait = st->wait_ms;
 	pthread_mutex_lock(&st->lock);
 	st->slots = xrealloc(st->slots, (total > 0 ? total : 1) * sizeof *st->slots);
 	memset(st->slots, 0, (total > 0 ? total : 1) * sizeof *st->slots);
@@ -1089,7 +1095,7 @@ ns_append_groups(struct store *base, struct store_group *groups, size_t ngroups,
 			st->slots[k].msg = m;
 			st->npub++;
 			pthread_mutex_unlock(&st->lock);
-			s = js_PublishMsgAsync(st->js, &m, NULL);
+			s = js_PublishMsgAsync(st->js, &m, &po);
 			if (s != NATS_OK) {
 				natsMsg_Destroy(m);
 				pthread_mutex_lock(&st->lock);
@@ -1102,8 +1108,6 @@ ns_append_groups(struct store *base, struct store_group *groups, size_t ngroups,
 		}
 		free(msgs);
 	}
-	jsPubOptions_Init(&po);
-	po.MaxWait = st->wait_ms;
 	s = js_PublishAsyncComplete(st->js, &po);
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 1;

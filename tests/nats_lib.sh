@@ -13,6 +13,8 @@
 #   nats_node_stop DIR K [SIG] stop node K (1-based) with SIG (TERM), wait
 #   nats_node_start DIR K      start node K again from its config
 #   nats_cluster_stop DIR      stop every node of DIR (pid files), wait
+#   nats_stream_leader DIR S   the node number (K) leading stream S, asked
+#                              of the first node that answers (needs jq)
 #
 # Ports: NATS_BASE_PORT (default: a free one between 20000 and 32000) and the
 # next 3N-1 ports: client, cluster and monitoring port of each node.
@@ -119,4 +121,15 @@ nats_cluster_stop() {
 	for k in $(cd "$dir" 2>/dev/null && ls -d n* 2>/dev/null | sed 's/^n//'); do
 		nats_node_stop "$dir" "$k"
 	done
+}
+
+nats_stream_leader() {
+	local dir=$1 stream=$2 conf mon leader
+	for conf in "$dir"/n*/nats.conf; do
+		mon=$(sed -n 's/^http: 127.0.0.1:\([0-9]*\)$/\1/p' "$conf")
+		leader=$(curl -s --max-time 2 "http://127.0.0.1:$mon/jsz?accounts=true&streams=true" 2>/dev/null |
+			jq -r --arg s "$stream" '[.account_details[]?.stream_detail[]? | select(.name == $s) | .cluster.leader][0] // empty' 2>/dev/null)
+		[ -n "$leader" ] && { echo "${leader#n}"; return 0; }
+	done
+	return 1
 }
