@@ -944,7 +944,10 @@ ns_gap(struct store *base, const char *const *channels, size_t nch, int64_t sinc
 
 /* ---- appends --------------------------------------------------------- */
 
-/* PubAck (or its failure) of one async publish, on libnats' thread. */
+/* PubAck (or its failure) of one async publish, on libnats' thread. The
+ * message is matched to its slot by address while it is still alive (it is
+ * destroyed here, after the match; a slot once done is never matched again,
+ * so a later message at the same address cannot be taken for it). */
 static void
 ns_ack_cb(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
@@ -967,6 +970,7 @@ ns_ack_cb(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure
 		break;
 	}
 	pthread_mutex_unlock(&st->lock);
+	natsMsg_Destroy(msg); /* an AckHandler owns the message (nats.h, jsPubAckHandler) */
 }
 
 /* Read a file body into memory (it is bounded by max_payload). */
