@@ -43,7 +43,8 @@ struct config_option {
 
 static const struct config_option config_options[] = {
 	OPT_STRING(database, "/var/lib/fcpush/fcpush.db", 0,
-	    "SQLite database file holding every message (created by `fcpush init`)."),
+	    "The message store (created by `fcpush init`): an SQLite database file, or "
+	    "nats://HOST:PORT[,HOST:PORT...]/STREAM[?replicas=N] for NATS JetStream (README)."),
 	OPT_STRING(listen, "", 0,
 	    "Where the FastCGI worker listens: a unix socket path or host:port. Empty: the socket "
 	    "the web server passes on fd 0 (lighttpd, mod_fcgid, spawn-fcgi)."),
