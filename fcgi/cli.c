@@ -566,7 +566,7 @@ main(int argc, char **argv)
 		db = cfg.database;
 	if (strcmp(cmd, "init") == 0)
 		flags = STORE_CREATE;
-	else if (access(db, F_OK) == -1 && errno == ENOENT) {
+	else if (strstr(db, "://") == NULL && access(db, F_OK) == -1 && errno == ENOENT) { /* a file store */
 		fprintf(stderr, "fcpush: no database at %s; create it first:\n  fcpush --database %s init\n", db, db);
 		goto out;
 	}

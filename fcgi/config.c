@@ -46,8 +46,9 @@ struct config_option {
 
 static const struct config_option config_options[] = {
 	OPT_STRING(database, "/var/lib/fcpush/fcpush.db", 0,
-	    "Where every message is stored: a SQLite database file (created by `fcpush init`), also "
-	    "written `sqlite:FILE`; another store backend is named by its scheme (README: store backends)."),
+	    "Where every message is stored (created by `fcpush init`): a SQLite database file, also "
+	    "written `sqlite:FILE`, or nats://HOST:PORT[,HOST:PORT...]/STREAM[?replicas=N] for NATS "
+	    "JetStream (README: store backends)."),
 	OPT_STRING(listen, "", 0,
 	    "Where the FastCGI worker listens: a unix socket path or host:port. Empty: the socket "
 	    "the web server passes on fd 0 (lighttpd, mod_fcgid, spawn-fcgi)."),

@@ -14,9 +14,15 @@
 
 /* The backends, each one file. Adding one: its file, its line here. */
 extern const struct store_ops store_sqlite_ops; /* store_sqlite.c: the default, for bare paths */
+#ifdef HAVE_NATS
+extern const struct store_ops store_nats_ops; /* store_nats.c: nats://host:port,.../STREAM */
+#endif
 
 static const struct store_ops *const backends[] = {
 	&store_sqlite_ops,
+#ifdef HAVE_NATS
+	&store_nats_ops,
+#endif
 };
 
 #define NBACKENDS (sizeof backends / sizeof backends[0])

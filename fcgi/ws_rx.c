@@ -37,6 +37,12 @@
  * state of fcpush-ws outside struct wsd. */
 static struct wrx *wsd_rx;
 static size_t wsd_nrx;
+/* Set on the thread that runs the lws loop (the one that makes slots):
+ * recv and send below leave every other thread's sockets alone. Other
+ * threads use sockets too (a store backend's client library, such as
+ * libnats' reader thread) and must neither race the loop on wsd_rx nor
+ * have their bytes taken for WebSocket frames. */
+static _Thread_local int wsd_rx_thread;
 
 /* Forget c in its socket's frame check: c is being freed. */
 void
@@ -68,6 +74,7 @@ wsd_rx_slot(int fd)
 
 	if (fd < 0)
 		return NULL;
+	wsd_rx_thread = 1;
 	if ((size_t)fd >= wsd_nrx) {
 		n = wsd_nrx == 0 ? 1024 : wsd_nrx;
 		while (n <= (size_t)fd)
@@ -171,7 +178,8 @@ recv(int fd, void *buf, size_t len, int flags)
 	struct wrx *r;
 	size_t ok;
 
-	if (n <= 0 || (flags & MSG_PEEK) != 0 || fd < 0 || (size_t)fd >= wsd_nrx || !wsd_rx[fd].active)
+	if (n <= 0 || !wsd_rx_thread || (flags & MSG_PEEK) != 0 || fd < 0 || (size_t)fd >= wsd_nrx ||
+	    !wsd_rx[fd].active)
 		return n;
 	r = &wsd_rx[fd];
 	if (r->fc.close_code != 0) {
@@ -206,7 +214,7 @@ send(int fd, const void *buf, size_t len, int flags)
 {
 	struct wconn *c;
 
-	if (len >= 2 && *(const unsigned char *)buf == 0x88 && fd >= 0 && (size_t)fd < wsd_nrx &&
+	if (wsd_rx_thread && len >= 2 && *(const unsigned char *)buf == 0x88 && fd >= 0 && (size_t)fd < wsd_nrx &&
 	    (c = wsd_rx[fd].c) != NULL && !lws_partial_buffered(c->wsi))
 		c->close_sent = 1;
 	return sendto(fd, buf, len, flags, NULL, 0);

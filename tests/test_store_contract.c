@@ -39,9 +39,35 @@ sqlite_scheme(const char *dir)
 	return xasprintf("sqlite:%s/contract.db", dir);
 }
 
+#ifdef HAVE_NATS
+/* A fresh stream on the server FCPUSH_TEST_NATS_URL names ("nats://HOST:PORT",
+ * with JetStream); skipped when unset. The stream is named after the fresh
+ * directory, so every test gets its own. */
+static char *
+nats_stream(const char *dir)
+{
+	const char *url = getenv("FCPUSH_TEST_NATS_URL"), *base = strrchr(dir, '/');
+	char name[40];
+	size_t i, n = 0;
+
+	if (url == NULL || url[0] == '\0')
+		return NULL;
+	base = base != NULL ? base + 1 : dir;
+	for (i = 0; base[i] != '\0' && n < sizeof name - 1; i++)
+		if ((base[i] >= 'a' && base[i] <= 'z') || (base[i] >= 'A' && base[i] <= 'Z') ||
+		    (base[i] >= '0' && base[i] <= '9'))
+			name[n++] = base[i];
+	name[n] = '\0';
+	return xasprintf("%s%s/ct_%s", strncmp(url, "nats://", 7) == 0 ? "" : "nats://", url, name);
+}
+#endif
+
 static const struct contract_backend backends[] = {
 	{ "sqlite (bare path)", sqlite_path },
 	{ "sqlite (sqlite: scheme)", sqlite_scheme },
+#ifdef HAVE_NATS
+	{ "nats (FCPUSH_TEST_NATS_URL)", nats_stream },
+#endif
 };
 
 #define NBACKENDS ((int)(sizeof backends / sizeof backends[0]))

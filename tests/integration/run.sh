@@ -6,6 +6,8 @@
 # file sets up its own through tests/lib.sh). Prints one ok/FAIL line per
 # case; exits 1 when any failed, 77 (automake SKIP) when no server exists.
 #   FCPUSH_TEST_ONLY=t_longpoll   run only the files whose name contains this
+#   FCPUSH_TEST_STORE=nats        run them against the NATS JetStream backend
+#                                 (tests/lib.sh; needs nats-server)
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -63,22 +65,25 @@ out=$(mktemp "${TMPDIR:-/tmp}/fcpush-run.XXXXXX") || exit 99
 trap 'rm -f "$out"' EXIT
 passed=0
 failed=0
+skipped=0
 for s in "${servers[@]}"; do
 	start=$(date +%s)
 	for t in "$here"/t_*.sh; do
 		case $(basename "$t") in *"${FCPUSH_TEST_ONLY:-}"*) ;; *) continue ;; esac
 		SERVER=$s bash "$t" 2>&1 | tee "$out"
 		rc=${PIPESTATUS[0]}
-		p=$(grep -c '^ok - ' "$out")
+		p=$(grep '^ok - ' "$out" | grep -vc '# SKIP')
+		s_=$(grep '^ok - ' "$out" | grep -c '# SKIP')
 		f=$(grep -c '^FAIL - ' "$out")
 		if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
 			echo "FAIL - [$s] $(basename "$t" .sh): exited with status $rc"
 			f=1
 		fi
 		passed=$((passed + p))
+		skipped=$((skipped + s_))
 		failed=$((failed + f))
 	done
 	echo "# $s: done in $(($(date +%s) - start)) s"
 done
-echo "# integration: $passed passed, $failed failed (servers: ${servers[*]})"
+echo "# integration: $passed passed, $failed failed, $skipped skipped (servers: ${servers[*]}, store: ${FCPUSH_TEST_STORE:-sqlite})"
 [ "$failed" = 0 ]

@@ -120,6 +120,7 @@ case_wake_cli_stdin() {
 
 case_wake_sqlite_insert() {
 	local ch
+	sqlite_only "sqlite3 INSERT"
 	ch=$(unique_channel sql)
 	park lp "$ch" "?since=0"
 	"$SQLITE3" -cmd '.timeout 5000' "$DB" "INSERT INTO messages(channel, body) VALUES('$ch', 'from sqlite3')" ||

@@ -115,8 +115,7 @@ ws_db_count_is() {
 }
 
 db_seqs() {
-	"$SQLITE3" -cmd '.timeout 5000' "$DB" "SELECT seq FROM messages WHERE channel = '$1' ORDER BY seq;" | tr '\n' ' ' |
-		sed 's/ $//'
+	channel_seqs "$1" 0 | "$JQ" -r 'map(tostring) | join(" ")'
 }
 
 # ---- cases ------------------------------------------------------------------
@@ -192,6 +191,7 @@ case_ws_publish_reaches_longpoll_and_sse() {
 
 case_cli_and_sql_reach_ws() {
 	local ch
+	sqlite_only "sqlite3 INSERT"
 	ch=$(unique_channel db)
 	ws_bg a "$WSURL/$ch" --count 2
 	"$FCPUSH" --database "$DB" publish "$ch" "from the CLI" >/dev/null || fail "fcpush publish failed"
@@ -366,6 +366,7 @@ case_gap() {
 # channel to its limit with WebSocket publishes alone.
 case_retention() {
 	local saved_listen=$WS_LISTEN saved_db=$DB ch i sends=() msg
+	sqlite_only "a second SQLite database file"
 	WS_LISTEN=127.0.0.1:$(free_port) || fail "no free port"
 	DB="$T/wsret.db"
 	"$FCPUSH" --database "$DB" init >"$T/ret.out" 2>&1 || fail "fcpush init failed: $(cat "$T/ret.out")"
@@ -478,6 +479,7 @@ case_bad_utf8() {
 # 1002. libwebsockets does not check it; fcpush-ws does (ws_mask_check).
 case_unmasked() {
 	local ch
+	sqlite_only "sqlite3 query of bodies"
 	assert_eq "$(raw_case unmasked)" "close 1002" "an unmasked subscribe"
 	# The masked frame before it, in the same write, still counts; the
 	# unmasked one does not.
@@ -740,6 +742,7 @@ case_dead_peer() {
 # that sent a publish, then a bad frame, is closed 1002 only after its ack.
 case_commit_off_loop() {
 	local ch bad i t0 ms acked seq
+	sqlite_only "holds the SQLite write lock with sqlite3"
 	ch=$(unique_channel lockws)
 	bad=$(unique_channel lockbad)
 	ws_fresh wslock FCPUSH_BUSY_TIMEOUT_MS=8000
@@ -791,6 +794,7 @@ case_commit_off_loop() {
 # already closed, gets no ack: it finds its message with ?since.
 case_sigterm_batch_in_flight() {
 	local ch msg
+	sqlite_only "sqlite3 query of bodies"
 	ch=$(unique_channel lockterm)
 	ws_fresh wsterm FCPUSH_BUSY_TIMEOUT_MS=8000
 	hold_lock wsterm
