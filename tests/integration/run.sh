@@ -6,6 +6,7 @@
 # file sets up its own through tests/lib.sh). Prints one ok/FAIL line per
 # case; exits 1 when any failed, 77 (automake SKIP) when no server exists.
 #   FCPUSH_TEST_ONLY=t_longpoll   run only the files whose name contains this
+#                                 (several words: any of them)
 #   FCPUSH_TEST_STORE=nats        run them against the NATS JetStream backend
 #                                 (tests/lib.sh; needs nats-server)
 set -u
@@ -61,6 +62,16 @@ if [ ${#servers[@]} = 0 ]; then
 fi
 export LIGHTTPD APACHE2
 
+# only_file NAME: whether FCPUSH_TEST_ONLY lets file NAME run.
+only_file() {
+	local w
+	[ -n "${FCPUSH_TEST_ONLY:-}" ] || return 0
+	for w in $FCPUSH_TEST_ONLY; do
+		case $1 in *"$w"*) return 0 ;; esac
+	done
+	return 1
+}
+
 out=$(mktemp "${TMPDIR:-/tmp}/fcpush-run.XXXXXX") || exit 99
 trap 'rm -f "$out"' EXIT
 passed=0
@@ -69,7 +80,7 @@ skipped=0
 for s in "${servers[@]}"; do
 	start=$(date +%s)
 	for t in "$here"/t_*.sh; do
-		case $(basename "$t") in *"${FCPUSH_TEST_ONLY:-}"*) ;; *) continue ;; esac
+		only_file "$(basename "$t")" || continue
 		SERVER=$s bash "$t" 2>&1 | tee "$out"
 		rc=${PIPESTATUS[0]}
 		p=$(grep '^ok - ' "$out" | grep -vc '# SKIP')
