@@ -131,16 +131,17 @@ case_idempotent_across_nodes() {
 	assert_json '[.messages[] | .seq]' "[$s]"
 }
 
-# publisher CH N: publish N messages "m1".."mN" to CH through node B, one at
+# publisher CH N [BASE]: publish N messages "m1".."mN" to CH through node B
+# (or BASE, a /push URL), one at
 # a time, retrying a message until it is acknowledged (201; a 503 while the
 # cluster re-elects a leader is retried). Each acknowledged seq goes to
 # $T/acked, the retries to $T/pub.retries; $T/pub.done marks the end.
 publisher() {
-	local ch=$1 n=$2 i code tries
+	local ch=$1 n=$2 base=${3:-$B_PUSH} i code tries
 	for i in $(seq 1 "$n"); do
 		for tries in $(seq 1 100); do
 			code=$("$CURL" -s -o "$T/pub.body" -w '%{http_code}' --max-time 10 -H 'Content-Type: text/plain' \
-				--data-binary "m$i" "$B_PUSH/channels/$ch")
+				--data-binary "m$i" "$base/channels/$ch")
 			[ "$code" = 201 ] && break
 			echo "m$i: $code" >>"$T/pub.retries"
 			sleep 0.1
@@ -151,14 +152,24 @@ publisher() {
 	touch "$T/pub.done"
 }
 
-# reader CH SINCE: long polls on node A from SINCE, resuming from the last
-# seq it got after any error, until $T/pub.done exists and it has caught up
-# with the last acknowledged seq. Every seq received goes to $T/got.
+# reader CH SINCE [BASE FALLBACK]: long polls on node A (or BASE) from
+# SINCE, resuming from the last seq it got after any error, until
+# $T/pub.done exists and it has caught up with the last acknowledged seq.
+# When BASE stops answering (no HTTP answer, or the web server's 502/503:
+# the node is gone) it goes on at FALLBACK with its seq, as a client of a
+# dead web node (or its load balancer) does.
+# Every seq received goes to $T/got.
 reader() {
-	local ch=$1 cur=$2 code last
+	local ch=$1 cur=$2 base=${3:-$PUSH} fallback=${4:-} code last
 	while true; do
 		code=$("$CURL" -s -o "$T/rd.body" -w '%{http_code}' --max-time 10 -H 'Prefer: wait=2' \
-			"$PUSH/channels/$ch?since=$cur")
+			"$base/channels/$ch?since=$cur")
+		if [ -n "$fallback" ] && { [ "$code" = 000 ] || [ "$code" = 502 ] || [ "$code" = 503 ]; }; then
+			echo "failed over at seq $cur" >>"$T/rd.errors"
+			base=$fallback
+			fallback=
+			continue
+		fi
 		if [ "$code" = 200 ]; then
 			"$JQ" -r '.messages[].seq' "$T/rd.body" >>"$T/got"
 			cur=$("$JQ" -r .last_seq "$T/rd.body")
@@ -211,9 +222,47 @@ case_kill_one_nats_server() {
 	assert_json '.messages[0].seq' "$(sed -n 101p "$T/got")"
 }
 
+# A whole web node dies (kill -9 of its web server and worker) under
+# publish load: its long-poll client goes on at the other node with its seq
+# and gets every acknowledged message exactly once, in order. Last: node B
+# stays dead (a case runs in a subshell; the teardown reaps it).
+case_kill_web_node() {
+	local ch seed missing dups order
+	ch=$(unique_channel webnode)
+	rm -f "$T/acked" "$T/got" "$T/pub.done" "$T/pub.fail" "$T/pub.retries" "$T/rd.done" "$T/rd.errors"
+	: >"$T/acked"
+	req POST "$PUSH/channels/$ch" -H 'Content-Type: text/plain' --data-binary 'seed'
+	assert_status 201
+	seed=$(json .seq)
+	reader "$ch" "$seed" "$B_PUSH" "$PUSH" &
+	publisher "$ch" 150 "$PUSH" &
+	wait_until 30 "40 acknowledged publishes" acked_count_at_least 40 ||
+		fail "the publisher is stuck: $(cat "$T/pub.fail" 2>/dev/null)"
+	# The web server's children too (Apache's keep the listening socket).
+	kill -KILL "$B_PID" $(cat /proc/"$B_PID"/task/*/children 2>/dev/null) "$(worker_pid workerB)" 2>/dev/null
+	forget_worker workerB
+	wait "$B_PID" 2>/dev/null
+	B_PID=
+	log "killed node B (web server and worker) after $(wc -l <"$T/acked") acknowledged publishes"
+	wait_until 60 "the publisher to finish" test -e "$T/pub.done" -o -e "$T/pub.fail" ||
+		fail "the publisher did not finish"
+	[ -e "$T/pub.fail" ] && fail "publisher: $(cat "$T/pub.fail")"
+	wait_until 30 "the reader to catch up" test -e "$T/rd.done" ||
+		fail "the reader did not catch up: got $(wc -l <"$T/got") seqs, last $(tail -n 1 "$T/got")"
+	grep -q 'failed over' "$T/rd.errors" 2>/dev/null || fail "the reader never had to fail over"
+	log "reader: $(cat "$T/rd.errors")"
+	missing=$(sort -n "$T/acked" | comm -23 - <(sort -n "$T/got") | head -5)
+	[ -z "$missing" ] || fail "acknowledged but never received: $missing"
+	dups=$(sort -n "$T/got" | uniq -d | head -5)
+	[ -z "$dups" ] || fail "received more than once: $dups"
+	order=$(awk 'NR > 1 && $1 <= prev { print prev " then " $1 } { prev = $1 }' "$T/got" | head -3)
+	[ -z "$order" ] || fail "received out of order: $order"
+}
+
 run_case "a long poll on node A receives a publish made on node B" case_cross_node_long_poll
 run_case "an SSE stream on node A receives publishes made on node B, in order" case_cross_node_sse
 run_case "an idempotency key is one message across nodes; reused for another body: 422" case_idempotent_across_nodes
 run_case "kill -9 of one nats-server under publish load: no acknowledged message lost, the reader resumes exactly once, in order" case_kill_one_nats_server
+run_case "kill -9 of a whole web node under publish load: its client resumes on the other node by seq, exactly once, in order" case_kill_web_node
 stop_node_b
 finish
