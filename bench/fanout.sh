@@ -7,7 +7,14 @@
 # bodies are their send time and reports publish -> receive p50/p99 and lost
 # messages. Loopback only; every step is bounded in time.
 #
-#   bench/fanout.sh [--quick] [--ws [--direct]] [--runs R] [--sizes "1000 5000 10000"]
+#   bench/fanout.sh [--quick] [--ws [--direct] | --lp] [--runs R] [--sizes "1000 5000 10000"]
+#
+# --lp: long-poll fan-out instead (bench/lpbench.c): K long polls parked on
+# one channel, M messages published one at a time, every subscriber
+# re-parking at once with its cursor and the next publish going out when all
+# K are parked again; fcpush (Prefer: wait, since=) against Nchan's
+# longpoll subscriber (If-Modified-Since / If-None-Match), same client, same
+# rule. Default sizes 1000, 100 messages (BENCH_LP_MSGS).
 #
 # --ws: the same with WebSocket subscribers: fcpush-ws behind lighttpd's
 # WebSocket proxy, and Nchan's websocket subscriber.
@@ -30,6 +37,8 @@ SIZES="1000 5000 10000"
 MSGS=20
 IDLE_S=10
 WS=0
+LP=0
+LP_MSGS=${BENCH_LP_MSGS:-100}
 DIRECT=0
 PERF=0
 REPORT=
@@ -38,14 +47,26 @@ while [ $# -gt 0 ]; do
 	--report) REPORT=$2; shift ;;
 	--quick) RUNS=1; SIZES="1000 10000"; MSGS=10; IDLE_S=5 ;;
 	--ws) WS=1 ;;
+	--lp) LP=1 ;;
 	--direct) DIRECT=1 ;;
 	--perf) PERF=1 ;;
 	--runs) RUNS=$2; shift ;;
 	--sizes) SIZES=$2; shift ;;
-	*) echo "usage: $0 [--quick] [--ws [--direct]] [--runs R] [--sizes LIST]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--quick] [--ws [--direct] | --lp] [--runs R] [--sizes LIST]" >&2; exit 2 ;;
 	esac
 	shift
 done
+if [ $LP = 1 ] && [ "$SIZES" = "1000 5000 10000" ]; then SIZES=1000; fi
+[ $LP = 1 ] && [ $RUNS = 1 ] && LP_MSGS=${BENCH_LP_MSGS:-30}
+
+# nginx + Nchan are Debian packages: install them when missing and we may.
+if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		echo "fanout.sh: installing nginx and libnginx-mod-nchan" >&2
+		DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends \
+			nginx libnginx-mod-nchan >/dev/null || true
+	fi
+fi
 
 command -v nginx >/dev/null && [ -e /usr/lib/nginx/modules/ngx_nchan_module.so ] || {
 	echo "fanout.sh: needs nginx and libnginx-mod-nchan (apt-get install nginx libnginx-mod-nchan)" >&2
@@ -63,11 +84,12 @@ T=$(mktemp -d /tmp/fcpush-fanout.XXXXXX)
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 MARK=fanout
 [ $WS = 1 ] && MARK=fanout-ws
+[ $LP = 1 ] && MARK=fanout-lp
 OUT=$SRC/bench/results/$MARK-$STAMP
 if [ -n "$REPORT" ]; then
 	# Rewrite the table from a finished run's data.tsv.
 	OUT=$(cd "$REPORT" && pwd)
-	case $OUT in *fanout-ws-*) MARK=fanout-ws ;; esac
+	case $OUT in *fanout-ws-*) MARK=fanout-ws ;; *fanout-lp-*) MARK=fanout-lp ;; esac
 	RUNS=$(cut -f3 "$OUT/data.tsv" | sort -u | wc -l)
 	MSGS=$(head -1 "$OUT/data.tsv" | grep -oE 'msgs=[0-9]+' | cut -d= -f2)
 	SIZES=
@@ -88,6 +110,7 @@ trap cleanup EXIT
 mkdir -p "$SRC/build"
 (cd "$SRC/build" && { [ -f Makefile ] || ../configure >/dev/null; } && make -j2 fcpush.fcgi fcpush fcpush-ws >/dev/null)
 gcc -O2 -Wall -D_GNU_SOURCE -o "$T/fanout" "$SRC/bench/fanout.c"
+gcc -O2 -Wall -o "$T/lpbench" "$SRC/bench/lpbench.c"
 
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -141,6 +164,8 @@ stop_fcpush() {
 
 # ---- nginx + Nchan (memory store) -------------------------------------------
 NX_PORT=$(free_port)
+NX_SUB=eventsource
+[ $LP = 1 ] && NX_SUB=longpoll
 start_nchan() {
 	mkdir -p "$T/nginx"
 	cat >"$T/nginx.conf" <<EOF
@@ -160,7 +185,7 @@ http {
 	server {
 		listen 127.0.0.1:$NX_PORT backlog=4096;
 		location ~ ^/pub/(\w+)$ { nchan_publisher; nchan_channel_id \$1; }
-		location ~ ^/sub/(\w+)$ { nchan_subscriber eventsource; nchan_channel_id \$1; }
+		location ~ ^/sub/(\w+)$ { nchan_subscriber $NX_SUB; nchan_channel_id \$1; nchan_subscriber_first_message newest; nchan_subscriber_timeout 25s; }
 		location ~ ^/ws/(\w+)$ { nchan_subscriber websocket; nchan_channel_id \$1; }
 	}
 }
@@ -237,6 +262,30 @@ run_one() {
 	if [ "$sys" = nchan ]; then stop_nchan; else stop_fcpush; fi
 }
 
+# run_lp SYSTEM K RUN: one long-poll fan-out run (lpbench); appends a line
+# to $OUT/data.tsv: lpbench's RESULT line and the CPU seconds the server and
+# the web server spent while it ran.
+run_lp() {
+	local sys=$1 n=$2 run=$3 port nchan=0 srv_pids web_pids b0 b1 line rc=0
+	if [ "$sys" = nchan ]; then
+		start_nchan
+		port=$NX_PORT nchan=1 srv_pids=$NX_PIDS web_pids=
+	else
+		start_fcpush
+		port=$FC_PORT srv_pids=$FC_PID web_pids=$LT_PIDS
+	fi
+	b0="$(sum_cpu $srv_pids) $(sum_cpu $web_pids)"
+	line=$(timeout 300 "$T/lpbench" --port "$port" --channel "lp$run$n" --subs "$n" --msgs "$LP_MSGS" --wait 25 \
+		--label "$sys" --nchan "$nchan" 2>>"$OUT/lpbench.err") || rc=$?
+	b1="$(sum_cpu $srv_pids) $(sum_cpu $web_pids)"
+	[ $rc = 0 ] || echo "fanout.sh: lpbench $sys $n run $run exited $rc" >&2
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$sys" "$n" "$run" "${line#RESULT }" "load1=$(cut -d' ' -f1 /proc/loadavg)" \
+		"$(set -- $b0 $b1; awk -v s0="$1" -v w0="$2" -v s1="$3" -v w1="$4" -v hz="$(getconf CLK_TCK)" \
+			'BEGIN { printf "busy_srv_s=%.2f busy_web_s=%.2f", (s1 - s0) / hz, (w1 - w0) / hz }')" \
+		| tee -a "$OUT/data.tsv"
+	if [ "$sys" = nchan ]; then stop_nchan; else stop_fcpush; fi
+}
+
 {
 	echo "date: $(date -u)"
 	echo "cpus: $(nproc) x $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
@@ -244,12 +293,18 @@ run_one() {
 	echo "kernel: $(uname -r)"
 	echo "lighttpd: $(lighttpd -v 2>&1 | head -1)"
 	echo "nginx: $(nginx -v 2>&1) + libnginx-mod-nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null)"
-	echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "load before: $(uptime | sed 's/.*load average: //')"
 } >"$OUT/machine.txt.new"
 [ -n "$REPORT" ] && rm -f "$OUT/machine.txt.new" || mv "$OUT/machine.txt.new" "$OUT/machine.txt"
 
 for n in $SIZES; do
 	for run in $(seq 1 "$RUNS"); do
+		if [ $LP = 1 ]; then
+			# Alternate the order, so a drift in the machine's load favours neither.
+			if [ $((run % 2)) = 1 ]; then run_lp fcpush "$n" "$run"; run_lp nchan "$n" "$run"
+			else run_lp nchan "$n" "$run"; run_lp fcpush "$n" "$run"; fi
+			continue
+		fi
 		run_one fcpush "$n" "$run"
 		[ $DIRECT = 1 ] && run_one direct "$n" "$run"
 		run_one nchan "$n" "$run"
@@ -264,12 +319,44 @@ ws = mark == "fanout-ws"
 rows = {}
 for line in open(out + "/data.tsv"):
     f = line.rstrip("\n").split("\t")
-    kv = dict(x.split("=") for x in " ".join(f[3:]).split())
+    kv = dict(x.split("=", 1) for x in " ".join(f[3:]).split() if "=" in x)
     rows.setdefault((f[0], int(f[1])), []).append(kv)
 def med(lst, k):
     return statistics.median(float(x[k]) for x in lst)
 sizes = sorted({n for _, n in rows})
 machine = open(out + "/machine.txt").read().strip().replace("\n", "; ")
+def put(table):
+    open(out + "/summary.md", "w").write(table + "\n")
+    text = open(doc).read()
+    if f"<!-- {mark}:begin -->" in text:
+        text = re.sub(f"<!-- {mark}:begin -->.*<!-- {mark}:end -->", lambda m: table, text, flags=re.S)
+    else:
+        text += "\n" + table + "\n"
+    open(doc, "w").write(text)
+    print(table)
+if mark == "fanout-lp":
+    ms = lambda lst, k: med(lst, k) / 1000
+    lmsgs = rows[next(iter(rows))][0].get("msgs", "?")
+    t = [f"<!-- {mark}:begin -->",
+         f"Long-poll fan-out, one channel, {lmsgs} messages one at a time, each subscriber re-parking at once with its cursor; medians of {runs} run(s) each (fcpush and Nchan alternate which goes first). Load average (1 min) at each run: "
+         + ", ".join(f"{s} {'/'.join(x['load1'] for x in rows[(s, n)])}" for s, n in sorted(rows)) + f". Machine: {machine}.",
+         "",
+         "| K | system | first answered p50 ms | all answered (last subscriber) p50 / p99 ms | every answer p50 / p99 ms | publish answered p50 ms | lost | busy CPU s: server / web server |",
+         "|---|---|---|---|---|---|---|---|"]
+    labels = {"fcpush": "fcpush (lighttpd + fcpush.fcgi)", "nchan": "nginx + Nchan (memory)"}
+    for n in sizes:
+        for sysname in ("fcpush", "nchan"):
+            r = rows.get((sysname, n))
+            if not r:
+                continue
+            lost = int(max(float(x["lost"]) + float(x["dups"]) for x in r))
+            t.append(f"| {n} | {labels[sysname]} | {ms(r, 'first_p50_us'):.2f} | {ms(r, 'last_p50_us'):.2f} / {ms(r, 'last_p99_us'):.2f} | {ms(r, 'p50_us'):.2f} / {ms(r, 'p99_us'):.2f} | {ms(r, 'pub_p50_us'):.2f} | {lost} | {med(r, 'busy_srv_s'):.2f} / {med(r, 'busy_web_s'):.2f} |")
+        f, nx = rows.get(("fcpush", n)), rows.get(("nchan", n))
+        if f and nx:
+            t.append(f"| {n} | ratio fcpush/Nchan | {ms(f,'first_p50_us')/ms(nx,'first_p50_us'):.2f} | {ms(f,'last_p50_us')/ms(nx,'last_p50_us'):.2f} / {ms(f,'last_p99_us')/ms(nx,'last_p99_us'):.2f} | {ms(f,'p50_us')/ms(nx,'p50_us'):.2f} / {ms(f,'p99_us')/ms(nx,'p99_us'):.2f} | | | |")
+    t.append(f"<!-- {mark}:end -->")
+    put("\n".join(t))
+    sys.exit(0)
 kind = "WebSocket" if ws else "SSE"
 server = "fcpush-ws" if ws else "fcpush.fcgi"
 t = [f"<!-- {mark}:begin -->",
