@@ -677,6 +677,15 @@ handler_poll(struct handler_ctx *h, const struct http_request *req, const struct
 			 * with a gap: never silence while new messages take
 			 * the seqs it believes it has seen. */
 			c.since = store_cursor_resume(h->st, c.epoch, c.since, high, &rollback);
+			if (!rollback && c.since == high && wait_ms > 0) {
+				/* A long poll re-parking at the newest seq (the
+				 * common case: it was just answered): nothing above
+				 * it to read, and nothing trimmed above it (trimmed
+				 * seqs are at most high), so it parks at once; the
+				 * loop delivers whatever commits after high. */
+				spec->since = c.since;
+				break;
+			}
 			sr = store_gap(h->st, chans, r->nchannels, c.since, &trimmed, &oldest);
 			gap = sr == STORE_OK && (rollback || c.since < trimmed);
 			if (rollback && oldest == 0)
