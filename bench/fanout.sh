@@ -9,6 +9,13 @@
 #
 #   bench/fanout.sh [--quick] [--ws [--direct] | --lp] [--runs R] [--sizes "1000 5000 10000"]
 #
+# --pushpin (SSE only): a third system in the same run, Pushpin (Debian
+# pushpin 1.36, with its condure, zurl, pushpin-proxy and pushpin-handler)
+# in front of a tiny static backend that answers every GET with
+# Grip-Hold: stream and Grip-Channel: CH; publishes go to Pushpin's HTTP
+# control API (POST /publish/, an http-stream item carrying the same SSE
+# event). Installed with apt-get when missing and we are root.
+#
 # --lp: long-poll fan-out instead (bench/lpbench.c): K long polls parked on
 # one channel, M messages published one at a time, every subscriber
 # re-parking at once with its cursor and the next publish going out when all
@@ -38,6 +45,7 @@ MSGS=20
 IDLE_S=10
 WS=0
 LP=0
+PUSHPIN=0
 LP_MSGS=${BENCH_LP_MSGS:-100}
 DIRECT=0
 PERF=0
@@ -48,11 +56,12 @@ while [ $# -gt 0 ]; do
 	--quick) RUNS=1; SIZES="1000 10000"; MSGS=10; IDLE_S=5 ;;
 	--ws) WS=1 ;;
 	--lp) LP=1 ;;
+	--pushpin) PUSHPIN=1 ;;
 	--direct) DIRECT=1 ;;
 	--perf) PERF=1 ;;
 	--runs) RUNS=$2; shift ;;
 	--sizes) SIZES=$2; shift ;;
-	*) echo "usage: $0 [--quick] [--ws [--direct] | --lp] [--runs R] [--sizes LIST]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--quick] [--ws [--direct] | --lp | --pushpin] [--runs R] [--sizes LIST]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -66,6 +75,14 @@ if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_modu
 		DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends \
 			nginx libnginx-mod-nchan >/dev/null || true
 	fi
+fi
+if [ $PUSHPIN = 1 ]; then
+	[ $WS = 0 ] && [ $LP = 0 ] || { echo "fanout.sh: --pushpin is for SSE runs" >&2; exit 2; }
+	if ! command -v pushpin >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		echo "fanout.sh: installing pushpin" >&2
+		DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends pushpin >/dev/null || true
+	fi
+	command -v pushpin >/dev/null || { echo "fanout.sh: --pushpin needs pushpin (apt-get install pushpin)" >&2; exit 1; }
 fi
 
 command -v nginx >/dev/null && [ -e /usr/lib/nginx/modules/ngx_nchan_module.so ] || {
@@ -199,11 +216,105 @@ stop_nchan() {
 	for _ in $(seq 1 100); do [ -f "$T/nginx.pid" ] || break; sleep 0.05; done
 }
 
+# ---- Pushpin in front of a static GRIP backend --------------------------------
+PP_PORT=$(free_port)
+PP_BACKEND=$(free_port)
+start_pushpin() {
+	local off
+	rm -rf "$T/pp" && mkdir -p "$T/pp/run" "$T/pp/log"
+	# Its ZeroMQ and control ports are 5560-5563 plus an offset.
+	off=$((PP_PORT % 20000 + 10000))
+	PP_CTL=$((5561 + off))
+	cat >"$T/pp/grip.py" <<'PY'
+import asyncio, sys
+BODY = b": pushpin\n\n"
+async def handle(r, w):
+    try:
+        while True:
+            head = await r.readuntil(b"\r\n\r\n")
+            ch = head.split(b" ", 2)[1].split(b"?")[0].rstrip(b"/").rsplit(b"/", 1)[-1]
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nGrip-Hold: stream\r\n"
+                    b"Grip-Channel: " + ch + b"\r\nContent-Length: %d\r\n\r\n" % len(BODY) + BODY)
+            await w.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        w.close()
+async def main():
+    srv = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]), backlog=4096)
+    await srv.serve_forever()
+asyncio.run(main())
+PY
+	python3 "$T/pp/grip.py" "$PP_BACKEND" 2>>"$T/pp/grip.err" &
+	PP_GRIP_PID=$!
+	PIDS+=("$PP_GRIP_PID")
+	echo "* 127.0.0.1:$PP_BACKEND" >"$T/pp/routes"
+	# Debian's pushpin.conf with our ports and directories, warnings only,
+	# zurl (its outbound HTTP client) run by Pushpin's runner on our own
+	# sockets, and message_rate / message_hwm (2,500/s and 25,000 by
+	# default: they would throttle a 10,000-subscriber fan-out) raised.
+	cat >"$T/pp/pushpin.conf" <<CONF
+[global]
+include={libdir}/internal.conf
+rundir=$T/pp/run
+ipc_prefix=fcb-
+port_offset=$off
+stats_connection_ttl=120
+[runner]
+services=condure,zurl,pushpin-proxy,pushpin-handler
+http_port=127.0.0.1:$PP_PORT
+logdir=$T/pp/log
+log_level=${PUSHPIN_LOG_LEVEL:-1}
+client_buffer_size=8192
+client_maxconn=$((FDS - 200))
+condure_bin=condure
+zurl_bin=zurl
+[proxy]
+routesfile=routes
+updates_check=off
+sig_key=changeme
+zurl_out_specs=ipc://{rundir}/{ipc_prefix}zurl-in
+zurl_out_stream_specs=ipc://{rundir}/{ipc_prefix}zurl-in-stream
+zurl_in_specs=ipc://{rundir}/{ipc_prefix}zurl-out
+[handler]
+push_in_spec=tcp://127.0.0.1:5560
+push_in_sub_specs=tcp://127.0.0.1:5562
+push_in_sub_connect=false
+push_in_http_addr=127.0.0.1
+push_in_http_port=5561
+stats_spec=ipc://{rundir}/{ipc_prefix}stats
+command_spec=tcp://127.0.0.1:5563
+message_rate=1000000
+message_hwm=1000000
+message_wait=5000
+id_cache_ttl=60
+connection_subscription_max=20
+subscription_linger=60
+CONF
+	pushpin --config "$T/pp/pushpin.conf" --merge-output >>"$T/pp/pushpin.out" 2>&1 &
+	PP_PID=$!
+	wait_port "$PP_PORT"
+	wait_port "$PP_CTL"
+	wait_port "$PP_BACKEND"
+	sleep 0.5
+	PP_PIDS=$(pgrep -P "$PP_PID" | tr '\n' ' ')
+}
+stop_pushpin() {
+	kill "$PP_PID" "$PP_GRIP_PID" 2>/dev/null || true
+	wait "$PP_PID" "$PP_GRIP_PID" 2>/dev/null || true
+}
+
 # run_one SYSTEM N RUN: one fan-out run; appends a line to $OUT/data.tsv.
 run_one() {
 	local sys=$1 n=$2 run=$3 port sub_unix=() sub pub base_rss rss0 cpu0 cpu1 line ch srv_pids web_pids b0 b1
 	ch=f$run$n
-	if [ "$sys" = nchan ]; then
+	if [ "$sys" = pushpin ]; then
+		start_pushpin
+		port=$PP_PORT sub="/sub/$ch" pub="/publish/"
+		sub_unix=(--pub-port "$PP_CTL" --pub-grip "$ch")
+		srv_pids=$PP_PIDS web_pids=
+		base_rss="$(sum_rss $PP_PIDS) 0"
+	elif [ "$sys" = nchan ]; then
 		start_nchan
 		port=$NX_PORT sub="/sub/$ch" pub="/pub/$ch"
 		[ $WS = 1 ] && sub="/ws/$ch"
@@ -224,7 +335,9 @@ run_one() {
 	local fpid=$!
 	for _ in $(seq 1 1200); do [ -f "$T/ready" ] && break; sleep 0.05; done
 	# All held: memory per subscriber, then CPU while idle.
-	if [ "$sys" = nchan ]; then
+	if [ "$sys" = pushpin ]; then
+		rss0="$(sum_rss $PP_PIDS) 0"
+	elif [ "$sys" = nchan ]; then
 		rss0="$(sum_rss $NX_PIDS) 0"
 	else
 		rss0="$(rss_kb "${srv_pids%% *}") $(sum_rss $LT_PIDS)"
@@ -259,7 +372,11 @@ run_one() {
 		"$(set -- $b0 $b1; awk -v s0="$1" -v w0="$2" -v s1="$3" -v w1="$4" -v hz="$(getconf CLK_TCK)" \
 			'BEGIN { printf "busy_srv_s=%.2f busy_web_s=%.2f", (s1 - s0) / hz, (w1 - w0) / hz }')" \
 		| tee -a "$OUT/data.tsv"
-	if [ "$sys" = nchan ]; then stop_nchan; else stop_fcpush; fi
+	case $sys in
+	nchan) stop_nchan ;;
+	pushpin) stop_pushpin; cp "$T/pp/pushpin.out" "$OUT/pushpin-$n-$run.log" 2>/dev/null || true ;;
+	*) stop_fcpush ;;
+	esac
 }
 
 # run_lp SYSTEM K RUN: one long-poll fan-out run (lpbench); appends a line
@@ -293,6 +410,9 @@ run_lp() {
 	echo "kernel: $(uname -r)"
 	echo "lighttpd: $(lighttpd -v 2>&1 | head -1)"
 	echo "nginx: $(nginx -v 2>&1) + libnginx-mod-nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null)"
+	if [ $PUSHPIN = 1 ]; then
+		echo "pushpin: $(dpkg-query -W -f='${Version}' pushpin 2>/dev/null) (condure $(dpkg-query -W -f='${Version}' condure 2>/dev/null), zurl $(dpkg-query -W -f='${Version}' zurl 2>/dev/null))"
+	fi
 	echo "load before: $(uptime | sed 's/.*load average: //')"
 } >"$OUT/machine.txt.new"
 [ -n "$REPORT" ] && rm -f "$OUT/machine.txt.new" || mv "$OUT/machine.txt.new" "$OUT/machine.txt"
@@ -308,6 +428,7 @@ for n in $SIZES; do
 		run_one fcpush "$n" "$run"
 		[ $DIRECT = 1 ] && run_one direct "$n" "$run"
 		run_one nchan "$n" "$run"
+		if [ $PUSHPIN = 1 ]; then run_one pushpin "$n" "$run"; fi
 	done
 done
 
@@ -358,28 +479,32 @@ if mark == "fanout-lp":
     put("\n".join(t))
     sys.exit(0)
 kind = "WebSocket" if ws else "SSE"
+pp_procs = ", Pushpin's condure + zurl + pushpin-proxy + pushpin-handler" if any(s == "pushpin" for s, _ in rows) else ""
 server = "fcpush-ws" if ws else "fcpush.fcgi"
 t = [f"<!-- {mark}:begin -->",
-     f"{kind} fan-out, one channel, {msgs} messages 250 ms apart, medians of {runs} run(s) each; server KB/sub is {server}'s (Nchan's worker's) resident memory per held subscriber; idle CPU over {idle} s with every subscriber held. Machine: {machine}.",
+     f"{kind} fan-out, one channel, {msgs} messages 250 ms apart, medians of {runs} run(s) each; server KB/sub is {server}'s (Nchan's worker's{pp_procs}) resident memory per held subscriber; idle CPU over {idle} s with every subscriber held. Machine: {machine}.",
      "",
      "| subscribers | system | p50 ms | p99 ms | max ms | lost | server KB/sub | web server KB/sub | idle CPU % | busy CPU s: server / web server |",
      "|---|---|---|---|---|---|---|---|---|---|"]
 labels = {"fcpush": f"fcpush (lighttpd + {server})", "direct": f"{server} direct (no proxy; publishes via lighttpd)",
-          "nchan": "nginx + Nchan (memory)"}
+          "nchan": "nginx + Nchan (memory)", "pushpin": "Pushpin (static GRIP backend)"}
 def busy(r):
     if "busy_srv_s" not in r[0]:
         return ""
     return f"{med(r, 'busy_srv_s'):.2f} / {med(r, 'busy_web_s'):.2f}"
 for n in sizes:
-    for sysname in ("fcpush", "direct", "nchan"):
+    for sysname in ("fcpush", "direct", "nchan", "pushpin"):
         r = rows.get((sysname, n))
         if not r:
             continue
-        web = f"{med(r, 'web_kb_per_sub'):.2f}" if sysname != "nchan" else "(in the server)"
+        web = f"{med(r, 'web_kb_per_sub'):.2f}" if sysname not in ("nchan", "pushpin") else "(in the server)"
         t.append(f"| {n} | {labels[sysname]} | {med(r, 'p50_ms'):.1f} | {med(r, 'p99_ms'):.1f} | {med(r, 'max_ms'):.1f} | {int(max(float(x['lost']) for x in r))} | {med(r, 'srv_kb_per_sub'):.2f} | {web} | {med(r, 'idle_cpu_pct'):.2f} | {busy(r)} |")
     f, nx = rows.get(("fcpush", n)), rows.get(("nchan", n))
     if f and nx:
         t.append(f"| {n} | ratio fcpush/Nchan | {med(f,'p50_ms')/max(med(nx,'p50_ms'),1e-9):.2f} | {med(f,'p99_ms')/max(med(nx,'p99_ms'),1e-9):.2f} | | | {med(f,'srv_kb_per_sub')/max(med(nx,'srv_kb_per_sub'),1e-9):.2f} | | | |")
+    pp = rows.get(("pushpin", n))
+    if f and pp:
+        t.append(f"| {n} | ratio fcpush/Pushpin | {med(f,'p50_ms')/max(med(pp,'p50_ms'),1e-9):.2f} | {med(f,'p99_ms')/max(med(pp,'p99_ms'),1e-9):.2f} | | | {med(f,'srv_kb_per_sub')/max(med(pp,'srv_kb_per_sub'),1e-9):.2f} | | | |")
 t.append(f"<!-- {mark}:end -->")
 table = "\n".join(t)
 open(out + "/summary.md", "w").write(table + "\n")
