@@ -21,7 +21,9 @@
 # re-parking at once with its cursor and the next publish going out when all
 # K are parked again; fcpush (Prefer: wait, since=) against Nchan's
 # longpoll subscriber (If-Modified-Since / If-None-Match), same client, same
-# rule. Default sizes 1000, 100 messages (BENCH_LP_MSGS).
+# rule. Default sizes 1000, 100 messages (BENCH_LP_MSGS). --base DIR (with
+# --lp): a third system in the same run, the fcpush.fcgi of another build
+# directory (an earlier commit), for a before/after beside Nchan.
 #
 # --ws: the same with WebSocket subscribers: fcpush-ws behind lighttpd's
 # WebSocket proxy, and Nchan's websocket subscriber.
@@ -46,6 +48,7 @@ IDLE_S=10
 WS=0
 LP=0
 PUSHPIN=0
+BASE_BUILD=
 LP_MSGS=${BENCH_LP_MSGS:-100}
 DIRECT=0
 PERF=0
@@ -57,6 +60,7 @@ while [ $# -gt 0 ]; do
 	--ws) WS=1 ;;
 	--lp) LP=1 ;;
 	--pushpin) PUSHPIN=1 ;;
+	--base) BASE_BUILD=$(cd "$2" && pwd); shift ;;
 	--direct) DIRECT=1 ;;
 	--perf) PERF=1 ;;
 	--runs) RUNS=$2; shift ;;
@@ -151,7 +155,7 @@ FC_PORT=$(free_port)
 start_fcpush() {
 	rm -f "$T/fc.db"* "$T/fc.sock"
 	FCPUSH_DATABASE=$T/fc.db FCPUSH_LISTEN=$T/fc.sock FCPUSH_LISTEN_MODE=0666 FCPUSH_LOG_LEVEL=warn \
-		FCPUSH_MAX_PARKED=30000 FCPUSH_LISTEN_BACKLOG=4096 "$SRC/build/fcpush.fcgi" 2>>"$T/fc.err" &
+		FCPUSH_MAX_PARKED=30000 FCPUSH_LISTEN_BACKLOG=4096 "${FC_BUILD:-$SRC/build}/fcpush.fcgi" 2>>"$T/fc.err" &
 	FC_PID=$!
 	PIDS+=("$FC_PID")
 	for _ in $(seq 1 100); do [ -S "$T/fc.sock" ] && break; sleep 0.05; done
@@ -388,6 +392,8 @@ run_lp() {
 		start_nchan
 		port=$NX_PORT nchan=1 srv_pids=$NX_PIDS web_pids=
 	else
+		FC_BUILD=
+		[ "$sys" = base ] && FC_BUILD=$BASE_BUILD
 		start_fcpush
 		port=$FC_PORT srv_pids=$FC_PID web_pids=$LT_PIDS
 	fi
@@ -423,6 +429,7 @@ for n in $SIZES; do
 			# Alternate the order, so a drift in the machine's load favours neither.
 			if [ $((run % 2)) = 1 ]; then run_lp fcpush "$n" "$run"; run_lp nchan "$n" "$run"
 			else run_lp nchan "$n" "$run"; run_lp fcpush "$n" "$run"; fi
+			if [ -n "$BASE_BUILD" ]; then run_lp base "$n" "$run"; fi
 			continue
 		fi
 		run_one fcpush "$n" "$run"
@@ -464,9 +471,10 @@ if mark == "fanout-lp":
          "",
          "| K | system | first answered p50 ms | all answered (last subscriber) p50 / p99 ms | every answer p50 / p99 ms | publish answered p50 ms | lost | busy CPU s: server / web server |",
          "|---|---|---|---|---|---|---|---|"]
-    labels = {"fcpush": "fcpush (lighttpd + fcpush.fcgi)", "nchan": "nginx + Nchan (memory)"}
+    labels = {"fcpush": "fcpush (lighttpd + fcpush.fcgi)", "nchan": "nginx + Nchan (memory)",
+              "base": "fcpush before (lighttpd + the --base build's fcpush.fcgi)"}
     for n in sizes:
-        for sysname in ("fcpush", "nchan"):
+        for sysname in ("fcpush", "nchan", "base"):
             r = rows.get((sysname, n))
             if not r:
                 continue
@@ -475,6 +483,9 @@ if mark == "fanout-lp":
         f, nx = rows.get(("fcpush", n)), rows.get(("nchan", n))
         if f and nx:
             t.append(f"| {n} | ratio fcpush/Nchan | {ms(f,'first_p50_us')/ms(nx,'first_p50_us'):.2f} | {ms(f,'last_p50_us')/ms(nx,'last_p50_us'):.2f} / {ms(f,'last_p99_us')/ms(nx,'last_p99_us'):.2f} | {ms(f,'p50_us')/ms(nx,'p50_us'):.2f} / {ms(f,'p99_us')/ms(nx,'p99_us'):.2f} | | | |")
+        b = rows.get(("base", n))
+        if b and nx:
+            t.append(f"| {n} | ratio before/Nchan | {ms(b,'first_p50_us')/ms(nx,'first_p50_us'):.2f} | {ms(b,'last_p50_us')/ms(nx,'last_p50_us'):.2f} / {ms(b,'last_p99_us')/ms(nx,'last_p99_us'):.2f} | {ms(b,'p50_us')/ms(nx,'p50_us'):.2f} / {ms(b,'p99_us')/ms(nx,'p99_us'):.2f} | | | |")
     t.append(f"<!-- {mark}:end -->")
     put("\n".join(t))
     sys.exit(0)
