@@ -237,7 +237,7 @@ if [ -z "$REPORT_DIR" ]; then
 	# publish_only: ceiling and fcpush publish req/s at 1, 16, 64 behind
 	# $SERVER, for each FastCGI connection reuse setting asked for.
 	publish_only() {
-		local reuses=(off) r c ch line n ok bad p w l what sock
+		local reuses=(off) r c ch line n ok bad p w l what sock errs k v
 		[ "$SERVER" = apache ] && case $REUSE in on) reuses=(on) ;; both) reuses=(off on) ;; esac
 		[ $((RUN % 2)) = 0 ] && [ ${#reuses[@]} = 2 ] && reuses=(on off)
 		for r in "${reuses[@]}"; do
@@ -264,7 +264,11 @@ if [ -z "$REPORT_DIR" ]; then
 					put "publish.$what.$r.c$c.rps" "$(kv rps "$line")"
 					put "publish.$what.$r.c$c.p99_us" "$(kv p99_us "$line")"
 					put "publish.$what.$r.c$c.non2xx" "${bad:-0}"
+					errs=0
+					for k in connect read write timeout; do v=$(kv $k "$line"); errs=$((errs + ${v:-0})); done
+					put "publish.$what.$r.c$c.socket_errors" "$errs"
 					[ "${bad:-0}" = 0 ] || fail "publish $what $SERVER reuse=$r c=$c: $bad non-2xx responses"
+					[ "$errs" = 0 ] || fail "publish $what $SERVER reuse=$r c=$c: $errs socket errors (timeouts included)"
 					if [ $what = fcpush ]; then
 						sleep 0.5
 						n=$(rows "$ch")
@@ -272,7 +276,7 @@ if [ -z "$REPORT_DIR" ]; then
 							fail "publish $SERVER reuse=$r c=$c: $n rows committed but $ok acknowledged"
 						fi
 					fi
-					log "  $what $SERVER reuse=$r c=$c: $(kv rps "$line") req/s, p99 $(kv p99_us "$line") us, ${bad:-0} non-2xx"
+					log "  $what $SERVER reuse=$r c=$c: $(kv rps "$line") req/s, p99 $(kv p99_us "$line") us, ${bad:-0} non-2xx, $errs socket errors"
 				done
 				stop_pid "$l"; stop_pid "$w"
 				[ $what = fcpush ] && rm -f "$DB" "$DB-wal" "$DB-shm"
