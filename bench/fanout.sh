@@ -119,6 +119,7 @@ mkdir -p "$OUT"
 PIDS=()
 cleanup() {
 	local p
+	if [ -n "${PP_PID:-}" ]; then stop_pushpin; fi
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	[ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null || true
 	[ -f "$T/lighttpd.pid" ] && kill "$(cat "$T/lighttpd.pid")" 2>/dev/null || true
@@ -297,15 +298,22 @@ subscription_linger=60
 CONF
 	pushpin --config "$T/pp/pushpin.conf" --merge-output >>"$T/pp/pushpin.out" 2>&1 &
 	PP_PID=$!
-	wait_port "$PP_PORT"
-	wait_port "$PP_CTL"
+	PIDS+=("$PP_PID")
+	wait_port "$PP_PORT" || wait_port "$PP_PORT"
+	wait_port "$PP_CTL" || wait_port "$PP_CTL"
 	wait_port "$PP_BACKEND"
 	sleep 0.5
 	PP_PIDS=$(pgrep -P "$PP_PID" | tr '\n' ' ')
 }
-stop_pushpin() {
-	kill "$PP_PID" "$PP_GRIP_PID" 2>/dev/null || true
-	wait "$PP_PID" "$PP_GRIP_PID" 2>/dev/null || true
+stop_pushpin() { # bounded: its runner may take its time to stop its services
+	local pids="$PP_PID ${PP_GRIP_PID:-} $(pgrep -P "$PP_PID" | tr '\n' ' ')" p
+	kill $pids 2>/dev/null || true
+	for _ in $(seq 100); do
+		kill -0 "$PP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
+	wait "$PP_PID" ${PP_GRIP_PID:-} 2>/dev/null || true
 }
 
 # run_one SYSTEM N RUN: one fan-out run; appends a line to $OUT/data.tsv.
