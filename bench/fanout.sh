@@ -222,10 +222,10 @@ stop_nchan() {
 }
 
 # ---- Pushpin in front of a static GRIP backend --------------------------------
-PP_PORT=$(free_port)
-PP_BACKEND=$(free_port)
-start_pushpin() {
+start_pushpin() { # fresh ports each time: a stopped Pushpin's may linger
 	local off
+	PP_PORT=$(free_port)
+	PP_BACKEND=$(free_port)
 	rm -rf "$T/pp" && mkdir -p "$T/pp/run" "$T/pp/log"
 	# Its ZeroMQ and control ports are 5560-5563 plus an offset.
 	off=$((PP_PORT % 20000 + 10000))
@@ -299,9 +299,8 @@ CONF
 	pushpin --config "$T/pp/pushpin.conf" --merge-output >>"$T/pp/pushpin.out" 2>&1 &
 	PP_PID=$!
 	PIDS+=("$PP_PID")
-	wait_port "$PP_PORT" || wait_port "$PP_PORT"
-	wait_port "$PP_CTL" || wait_port "$PP_CTL"
-	wait_port "$PP_BACKEND"
+	{ wait_port "$PP_PORT" || wait_port "$PP_PORT"; } && { wait_port "$PP_CTL" || wait_port "$PP_CTL"; } &&
+		wait_port "$PP_BACKEND" || return 1
 	sleep 0.5
 	PP_PIDS=$(pgrep -P "$PP_PID" | tr '\n' ' ')
 }
@@ -321,7 +320,12 @@ run_one() {
 	local sys=$1 n=$2 run=$3 port sub_unix=() sub pub base_rss rss0 cpu0 cpu1 line ch srv_pids web_pids b0 b1
 	ch=f$run$n
 	if [ "$sys" = pushpin ]; then
-		start_pushpin
+		if ! start_pushpin; then
+			echo "fanout.sh: Pushpin did not start (run $run, $n); this run has no Pushpin row" >&2
+			cp "$T/pp/pushpin.out" "$OUT/pushpin-$n-$run-failed.log" 2>/dev/null || true
+			stop_pushpin
+			return 0
+		fi
 		port=$PP_PORT sub="/sub/$ch" pub="/publish/"
 		sub_unix=(--pub-port "$PP_CTL" --pub-grip "$ch")
 		srv_pids=$PP_PIDS web_pids=
