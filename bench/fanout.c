@@ -17,12 +17,22 @@
  *          [--interval-ms 200] [--timeout-s 60] [--ready-file F] [--ws 1]
  *          [--sub-unix PATH]
  *
+ * --pub-port Q: publishes go to port Q instead of P. --pub-grip CH: publish
+ * as a GRIP control request (Pushpin's HTTP publish API, POST /publish/),
+ * the body {"items":[{"channel":CH,"formats":{"http-stream":{"content":
+ * "data: TIME\n\n"}}}]}, so the subscribers of a Pushpin stream get the
+ * same SSE event as from fcpush and Nchan.
+ *
  * --sub-unix: subscribers connect to the unix socket PATH instead of port P
  * (publishes still go to P): straight to fcpush-ws, bypassing the web
  * server's proxy.
  *
+ * A subscriber answered with another status than 200 (101 for WebSocket) is
+ * opened again (an EventSource would reconnect too): Pushpin answers 502 to
+ * a few of a thousand simultaneous connects when its queue to zurl is full.
+ *
  * Prints one line of key=value pairs: subs, ready, msgs, expected, received,
- * lost, p50_ms, p99_ms, max_ms.
+ * lost, p50_ms, p99_ms, max_ms, retried.
  */
 #include <fcntl.h>
 #include <sys/epoll.h>
@@ -40,6 +50,7 @@ struct sub {
 	int got;
 	int headers_done;
 	int nl_run; /* consecutive newlines while reading headers */
+	int status; /* of the response, from its status line */
 };
 
 /* A non-blocking connection to 127.0.0.1:port (TCP_NODELAY), or -1. */
@@ -87,17 +98,17 @@ connect_unix(const char *path)
 
 /* One blocking publish; returns 0 when the answer was 2xx. */
 static int
-publish(int port, const char *path, const char *body)
+publish(int port, const char *path, const char *body, const char *content_type)
 {
-	char req[512], resp[512];
+	char req[768], resp[512];
 	int fd = tcp_connect(port), n, ok = -1;
 
 	if (fd == -1)
 		return -1;
 	n = snprintf(req, sizeof req,
-		     "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+		     "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 		     "Connection: close\r\n\r\n%s",
-		     path, strlen(body), body);
+		     path, content_type, strlen(body), body);
 	if (write(fd, req, (size_t)n) == n && (n = (int)read(fd, resp, sizeof resp - 1)) > 12) {
 		resp[n] = '\0';
 		ok = resp[9] == '2' ? 0 : -1;
@@ -232,17 +243,23 @@ int
 main(int argc, char **argv)
 {
 	int port = 0, nsubs = 100, nmsgs = 10, interval_ms = 200, timeout_s = 60, i, n, ready = 0, published = 0;
-	const char *sub_path = NULL, *pub_path = NULL, *ready_file = NULL, *sub_unix = NULL;
+	const char *sub_path = NULL, *pub_path = NULL, *ready_file = NULL, *sub_unix = NULL, *grip_channel = NULL;
+	int pub_port = 0;
+	long long retried = 0;
 	struct epoll_event ev, evs[512];
 	struct sub *subs;
 	int64_t *lat, start, next_pub = 0, deadline, t;
 	size_t nlat = 0, received;
-	char req[512], buf[65536], body[32];
+	char req[512], buf[65536], body[384];
 	int epfd, connected = 0, reqlen;
 
 	for (i = 1; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--port") == 0)
 			port = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--pub-port") == 0)
+			pub_port = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--pub-grip") == 0)
+			grip_channel = argv[i + 1];
 		else if (strcmp(argv[i], "--sub-unix") == 0)
 			sub_unix = argv[i + 1];
 		else if (strcmp(argv[i], "--sub-path") == 0)
@@ -310,10 +327,20 @@ main(int argc, char **argv)
 			next_pub = now_ns();
 		}
 		if (ready == nsubs && published < nmsgs && now_ns() >= next_pub) {
-			snprintf(body, sizeof body, "%lld", (long long)now_ns());
-			if (publish(port, pub_path, body) == 0)
+			if (grip_channel != NULL)
+				snprintf(body, sizeof body,
+					 "{\"items\":[{\"channel\":\"%s\",\"formats\":{\"http-stream\":"
+					 "{\"content\":\"data: %lld\\n\\n\"}}}]}",
+					 grip_channel, (long long)now_ns());
+			else
+				snprintf(body, sizeof body, "%lld", (long long)now_ns());
+			if (publish(pub_port > 0 ? pub_port : port, pub_path, body,
+				    grip_channel != NULL ? "application/json" : "text/plain") == 0)
 				published++;
 			next_pub = now_ns() + (int64_t)interval_ms * 1000000;
+			/* What has not come 10 s after the last publish is lost. */
+			if (published == nmsgs && deadline > now_ns() + 10000000000LL)
+				deadline = now_ns() + 10000000000LL;
 		}
 		if (published == nmsgs && nlat == (size_t)nsubs * (size_t)nmsgs)
 			break;
@@ -347,7 +374,25 @@ main(int argc, char **argv)
 						ready++; /* counted, so the run goes on; it will show as lost */
 					continue;
 				}
+				if (!was && s->status == 0 && r >= 12 && memcmp(buf, "HTTP/1.", 7) == 0)
+					s->status = atoi(buf + 9);
 				on_data(s, buf, (size_t)r, lat, &nlat);
+				if (!was && s->headers_done && s->status != (ws_mode ? 101 : 200)) {
+					/* Refused: open it again. */
+					epoll_ctl(epfd, EPOLL_CTL_DEL, s->fd, NULL);
+					close(s->fd);
+					memset(s, 0, sizeof *s);
+					s->fd = sub_unix != NULL ? connect_unix(sub_unix) : connect_to(port);
+					if (s->fd == -1) {
+						fprintf(stderr, "fanout: connect: %s\n", strerror(errno));
+						return 1;
+					}
+					ev.events = EPOLLOUT | EPOLLIN;
+					ev.data.ptr = s;
+					epoll_ctl(epfd, EPOLL_CTL_ADD, s->fd, &ev);
+					retried++;
+					continue;
+				}
 				if (!was && s->headers_done)
 					ready++;
 			}
@@ -357,11 +402,11 @@ main(int argc, char **argv)
 	received = nlat;
 	qsort(lat, nlat, sizeof *lat, cmp_i64);
 	printf("subs=%d ready=%d msgs=%d published=%d expected=%lld received=%zu lost=%lld p50_ms=%.2f "
-	       "p99_ms=%.2f max_ms=%.2f elapsed_s=%.1f\n",
+	       "p99_ms=%.2f max_ms=%.2f elapsed_s=%.1f retried=%lld\n",
 	       nsubs, ready, nmsgs, published, (long long)nsubs * nmsgs, received,
 	       (long long)nsubs * nmsgs - (long long)received, nlat ? lat[nlat / 2] / 1e6 : -1.0,
 	       nlat ? lat[(size_t)((double)nlat * 0.99)] / 1e6 : -1.0, nlat ? lat[nlat - 1] / 1e6 : -1.0,
-	       (double)(t - start) / 1e9);
+	       (double)(t - start) / 1e9, retried);
 	for (i = 0; i < nsubs; i++) {
 		if (subs[i].fd > 0)
 			close(subs[i].fd);

@@ -7,7 +7,23 @@
 # bodies are their send time and reports publish -> receive p50/p99 and lost
 # messages. Loopback only; every step is bounded in time.
 #
-#   bench/fanout.sh [--quick] [--ws [--direct]] [--runs R] [--sizes "1000 5000 10000"]
+#   bench/fanout.sh [--quick] [--ws [--direct] | --lp] [--runs R] [--sizes "1000 5000 10000"]
+#
+# --pushpin (SSE only): a third system in the same run, Pushpin (Debian
+# pushpin 1.36, with its condure, zurl, pushpin-proxy and pushpin-handler)
+# in front of a tiny static backend that answers every GET with
+# Grip-Hold: stream and Grip-Channel: CH; publishes go to Pushpin's HTTP
+# control API (POST /publish/, an http-stream item carrying the same SSE
+# event). Installed with apt-get when missing and we are root.
+#
+# --lp: long-poll fan-out instead (bench/lpbench.c): K long polls parked on
+# one channel, M messages published one at a time, every subscriber
+# re-parking at once with its cursor and the next publish going out when all
+# K are parked again; fcpush (Prefer: wait, since=) against Nchan's
+# longpoll subscriber (If-Modified-Since / If-None-Match), same client, same
+# rule. Default sizes 1000, 100 messages (BENCH_LP_MSGS). --base DIR (with
+# --lp): a third system in the same run, the fcpush.fcgi of another build
+# directory (an earlier commit), for a before/after beside Nchan.
 #
 # --ws: the same with WebSocket subscribers: fcpush-ws behind lighttpd's
 # WebSocket proxy, and Nchan's websocket subscriber.
@@ -30,6 +46,10 @@ SIZES="1000 5000 10000"
 MSGS=20
 IDLE_S=10
 WS=0
+LP=0
+PUSHPIN=0
+BASE_BUILD=
+LP_MSGS=${BENCH_LP_MSGS:-100}
 DIRECT=0
 PERF=0
 REPORT=
@@ -38,14 +58,36 @@ while [ $# -gt 0 ]; do
 	--report) REPORT=$2; shift ;;
 	--quick) RUNS=1; SIZES="1000 10000"; MSGS=10; IDLE_S=5 ;;
 	--ws) WS=1 ;;
+	--lp) LP=1 ;;
+	--pushpin) PUSHPIN=1 ;;
+	--base) BASE_BUILD=$(cd "$2" && pwd); shift ;;
 	--direct) DIRECT=1 ;;
 	--perf) PERF=1 ;;
 	--runs) RUNS=$2; shift ;;
 	--sizes) SIZES=$2; shift ;;
-	*) echo "usage: $0 [--quick] [--ws [--direct]] [--runs R] [--sizes LIST]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--quick] [--ws [--direct] | --lp | --pushpin] [--runs R] [--sizes LIST]" >&2; exit 2 ;;
 	esac
 	shift
 done
+if [ $LP = 1 ] && [ "$SIZES" = "1000 5000 10000" ]; then SIZES=1000; fi
+[ $LP = 1 ] && [ $RUNS = 1 ] && LP_MSGS=${BENCH_LP_MSGS:-30}
+
+# nginx + Nchan are Debian packages: install them when missing and we may.
+if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		echo "fanout.sh: installing nginx and libnginx-mod-nchan" >&2
+		DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends \
+			nginx libnginx-mod-nchan >/dev/null || true
+	fi
+fi
+if [ $PUSHPIN = 1 ]; then
+	[ $WS = 0 ] && [ $LP = 0 ] || { echo "fanout.sh: --pushpin is for SSE runs" >&2; exit 2; }
+	if ! command -v pushpin >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		echo "fanout.sh: installing pushpin" >&2
+		DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends pushpin >/dev/null || true
+	fi
+	command -v pushpin >/dev/null || { echo "fanout.sh: --pushpin needs pushpin (apt-get install pushpin)" >&2; exit 1; }
+fi
 
 command -v nginx >/dev/null && [ -e /usr/lib/nginx/modules/ngx_nchan_module.so ] || {
 	echo "fanout.sh: needs nginx and libnginx-mod-nchan (apt-get install nginx libnginx-mod-nchan)" >&2
@@ -63,11 +105,12 @@ T=$(mktemp -d /tmp/fcpush-fanout.XXXXXX)
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 MARK=fanout
 [ $WS = 1 ] && MARK=fanout-ws
+[ $LP = 1 ] && MARK=fanout-lp
 OUT=$SRC/bench/results/$MARK-$STAMP
 if [ -n "$REPORT" ]; then
 	# Rewrite the table from a finished run's data.tsv.
 	OUT=$(cd "$REPORT" && pwd)
-	case $OUT in *fanout-ws-*) MARK=fanout-ws ;; esac
+	case $OUT in *fanout-ws-*) MARK=fanout-ws ;; *fanout-lp-*) MARK=fanout-lp ;; esac
 	RUNS=$(cut -f3 "$OUT/data.tsv" | sort -u | wc -l)
 	MSGS=$(head -1 "$OUT/data.tsv" | grep -oE 'msgs=[0-9]+' | cut -d= -f2)
 	SIZES=
@@ -76,6 +119,7 @@ mkdir -p "$OUT"
 PIDS=()
 cleanup() {
 	local p
+	if [ -n "${PP_PID:-}" ]; then stop_pushpin; fi
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	[ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null || true
 	[ -f "$T/lighttpd.pid" ] && kill "$(cat "$T/lighttpd.pid")" 2>/dev/null || true
@@ -88,6 +132,7 @@ trap cleanup EXIT
 mkdir -p "$SRC/build"
 (cd "$SRC/build" && { [ -f Makefile ] || ../configure >/dev/null; } && make -j2 fcpush.fcgi fcpush fcpush-ws >/dev/null)
 gcc -O2 -Wall -D_GNU_SOURCE -o "$T/fanout" "$SRC/bench/fanout.c"
+gcc -O2 -Wall -o "$T/lpbench" "$SRC/bench/lpbench.c"
 
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -111,7 +156,7 @@ FC_PORT=$(free_port)
 start_fcpush() {
 	rm -f "$T/fc.db"* "$T/fc.sock"
 	FCPUSH_DATABASE=$T/fc.db FCPUSH_LISTEN=$T/fc.sock FCPUSH_LISTEN_MODE=0666 FCPUSH_LOG_LEVEL=warn \
-		FCPUSH_MAX_PARKED=30000 FCPUSH_LISTEN_BACKLOG=4096 "$SRC/build/fcpush.fcgi" 2>>"$T/fc.err" &
+		FCPUSH_MAX_PARKED=30000 FCPUSH_LISTEN_BACKLOG=4096 "${FC_BUILD:-$SRC/build}/fcpush.fcgi" 2>>"$T/fc.err" &
 	FC_PID=$!
 	PIDS+=("$FC_PID")
 	for _ in $(seq 1 100); do [ -S "$T/fc.sock" ] && break; sleep 0.05; done
@@ -141,6 +186,8 @@ stop_fcpush() {
 
 # ---- nginx + Nchan (memory store) -------------------------------------------
 NX_PORT=$(free_port)
+NX_SUB=eventsource
+[ $LP = 1 ] && NX_SUB=longpoll
 start_nchan() {
 	mkdir -p "$T/nginx"
 	cat >"$T/nginx.conf" <<EOF
@@ -160,7 +207,7 @@ http {
 	server {
 		listen 127.0.0.1:$NX_PORT backlog=4096;
 		location ~ ^/pub/(\w+)$ { nchan_publisher; nchan_channel_id \$1; }
-		location ~ ^/sub/(\w+)$ { nchan_subscriber eventsource; nchan_channel_id \$1; }
+		location ~ ^/sub/(\w+)$ { nchan_subscriber $NX_SUB; nchan_channel_id \$1; nchan_subscriber_first_message newest; nchan_subscriber_timeout 25s; }
 		location ~ ^/ws/(\w+)$ { nchan_subscriber websocket; nchan_channel_id \$1; }
 	}
 }
@@ -174,11 +221,116 @@ stop_nchan() {
 	for _ in $(seq 1 100); do [ -f "$T/nginx.pid" ] || break; sleep 0.05; done
 }
 
+# ---- Pushpin in front of a static GRIP backend --------------------------------
+start_pushpin() { # fresh ports each time: a stopped Pushpin's may linger
+	local off
+	PP_PORT=$(free_port)
+	PP_BACKEND=$(free_port)
+	rm -rf "$T/pp" && mkdir -p "$T/pp/run" "$T/pp/log"
+	# Its ZeroMQ and control ports are 5560-5563 plus an offset.
+	off=$((PP_PORT % 20000 + 10000))
+	PP_CTL=$((5561 + off))
+	cat >"$T/pp/grip.py" <<'PY'
+import asyncio, sys
+BODY = b": pushpin\n\n"
+async def handle(r, w):
+    try:
+        while True:
+            head = await r.readuntil(b"\r\n\r\n")
+            ch = head.split(b" ", 2)[1].split(b"?")[0].rstrip(b"/").rsplit(b"/", 1)[-1]
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nGrip-Hold: stream\r\n"
+                    b"Grip-Channel: " + ch + b"\r\nContent-Length: %d\r\n\r\n" % len(BODY) + BODY)
+            await w.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        w.close()
+async def main():
+    srv = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]), backlog=4096)
+    await srv.serve_forever()
+asyncio.run(main())
+PY
+	python3 "$T/pp/grip.py" "$PP_BACKEND" 2>>"$T/pp/grip.err" &
+	PP_GRIP_PID=$!
+	PIDS+=("$PP_GRIP_PID")
+	echo "* 127.0.0.1:$PP_BACKEND" >"$T/pp/routes"
+	# Debian's pushpin.conf with our ports and directories, warnings only,
+	# zurl (its outbound HTTP client) run by Pushpin's runner on our own
+	# sockets, and message_rate / message_hwm (2,500/s and 25,000 by
+	# default: they would throttle a 10,000-subscriber fan-out) raised.
+	cat >"$T/pp/pushpin.conf" <<CONF
+[global]
+include={libdir}/internal.conf
+rundir=$T/pp/run
+ipc_prefix=fcb-
+port_offset=$off
+stats_connection_ttl=120
+[runner]
+services=condure,zurl,pushpin-proxy,pushpin-handler
+http_port=127.0.0.1:$PP_PORT
+logdir=$T/pp/log
+log_level=${PUSHPIN_LOG_LEVEL:-1}
+client_buffer_size=8192
+client_maxconn=$((FDS - 200))
+condure_bin=condure
+zurl_bin=zurl
+[proxy]
+routesfile=routes
+updates_check=off
+sig_key=changeme
+zurl_out_specs=ipc://{rundir}/{ipc_prefix}zurl-in
+zurl_out_stream_specs=ipc://{rundir}/{ipc_prefix}zurl-in-stream
+zurl_in_specs=ipc://{rundir}/{ipc_prefix}zurl-out
+[handler]
+push_in_spec=tcp://127.0.0.1:5560
+push_in_sub_specs=tcp://127.0.0.1:5562
+push_in_sub_connect=false
+push_in_http_addr=127.0.0.1
+push_in_http_port=5561
+stats_spec=ipc://{rundir}/{ipc_prefix}stats
+command_spec=tcp://127.0.0.1:5563
+message_rate=1000000
+message_hwm=1000000
+message_wait=5000
+id_cache_ttl=60
+connection_subscription_max=20
+subscription_linger=60
+CONF
+	pushpin --config "$T/pp/pushpin.conf" --merge-output >>"$T/pp/pushpin.out" 2>&1 &
+	PP_PID=$!
+	PIDS+=("$PP_PID")
+	{ wait_port "$PP_PORT" || wait_port "$PP_PORT"; } && { wait_port "$PP_CTL" || wait_port "$PP_CTL"; } &&
+		wait_port "$PP_BACKEND" || return 1
+	sleep 0.5
+	PP_PIDS=$(pgrep -P "$PP_PID" | tr '\n' ' ')
+}
+stop_pushpin() { # bounded: its runner may take its time to stop its services
+	local pids="$PP_PID ${PP_GRIP_PID:-} $(pgrep -P "$PP_PID" | tr '\n' ' ')" p
+	kill $pids 2>/dev/null || true
+	for _ in $(seq 100); do
+		kill -0 "$PP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
+	wait "$PP_PID" ${PP_GRIP_PID:-} 2>/dev/null || true
+}
+
 # run_one SYSTEM N RUN: one fan-out run; appends a line to $OUT/data.tsv.
 run_one() {
 	local sys=$1 n=$2 run=$3 port sub_unix=() sub pub base_rss rss0 cpu0 cpu1 line ch srv_pids web_pids b0 b1
 	ch=f$run$n
-	if [ "$sys" = nchan ]; then
+	if [ "$sys" = pushpin ]; then
+		if ! start_pushpin; then
+			echo "fanout.sh: Pushpin did not start (run $run, $n); this run has no Pushpin row" >&2
+			cp "$T/pp/pushpin.out" "$OUT/pushpin-$n-$run-failed.log" 2>/dev/null || true
+			stop_pushpin
+			return 0
+		fi
+		port=$PP_PORT sub="/sub/$ch" pub="/publish/"
+		sub_unix=(--pub-port "$PP_CTL" --pub-grip "$ch")
+		srv_pids=$PP_PIDS web_pids=
+		base_rss="$(sum_rss $PP_PIDS) 0"
+	elif [ "$sys" = nchan ]; then
 		start_nchan
 		port=$NX_PORT sub="/sub/$ch" pub="/pub/$ch"
 		[ $WS = 1 ] && sub="/ws/$ch"
@@ -199,7 +351,9 @@ run_one() {
 	local fpid=$!
 	for _ in $(seq 1 1200); do [ -f "$T/ready" ] && break; sleep 0.05; done
 	# All held: memory per subscriber, then CPU while idle.
-	if [ "$sys" = nchan ]; then
+	if [ "$sys" = pushpin ]; then
+		rss0="$(sum_rss $PP_PIDS) 0"
+	elif [ "$sys" = nchan ]; then
 		rss0="$(sum_rss $NX_PIDS) 0"
 	else
 		rss0="$(rss_kb "${srv_pids%% *}") $(sum_rss $LT_PIDS)"
@@ -234,6 +388,36 @@ run_one() {
 		"$(set -- $b0 $b1; awk -v s0="$1" -v w0="$2" -v s1="$3" -v w1="$4" -v hz="$(getconf CLK_TCK)" \
 			'BEGIN { printf "busy_srv_s=%.2f busy_web_s=%.2f", (s1 - s0) / hz, (w1 - w0) / hz }')" \
 		| tee -a "$OUT/data.tsv"
+	case $sys in
+	nchan) stop_nchan ;;
+	pushpin) stop_pushpin; cp "$T/pp/pushpin.out" "$OUT/pushpin-$n-$run.log" 2>/dev/null || true ;;
+	*) stop_fcpush ;;
+	esac
+}
+
+# run_lp SYSTEM K RUN: one long-poll fan-out run (lpbench); appends a line
+# to $OUT/data.tsv: lpbench's RESULT line and the CPU seconds the server and
+# the web server spent while it ran.
+run_lp() {
+	local sys=$1 n=$2 run=$3 port nchan=0 srv_pids web_pids b0 b1 line rc=0
+	if [ "$sys" = nchan ]; then
+		start_nchan
+		port=$NX_PORT nchan=1 srv_pids=$NX_PIDS web_pids=
+	else
+		FC_BUILD=
+		[ "$sys" = base ] && FC_BUILD=$BASE_BUILD
+		start_fcpush
+		port=$FC_PORT srv_pids=$FC_PID web_pids=$LT_PIDS
+	fi
+	b0="$(sum_cpu $srv_pids) $(sum_cpu $web_pids)"
+	line=$(timeout 300 "$T/lpbench" --port "$port" --channel "lp$run$n" --subs "$n" --msgs "$LP_MSGS" --wait 25 \
+		--label "$sys" --nchan "$nchan" 2>>"$OUT/lpbench.err") || rc=$?
+	b1="$(sum_cpu $srv_pids) $(sum_cpu $web_pids)"
+	[ $rc = 0 ] || echo "fanout.sh: lpbench $sys $n run $run exited $rc" >&2
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$sys" "$n" "$run" "${line#RESULT }" "load1=$(cut -d' ' -f1 /proc/loadavg)" \
+		"$(set -- $b0 $b1; awk -v s0="$1" -v w0="$2" -v s1="$3" -v w1="$4" -v hz="$(getconf CLK_TCK)" \
+			'BEGIN { printf "busy_srv_s=%.2f busy_web_s=%.2f", (s1 - s0) / hz, (w1 - w0) / hz }')" \
+		| tee -a "$OUT/data.tsv"
 	if [ "$sys" = nchan ]; then stop_nchan; else stop_fcpush; fi
 }
 
@@ -244,15 +428,26 @@ run_one() {
 	echo "kernel: $(uname -r)"
 	echo "lighttpd: $(lighttpd -v 2>&1 | head -1)"
 	echo "nginx: $(nginx -v 2>&1) + libnginx-mod-nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null)"
-	echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+	if [ $PUSHPIN = 1 ]; then
+		echo "pushpin: $(dpkg-query -W -f='${Version}' pushpin 2>/dev/null) (condure $(dpkg-query -W -f='${Version}' condure 2>/dev/null), zurl $(dpkg-query -W -f='${Version}' zurl 2>/dev/null))"
+	fi
+	echo "load before: $(uptime | sed 's/.*load average: //')"
 } >"$OUT/machine.txt.new"
 [ -n "$REPORT" ] && rm -f "$OUT/machine.txt.new" || mv "$OUT/machine.txt.new" "$OUT/machine.txt"
 
 for n in $SIZES; do
 	for run in $(seq 1 "$RUNS"); do
+		if [ $LP = 1 ]; then
+			# Alternate the order, so a drift in the machine's load favours neither.
+			if [ $((run % 2)) = 1 ]; then run_lp fcpush "$n" "$run"; run_lp nchan "$n" "$run"
+			else run_lp nchan "$n" "$run"; run_lp fcpush "$n" "$run"; fi
+			if [ -n "$BASE_BUILD" ]; then run_lp base "$n" "$run"; fi
+			continue
+		fi
 		run_one fcpush "$n" "$run"
 		[ $DIRECT = 1 ] && run_one direct "$n" "$run"
 		run_one nchan "$n" "$run"
+		if [ $PUSHPIN = 1 ]; then run_one pushpin "$n" "$run"; fi
 	done
 done
 
@@ -264,35 +459,75 @@ ws = mark == "fanout-ws"
 rows = {}
 for line in open(out + "/data.tsv"):
     f = line.rstrip("\n").split("\t")
-    kv = dict(x.split("=") for x in " ".join(f[3:]).split())
+    kv = dict(x.split("=", 1) for x in " ".join(f[3:]).split() if "=" in x)
     rows.setdefault((f[0], int(f[1])), []).append(kv)
 def med(lst, k):
     return statistics.median(float(x[k]) for x in lst)
 sizes = sorted({n for _, n in rows})
 machine = open(out + "/machine.txt").read().strip().replace("\n", "; ")
+def put(table):
+    open(out + "/summary.md", "w").write(table + "\n")
+    text = open(doc).read()
+    if f"<!-- {mark}:begin -->" in text:
+        text = re.sub(f"<!-- {mark}:begin -->.*<!-- {mark}:end -->", lambda m: table, text, flags=re.S)
+    else:
+        text += "\n" + table + "\n"
+    open(doc, "w").write(text)
+    print(table)
+if mark == "fanout-lp":
+    ms = lambda lst, k: med(lst, k) / 1000
+    lmsgs = rows[next(iter(rows))][0].get("msgs", "?")
+    t = [f"<!-- {mark}:begin -->",
+         f"Long-poll fan-out, one channel, {lmsgs} messages one at a time, each subscriber re-parking at once with its cursor; medians of {runs} run(s) each (fcpush and Nchan alternate which goes first). Load average (1 min) at each run: "
+         + ", ".join(f"{s} {'/'.join(x['load1'] for x in rows[(s, n)])}" for s, n in sorted(rows)) + f". Machine: {machine}.",
+         "",
+         "| K | system | first answered p50 ms | all answered (last subscriber) p50 / p99 ms | every answer p50 / p99 ms | publish answered p50 ms | lost | busy CPU s: server / web server |",
+         "|---|---|---|---|---|---|---|---|"]
+    labels = {"fcpush": "fcpush (lighttpd + fcpush.fcgi)", "nchan": "nginx + Nchan (memory)",
+              "base": "fcpush before (lighttpd + the --base build's fcpush.fcgi)"}
+    for n in sizes:
+        for sysname in ("fcpush", "nchan", "base"):
+            r = rows.get((sysname, n))
+            if not r:
+                continue
+            lost = int(max(float(x["lost"]) + float(x["dups"]) for x in r))
+            t.append(f"| {n} | {labels[sysname]} | {ms(r, 'first_p50_us'):.2f} | {ms(r, 'last_p50_us'):.2f} / {ms(r, 'last_p99_us'):.2f} | {ms(r, 'p50_us'):.2f} / {ms(r, 'p99_us'):.2f} | {ms(r, 'pub_p50_us'):.2f} | {lost} | {med(r, 'busy_srv_s'):.2f} / {med(r, 'busy_web_s'):.2f} |")
+        f, nx = rows.get(("fcpush", n)), rows.get(("nchan", n))
+        if f and nx:
+            t.append(f"| {n} | ratio fcpush/Nchan | {ms(f,'first_p50_us')/ms(nx,'first_p50_us'):.2f} | {ms(f,'last_p50_us')/ms(nx,'last_p50_us'):.2f} / {ms(f,'last_p99_us')/ms(nx,'last_p99_us'):.2f} | {ms(f,'p50_us')/ms(nx,'p50_us'):.2f} / {ms(f,'p99_us')/ms(nx,'p99_us'):.2f} | | | |")
+        b = rows.get(("base", n))
+        if b and nx:
+            t.append(f"| {n} | ratio before/Nchan | {ms(b,'first_p50_us')/ms(nx,'first_p50_us'):.2f} | {ms(b,'last_p50_us')/ms(nx,'last_p50_us'):.2f} / {ms(b,'last_p99_us')/ms(nx,'last_p99_us'):.2f} | {ms(b,'p50_us')/ms(nx,'p50_us'):.2f} / {ms(b,'p99_us')/ms(nx,'p99_us'):.2f} | | | |")
+    t.append(f"<!-- {mark}:end -->")
+    put("\n".join(t))
+    sys.exit(0)
 kind = "WebSocket" if ws else "SSE"
+pp_procs = ", Pushpin's condure + zurl + pushpin-proxy + pushpin-handler" if any(s == "pushpin" for s, _ in rows) else ""
 server = "fcpush-ws" if ws else "fcpush.fcgi"
 t = [f"<!-- {mark}:begin -->",
-     f"{kind} fan-out, one channel, {msgs} messages 250 ms apart, medians of {runs} run(s) each; server KB/sub is {server}'s (Nchan's worker's) resident memory per held subscriber; idle CPU over {idle} s with every subscriber held. Machine: {machine}.",
+     f"{kind} fan-out, one channel, {msgs} messages 250 ms apart, medians of {runs} run(s) each; server KB/sub is {server}'s (Nchan's worker's{pp_procs}) resident memory per held subscriber; idle CPU over {idle} s with every subscriber held. Machine: {machine}.",
      "",
      "| subscribers | system | p50 ms | p99 ms | max ms | lost | server KB/sub | web server KB/sub | idle CPU % | busy CPU s: server / web server |",
      "|---|---|---|---|---|---|---|---|---|---|"]
 labels = {"fcpush": f"fcpush (lighttpd + {server})", "direct": f"{server} direct (no proxy; publishes via lighttpd)",
-          "nchan": "nginx + Nchan (memory)"}
+          "nchan": "nginx + Nchan (memory)", "pushpin": "Pushpin (static GRIP backend)"}
 def busy(r):
     if "busy_srv_s" not in r[0]:
         return ""
     return f"{med(r, 'busy_srv_s'):.2f} / {med(r, 'busy_web_s'):.2f}"
 for n in sizes:
-    for sysname in ("fcpush", "direct", "nchan"):
+    for sysname in ("fcpush", "direct", "nchan", "pushpin"):
         r = rows.get((sysname, n))
         if not r:
             continue
-        web = f"{med(r, 'web_kb_per_sub'):.2f}" if sysname != "nchan" else "(in the server)"
+        web = f"{med(r, 'web_kb_per_sub'):.2f}" if sysname not in ("nchan", "pushpin") else "(in the server)"
         t.append(f"| {n} | {labels[sysname]} | {med(r, 'p50_ms'):.1f} | {med(r, 'p99_ms'):.1f} | {med(r, 'max_ms'):.1f} | {int(max(float(x['lost']) for x in r))} | {med(r, 'srv_kb_per_sub'):.2f} | {web} | {med(r, 'idle_cpu_pct'):.2f} | {busy(r)} |")
     f, nx = rows.get(("fcpush", n)), rows.get(("nchan", n))
     if f and nx:
         t.append(f"| {n} | ratio fcpush/Nchan | {med(f,'p50_ms')/max(med(nx,'p50_ms'),1e-9):.2f} | {med(f,'p99_ms')/max(med(nx,'p99_ms'),1e-9):.2f} | | | {med(f,'srv_kb_per_sub')/max(med(nx,'srv_kb_per_sub'),1e-9):.2f} | | | |")
+    pp = rows.get(("pushpin", n))
+    if f and pp:
+        t.append(f"| {n} | ratio fcpush/Pushpin | {med(f,'p50_ms')/max(med(pp,'p50_ms'),1e-9):.2f} | {med(f,'p99_ms')/max(med(pp,'p99_ms'),1e-9):.2f} | | | {med(f,'srv_kb_per_sub')/max(med(pp,'srv_kb_per_sub'),1e-9):.2f} | | | |")
 t.append(f"<!-- {mark}:end -->")
 table = "\n".join(t)
 open(out + "/summary.md", "w").write(table + "\n")

@@ -155,7 +155,25 @@ struct response {
 	int status;
 	char *body; /* malloc'd, NUL-terminated */
 	size_t body_len;
+	/* Validators for a client that resumes by them (Nchan's long poll):
+	 * the header values, "" when absent. */
+	char etag[128], last_modified[128];
 };
+
+/* Copy a header's value (up to the end of its line) into dst. */
+static void
+header_copy(char *dst, size_t cap, const char *v)
+{
+	size_t n = 0;
+
+	dst[0] = '\0';
+	if (v == NULL)
+		return;
+	while (v[n] != '\r' && v[n] != '\n' && v[n] != '\0' && n + 1 < cap)
+		n++;
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+}
 
 static const char *
 find_header(const char *hdrs, const char *end, const char *name)
@@ -200,6 +218,8 @@ parse_response(struct rbuf *b, struct response *out)
 	if (strncmp(b->data, "HTTP/1.", 7) != 0)
 		return -1;
 	out->status = atoi(b->data + 9);
+	header_copy(out->etag, sizeof out->etag, find_header(b->data, end, "Etag"));
+	header_copy(out->last_modified, sizeof out->last_modified, find_header(b->data, end, "Last-Modified"));
 	if ((v = find_header(b->data, end, "Content-Length")) != NULL)
 		cl = atoll(v);
 	if ((v = find_header(b->data, end, "Transfer-Encoding")) != NULL && strncasecmp(v, "chunked", 7) == 0)

@@ -16,6 +16,15 @@
  * response time, and messages lost (each subscriber must see each message
  * exactly once).
  *
+ * --nchan 1: the same client against nginx + Nchan's long-poll subscriber
+ * (nchan_subscriber longpoll at /sub/CH, nchan_publisher at /pub/CH, which
+ * also answers GET with the channel's subscriber count). The message bodies
+ * are {"seq":N} with N counted here, a subscriber parks with no cursor the
+ * first time (nchan_subscriber_first_message newest) and re-parks with the
+ * Last-Modified and Etag of its last answer as If-Modified-Since and
+ * If-None-Match: Nchan's cursor, as fcpush's is since=. Same re-park rule:
+ * the next publish goes out once every subscriber is parked again.
+ *
  * Idle mode (--idle S): park K long polls, then measure the CPU time
  * (utime+stime, /proc/PID/stat) of the given processes over S seconds of no
  * traffic, and their RSS before and after parking.
@@ -38,10 +47,11 @@ struct sub {
 	int64_t received; /* messages received, each counted once */
 	int64_t dups;     /* messages received again (seq <= cursor) */
 	int64_t got_ns;   /* when this iteration's message arrived, 0 if not yet */
+	char etag[128], last_modified[128]; /* Nchan: the cursor of its last answer */
 };
 
 static struct {
-	int port, pub_port, subs, msgs, wait_s, warmup, idle_s, npids;
+	int port, pub_port, subs, msgs, wait_s, warmup, idle_s, npids, nchan;
 	const char *channel, *label, *raw;
 	const char *pid_name[MAX_PIDS];
 	int pid[MAX_PIDS];
@@ -55,6 +65,7 @@ static struct rbuf pub_rb;
 static int64_t timeouts, reconnects, errors, unexpected;
 static int repark = 1;       /* park again after each response */
 static long long base_parked; /* parked in the worker before we started */
+static long long nchan_seq;   /* Nchan: the number of the last message published */
 
 static void
 sub_park(struct sub *s)
@@ -62,9 +73,17 @@ sub_park(struct sub *s)
 	char req[512];
 	int n;
 
-	n = snprintf(req, sizeof req,
-		     "GET /push/channels/%s?since=%lld HTTP/1.1\r\nHost: 127.0.0.1\r\nPrefer: wait=%d\r\n\r\n",
-		     opt.channel, (long long)s->cursor, opt.wait_s);
+	if (opt.nchan && s->last_modified[0] != '\0')
+		n = snprintf(req, sizeof req,
+			     "GET /sub/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nIf-Modified-Since: %s\r\n"
+			     "If-None-Match: %s\r\n\r\n",
+			     opt.channel, s->last_modified, s->etag);
+	else if (opt.nchan)
+		n = snprintf(req, sizeof req, "GET /sub/%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", opt.channel);
+	else
+		n = snprintf(req, sizeof req,
+			     "GET /push/channels/%s?since=%lld HTTP/1.1\r\nHost: 127.0.0.1\r\nPrefer: wait=%d\r\n\r\n",
+			     opt.channel, (long long)s->cursor, opt.wait_s);
 	for (;;) {
 		if (s->fd < 0) {
 			struct epoll_event ev = {.events = EPOLLIN};
@@ -92,7 +111,11 @@ sub_response(struct sub *s, struct response *r, int64_t t)
 	long long seq;
 	int fresh = 0;
 
-	if (r->status == 204) {
+	if (opt.nchan && r->last_modified[0] != '\0') {
+		memcpy(s->etag, r->etag, sizeof s->etag);
+		memcpy(s->last_modified, r->last_modified, sizeof s->last_modified);
+	}
+	if (r->status == 204 || r->status == 304 || (opt.nchan && r->status == 408)) {
 		timeouts++;
 	} else if (r->status == 200) {
 		for (p = strstr(r->body, "\"seq\":"); p != NULL; p = strstr(p + 6, "\"seq\":")) {
@@ -167,9 +190,9 @@ pump(int timeout_ms)
 			if (pr == -1)
 				die("lpbench: malformed response: %.200s", rb->data);
 			if (s == NULL) {
-				if (r.status != 201)
+				if (r.status != 201 && !(opt.nchan && r.status == 202))
 					die("lpbench: publish answered %d: %s", r.status, r.body);
-				pub_seq = json_int(r.body, "seq");
+				pub_seq = opt.nchan ? nchan_seq : json_int(r.body, "seq");
 				pub_done_ns = t;
 				pub_done = 1;
 			} else {
@@ -186,6 +209,16 @@ status_parked(void)
 	struct response r;
 	long long parked;
 
+	if (opt.nchan) {
+		char path[256];
+
+		snprintf(path, sizeof path, "/pub/%s", opt.channel);
+		if (bconn_request(&status_conn, "GET", path, "Accept: text/json\r\n", NULL, 0, &r) == -1)
+			die("lpbench: GET %s failed", path);
+		parked = r.status == 200 ? json_int(r.body, "subscribers") : 0;
+		free(r.body);
+		return parked;
+	}
 	if (bconn_request(&status_conn, "GET", "/push/status", "", NULL, 0, &r) == -1)
 		die("lpbench: GET /push/status failed");
 	parked = json_int(r.body, "parked");
@@ -216,13 +249,20 @@ publish_blocking(struct bconn *c, const char *data)
 	struct response r;
 	char path[256];
 	long long seq;
+	char nbody[64];
 
-	snprintf(path, sizeof path, "/push/channels/%s", opt.channel);
+	if (opt.nchan) {
+		snprintf(path, sizeof path, "/pub/%s", opt.channel);
+		snprintf(nbody, sizeof nbody, "{\"seq\":%lld}", ++nchan_seq);
+		data = nbody;
+	} else {
+		snprintf(path, sizeof path, "/push/channels/%s", opt.channel);
+	}
 	if (bconn_request(c, "POST", path, "Content-Type: text/plain\r\n", data, strlen(data), &r) == -1)
 		die("lpbench: publish failed");
-	if (r.status != 201)
+	if (r.status != 201 && !(opt.nchan && r.status == 202))
 		die("lpbench: publish answered %d: %s", r.status, r.body);
-	seq = json_int(r.body, "seq");
+	seq = opt.nchan ? nchan_seq : json_int(r.body, "seq");
 	free(r.body);
 	return seq;
 }
@@ -379,11 +419,14 @@ run_latency(void)
 		pub_done = 0;
 		if (m + 1 == total)
 			repark = 0; /* leave nothing parked behind */
-		snprintf(body, sizeof body, "message %d", m);
+		if (opt.nchan)
+			snprintf(body, sizeof body, "{\"seq\":%lld}", ++nchan_seq);
+		else
+			snprintf(body, sizeof body, "message %d", m);
 		n = snprintf(req, sizeof req,
-			     "POST /push/channels/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+			     "POST %s/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
 			     "Content-Length: %zu\r\n\r\n%s",
-			     opt.channel, strlen(body), body);
+			     opt.nchan ? "/pub" : "/push/channels", opt.channel, strlen(body), body);
 		t0 = now_ns();
 		if (write_all(pub_fd, req, (size_t)n) == -1)
 			die("lpbench: publish write: %s", strerror(errno));
@@ -423,7 +466,9 @@ run_latency(void)
 		lost += total - subs[i].received;
 		dups += subs[i].dups;
 	}
-	if (bconn_request(&status_conn, "GET", "/push/status", "", NULL, 0, &r) == 0) {
+	if (opt.nchan) {
+		wake_max = -1;
+	} else if (bconn_request(&status_conn, "GET", "/push/status", "", NULL, 0, &r) == 0) {
 		const char *w = strstr(r.body, "\"wake_latency_us\"");
 		wake_max = w != NULL ? json_int(w, "max") : -1;
 		free(r.body);
@@ -476,6 +521,8 @@ main(int argc, char **argv)
 			opt.warmup = atoi(v);
 		else if (strcmp(a, "--label") == 0)
 			opt.label = v;
+		else if (strcmp(a, "--nchan") == 0)
+			opt.nchan = atoi(v);
 		else if (strcmp(a, "--raw") == 0)
 			opt.raw = v;
 		else if (strcmp(a, "--idle") == 0)
@@ -488,7 +535,7 @@ main(int argc, char **argv)
 	}
 	if (opt.port <= 0 || opt.channel == NULL || opt.subs <= 0 || opt.msgs <= 0)
 		die("usage: lpbench --port P [--pub-port Q] --channel CH --subs K [--msgs M] [--wait W] "
-		    "[--warmup N] [--label L] [--raw FILE] [--idle S --pid NAME=PID ...]");
+		    "[--warmup N] [--label L] [--raw FILE] [--nchan 1] [--idle S --pid NAME=PID ...]");
 	if (opt.pub_port == 0)
 		opt.pub_port = opt.port;
 	raise_nofile();

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: MIT
 # bench/run.sh [--quick] [--runs N] [--no-doc] [--report bench/results/DIR]
 #              [--durability full|normal] [--compare-durability]
+#              [--publish-only --server lighttpd|apache [--reuse off|on|both]]
 #
 # Builds what it needs, starts lighttpd + fcpush.fcgi (and lighttpd + the
 # trivial responder, the ceiling) on free 127.0.0.1 ports with a fresh
@@ -15,6 +16,13 @@
 # connections, with durability full and then normal on a fresh database and
 # worker each, in every run (the order alternates between runs), and writes
 # its table to bench/results/<time>/summary.md, not to docs/BENCHMARKS.md.
+# --publish-only measures only publish req/s at 1, 16 and 64 connections,
+# fcpush and the trivial-libfcgi ceiling, behind --server (lighttpd, the
+# default, or Apache 2.4 with conf/apache.conf.in: mpm_event,
+# mod_proxy_fcgi); with Apache, --reuse on adds enablereuse=on (FastCGI
+# connections kept open, FCGI_KEEP_CONN) to the /push/ ProxyPass, off takes
+# it away, both measures each in every run. Its table goes to
+# bench/results/<time>/summary.md.
 #
 # Everything is loopback only, bounded in count and time (each client runs
 # under timeout(1)), and stops every process it started on exit.
@@ -32,6 +40,9 @@ WRITE_DOC=1
 REPORT_DIR=
 DURABILITY=full
 COMPARE_DURABILITY=0
+PUBLISH_ONLY=0
+SERVER=lighttpd
+REUSE=off
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1; RUNS=1 ;;
@@ -42,7 +53,14 @@ while [ $# -gt 0 ]; do
 		case $2 in full | normal) DURABILITY=$2 ;; *) echo "run.sh: --durability full or normal" >&2; exit 2 ;; esac
 		shift ;;
 	--compare-durability) COMPARE_DURABILITY=1 ;;
-	-h|--help) sed -n '3,25p' "$0"; exit 0 ;;
+	--publish-only) PUBLISH_ONLY=1 ;;
+	--server)
+		case $2 in lighttpd | apache) SERVER=$2 ;; *) echo "run.sh: --server lighttpd or apache" >&2; exit 2 ;; esac
+		shift ;;
+	--reuse)
+		case $2 in on | off | both) REUSE=$2 ;; *) echo "run.sh: --reuse on, off or both" >&2; exit 2 ;; esac
+		shift ;;
+	-h|--help) sed -n '3,34p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -197,6 +215,75 @@ if [ -z "$REPORT_DIR" ]; then
 		fi
 	}
 
+	# start_apache DIR PORT SOCKET REUSE -> LAST_PID: Apache 2.4 from
+	# conf/apache.conf.in (its /push/ ProxyPass with enablereuse=on when
+	# REUSE is on, without when off).
+	start_apache() {
+		local dir=$1 port=$2 sock=$3 reuse=$4
+		mkdir -p "$dir"
+		chmod 755 "$TMP" "$dir" "$(dirname "$sock")"
+		sed -e "s|@PORT@|$port|g" -e "s|@STATE@|$dir|g" -e "s|@SOCKET@|$sock|g" -e "s|@WWW@|$ROOT/www|g" \
+			-e "s|@WSSOCKET@|$dir/no-fcpush-ws.sock|g" -e "s|@MODULES@|/usr/lib/apache2/modules|g" \
+			"$ROOT/conf/apache.conf.in" >"$dir/apache.conf"
+		sed -i -e '/^ProxyPass "\/push\/" /s/ enablereuse=[a-z]*//' "$dir/apache.conf"
+		[ "$reuse" = on ] && sed -i -e '/^ProxyPass "\/push\/" /s/$/ enablereuse=on/' "$dir/apache.conf"
+		apache2 -f "$dir/apache.conf" -DFOREGROUND >>"$dir/apache.out" 2>&1 &
+		LAST_PID=$!
+		PIDS+=("$LAST_PID")
+		wait_for curl -fs -o /dev/null "http://127.0.0.1:$port/push/status" ||
+			die "apache did not answer on port $port (see $dir)"
+	}
+
+	# publish_only: ceiling and fcpush publish req/s at 1, 16, 64 behind
+	# $SERVER, for each FastCGI connection reuse setting asked for.
+	publish_only() {
+		local reuses=(off) r c ch line n ok bad p w l what sock errs k v
+		[ "$SERVER" = apache ] && case $REUSE in on) reuses=(on) ;; both) reuses=(off on) ;; esac
+		[ $((RUN % 2)) = 0 ] && [ ${#reuses[@]} = 2 ] && reuses=(on off)
+		for r in "${reuses[@]}"; do
+			for what in ceiling fcpush; do
+				p=$(free_port)
+				sock=$S/$what-$r/app.sock
+				if [ $what = ceiling ]; then
+					start_trivial "$S/$what-$r" "$sock"; w=$LAST_PID
+				else
+					DB=$S/fcpush-$r.db
+					start_worker "$S/$what-$r" "$sock"; w=$LAST_PID
+				fi
+				if [ "$SERVER" = apache ]; then
+					start_apache "$S/a-$what-$r" "$p" "$sock" "$r"
+				else
+					start_lighttpd "$S/l-$what-$r" "$p" "$sock"
+				fi
+				l=$LAST_PID
+				for c in 1 16 64; do
+					ch=pub-$what-$r-c$c
+					put "publish.$what.$r.c$c.loadavg" "$(cut -d' ' -f1 /proc/loadavg)"
+					line=$(run_wrk "$what-$SERVER-$r" "$p" $c "$ch" "$w" "$l")
+					bad=$(kv non2xx "$line"); ok=$(( $(kv requests "$line") - ${bad:-0} ))
+					put "publish.$what.$r.c$c.rps" "$(kv rps "$line")"
+					put "publish.$what.$r.c$c.p99_us" "$(kv p99_us "$line")"
+					put "publish.$what.$r.c$c.non2xx" "${bad:-0}"
+					errs=0
+					for k in connect read write timeout; do v=$(kv $k "$line"); errs=$((errs + ${v:-0})); done
+					put "publish.$what.$r.c$c.socket_errors" "$errs"
+					[ "${bad:-0}" = 0 ] || fail "publish $what $SERVER reuse=$r c=$c: $bad non-2xx responses"
+					[ "$errs" = 0 ] || fail "publish $what $SERVER reuse=$r c=$c: $errs socket errors (timeouts included)"
+					if [ $what = fcpush ]; then
+						sleep 0.5
+						n=$(rows "$ch")
+						if [ "$n" -lt "$ok" ] || [ "$n" -gt $((ok + c)) ]; then
+							fail "publish $SERVER reuse=$r c=$c: $n rows committed but $ok acknowledged"
+						fi
+					fi
+					log "  $what $SERVER reuse=$r c=$c: $(kv rps "$line") req/s, p99 $(kv p99_us "$line") us, ${bad:-0} non-2xx, $errs socket errors"
+				done
+				stop_pid "$l"; stop_pid "$w"
+				[ $what = fcpush ] && rm -f "$DB" "$DB-wal" "$DB-shm"
+			done
+		done
+	}
+
 	rows() { sqlite3 "$DB" "SELECT count(*) FROM messages WHERE channel GLOB '$1'"; }
 
 	kv() { # kv KEY LINE: the value of KEY=... in a RESULT/WRK line
@@ -255,10 +342,13 @@ if [ -z "$REPORT_DIR" ]; then
 		echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 		echo "runs=$RUNS threads=$THREADS seconds=$SECS idle_seconds=$IDLE_SECS lp_msgs=$LP_MSGS durability=$DURABILITY"
 		echo "compare_durability=$COMPARE_DURABILITY"
+		echo "server=$SERVER reuse=$REUSE publish_only=$PUBLISH_ONLY"
+		[ "$SERVER" = apache ] && echo "apache=$(dpkg-query -W -f '${Version}' apache2 2>/dev/null || echo '?')"
 	} >"$RES/machine.txt"
-	printf 'RUNS=%s\nTHREADS=%s\nSECS=%s\nIDLE_SECS=%s\nLP_MSGS=%s\nQUICK=%s\nCOMPARE_DURABILITY=%s\n' \
-		"$RUNS" "$THREADS" "$SECS" "$IDLE_SECS" "$LP_MSGS" "$QUICK" "$COMPARE_DURABILITY" >"$RES/params"
+	printf 'RUNS=%s\nTHREADS=%s\nSECS=%s\nIDLE_SECS=%s\nLP_MSGS=%s\nQUICK=%s\nCOMPARE_DURABILITY=%s\nPUBLISH_ONLY=%s\nSERVER=%s\nREUSE=%s\n' \
+		"$RUNS" "$THREADS" "$SECS" "$IDLE_SECS" "$LP_MSGS" "$QUICK" "$COMPARE_DURABILITY" "$PUBLISH_ONLY" "$SERVER" "$REUSE" >"$RES/params"
 	[ "$COMPARE_DURABILITY" = 1 ] && WRITE_DOC=0
+	[ "$PUBLISH_ONLY" = 1 ] && WRITE_DOC=0
 
 	# compare_durability: publish req/s at 1, 16, 64 connections with each
 	# durability on a fresh database and worker (the order alternates by
@@ -309,6 +399,10 @@ if [ -z "$REPORT_DIR" ]; then
 		log "  background load: $(awk -F'\t' -v r="$RUN" '$1 == r && $2 == "background_busy_pct" {print $3}' "$DATA") % of both cores"
 		if [ "$COMPARE_DURABILITY" = 1 ]; then
 			compare_durability
+			continue
+		fi
+		if [ "$PUBLISH_ONLY" = 1 ]; then
+			publish_only
 			continue
 		fi
 
@@ -455,6 +549,31 @@ verdict() { awk -v x="$1" -v t="$2" -v op="$3" 'BEGIN { if (x == "-" || x == "")
 mach() { sed -n "s/^$1=//p" "$RES/machine.txt"; }
 
 SUM=$RES/summary.md
+if [ "${PUBLISH_ONLY:-0}" = 1 ]; then
+	{
+		echo "Run $(mach date_utc): $RUNS run(s) of publish only behind ${SERVER:-lighttpd}, durability $(mach runs | sed 's/.*durability=//'), medians"
+		echo "(every value in \`bench/results/$STAMP/data.tsv\`). Machine: $(mach nproc) vCPU $(mach cpu), $(mach kernel);"
+		echo "fcpush $(mach fcpush), $THREADS request threads, wrk ${SECS} s per cell. Load average at start: $(mach loadavg_start);"
+		echo "background load (both cores busy with other work, 2 s before each run): $(all background_busy_pct | sed 's/\([0-9]\+\)/\1 %/g')."
+		echo
+		echo "| server | FastCGI connection reuse | concurrency | fcpush req/s | ceiling req/s | fcpush / ceiling | fcpush p99 | load avg at each cell (fcpush) |"
+		echo "|---|---|---|---|---|---|---|---|"
+		for r in off on; do
+			grep -q "publish.fcpush.$r.c1.rps" "$DATA" || continue
+			for c in 1 16 64; do
+				f=$(med publish.fcpush.$r.c$c.rps); t=$(med publish.ceiling.$r.c$c.rps)
+				echo "| ${SERVER:-lighttpd} | $r | $c | $(fmt "$f") | $(fmt "$t") | $(ratio "$f" "$t") | $(ms "$(med publish.fcpush.$r.c$c.p99_us)") ms | $(all publish.fcpush.$r.c$c.loadavg) |"
+			done
+		done
+		if [ "$FAILURES" -gt 0 ]; then
+			echo
+			echo "**$FAILURES check(s) failed:**"
+			sed 's/^/- /' "$RES/failures.txt"
+		fi
+	} >"$SUM"
+	cat "$SUM"
+	exit 0
+fi
 if [ "${COMPARE_DURABILITY:-0}" = 1 ]; then
 	{
 		echo "Run $(mach date_utc): $RUNS run(s) of publish only, durability full vs normal, medians shown"

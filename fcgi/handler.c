@@ -810,7 +810,7 @@ handler_poll(struct handler_ctx *h, const struct http_request *req, const struct
 	int64_t wait_ms = -1, applied_s = 0, high = 0, dhigh = 0, oldest = 0, last_seq;
 	size_t page = (size_t)cfg->page_messages;
 	enum store_result sr;
-	int gap = 0, more = 0, kind;
+	int gap = 0, more = 0, rollback = 0, kind;
 	size_t sent, nshow;
 
 	msglist_init(&msgs);
@@ -868,6 +868,16 @@ handler_poll(struct handler_ctx *h, const struct http_request *req, const struct
 			 * assigned here, resumes where this history lets it,
 			 * with a gap: never silence while new messages take
 			 * the seqs it believes it has seen. */
+			if (wait_ms > 0 && c.since == high &&
+			    store_cursor_resume(h->st, c.epoch, c.since, high, &rollback) == high && !rollback) {
+				/* A long poll re-parking at the newest seq (the
+				 * common case: it was just answered): nothing above
+				 * it to read, and nothing trimmed above it (trimmed
+				 * seqs are at most high), so it parks at once; the
+				 * loop delivers whatever commits after high. */
+				spec->since = c.since;
+				break;
+			}
 			gap = feed_resume(h->st, chans, r->nchannels, c.epoch, &c.since, &oldest);
 			sr = gap < 0 ? STORE_ERROR : STORE_OK;
 			if (sr == STORE_OK)

@@ -12,7 +12,11 @@
  * process's high-water mark once, in pages, and for each row the loop visits only
  * the requests waiting on that row's channel. A row is encoded once per
  * transport (SSE event, NDJSON line) and the same bytes are queued to every
- * stream; each stream then gets one write(2) per wake-up.
+ * stream; each stream then gets one write(2) per wake-up. Long polls woken
+ * by the same single row with the same label and headers (the common case:
+ * many subscribers of one channel, each with its cursor at the last row)
+ * get the same answer, built and serialized once per dispatch and queued to
+ * each by reference.
  *
  * Streams stay parked after each delivery. A stream whose history does not
  * fit its opening is "behind": live rows skip it and it reads on from the
@@ -110,6 +114,11 @@ struct loop {
 	struct parked *woken;    /* during a dispatch: requests the page's rows reached */
 	struct buf scratch;
 	struct http_response resp;
+	/* The last long-poll answer built in this dispatch, for the next long
+	 * poll woken by the same row alone (loop_answer_hits). */
+	struct out_bytes *lp_answer;           /* serialized response, or NULL */
+	const struct store_message *lp_hit;    /* the row it carries (borrowed) */
+	struct buf lp_key;                     /* its spec's label, NUL, headers */
 };
 
 static void loop_answer(struct loop *, struct parked *, struct http_response *);
@@ -259,6 +268,7 @@ loop_new(struct app *app, struct store *reader, char **cause)
 	pthread_mutex_init(&loop->index_lock, NULL);
 	loop->index = subindex_new();
 	buf_init(&loop->scratch);
+	buf_init(&loop->lp_key);
 	http_response_init(&loop->resp);
 
 	loop->feed = feed_new(reader, app->cfg->database, (size_t)app->cfg->page_max_bytes, &loop_feed_ops, loop, cause);
@@ -295,6 +305,8 @@ loop_free(struct loop *loop)
 	subindex_free(loop->index);
 	free(loop->heap);
 	buf_fini(&loop->scratch);
+	buf_fini(&loop->lp_key);
+	out_bytes_unref(loop->lp_answer);
 	http_response_fini(&loop->resp);
 	feed_free(loop->feed);
 	store_close(loop->st);
@@ -329,6 +341,8 @@ loop_stop(struct loop *loop)
 int
 loop_park(struct loop *loop, int fd, int request_id, struct park_spec *spec)
 {
+	int kick;
+
 	pthread_mutex_lock(&loop->inbox_lock);
 	if (loop->nparked >= (size_t)loop->app->cfg->max_parked || loop->stopping) {
 		pthread_mutex_unlock(&loop->inbox_lock);
@@ -341,6 +355,10 @@ loop_park(struct loop *loop, int fd, int request_id, struct park_spec *spec)
 	loop->inbox[loop->inbox_n].fd = fd;
 	loop->inbox[loop->inbox_n].request_id = request_id;
 	loop->inbox[loop->inbox_n].spec = spec;
+	/* A non-empty inbox has its kick pending: the loop reads the eventfd
+	 * before it takes the inbox, so one kick per batch is enough (a storm
+	 * of re-parking long polls then wakes it once per batch, not per poll). */
+	kick = loop->inbox_n == 0;
 	loop->inbox_n++;
 	loop->nparked++;
 	loop->nkind[spec->kind]++;
@@ -349,7 +367,8 @@ loop_park(struct loop *loop, int fd, int request_id, struct park_spec *spec)
 		atomic_fetch_add(&loop->app->stats.long_polls, 1);
 	else
 		atomic_fetch_add(&loop->app->stats.streams, 1);
-	loop_kick(loop);
+	if (kick)
+		loop_kick(loop);
 	return 0;
 }
 
@@ -449,7 +468,8 @@ loop_release(struct loop *loop, struct parked *p)
 	enum park_kind kind = p->spec->kind;
 
 	loop_unpark(loop, p);
-	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, p->fd, NULL);
+	/* The loop holds the only descriptor of this connection, so close(2)
+	 * takes it out of the epoll set: no EPOLL_CTL_DEL needed. */
 	close(p->fd);
 	fcgi_out_fini(&p->out);
 	park_spec_free(p->spec);
@@ -599,16 +619,59 @@ loop_answer_gone(struct loop *loop, struct parked *p, const char *channel)
 	loop_answer(loop, p, &loop->resp);
 }
 
+/* Whether the answer in loop->lp_answer is p's too: p got that one row alone,
+ * and its answer's only other inputs, the label and the headers, match. */
+static int
+loop_lp_shared(const struct loop *loop, const struct parked *p)
+{
+	size_t n = strlen(p->spec->label) + 1;
+
+	return loop->lp_answer != NULL && p->nhits == 1 && !p->more && p->hits[0] == loop->lp_hit &&
+	       loop->lp_key.len == n + p->spec->headers.len && memcmp(loop->lp_key.data, p->spec->label, n) == 0 &&
+	       (p->spec->headers.len == 0 ||
+		memcmp(loop->lp_key.data + n, p->spec->headers.data, p->spec->headers.len) == 0);
+}
+
+/* Forget the shared long-poll answer (its row is about to be freed). */
+static void
+loop_lp_forget(struct loop *loop)
+{
+	out_bytes_unref(loop->lp_answer);
+	loop->lp_answer = NULL;
+	loop->lp_hit = NULL;
+}
+
+/* Answer long poll p with the rows it collected. An answer of one row is
+ * built once and shared by every long poll it fits (loop_lp_shared): the
+ * queue holds a reference, and only the FastCGI record headers are p's. */
 static void
 loop_answer_hits(struct loop *loop, struct parked *p)
 {
-	http_response_reset(&loop->resp);
-	push_poll_messages(p->spec, p->hits, p->nhits, p->more, 0, 0, p->hits[p->nhits - 1]->seq,
-			   (size_t)loop->app->cfg->page_max_bytes, &loop->resp);
 	atomic_fetch_add(&loop->app->stats.woken, 1);
 	atomic_fetch_add(&loop->app->stats.deliveries, p->nhits);
 	atomic_fetch_add(&loop->app->stats.deliveries_by[PARK_LONG_POLL], p->nhits);
-	loop_answer(loop, p, &loop->resp);
+	if (!loop_lp_shared(loop, p)) {
+		http_response_reset(&loop->resp);
+		push_poll_messages(p->spec, p->hits, p->nhits, p->more, 0, 0, p->hits[p->nhits - 1]->seq,
+				   (size_t)loop->app->cfg->page_max_bytes, &loop->resp);
+		if (p->nhits != 1 || p->more) {
+			loop_answer(loop, p, &loop->resp);
+			return;
+		}
+		loop_lp_forget(loop);
+		buf_reset(&loop->scratch);
+		http_serialize(&loop->resp, &loop->scratch);
+		loop->lp_answer = out_bytes_new(loop->scratch.data, loop->scratch.len);
+		loop->lp_hit = p->hits[0];
+		buf_reset(&loop->lp_key);
+		buf_append(&loop->lp_key, p->spec->label, strlen(p->spec->label) + 1);
+		if (p->spec->headers.len > 0)
+			buf_append(&loop->lp_key, p->spec->headers.data, p->spec->headers.len);
+	}
+	loop_unpark(loop, p);
+	fcgi_out_stdout_shared(&p->out, loop->lp_answer);
+	fcgi_out_end(&p->out, 0);
+	loop_flush(loop, p);
 }
 
 /* ---- streams ---------------------------------------------------------------- */
@@ -824,6 +887,7 @@ loop_on_page(void *arg)
 		loop_deliver(loop, p, now);
 	}
 	loop->woken = NULL;
+	loop_lp_forget(loop); /* its row goes with the page */
 }
 
 static const struct feed_ops loop_feed_ops = {
@@ -935,7 +999,7 @@ loop_take_inbox(struct loop *loop)
 		p->last_write_ms = now;
 		p->progress_ms = now;
 		fcgi_out_init(&p->out, p->fd, msgs[i].request_id);
-		fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK);
+		fcntl(p->fd, F_SETFL, O_RDWR | O_NONBLOCK); /* an accepted socket: no other status flag */
 		if (p->spec->kind != PARK_LONG_POLL) {
 			/* What the kernel holds on this socket is part of what a
 			 * stalled client falls behind by: by default megabytes
@@ -1110,7 +1174,12 @@ loop_thread(void *arg)
 			if (evs[i].data.ptr == LOOP_TAG_NOTIFY) {
 				rn = read(loop->notify_fd, &counter, sizeof counter);
 				(void)rn;
-				dispatch = 1;
+				/* Kicked for a local commit, not only for parks (those
+				 * need no read of new rows: loop_take_inbox). */
+				pthread_mutex_lock(&loop->inbox_lock);
+				if (loop->local_commit_us != 0 || loop->stopping)
+					dispatch = 1;
+				pthread_mutex_unlock(&loop->inbox_lock);
 			} else if (evs[i].data.ptr == LOOP_TAG_WAKE) {
 				if (feed_drain(loop->feed, util_mono_ms()) > 0)
 					dispatch = 1;

@@ -143,6 +143,38 @@ case_multi_channel_wake() {
 	assert_json '.messages[0].channel' "$b"
 }
 
+# One row wakes long polls whose answers differ only in their label or
+# headers: the loop builds one answer per row and shares it between the long
+# polls it fits (fcgi/loop.c), so each must still get its own channel list and
+# Preference-Applied, and the same body.
+case_shared_answer_per_request() {
+	local ch other base
+	ch=$(unique_channel sh)
+	other=$(unique_channel sho)
+	publish "$ch" old
+	park same1 "$ch" "?since=$SEQ"
+	park multi "$ch,$other" "?since=$SEQ"
+	base=$(parked)
+	bg_req short GET "/push/channels/$ch?since=$SEQ" -H "Prefer: wait=4"
+	await_parked $((base + 1))
+	park same2 "$ch" "?since=$SEQ"
+	publish "$ch" shared
+	for name in same1 same2; do
+		bg_wait $name
+		assert_woken shared
+		assert_json .channel "$ch"
+		assert_json .last_seq "$SEQ"
+	done
+	bg_wait multi
+	assert_woken shared
+	assert_json .channel "$ch,$other"
+	bg_wait short
+	assert_status 200
+	assert_header Preference-Applied "wait=4"
+	assert_json '[.messages[].data]' '["shared"]'
+	assert_json .channel "$ch"
+}
+
 case_timeout() {
 	local ch
 	ch=$(unique_channel to)
@@ -200,6 +232,7 @@ run_case "long poll woken by the CLI (fcpush publish)" case_wake_cli
 run_case "CLI publish from stdin, one message per line" case_wake_cli_stdin
 run_case "long poll woken by a raw sqlite3 INSERT" case_wake_sqlite_insert
 run_case "multi-channel long poll woken by one of its channels" case_multi_channel_wake
+run_case "one row wakes long polls with different labels and waits: each its own answer" case_shared_answer_per_request
 run_case "long poll timeout: 204 after wait=1, Preference-Applied" case_timeout
 run_case "conditional long poll timeout: 304" case_timeout_conditional
 run_case "wait capped to long_poll_max_wait_s" case_wait_capped
