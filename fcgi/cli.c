@@ -272,7 +272,7 @@ struct cli_tail {
 
 /* Print m as one JSON line; returns 1 once --count is reached. */
 static int
-cli_tail_take(void *arg, struct store_message *m)
+cli_tail_take(void *arg, struct msg *m)
 {
 	struct cli_tail *t = arg;
 
@@ -288,7 +288,7 @@ cli_tail_take(void *arg, struct store_message *m)
 
 /* The feed's on_row: print rows of the tailed channels not printed yet. */
 static void
-cli_tail_row(void *arg, struct store_message *m)
+cli_tail_row(void *arg, struct msg *m)
 {
 	struct cli_tail *t = arg;
 	size_t i;

@@ -206,7 +206,7 @@ feed_resume(struct store *st, const char *const *channels, size_t nch, const cha
 
 enum feed_page
 feed_catch_up_page(struct store *st, const char *const *channels, size_t nch, int64_t *since, size_t page,
-		   struct msglist *l, int (*take)(void *arg, struct store_message *m), void *arg, const char *what)
+		   struct msglist *l, int (*take)(void *arg, struct msg *m), void *arg, const char *what)
 {
 	size_t i;
 	int full = 0;

@@ -39,7 +39,7 @@ struct feed_ops {
 	void (*on_deleted)(void *arg, const char *channel);
 	/* A new row, in ascending seq order, once. m (and every row of its page)
 	 * stays valid until on_page returns. */
-	void (*on_row)(void *arg, struct store_message *m);
+	void (*on_row)(void *arg, struct msg *m);
 	/* The end of a page of rows (at least one): flush what they queued. */
 	void (*on_page)(void *arg);
 };
@@ -123,7 +123,7 @@ enum feed_page {
  * after a row, and the rows after it are read again next time. *since is
  * the seq of the last row taken. what names the subscriber for the log. */
 enum feed_page feed_catch_up_page(struct store *st, const char *const *channels, size_t nch, int64_t *since,
-				  size_t page, struct msglist *l, int (*take)(void *arg, struct store_message *m),
+				  size_t page, struct msglist *l, int (*take)(void *arg, struct msg *m),
 				  void *arg, const char *what);
 
 #endif

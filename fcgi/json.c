@@ -330,7 +330,7 @@ json_append_i64(struct buf *b, int64_t v)
 }
 
 void
-json_append_message_head(struct buf *b, const struct store_message *m, const char *extra_type)
+json_append_message_head(struct buf *b, const struct msg *m, const char *extra_type)
 {
 	buf_append(b, "{", 1);
 	if (extra_type != NULL) {
@@ -353,7 +353,7 @@ json_append_message_head(struct buf *b, const struct store_message *m, const cha
 }
 
 int
-json_message_is_binary(const struct store_message *m)
+json_message_is_binary(const struct msg *m)
 {
 	const unsigned char *body = m->body != NULL ? m->body : (const unsigned char *)"";
 
@@ -363,7 +363,7 @@ json_message_is_binary(const struct store_message *m)
 }
 
 void
-json_append_message_data(struct buf *b, const struct store_message *m, int binary)
+json_append_message_data(struct buf *b, const struct msg *m, int binary)
 {
 	const unsigned char *body = m->body != NULL ? m->body : (const unsigned char *)"";
 
@@ -386,7 +386,7 @@ json_append_message_data(struct buf *b, const struct store_message *m, int binar
 }
 
 void
-json_append_message(struct buf *b, const struct store_message *m, const char *extra_type)
+json_append_message(struct buf *b, const struct msg *m, const char *extra_type)
 {
 	buf_reserve(b, (m->body_omitted ? 0 : m->body_len) + 128);
 	json_append_message_head(b, m, extra_type);

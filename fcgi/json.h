@@ -46,18 +46,18 @@ int json_content_type_is_text(const char *content_type);
  * "encoding":"base64"; a body left on disk (body_omitted) is data null with
  * "size" and "omitted":true. extra_type, when not NULL, adds "type":extra_type first
  * (the WebSocket and NDJSON framing). */
-void json_append_message(struct buf *b, const struct store_message *m, const char *extra_type);
+void json_append_message(struct buf *b, const struct msg *m, const char *extra_type);
 /* Append the start of that object, up to and including "content_type" and
  * without the closing brace, for framings that carry the body elsewhere. */
-void json_append_message_head(struct buf *b, const struct store_message *m, const char *extra_type);
+void json_append_message_head(struct buf *b, const struct msg *m, const char *extra_type);
 /* Whether m's body is sent as base64 in a message object: a body held in
  * the row (not body_omitted) that is neither JSON nor UTF-8 text. Reads the
  * whole body of a text type (UTF-8 check). */
-int json_message_is_binary(const struct store_message *m);
+int json_message_is_binary(const struct msg *m);
 /* Append the rest of that object after json_append_message_head: "data"
  * (and "encoding" or "size"/"omitted") and the closing brace. binary is
  * json_message_is_binary(m), passed in so a caller that needed it already
  * does not scan the body twice. */
-void json_append_message_data(struct buf *b, const struct store_message *m, int binary);
+void json_append_message_data(struct buf *b, const struct msg *m, int binary);
 
 #endif

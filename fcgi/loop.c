@@ -70,7 +70,7 @@ struct parked {
 	size_t heap_index;
 	struct fcgi_out out;
 	/* Messages gathered for it during one dispatch (borrowed). */
-	struct store_message **hits;
+	struct msg **hits;
 	size_t nhits, hits_cap;
 	int more;
 	struct parked *next_hit;
@@ -117,7 +117,7 @@ struct loop {
 	/* The last long-poll answer built in this dispatch, for the next long
 	 * poll woken by the same row alone (loop_answer_hits). */
 	struct out_bytes *lp_answer;           /* serialized response, or NULL */
-	const struct store_message *lp_hit;    /* the row it carries (borrowed) */
+	const struct msg *lp_hit;    /* the row it carries (borrowed) */
 	struct buf lp_key;                     /* its spec's label, NUL, headers */
 };
 
@@ -687,7 +687,7 @@ struct loop_catch_up {
 /* Queue one row of history to the stream; returns 1 once its queue holds
  * the budget. */
 static int
-loop_catch_up_take(void *arg, struct store_message *m)
+loop_catch_up_take(void *arg, struct msg *m)
 {
 	struct loop_catch_up *cu = arg;
 	struct buf *b = &cu->loop->scratch;
@@ -789,7 +789,7 @@ loop_auth_expire(struct loop *loop, int64_t now)
 /* Row m concerns parked request p: a long poll collects it; a stream that
  * is live gets its encoding for the stream's kind (made once per row). */
 static void
-loop_hit(struct loop *loop, struct parked *p, struct store_message *m, size_t page, struct parked **woken)
+loop_hit(struct loop *loop, struct parked *p, struct msg *m, size_t page, struct parked **woken)
 {
 	struct out_bytes *enc;
 
@@ -858,7 +858,7 @@ loop_on_deleted(void *arg, const char *channel)
 /* The feed's on_row: every parked request waiting on m's channel gets it
  * (loop_hit); the encodings made for it are dropped after. */
 static void
-loop_on_row(void *arg, struct store_message *m)
+loop_on_row(void *arg, struct msg *m)
 {
 	struct loop *loop = arg;
 	size_t page = (size_t)loop->app->cfg->page_messages, j, k;

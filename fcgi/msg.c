@@ -39,7 +39,7 @@ msglist_fini(struct msglist *l)
 }
 
 void
-msglist_push(struct msglist *l, struct store_message *m)
+msglist_push(struct msglist *l, struct msg *m)
 {
 	if (l->n == l->cap) {
 		l->cap = l->cap == 0 ? 16 : l->cap * 2;

@@ -14,7 +14,7 @@
  * allocation owned by the msglist that holds it. body_is_json is 1 when the
  * content type is JSON (application/json or any +json type) and the body is
  * valid JSON (checked with json1's json_valid), so it may be embedded raw. */
-struct store_message {
+struct msg {
 	int64_t seq;
 	int64_t time_ms;
 	const char *channel;
@@ -33,7 +33,7 @@ struct store_message {
  * no answer, catch-up or dispatch holds more than about a budget of bodies
  * however many rows it asked for. store_read_last keeps the newest rows. */
 struct msglist {
-	struct store_message **v;
+	struct msg **v;
 	size_t n;
 	size_t cap;
 	size_t bytes;     /* body bytes held (omitted bodies count 0) */
@@ -52,6 +52,6 @@ void msglist_clear(struct msglist *l);
 /* Append m (one malloc'd allocation, owned by l from here on, freed by
  * msglist_clear/msglist_fini) and count its body in bytes unless it is
  * body_omitted. Does not look at the budget: the reader does. */
-void msglist_push(struct msglist *l, struct store_message *m);
+void msglist_push(struct msglist *l, struct msg *m);
 
 #endif

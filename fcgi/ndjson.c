@@ -6,7 +6,7 @@
 #include "ndjson.h"
 
 void
-ndjson_append_message(struct buf *b, const struct store_message *m)
+ndjson_append_message(struct buf *b, const struct msg *m)
 {
 	json_append_message(b, m, "message");
 	buf_putc(b, '\n');

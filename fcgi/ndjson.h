@@ -15,7 +15,7 @@
 
 /* Append the line for message m: json_append_message's object with
  * "type":"message" first, then LF. */
-void ndjson_append_message(struct buf *b, const struct store_message *m);
+void ndjson_append_message(struct buf *b, const struct msg *m);
 /* Append the opening of a stream, after its headers: a heartbeat line at
  * time now_ms. Body bytes at once: Apache's mod_proxy_fcgi sends no headers
  * until the body starts, which would leave an idle stream unanswered until

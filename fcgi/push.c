@@ -96,7 +96,7 @@ push_stream_opening(const struct config *cfg, struct park_spec *spec, struct htt
 /* ---- long poll ------------------------------------------------------------- */
 
 void
-push_poll_messages(const struct park_spec *spec, struct store_message *const *msgs, size_t n, int more,
+push_poll_messages(const struct park_spec *spec, struct msg *const *msgs, size_t n, int more,
 		   int gap, int64_t oldest, int64_t last_seq, size_t max_bytes, struct http_response *resp)
 {
 	size_t i;

@@ -28,7 +28,7 @@ struct push_transport {
 	 * resumes from, retry_ms its reconnection time, now_ms wall-clock ms. */
 	void (*opening)(struct buf *b, int64_t since, int64_t retry_ms, int64_t now_ms);
 	/* One message. */
-	void (*message)(struct buf *b, const struct store_message *m);
+	void (*message)(struct buf *b, const struct msg *m);
 	/* Messages before oldest were trimmed or belong to another history
 	 * (epoch: the database epoch, hex digits). */
 	void (*gap)(struct buf *b, int64_t oldest, const char *epoch);
@@ -62,7 +62,7 @@ size_t push_stream_opening(const struct config *cfg, struct park_spec *spec, str
  * continues from. The body holds messages only while it is under max_bytes
  * (at least one): the rest are left for the next poll, with "more": true and
  * last_seq (and the ETag) the seq of the last message sent. */
-void push_poll_messages(const struct park_spec *spec, struct store_message *const *msgs, size_t n, int more,
+void push_poll_messages(const struct park_spec *spec, struct msg *const *msgs, size_t n, int more,
 			int gap, int64_t oldest, int64_t last_seq, size_t max_bytes,
 			struct http_response *resp);
 /* The answer to a long poll that found nothing: 204, or 304 with the same

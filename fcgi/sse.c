@@ -9,7 +9,7 @@
 #include "sse.h"
 
 void
-sse_append_event(struct buf *b, const struct store_message *m)
+sse_append_event(struct buf *b, const struct msg *m)
 {
 	const char *p = (const char *)m->body, *end = p + m->body_len, *eol;
 	struct buf b64;

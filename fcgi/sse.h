@@ -22,7 +22,7 @@
  * base64 text. A body too large to read with the message (body_omitted) is
  * announced as data {"omitted":true,"size":N,"content_type":T}: the client
  * fetches it from .../messages/SEQ. */
-void sse_append_event(struct buf *b, const struct store_message *m);
+void sse_append_event(struct buf *b, const struct msg *m);
 /* Append a comment line ": text" (text must not hold CR or LF). Comments
  * are ignored by clients; they commit headers and keep connections alive. */
 void sse_append_comment(struct buf *b, const char *text);

@@ -616,14 +616,14 @@ ns_subject_channel(const struct ns_store *st, const char *subject, char *out, si
 	return ns_decode(subject + n + 4, out, size);
 }
 
-/* One store_message of a direct-get answer (msg.h: one allocation). */
-static struct store_message *
+/* One message (struct msg) of a direct-get answer (msg.h: one allocation). */
+static struct msg *
 ns_message(struct ns_store *st, natsMsg *nm)
 {
 	const char *event = NULL, *type = NULL, *body = natsMsg_GetData(nm);
 	char channel[129];
 	size_t clen, elen = 0, tlen, blen = (size_t)natsMsg_GetDataLength(nm), keep;
-	struct store_message *m;
+	struct msg *m;
 	char *p;
 
 	if (ns_subject_channel(st, ns_msg_subject(nm), channel, sizeof channel) != 0)

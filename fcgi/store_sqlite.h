@@ -112,7 +112,7 @@ enum store_result sq_step_int(struct sq_store *st, sqlite3_stmt *s, const char *
 sqlite3_stmt *sq_bind_channels(struct sq_store *st, enum stmt_id one_id, enum stmt_id many_id,
 			       const char *const *channels, size_t nch);
 /* The message of the current row of s (malloc'd, msg.h). */
-struct store_message *sq_row_message(sqlite3_stmt *s);
+struct msg *sq_row_message(sqlite3_stmt *s);
 /* Step s to its end (or out's byte budget), appending its messages to out. */
 enum store_result sq_read_rows(struct sq_store *st, sqlite3_stmt *s, struct msglist *out);
 /* Whether SQLite code rc is the group's own fault (bad data), not the database's. */

@@ -18,13 +18,13 @@
 
 /* One message from a row of SQL_MSG_COLS, in one allocation: the struct, then
  * channel, event, content type and body, each NUL-terminated. */
-struct store_message *
+struct msg *
 sq_row_message(sqlite3_stmt *s)
 {
 	const char *channel, *event, *type;
 	const void *body;
 	size_t clen, elen = 0, tlen, blen, size;
-	struct store_message *m;
+	struct msg *m;
 	int omitted;
 	char *p;
 
@@ -165,7 +165,7 @@ sq_read_last(struct store *base, const char *const *channels, size_t nch, size_t
 {
 	struct sq_store *st = sq_of(base);
 	sqlite3_stmt *s;
-	struct store_message *m;
+	struct msg *m;
 	size_t n0 = out->n, i, j;
 	enum store_result res;
 

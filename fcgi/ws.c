@@ -397,7 +397,7 @@ ws_frame_unsubscribed(struct buf *b, const char *channel, const char *id_json)
 }
 
 int
-ws_frame_message(struct buf *b, const struct store_message *m)
+ws_frame_message(struct buf *b, const struct msg *m)
 {
 	size_t at = b->len, h;
 	int binary = json_message_is_binary(m);

@@ -143,7 +143,7 @@ void ws_frame_unsubscribed(struct buf *b, const char *channel, const char *id_js
 /* Message m as a frame: the message object of json_append_message with
  * "type":"message" (a text frame; returns 0), or, for a body json.h calls
  * binary, the binary message described above (returns 1). */
-int ws_frame_message(struct buf *b, const struct store_message *m);
+int ws_frame_message(struct buf *b, const struct msg *m);
 
 /* Close codes a client may send (RFC 6455 §7.4.1-2 and the IANA "WebSocket
  * Close Code Number Registry"): 1000-1003, 1007-1014 and 3000-4999. 1004 is

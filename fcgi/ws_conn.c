@@ -322,7 +322,7 @@ wconn_catch_up_page(const struct wconn *c, size_t budget)
 /* Queue one row of history to the connection (wconn_catch_up); returns 1
  * once its queue holds the budget. */
 static int
-wconn_catch_up_take(void *arg, struct store_message *m)
+wconn_catch_up_take(void *arg, struct msg *m)
 {
 	struct wconn *c = arg;
 	struct wsd *d = c->d;
@@ -580,7 +580,7 @@ wsd_on_deleted(void *arg, const char *channel)
 /* The feed's on_row: queue m to every live subscription of its channel,
  * encoded once into a frame they share. */
 static void
-wsd_on_row(void *arg, struct store_message *m)
+wsd_on_row(void *arg, struct msg *m)
 {
 	struct wsd *d = arg;
 	struct wframe *f = NULL;

@@ -47,7 +47,7 @@ on_deleted(void *arg, const char *channel)
 }
 
 static void
-on_row(void *arg, struct store_message *m)
+on_row(void *arg, struct msg *m)
 {
 	struct seen *s = arg;
 
@@ -335,7 +335,7 @@ struct taker {
 };
 
 static int
-take(void *arg, struct store_message *m)
+take(void *arg, struct msg *m)
 {
 	struct taker *t = arg;
 

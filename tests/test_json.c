@@ -38,7 +38,7 @@ check_base64(const char *in, const char *want)
 }
 
 static char *
-message_json(const struct store_message *m, const char *type)
+message_json(const struct msg *m, const char *type)
 {
 	struct buf b;
 
@@ -173,7 +173,7 @@ END_TEST
 
 START_TEST(test_message_json_body)
 {
-	struct store_message m = {
+	struct msg m = {
 		.seq = 42, .time_ms = 1700000000123, .channel = "news", .event = "update",
 		.content_type = "application/json", .body = (const unsigned char *)"{\"a\":[1,2]}",
 		.body_len = 11, .body_is_json = 1,
@@ -188,7 +188,7 @@ END_TEST
 
 START_TEST(test_message_text_body_no_event)
 {
-	struct store_message m = {
+	struct msg m = {
 		.seq = 1, .time_ms = 5, .channel = "c", .event = NULL,
 		.content_type = "text/plain; charset=utf-8", .body = (const unsigned char *)"line1\nline2",
 		.body_len = 11, .body_is_json = 0,
@@ -203,7 +203,7 @@ END_TEST
 
 START_TEST(test_message_binary_body)
 {
-	struct store_message m = {
+	struct msg m = {
 		.seq = 7, .time_ms = 9, .channel = "bin", .event = NULL,
 		.content_type = "application/octet-stream", .body = (const unsigned char *)"foobar",
 		.body_len = 6, .body_is_json = 0,
@@ -219,7 +219,7 @@ END_TEST
 
 START_TEST(test_message_invalid_text_body)
 {
-	struct store_message m = {
+	struct msg m = {
 		.seq = 8, .time_ms = 9, .channel = "t", .event = "e",
 		.content_type = "text/plain", .body = (const unsigned char *)"\xff",
 		.body_len = 1, .body_is_json = 0,
@@ -234,7 +234,7 @@ END_TEST
 
 START_TEST(test_message_null_content_type)
 {
-	struct store_message m = {
+	struct msg m = {
 		.seq = 3, .time_ms = 4, .channel = "n", .event = NULL,
 		.content_type = NULL, .body = (const unsigned char *)"hi",
 		.body_len = 2, .body_is_json = 0,
@@ -248,7 +248,7 @@ END_TEST
 
 START_TEST(test_message_appends)
 {
-	struct store_message m = {
+	struct msg m = {
 		.seq = 1, .time_ms = 1, .channel = "a", .content_type = "text/plain",
 		.body = (const unsigned char *)"x", .body_len = 1,
 	};

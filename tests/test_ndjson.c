@@ -20,7 +20,7 @@ frame(void (*fn)(struct buf *))
 
 START_TEST(test_message_line)
 {
-	struct store_message m;
+	struct msg m;
 	struct buf b;
 
 	memset(&m, 0, sizeof m);

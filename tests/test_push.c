@@ -6,10 +6,10 @@
 #include "push.h"
 #include "suites.h"
 
-static struct store_message
+static struct msg
 msg(int64_t seq, const char *body)
 {
-	struct store_message m;
+	struct msg m;
 
 	memset(&m, 0, sizeof m);
 	m.seq = seq;
@@ -62,8 +62,8 @@ END_TEST
 static struct park_spec *
 open_stream(enum park_kind kind, int gap, int64_t max_pending, size_t *sent)
 {
-	struct store_message m1 = msg(6, "a"), m2 = msg(7, "b");
-	struct store_message *v[2] = {&m1, &m2};
+	struct msg m1 = msg(6, "a"), m2 = msg(7, "b");
+	struct msg *v[2] = {&m1, &m2};
 	struct msglist l = {.v = v, .n = 2, .cap = 2};
 	struct park_spec *spec = spec_for(kind, 5);
 	struct http_response resp;
@@ -116,8 +116,8 @@ END_TEST
 
 START_TEST(test_poll_answers)
 {
-	struct store_message m1 = msg(6, "a"), m2 = msg(7, "b");
-	struct store_message *v[2] = {&m1, &m2};
+	struct msg m1 = msg(6, "a"), m2 = msg(7, "b");
+	struct msg *v[2] = {&m1, &m2};
 	struct park_spec *spec = spec_for(PARK_LONG_POLL, 5);
 	struct http_response resp;
 

@@ -5,10 +5,10 @@
 #include "sse.h"
 #include "suites.h"
 
-static struct store_message
+static struct msg
 msg(int64_t seq, const char *event, const char *body, size_t len)
 {
-	struct store_message m;
+	struct msg m;
 
 	memset(&m, 0, sizeof m);
 	m.seq = seq;
@@ -22,7 +22,7 @@ msg(int64_t seq, const char *event, const char *body, size_t len)
 static void
 check_event(const char *body, size_t len, const char *event, const char *want)
 {
-	struct store_message m = msg(42, event, body, len);
+	struct msg m = msg(42, event, body, len);
 	struct buf b;
 
 	buf_init(&b);
@@ -71,7 +71,7 @@ END_TEST
 START_TEST(test_long_line_and_utf8)
 {
 	static char big[100001];
-	struct store_message m;
+	struct msg m;
 	struct buf b;
 
 	memset(big, 'x', sizeof big - 1);

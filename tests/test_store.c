@@ -69,7 +69,7 @@ count_all(void)
 }
 
 static void
-assert_body(const struct store_message *m, const char *text)
+assert_body(const struct msg *m, const char *text)
 {
 	ck_assert_uint_eq(m->body_len, strlen(text));
 	ck_assert_mem_eq(m->body, text, m->body_len);
@@ -89,7 +89,7 @@ START_TEST(test_append_read_back)
 	struct store_group g = { p, 3, seqs, STORE_ERROR, NULL, NULL };
 	const char *ch[] = { "news" };
 	struct msglist l;
-	struct store_message *m;
+	struct msg *m;
 
 	ck_assert_int_eq(store_append_groups(fx.st, &g, 1, 1700000000123), STORE_OK);
 	ck_assert_int_eq(g.result, STORE_OK);

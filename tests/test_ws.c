@@ -366,7 +366,7 @@ END_TEST
 
 /* A message on channel "c". */
 static void
-message_init(struct store_message *m, int64_t seq, int64_t time_ms, const char *content_type, const void *body,
+message_init(struct msg *m, int64_t seq, int64_t time_ms, const char *content_type, const void *body,
 	     size_t len)
 {
 	memset(m, 0, sizeof *m);
@@ -381,7 +381,7 @@ message_init(struct store_message *m, int64_t seq, int64_t time_ms, const char *
 START_TEST(test_frame_binary_message)
 {
 	static const unsigned char raw[] = {0, 0x80, 'z'};
-	struct store_message m;
+	struct msg m;
 	struct buf b;
 	size_t h;
 
@@ -414,7 +414,7 @@ END_TEST
 
 START_TEST(test_frames)
 {
-	struct store_message m;
+	struct msg m;
 	struct buf b;
 
 	buf_init(&b);
