@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # bench/run.sh [--quick] [--runs N] [--no-doc] [--report bench/results/DIR]
-#              [--durability full|normal] [--compare-durability]
+#              [--durability full|normal] [--compare-durability] [--compare-auth]
 #              [--publish-only --server lighttpd|apache [--reuse off|on|both]]
 #
 # Builds what it needs, starts lighttpd + fcpush.fcgi (and lighttpd + the
@@ -23,6 +23,15 @@
 # connections kept open, FCGI_KEEP_CONN) to the /push/ ProxyPass, off takes
 # it away, both measures each in every run. Its table goes to
 # bench/results/<time>/summary.md.
+# --compare-auth measures only publish req/s (at BENCH_AUTH_CONNS
+# connections, default "1 16") with access control off, HS256 and ES256, in
+# every run (the order rotates between runs), each on a fresh database and
+# worker; with tokens, once with the same token in every request (what the
+# worker's token cache serves) and once with a different one from 4,096
+# (bench/mktokens.py: each request pays a full signature check). Every
+# request carries an Authorization header, the worker with auth off
+# ignores it, so wrk's own work is the same everywhere. Its table goes to
+# bench/results/<time>/summary.md, not to docs/BENCHMARKS.md.
 #
 # Everything is loopback only, bounded in count and time (each client runs
 # under timeout(1)), and stops every process it started on exit.
@@ -43,6 +52,8 @@ COMPARE_DURABILITY=0
 PUBLISH_ONLY=0
 SERVER=lighttpd
 REUSE=off
+COMPARE_AUTH=0
+AUTH_CONNS=${BENCH_AUTH_CONNS:-1 16}
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1; RUNS=1 ;;
@@ -60,7 +71,8 @@ while [ $# -gt 0 ]; do
 	--reuse)
 		case $2 in on | off | both) REUSE=$2 ;; *) echo "run.sh: --reuse on, off or both" >&2; exit 2 ;; esac
 		shift ;;
-	-h|--help) sed -n '3,34p' "$0"; exit 0 ;;
+	--compare-auth) COMPARE_AUTH=1 ;;
+	-h|--help) sed -n '3,42p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -304,7 +316,7 @@ if [ -z "$REPORT_DIR" ]; then
 		# The subshell's `times` gives wrk's own CPU (its waited-for children).
 		(
 			rc=0
-			timeout $((SECS + 30)) wrk -t$t -c"$c" -d"${SECS}s" --timeout 10s -s "$ROOT/bench/post.lua" \
+			BENCH_TOKENS=${WRK_TOKENS:-} timeout $((SECS + 30)) wrk -t$t -c"$c" -d"${SECS}s" --timeout 10s -s "$ROOT/bench/post.lua" \
 				"http://127.0.0.1:$port/push/channels/$ch" >"$RES/r$RUN-wrk-$name-c$c.txt" 2>&1 || rc=$?
 			times >"$TMP/wrk.times"
 			exit $rc
@@ -341,21 +353,97 @@ if [ -z "$REPORT_DIR" ]; then
 		echo "fcpush=$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo '?')"
 		echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 		echo "runs=$RUNS threads=$THREADS seconds=$SECS idle_seconds=$IDLE_SECS lp_msgs=$LP_MSGS durability=$DURABILITY"
-		echo "compare_durability=$COMPARE_DURABILITY"
+		echo "compare_durability=$COMPARE_DURABILITY compare_auth=$COMPARE_AUTH auth_conns=$AUTH_CONNS"
 		echo "server=$SERVER reuse=$REUSE publish_only=$PUBLISH_ONLY"
 		[ "$SERVER" = apache ] && echo "apache=$(dpkg-query -W -f '${Version}' apache2 2>/dev/null || echo '?')"
 	} >"$RES/machine.txt"
-	printf 'RUNS=%s\nTHREADS=%s\nSECS=%s\nIDLE_SECS=%s\nLP_MSGS=%s\nQUICK=%s\nCOMPARE_DURABILITY=%s\nPUBLISH_ONLY=%s\nSERVER=%s\nREUSE=%s\n' \
-		"$RUNS" "$THREADS" "$SECS" "$IDLE_SECS" "$LP_MSGS" "$QUICK" "$COMPARE_DURABILITY" "$PUBLISH_ONLY" "$SERVER" "$REUSE" >"$RES/params"
+	printf 'RUNS=%s\nTHREADS=%s\nSECS=%s\nIDLE_SECS=%s\nLP_MSGS=%s\nQUICK=%s\nCOMPARE_DURABILITY=%s\nPUBLISH_ONLY=%s\nSERVER=%s\nREUSE=%s\nCOMPARE_AUTH=%s\nAUTH_CONNS="%s"\n' \
+		"$RUNS" "$THREADS" "$SECS" "$IDLE_SECS" "$LP_MSGS" "$QUICK" "$COMPARE_DURABILITY" "$PUBLISH_ONLY" "$SERVER" "$REUSE" \
+		"$COMPARE_AUTH" "$AUTH_CONNS" >"$RES/params"
 	[ "$COMPARE_DURABILITY" = 1 ] && WRITE_DOC=0
 	[ "$PUBLISH_ONLY" = 1 ] && WRITE_DOC=0
+	[ "$COMPARE_AUTH" = 1 ] && WRITE_DOC=0
+
+	# compare_auth keys and tokens, made once: an HS256 secret and an ES256
+	# pair (openssl), each with one token and 4,096 distinct ones.
+	if [ "$COMPARE_AUTH" = 1 ]; then
+		command -v openssl >/dev/null || die "openssl is missing"
+		python3 -c 'import cryptography' 2>/dev/null || die "python3-cryptography is missing (ES256 tokens)"
+		K=$TMP/keys
+		mkdir -p "$K"
+		openssl rand -hex 32 | tr -d '\n' >"$K/hs256.key"
+		openssl ecparam -name prime256v1 -genkey -noout -out "$K/es256.pem" 2>/dev/null &&
+			openssl ec -in "$K/es256.pem" -pubout -out "$K/es256.pub" 2>/dev/null || die "openssl: no ES256 key"
+		for a in hs256 es256; do
+			priv=$K/$a.key; [ $a = es256 ] && priv=$K/es256.pem
+			python3 "$ROOT/bench/mktokens.py" "${a^^}" "$priv" 4096 "$K/$a-distinct.tokens" ||
+				die "mktokens.py $a failed"
+			head -n 1 "$K/$a-distinct.tokens" >"$K/$a-same.tokens"
+		done
+	fi
+
+	# compare_auth: publish req/s at $AUTH_CONNS connections with auth off,
+	# HS256 and ES256 (auth = publish), each on a fresh database and worker,
+	# the order rotating by run; with tokens, the same token in every request
+	# and a different one each time. Every acknowledged publish must be a
+	# committed row; a refused one (non-2xx) fails the check.
+	compare_auth() {
+		local modes=(off hs256 es256) m i c p w l v variants env
+		for ((i = 0; i < (RUN - 1) % 3; i++)); do modes=("${modes[@]:1}" "${modes[0]}"); done
+		for m in "${modes[@]}"; do
+			DB=$S/fcpush-$m.db
+			case $m in
+			off) env=(FCPUSH_AUTH=off); variants=(off) ;;
+			hs256) env=(FCPUSH_AUTH=publish FCPUSH_AUTH_ALGORITHM=HS256 FCPUSH_AUTH_KEY_FILE="$K/hs256.key")
+				variants=(same distinct) ;;
+			es256) env=(FCPUSH_AUTH=publish FCPUSH_AUTH_ALGORITHM=ES256 FCPUSH_AUTH_KEY_FILE="$K/es256.pub")
+				variants=(same distinct) ;;
+			esac
+			p=$(free_port)
+			start_worker "$S/w-$m" "$S/w-$m.sock" "${env[@]}"; w=$LAST_PID
+			start_lighttpd "$S/l-$m" "$p" "$S/w-$m.sock"; l=$LAST_PID
+			for v in "${variants[@]}"; do
+				WRK_TOKENS=$K/hs256-distinct.tokens # auth off: sent, ignored
+				[ $m = off ] || WRK_TOKENS=$K/$m-$v.tokens
+				for c in $AUTH_CONNS; do
+					publish_point "auth.$m.$v.c$c" "auth $m $v c=$c" "$p" "$c" "pub-$m-$v-c$c" "$w" "$l"
+				done
+			done
+			WRK_TOKENS=
+			stop_pid "$l"; stop_pid "$w"
+			rm -f "$DB" "$DB-wal" "$DB-shm"
+		done
+	}
+
+	# publish_point KEY LABEL PORT CONNS CHANNEL WORKER_PID LIGHTTPD_PID: one
+	# wrk publish measurement of the --compare-* modes; puts KEY.loadavg,
+	# .rps, .p50_us, .p99_us and .app_us_per_req. Every acknowledged publish
+	# must be a committed row and none refused.
+	publish_point() {
+		local key=$1 label=$2 p=$3 c=$4 ch=$5 w=$6 l=$7 line n bad ok name
+		put "$key.loadavg" "$(cut -d' ' -f1 /proc/loadavg)"
+		name=fcpush-${ch#pub-}
+		line=$(run_wrk "${name%-c"$c"}" "$p" "$c" "$ch" "$w" "$l")
+		sleep 0.5
+		n=$(rows "$ch"); bad=$(kv non2xx "$line"); ok=$(( $(kv requests "$line") - ${bad:-0} ))
+		put "$key.rps" "$(kv rps "$line")"
+		put "$key.p50_us" "$(kv p50_us "$line")"
+		put "$key.p99_us" "$(kv p99_us "$line")"
+		put "$key.app_us_per_req" "$(kv app_us_per_req "$line")"
+		[ "${bad:-0}" = 0 ] || fail "publish $label: $bad non-2xx responses"
+		if [ "$n" -lt "$ok" ] || [ "$n" -gt $((ok + c)) ]; then
+			fail "publish $label: $n rows committed but $ok acknowledged"
+		fi
+		log "  $label: $(kv rps "$line") req/s, p99 $(kv p99_us "$line") us," \
+			"worker $(kv app_us_per_req "$line") us CPU/req, $ok acknowledged, $n rows"
+	}
 
 	# compare_durability: publish req/s at 1, 16, 64 connections with each
 	# durability on a fresh database and worker (the order alternates by
 	# run, so that a drift in the machine's load favours neither). Every
 	# acknowledged publish must be a committed row.
 	compare_durability() {
-		local d order=(full normal) c ch line n ok bad p w l
+		local d order=(full normal) c p w l
 		[ $((RUN % 2)) = 0 ] && order=(normal full)
 		for d in "${order[@]}"; do
 			DURABILITY=$d
@@ -364,19 +452,7 @@ if [ -z "$REPORT_DIR" ]; then
 			start_worker "$S/w-$d" "$S/w-$d.sock"; w=$LAST_PID
 			start_lighttpd "$S/l-$d" "$p" "$S/w-$d.sock"; l=$LAST_PID
 			for c in 1 16 64; do
-				ch=pub-$d-c$c
-				put "publish.$d.c$c.loadavg" "$(cut -d' ' -f1 /proc/loadavg)"
-				line=$(run_wrk "fcpush-$d" "$p" $c "$ch" "$w" "$l")
-				sleep 0.5
-				n=$(rows "$ch"); bad=$(kv non2xx "$line"); ok=$(( $(kv requests "$line") - ${bad:-0} ))
-				put "publish.$d.c$c.rps" "$(kv rps "$line")"
-				put "publish.$d.c$c.p99_us" "$(kv p99_us "$line")"
-				put "publish.$d.c$c.app_us_per_req" "$(kv app_us_per_req "$line")"
-				[ "${bad:-0}" = 0 ] || fail "publish $d c=$c: $bad non-2xx responses"
-				if [ "$n" -lt "$ok" ] || [ "$n" -gt $((ok + c)) ]; then
-					fail "publish $d c=$c: $n rows committed but $ok acknowledged"
-				fi
-				log "  $d c=$c: $(kv rps "$line") req/s, p99 $(kv p99_us "$line") us, $ok acknowledged, $n rows"
+				publish_point "publish.$d.c$c" "$d c=$c" "$p" "$c" "pub-$d-c$c" "$w" "$l"
 			done
 			stop_pid "$l"; stop_pid "$w"
 			rm -f "$DB" "$DB-wal" "$DB-shm"
@@ -403,6 +479,10 @@ if [ -z "$REPORT_DIR" ]; then
 		fi
 		if [ "$PUBLISH_ONLY" = 1 ]; then
 			publish_only
+			continue
+		fi
+		if [ "$COMPARE_AUTH" = 1 ]; then
+			compare_auth
 			continue
 		fi
 
@@ -574,13 +654,46 @@ if [ "${PUBLISH_ONLY:-0}" = 1 ]; then
 	cat "$SUM"
 	exit 0
 fi
+# compare_head WHAT, compare_tail: the opening and closing lines of a
+# --compare-* summary.
+compare_head() {
+	echo "Run $(mach date_utc): $RUNS run(s) of publish only, $1, medians shown"
+	echo "(every value in \`bench/results/$STAMP/data.tsv\`). Machine: $(mach nproc) vCPU $(mach cpu),"
+	echo "$(mach kernel), lighttpd $(mach lighttpd), SQLite $(mach sqlite); fcpush $(mach fcpush), $THREADS request"
+	echo "threads, wrk ${SECS} s per cell. Load average at start: $(mach loadavg_start); background load"
+	echo "(both cores busy with other work, 2 s before each run): $(all background_busy_pct | sed 's/\([0-9]\+\)/\1 %/g')."
+}
+compare_tail() {
+	if [ "$FAILURES" -gt 0 ]; then
+		echo
+		echo "**$FAILURES check(s) failed:**"
+		sed 's/^/- /' "$RES/failures.txt"
+	fi
+}
+
+if [ "${COMPARE_AUTH:-0}" = 1 ]; then
+	{
+		compare_head "access control off / HS256 / ES256"
+		echo
+		echo "| concurrency | tokens | req/s | of auth off | p50 | p99 | worker CPU µs/req | req/s of each run | load avg |"
+		echo "|---|---|---|---|---|---|---|---|---|"
+		for c in $AUTH_CONNS; do
+			o=$(med auth.off.off.c$c.rps)
+			for mv in off.off hs256.same hs256.distinct es256.same es256.distinct; do
+				r=$(med auth.$mv.c$c.rps)
+				echo "| $c | $mv | $(fmt "$r") | $(ratio "$r" "$o") | $(ms "$(med auth.$mv.c$c.p50_us)") ms |" \
+					"$(ms "$(med auth.$mv.c$c.p99_us)") ms | $(med auth.$mv.c$c.app_us_per_req) |" \
+					"$(all auth.$mv.c$c.rps) | $(all auth.$mv.c$c.loadavg) |"
+			done
+		done
+		compare_tail
+	} >"$SUM"
+	cat "$SUM"
+	exit 0
+fi
 if [ "${COMPARE_DURABILITY:-0}" = 1 ]; then
 	{
-		echo "Run $(mach date_utc): $RUNS run(s) of publish only, durability full vs normal, medians shown"
-		echo "(every value in \`bench/results/$STAMP/data.tsv\`). Machine: $(mach nproc) vCPU $(mach cpu),"
-		echo "$(mach kernel), lighttpd $(mach lighttpd), SQLite $(mach sqlite); fcpush $(mach fcpush), $THREADS request"
-		echo "threads, wrk ${SECS} s per cell. Load average at start: $(mach loadavg_start); background load"
-		echo "(both cores busy with other work, 2 s before each run): $(all background_busy_pct | sed 's/\([0-9]\+\)/\1 %/g')."
+		compare_head "durability full vs normal"
 		echo
 		echo "| concurrency | full req/s | normal req/s | full / normal | full p99 | normal p99 | load avg (full / normal) |"
 		echo "|---|---|---|---|---|---|---|"
@@ -589,11 +702,7 @@ if [ "${COMPARE_DURABILITY:-0}" = 1 ]; then
 			echo "| $c | $(fmt "$f") | $(fmt "$n") | $(ratio "$f" "$n") | $(ms "$(med publish.full.c$c.p99_us)") ms |" \
 				"$(ms "$(med publish.normal.c$c.p99_us)") ms | $(all publish.full.c$c.loadavg) / $(all publish.normal.c$c.loadavg) |"
 		done
-		if [ "$FAILURES" -gt 0 ]; then
-			echo
-			echo "**$FAILURES check(s) failed:**"
-			sed 's/^/- /' "$RES/failures.txt"
-		fi
+		compare_tail
 	} >"$SUM"
 	cat "$SUM"
 	exit 0

@@ -302,7 +302,9 @@ server_answers() {
 
 # start_server: start $SERVER (lighttpd or apache) on a free port from the
 # rendered conf/ template and wait until it answers. Retries on a port taken
-# meanwhile. Sets PORT, BASE_URL, PUSH, SERVER_PID, SERVER_LOG.
+# meanwhile. Sets PORT, BASE_URL, PUSH, SERVER_PID, SERVER_LOG. When
+# SERVER_CONF_EXTRA names a file, it is rendered the same way and appended
+# to the config (t_lockdown.sh adds conf/*-lockdown.conf.in so).
 start_server() {
 	local bin try conf
 	case $SERVER in
@@ -323,6 +325,9 @@ start_server() {
 		PORT=$(free_port) || return 1
 		conf="$T/$SERVER.conf"
 		render_conf "$FCPUSH_SRCDIR/conf/$SERVER.conf.in" "$conf"
+		if [ -n "${SERVER_CONF_EXTRA:-}" ]; then
+			render_conf "$SERVER_CONF_EXTRA" "$conf.extra" && cat "$conf.extra" >>"$conf"
+		fi
 		if [ "$SERVER" = lighttpd ]; then
 			"$bin" -D -f "$conf" </dev/null >>"$T/server.out" 2>&1 &
 		else

@@ -90,12 +90,16 @@ class Proc {
 export class Stack {
   // opts: server 'lighttpd'|'apache'; ws: start fcpush-ws when built (true);
   // worker: extra FCPUSH_* settings; workerArgs: fcpush.fcgi's arguments
-  // (['--supervise']: this.worker is then the supervisor).
+  // (['--supervise']: this.worker is then the supervisor); wsEnv: extra
+  // FCPUSH_* settings of fcpush-ws; token: a token publish() sends as
+  // Authorization: Bearer (auth = publish or all).
   constructor(opts = {}) {
     this.server = opts.server || 'lighttpd';
     this.wantWs = opts.ws !== false;
     this.workerEnv = opts.worker || {};
     this.workerArgs = opts.workerArgs || [];
+    this.wsEnv = opts.wsEnv || {};
+    this.token = opts.token || null;
     this.dir = fs.mkdtempSync(path.join(process.env.TMPDIR || os.tmpdir(), `fcpush-browser-${this.server}-`));
     fs.chmodSync(this.dir, 0o755); // Apache's www-data reaches the socket and www/
     this.db = path.join(this.dir, 'fcpush.db');
@@ -133,7 +137,7 @@ export class Stack {
     this.ws = new Proc('ws', WS_BIN, [], {
       env: {
         ...process.env, FCPUSH_DATABASE: this.db, FCPUSH_WS_LISTEN: this.wsSocket,
-        FCPUSH_LISTEN_MODE: '0666', FCPUSH_LOG_LEVEL: 'info',
+        FCPUSH_LISTEN_MODE: '0666', FCPUSH_LOG_LEVEL: 'info', ...this.wsEnv,
       },
     }, path.join(this.dir, 'ws.err'));
     await waitFor('fcpush-ws to listen', () => new Promise((resolve) => {
@@ -225,7 +229,10 @@ export class Stack {
   post(p, body, opts) {
     return fetch(this.url(p), {
       method: 'POST', body,
-      headers: { 'Content-Type': opts.contentType || 'text/plain; charset=utf-8' },
+      headers: {
+        'Content-Type': opts.contentType || 'text/plain; charset=utf-8',
+        ...(this.token ? { Authorization: 'Bearer ' + this.token } : {}),
+      },
       signal: AbortSignal.timeout(10000),
     });
   }
