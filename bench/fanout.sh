@@ -25,6 +25,10 @@
 # --lp): a third system in the same run, the fcpush.fcgi of another build
 # directory (an earlier commit), for a before/after beside Nchan.
 #
+# --store nats1|nats3: fcpush on NATS JetStream instead of a SQLite file (a
+# lone nats-server, or a local 3-node cluster with 3 replicas), a fresh
+# stream for each start; Nchan is the same anchor.
+#
 # --ws: the same with WebSocket subscribers: fcpush-ws behind lighttpd's
 # WebSocket proxy, and Nchan's websocket subscriber.
 # --direct (with --ws): also a third system whose subscribers connect to
@@ -53,6 +57,7 @@ LP_MSGS=${BENCH_LP_MSGS:-100}
 DIRECT=0
 PERF=0
 REPORT=
+STORE=sqlite
 while [ $# -gt 0 ]; do
 	case $1 in
 	--report) REPORT=$2; shift ;;
@@ -65,7 +70,10 @@ while [ $# -gt 0 ]; do
 	--perf) PERF=1 ;;
 	--runs) RUNS=$2; shift ;;
 	--sizes) SIZES=$2; shift ;;
-	*) echo "usage: $0 [--quick] [--ws [--direct] | --lp | --pushpin] [--runs R] [--sizes LIST]" >&2; exit 2 ;;
+	--store)
+		case $2 in sqlite | nats1 | nats3) STORE=$2 ;; *) echo "fanout.sh: --store sqlite, nats1 or nats3" >&2; exit 2 ;; esac
+		shift ;;
+	*) echo "usage: $0 [--quick] [--ws [--direct] | --lp | --pushpin] [--store sqlite|nats1|nats3] [--runs R] [--sizes LIST]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -124,6 +132,7 @@ cleanup() {
 	[ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null || true
 	[ -f "$T/lighttpd.pid" ] && kill "$(cat "$T/lighttpd.pid")" 2>/dev/null || true
 	wait 2>/dev/null || true
+	[ -d "$T/nats" ] && nats_cluster_stop "$T/nats"
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -152,17 +161,28 @@ sum_rss() { local t=0 p; for p in "$@"; do t=$((t + $(rss_kb "$p"))); done; echo
 sum_cpu() { local t=0 p; for p in "$@"; do t=$((t + $(cpu_ticks "$p"))); done; echo $t; }
 
 # ---- fcpush behind lighttpd -------------------------------------------------
+# --store nats1|nats3: fcpush on NATS JetStream (a lone nats-server, or a
+# local 3-node cluster with 3 replicas; tests/nats_lib.sh), a fresh stream
+# for every start of fcpush, instead of a fresh SQLite file.
+FC_DB=$T/fc.db
+FC_STARTS=0
+if [ "$STORE" != sqlite ]; then
+	. "$SRC/tests/nats_lib.sh"
+	nats_cluster_start "$T/nats" "${STORE#nats}" || { echo "fanout.sh: the NATS cluster did not start" >&2; exit 1; }
+fi
 FC_PORT=$(free_port)
 start_fcpush() {
 	rm -f "$T/fc.db"* "$T/fc.sock"
-	FCPUSH_DATABASE=$T/fc.db FCPUSH_LISTEN=$T/fc.sock FCPUSH_LISTEN_MODE=0666 FCPUSH_LOG_LEVEL=warn \
+	FC_STARTS=$((FC_STARTS + 1))
+	[ "$STORE" != sqlite ] && FC_DB="nats://$NATS_URLS/F$FC_STARTS?replicas=${STORE#nats}"
+	FCPUSH_DATABASE=$FC_DB FCPUSH_LISTEN=$T/fc.sock FCPUSH_LISTEN_MODE=0666 FCPUSH_LOG_LEVEL=warn \
 		FCPUSH_MAX_PARKED=30000 FCPUSH_LISTEN_BACKLOG=4096 "${FC_BUILD:-$SRC/build}/fcpush.fcgi" 2>>"$T/fc.err" &
 	FC_PID=$!
 	PIDS+=("$FC_PID")
 	for _ in $(seq 1 100); do [ -S "$T/fc.sock" ] && break; sleep 0.05; done
 	WS_PID=
 	if [ $WS = 1 ]; then
-		FCPUSH_DATABASE=$T/fc.db FCPUSH_WS_LISTEN=$T/ws.sock FCPUSH_LISTEN_MODE=0666 FCPUSH_WS_MAX_CONNECTIONS=30000 \
+		FCPUSH_DATABASE=$FC_DB FCPUSH_WS_LISTEN=$T/ws.sock FCPUSH_LISTEN_MODE=0666 FCPUSH_WS_MAX_CONNECTIONS=30000 \
 			FCPUSH_LOG_LEVEL=warn "$SRC/build/fcpush-ws" 2>>"$T/ws.err" &
 		WS_PID=$!
 		PIDS+=("$WS_PID")

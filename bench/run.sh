@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # bench/run.sh [--quick] [--runs N] [--no-doc] [--report bench/results/DIR]
 #              [--durability full|normal] [--compare-durability] [--compare-auth]
-#              [--publish-only --server lighttpd|apache [--reuse off|on|both]]
+#              [--publish-only --server lighttpd|apache [--reuse off|on|both]
+#               [--store sqlite|nats1|nats3]]
 #
 # Builds what it needs, starts lighttpd + fcpush.fcgi (and lighttpd + the
 # trivial responder, the ceiling) on free 127.0.0.1 ports with a fresh
@@ -23,6 +24,11 @@
 # connections kept open, FCGI_KEEP_CONN) to the /push/ ProxyPass, off takes
 # it away, both measures each in every run. Its table goes to
 # bench/results/<time>/summary.md.
+# --store (with --publish-only): the store fcpush publishes into: sqlite
+# (the default, a file), nats1 (a lone local nats-server, the stream with 1
+# replica) or nats3 (a local 3-node cluster, 3 replicas: every 201 waits for
+# a quorum's PubAck), started with tests/nats_lib.sh; a fresh stream per
+# cell, rows counted through the channel's info.
 # --compare-auth measures only publish req/s (at BENCH_AUTH_CONNS
 # connections, default "1 16") with access control off, HS256 and ES256, in
 # every run (the order rotates between runs), each on a fresh database and
@@ -50,6 +56,7 @@ REPORT_DIR=
 DURABILITY=full
 COMPARE_DURABILITY=0
 PUBLISH_ONLY=0
+STORE=sqlite
 SERVER=lighttpd
 REUSE=off
 COMPARE_AUTH=0
@@ -65,6 +72,9 @@ while [ $# -gt 0 ]; do
 		shift ;;
 	--compare-durability) COMPARE_DURABILITY=1 ;;
 	--publish-only) PUBLISH_ONLY=1 ;;
+	--store)
+		case $2 in sqlite | nats1 | nats3) STORE=$2 ;; *) echo "run.sh: --store sqlite, nats1 or nats3" >&2; exit 2 ;; esac
+		shift ;;
 	--server)
 		case $2 in lighttpd | apache) SERVER=$2 ;; *) echo "run.sh: --server lighttpd or apache" >&2; exit 2 ;; esac
 		shift ;;
@@ -95,6 +105,7 @@ cleanup() {
 		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$p" 2>/dev/null || true
 	done
+	[ -d "$TMP/nats" ] && nats_cluster_stop "$TMP/nats"
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -260,6 +271,7 @@ if [ -z "$REPORT_DIR" ]; then
 					start_trivial "$S/$what-$r" "$sock"; w=$LAST_PID
 				else
 					DB=$S/fcpush-$r.db
+					[ "$STORE" != sqlite ] && DB="$NATS_LOC/B${RUN}x$r?replicas=${STORE#nats}"
 					start_worker "$S/$what-$r" "$sock"; w=$LAST_PID
 				fi
 				if [ "$SERVER" = apache ]; then
@@ -296,7 +308,13 @@ if [ -z "$REPORT_DIR" ]; then
 		done
 	}
 
-	rows() { sqlite3 "$DB" "SELECT count(*) FROM messages WHERE channel GLOB '$1'"; }
+	rows() {
+		if [ "$STORE" = sqlite ]; then
+			sqlite3 "$DB" "SELECT count(*) FROM messages WHERE channel GLOB '$1'"
+		else # NATS: the channel's info, through the worker on port $p
+			curl -s "http://127.0.0.1:$p/push/channels/$1/info" | sed -n 's/.*"messages":\([0-9]*\).*/\1/p'
+		fi
+	}
 
 	kv() { # kv KEY LINE: the value of KEY=... in a RESULT/WRK line
 		printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1
@@ -360,6 +378,13 @@ if [ -z "$REPORT_DIR" ]; then
 	printf 'RUNS=%s\nTHREADS=%s\nSECS=%s\nIDLE_SECS=%s\nLP_MSGS=%s\nQUICK=%s\nCOMPARE_DURABILITY=%s\nPUBLISH_ONLY=%s\nSERVER=%s\nREUSE=%s\nCOMPARE_AUTH=%s\nAUTH_CONNS="%s"\n' \
 		"$RUNS" "$THREADS" "$SECS" "$IDLE_SECS" "$LP_MSGS" "$QUICK" "$COMPARE_DURABILITY" "$PUBLISH_ONLY" "$SERVER" "$REUSE" \
 		"$COMPARE_AUTH" "$AUTH_CONNS" >"$RES/params"
+	echo "STORE=$STORE" >>"$RES/params"
+	if [ "$STORE" != sqlite ]; then
+		. "$ROOT/tests/nats_lib.sh"
+		nats_cluster_start "$TMP/nats" "${STORE#nats}" || die "the NATS cluster did not start"
+		NATS_LOC="nats://$NATS_URLS"
+		echo "nats=$("$NATS_SERVER" --version 2>&1 | head -1) nodes=${STORE#nats}" >>"$RES/machine.txt"
+	fi
 	[ "$COMPARE_DURABILITY" = 1 ] && WRITE_DOC=0
 	[ "$PUBLISH_ONLY" = 1 ] && WRITE_DOC=0
 	[ "$COMPARE_AUTH" = 1 ] && WRITE_DOC=0
@@ -631,7 +656,7 @@ mach() { sed -n "s/^$1=//p" "$RES/machine.txt"; }
 SUM=$RES/summary.md
 if [ "${PUBLISH_ONLY:-0}" = 1 ]; then
 	{
-		echo "Run $(mach date_utc): $RUNS run(s) of publish only behind ${SERVER:-lighttpd}, durability $(mach runs | sed 's/.*durability=//'), medians"
+		echo "Run $(mach date_utc): $RUNS run(s) of publish only behind ${SERVER:-lighttpd}, store $(sed -n 's/^STORE=//p' "$RES/params" 2>/dev/null || echo sqlite), durability $(mach runs | sed 's/.*durability=//'), medians"
 		echo "(every value in \`bench/results/$STAMP/data.tsv\`). Machine: $(mach nproc) vCPU $(mach cpu), $(mach kernel);"
 		echo "fcpush $(mach fcpush), $THREADS request threads, wrk ${SECS} s per cell. Load average at start: $(mach loadavg_start);"
 		echo "background load (both cores busy with other work, 2 s before each run): $(all background_busy_pct | sed 's/\([0-9]\+\)/\1 %/g')."
