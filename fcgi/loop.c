@@ -118,6 +118,7 @@ struct loop {
 	 * poll woken by the same row alone (loop_answer_hits). */
 	struct out_bytes *lp_answer;           /* serialized response, or NULL */
 	const struct msg *lp_hit;    /* the row it carries (borrowed) */
+	int64_t lp_seq;              /* and that row's seq: an address alone may be reused */
 	struct buf lp_key;                     /* its spec's label, NUL, headers */
 };
 
@@ -627,6 +628,7 @@ loop_lp_shared(const struct loop *loop, const struct parked *p)
 	size_t n = strlen(p->spec->label) + 1;
 
 	return loop->lp_answer != NULL && p->nhits == 1 && !p->more && p->hits[0] == loop->lp_hit &&
+	       p->hits[0]->seq == loop->lp_seq &&
 	       loop->lp_key.len == n + p->spec->headers.len && memcmp(loop->lp_key.data, p->spec->label, n) == 0 &&
 	       (p->spec->headers.len == 0 ||
 		memcmp(loop->lp_key.data + n, p->spec->headers.data, p->spec->headers.len) == 0);
@@ -663,6 +665,7 @@ loop_answer_hits(struct loop *loop, struct parked *p)
 		http_serialize(&loop->resp, &loop->scratch);
 		loop->lp_answer = out_bytes_new(loop->scratch.data, loop->scratch.len);
 		loop->lp_hit = p->hits[0];
+		loop->lp_seq = p->hits[0]->seq;
 		buf_reset(&loop->lp_key);
 		buf_append(&loop->lp_key, p->spec->label, strlen(p->spec->label) + 1);
 		if (p->spec->headers.len > 0)
@@ -1056,6 +1059,9 @@ loop_take_inbox(struct loop *loop)
 					p->more = 1;
 				if (p->nhits > 0)
 					loop_answer_hits(loop, p);
+				/* Its rows go with l: a shared answer must not
+				 * outlive them (their addresses come back). */
+				loop_lp_forget(loop);
 			}
 		}
 	}

@@ -60,8 +60,12 @@ retention_trim_fn(struct store *st, void *arg)
 	return res;
 }
 
-/* One pass, then the time (monotonic ms) of the next one an age limit
- * needs, 0 for none. Runs without the lock. */
+/* After a failed pass, the next one comes this long after it (ms). */
+#define RETENTION_RETRY_MS 1000
+
+/* One pass, then the time (monotonic ms) of the next one: what an age limit
+ * needs, or RETENTION_RETRY_MS on when the pass failed; 0 for none. Runs
+ * without the lock. */
 static int64_t
 retention_pass(struct retention *r)
 {
@@ -72,8 +76,12 @@ retention_pass(struct retention *r)
 		res = committer_run(r->committer, retention_trim_fn, r);
 	else
 		res = retention_trim_fn(r->st, r);
-	if (res != STORE_OK)
-		log_warn("retention pass failed; will retry after the next publish");
+	if (res != STORE_OK) {
+		/* Locked past the busy timeout, or the disk is full: try again
+		 * soon, publish or not (a store stays over its limits else). */
+		log_warn("retention pass failed; trying again in %d ms", RETENTION_RETRY_MS);
+		return util_mono_ms() + RETENTION_RETRY_MS;
+	}
 	if (store_next_expiry(r->st, &r->defaults, &when) != STORE_OK || when <= 0)
 		return 0;
 	now = util_now_ms();
