@@ -13,13 +13,14 @@ db_locked() {
 # hold_lock NAME: start a sqlite3 shell that takes the write lock and keeps
 # its transaction open until release_lock; returns once it holds the lock
 # (it touches $T/NAME.held after BEGIN IMMEDIATE succeeded; -bail stops it
-# there if it did not). Writes to fd 7.
+# there if it did not). The shell waits up to 5 s for a writer that holds the
+# lock already (a trim or a publish of the worker's). Writes to fd 7.
 hold_lock() {
 	mkfifo "$T/$1.fifo"
 	"$SQLITE3" -bail "$DB" <"$T/$1.fifo" >"$T/$1.out" 2>&1 &
 	HOLDER=$!
 	exec 7>"$T/$1.fifo"
-	printf 'BEGIN IMMEDIATE;\n.shell touch %s/%s.held\n' "$T" "$1" >&7
+	printf '.timeout 5000\nBEGIN IMMEDIATE;\n.shell touch %s/%s.held\n' "$T" "$1" >&7
 	wait_until 10 "sqlite3 to hold the write lock" test -e "$T/$1.held" ||
 		fail "sqlite3 could not lock the database: $(cat "$T/$1.out")"
 	db_locked || fail "the database is not locked"

@@ -60,8 +60,9 @@ case_lock_wakes_nobody() {
 	assert_json '[.messages[].data]' '["accepted"]'
 }
 
-# Retention is due (max 1 message, trimmed 100 ms after a publish) when
-# another process takes the write lock for about 3 s. The trim waits for the
+# Retention is due (max 1 message, trimmed 1.5 s after a publish) when
+# another process takes the write lock for about 8 s; the lock is taken well
+# before the trim is due, so the trim always waits for it. The trim waits for the
 # lock on its own thread: meanwhile streams open and long polls end on time
 # (a trim on the event loop held every one of them for busy_timeout_ms).
 case_lock_never_stalls_loop() {
@@ -70,6 +71,7 @@ case_lock_never_stalls_loop() {
 	publish "$ch" one
 	publish "$ch" two
 	hold_lock lock3
+	assert_eq "$(db_count "channel = '$ch'")" 2 "messages of $ch when the lock was taken (the trim was not due yet)"
 	for i in 1 2 3 4; do
 		"$CURL" -s -N --max-time 1 -H 'Accept: text/event-stream' "$PUSH/channels/$ch" -o "$T/sse$i.out"
 		grep -q '^: fcpush' "$T/sse$i.out" || fail "SSE stream $i did not open within 1 s while the lock was held"
@@ -83,6 +85,6 @@ case_lock_never_stalls_loop() {
 
 run_case "database locked past busy_timeout_ms: 503, nothing written, serves after" case_locked_503
 run_case "a refused publish wakes no long poll" case_lock_wakes_nobody
-use_worker trimmer FCPUSH_BUSY_TIMEOUT_MS=4000 FCPUSH_RETENTION_MAX_MESSAGES=1 FCPUSH_TRIM_INTERVAL_MS=100
+use_worker trimmer FCPUSH_BUSY_TIMEOUT_MS=4000 FCPUSH_RETENTION_MAX_MESSAGES=1 FCPUSH_TRIM_INTERVAL_MS=1500
 run_case "a write lock held during a due trim stalls no stream or long poll" case_lock_never_stalls_loop
 finish
