@@ -188,13 +188,13 @@ feed_seen_deletion(const struct feed *f)
 }
 
 int
-feed_resume(struct store *st, const char *const *channels, size_t nch, const char *epoch, int64_t *since,
-	    int64_t *oldest)
+feed_resume(struct store *st, const char *const *channels, size_t nch, const char *epoch, int64_t high,
+	    int64_t *since, int64_t *oldest)
 {
-	int64_t high = 0, trimmed = 0, first = 0;
+	int64_t trimmed = 0, first = 0;
 	int rollback = 0;
 
-	if (store_high_seq(st, &high) == STORE_OK)
+	if (high >= 0 || store_high_seq(st, &high) == STORE_OK)
 		*since = store_cursor_resume(st, epoch, *since, high, &rollback);
 	if (store_gap(st, channels, nch, *since, &trimmed, &first) != STORE_OK)
 		return -1;

@@ -105,9 +105,11 @@ int64_t feed_seen_deletion(const struct feed *f);
  * missed messages (that, or retention deleted some after its cursor), with
  * *oldest the oldest seq it can still get: the lowest stored above the
  * cursor, else one above what was lost; 0 when it missed nothing; -1 when
- * the store could not be read (no gap known). */
-int feed_resume(struct store *st, const char *const *channels, size_t nch, const char *epoch, int64_t *since,
-		int64_t *oldest);
+ * the store could not be read (no gap known). high: the store's highest
+ * seq when the caller has just read it (store_high_seq), else -1 to read it
+ * here (on NATS that is a round trip to the server). */
+int feed_resume(struct store *st, const char *const *channels, size_t nch, const char *epoch, int64_t high,
+		int64_t *since, int64_t *oldest);
 
 /* What feed_catch_up_page did. */
 enum feed_page {

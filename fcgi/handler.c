@@ -878,7 +878,7 @@ handler_poll(struct handler_ctx *h, const struct http_request *req, const struct
 				spec->since = c.since;
 				break;
 			}
-			gap = feed_resume(h->st, chans, r->nchannels, c.epoch, &c.since, &oldest);
+			gap = feed_resume(h->st, chans, r->nchannels, c.epoch, high, &c.since, &oldest);
 			sr = gap < 0 ? STORE_ERROR : STORE_OK;
 			if (sr == STORE_OK)
 				sr = store_read_since(h->st, chans, r->nchannels, c.since, page + 1, &msgs);

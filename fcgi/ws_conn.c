@@ -291,7 +291,7 @@ wconn_group_open(struct wconn *c, char *const *channels, size_t n, int has_since
 	int64_t oldest = 0;
 	size_t i;
 
-	if (has_since && feed_resume(d->st, (const char *const *)channels, n, epoch, &since, &oldest) == 1) {
+	if (has_since && feed_resume(d->st, (const char *const *)channels, n, epoch, -1, &since, &oldest) == 1) {
 		buf_reset(&d->scratch);
 		ws_frame_gap(&d->scratch, oldest, store_epoch(d->st));
 		wconn_queue_buf(c, &d->scratch, 0);

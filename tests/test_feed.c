@@ -383,34 +383,40 @@ START_TEST(test_resume_gap)
 	/* Nothing trimmed: no gap, the cursor stays. */
 	since = last - 5;
 	oldest = -1;
-	ck_assert_int_eq(feed_resume(st, a, 1, NULL, &since, &oldest), 0);
+	ck_assert_int_eq(feed_resume(st, a, 1, NULL, -1, &since, &oldest), 0);
 	ck_assert_int_eq(since, last - 5);
 	ck_assert_int_eq(oldest, -1);
 	/* Keep the last 2 of a's 5: a cursor before them missed the others. */
 	ck_assert_int_eq(store_trim(fx.st, &keep2, util_now_ms(), NULL), STORE_OK);
 	since = last - 4;
-	ck_assert_int_eq(feed_resume(st, a, 1, store_epoch(st), &since, &oldest), 1);
+	ck_assert_int_eq(feed_resume(st, a, 1, store_epoch(st), -1, &since, &oldest), 1);
 	ck_assert_int_eq(since, last - 4);
 	ck_assert_int_eq(oldest, last - 1);
 	since = last - 2; /* saw every trimmed one */
-	ck_assert_int_eq(feed_resume(st, a, 1, NULL, &since, &oldest), 0);
+	ck_assert_int_eq(feed_resume(st, a, 1, NULL, -1, &since, &oldest), 0);
 	/* Everything of b expired: one above what was lost. */
 	high = add("b", 2, 3);
 	ck_assert_int_eq(store_trim(fx.st, &none, util_now_ms() + 60000, NULL), STORE_OK);
 	since = high - 2;
-	ck_assert_int_eq(feed_resume(st, b, 1, NULL, &since, &oldest), 1);
+	ck_assert_int_eq(feed_resume(st, b, 1, NULL, -1, &since, &oldest), 1);
 	ck_assert_int_eq(oldest, high + 1);
 	/* Another database's epoch: from the start, after a gap. */
 	add("a", 1, 3);
 	since = high;
-	ck_assert_int_eq(feed_resume(st, a, 1, "0123456789abcdef", &since, &oldest), 1);
+	ck_assert_int_eq(feed_resume(st, a, 1, "0123456789abcdef", -1, &since, &oldest), 1);
 	ck_assert_int_eq(since, 0);
 	ck_assert_int_eq(oldest, high + 1);
 	/* Above every seq assigned here: at the highest, after a gap. */
 	since = high + 100;
-	ck_assert_int_eq(feed_resume(st, a, 1, store_epoch(st), &since, &oldest), 1);
+	ck_assert_int_eq(feed_resume(st, a, 1, store_epoch(st), -1, &since, &oldest), 1);
 	ck_assert_int_eq(since, high + 1);
 	ck_assert_int_eq(oldest, high + 2);
+	/* The caller's high is taken as it is, not read again: the newest seq
+	 * is a cursor above a high one lower. */
+	since = high + 1;
+	ck_assert_int_eq(feed_resume(st, a, 1, store_epoch(st), -1, &since, &oldest), 0);
+	ck_assert_int_eq(feed_resume(st, a, 1, store_epoch(st), high, &since, &oldest), 1);
+	ck_assert_int_eq(since, high);
 }
 END_TEST
 
