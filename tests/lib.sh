@@ -712,6 +712,19 @@ channel_seqs() {
 	echo "$all"
 }
 
+# assert_exactly_once ACKED GOT: every seq in file ACKED (one per line, the
+# acknowledged publishes) is in file GOT (what a subscriber received, in
+# arrival order) exactly once, and GOT is in increasing order.
+assert_exactly_once() {
+	local missing dups order
+	missing=$(LC_ALL=C sort "$1" | LC_ALL=C comm -23 - <(LC_ALL=C sort -u "$2") | sort -n | head -5)
+	[ -z "$missing" ] || fail "acknowledged but never received: $missing"
+	dups=$(sort -n "$2" | uniq -d | head -5)
+	[ -z "$dups" ] || fail "received more than once: $dups"
+	order=$(awk 'NR > 1 && $1 <= prev { print prev " then " $1 } { prev = $1 }' "$2" | head -3)
+	[ -z "$order" ] || fail "received out of order: $order"
+}
+
 # db_count SQL-WHERE: count of messages rows matching (sqlite3 CLI). On
 # another store only "channel = 'NAME'" is understood (counted through HTTP
 # polls); anything else skips the case (sqlite_only), so a case that passes
