@@ -23,6 +23,9 @@
  * "data: TIME\n\n"}}}]}, so the subscribers of a Pushpin stream get the
  * same SSE event as from fcpush and Nchan.
  *
+ * --sub-port2 P2: every other subscriber connects to port P2 instead of P
+ * (two web nodes sharing one store: subscribers on both, publishes on one).
+ *
  * --sub-unix: subscribers connect to the unix socket PATH instead of port P
  * (publishes still go to P): straight to fcpush-ws, bypassing the web
  * server's proxy.
@@ -52,6 +55,13 @@ struct sub {
 	int nl_run; /* consecutive newlines while reading headers */
 	int status; /* of the response, from its status line */
 };
+
+/* The port subscriber i connects to: every other one to port2 when set. */
+static int
+sub_port(long i, int port, int port2)
+{
+	return port2 != 0 && i % 2 == 1 ? port2 : port;
+}
 
 /* A non-blocking connection to 127.0.0.1:port (TCP_NODELAY), or -1. */
 static int
@@ -244,7 +254,7 @@ main(int argc, char **argv)
 {
 	int port = 0, nsubs = 100, nmsgs = 10, interval_ms = 200, timeout_s = 60, i, n, ready = 0, published = 0;
 	const char *sub_path = NULL, *pub_path = NULL, *ready_file = NULL, *sub_unix = NULL, *grip_channel = NULL;
-	int pub_port = 0;
+	int pub_port = 0, sub_port2 = 0;
 	long long retried = 0;
 	struct epoll_event ev, evs[512];
 	struct sub *subs;
@@ -258,6 +268,8 @@ main(int argc, char **argv)
 			port = atoi(argv[i + 1]);
 		else if (strcmp(argv[i], "--pub-port") == 0)
 			pub_port = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--sub-port2") == 0)
+			sub_port2 = atoi(argv[i + 1]);
 		else if (strcmp(argv[i], "--pub-grip") == 0)
 			grip_channel = argv[i + 1];
 		else if (strcmp(argv[i], "--sub-unix") == 0)
@@ -302,7 +314,7 @@ main(int argc, char **argv)
 		while (connected < nsubs && connected - ready < 256) {
 			struct sub *s = &subs[connected];
 
-			s->fd = sub_unix != NULL ? connect_unix(sub_unix) : connect_to(port);
+			s->fd = sub_unix != NULL ? connect_unix(sub_unix) : connect_to(sub_port(connected, port, sub_port2));
 			if (s->fd == -1) {
 				fprintf(stderr, "fanout: connect %d: %s\n", connected, strerror(errno));
 				return 1;
@@ -382,7 +394,8 @@ main(int argc, char **argv)
 					epoll_ctl(epfd, EPOLL_CTL_DEL, s->fd, NULL);
 					close(s->fd);
 					memset(s, 0, sizeof *s);
-					s->fd = sub_unix != NULL ? connect_unix(sub_unix) : connect_to(port);
+					s->fd = sub_unix != NULL ? connect_unix(sub_unix)
+								 : connect_to(sub_port(s - subs, port, sub_port2));
 					if (s->fd == -1) {
 						fprintf(stderr, "fanout: connect: %s\n", strerror(errno));
 						return 1;
