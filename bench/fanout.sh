@@ -143,18 +143,7 @@ mkdir -p "$SRC/build"
 gcc -O2 -Wall -D_GNU_SOURCE -o "$T/fanout" "$SRC/bench/fanout.c"
 gcc -O2 -Wall -o "$T/lpbench" "$SRC/bench/lpbench.c"
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-	local i
-	for i in $(seq 1 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "fanout.sh: nothing answers on port $1" >&2
-	return 1
-}
+. "$SRC/bench/lib.sh" # free_port, wait_port
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 sum_rss() { local t=0 p; for p in "$@"; do t=$((t + $(rss_kb "$p"))); done; echo $t; }

@@ -68,18 +68,7 @@ mkdir -p "$SRC/build"
 "$SRC/build/fcpush" --version | grep -q nats || { echo "scaleout.sh: this build has no NATS backend" >&2; exit 1; }
 gcc -O2 -Wall -D_GNU_SOURCE -o "$T/fanout" "$SRC/bench/fanout.c"
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-	local i
-	for i in $(seq 1 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "scaleout.sh: nothing answers on port $1" >&2
-	return 1
-}
+. "$SRC/bench/lib.sh" # free_port, wait_port
 
 nats_cluster_start "$T/nats" 3 || { echo "scaleout.sh: the NATS cluster did not start" >&2; exit 1; }
 PORTS=("$(free_port)" "$(free_port)")
