@@ -54,15 +54,22 @@ nats_node_start() {
 	)
 }
 
+# nats_alive PID: the process runs (a zombie waiting for PID 1 to reap it,
+# which takes seconds in some containers, does not).
+nats_alive() {
+	local st
+	st=$(awk '/^State:/ { print $2 }' "/proc/$1/status" 2>/dev/null) && [ -n "$st" ] && [ "$st" != Z ]
+}
+
 nats_node_stop() {
 	local dir=$1 k=$2 sig=${3:-TERM} pid i
 	pid=$(cat "$dir/n$k/pid" 2>/dev/null) || return 0
 	kill "-$sig" "$pid" 2>/dev/null || true
 	for i in $(seq 1 100); do
-		kill -0 "$pid" 2>/dev/null || break
+		nats_alive "$pid" || break
 		sleep 0.1
 	done
-	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+	nats_alive "$pid" && kill -KILL "$pid" 2>/dev/null
 	rm -f "$dir/n$k/pid"
 }
 
@@ -99,7 +106,7 @@ nats_cluster_start() {
 	while [ "$SECONDS" -lt "$deadline" ]; do
 		all_ok=1
 		for k in $(seq 1 "$n"); do
-			kill -0 "$(cat "$dir/n$k/pid" 2>/dev/null)" 2>/dev/null || { all_ok=2; break; }
+			nats_alive "$(cat "$dir/n$k/pid" 2>/dev/null)" || { all_ok=2; break; }
 			nats_node_healthy $((base + 3 * (k - 1) + 2)) || { all_ok=0; break; }
 		done
 		[ "$all_ok" = 0 ] || break

@@ -188,10 +188,10 @@ reader() {
 # await_publisher_and_reader: the publisher has every message acknowledged
 # (or failed: the case fails) and the reader has received the last of them.
 await_publisher_and_reader() {
-	wait_until 60 "the publisher to finish" test -e "$T/pub.done" -o -e "$T/pub.fail" ||
+	wait_until 150 "the publisher to finish" test -e "$T/pub.done" -o -e "$T/pub.fail" ||
 		fail "the publisher did not finish"
 	[ -e "$T/pub.fail" ] && fail "publisher: $(cat "$T/pub.fail")"
-	wait_until 30 "the reader to catch up" test -e "$T/rd.done" ||
+	wait_until 60 "the reader to catch up" test -e "$T/rd.done" ||
 		fail "the reader did not catch up: got $(wc -l <"$T/got") seqs, last $(tail -n 1 "$T/got")"
 }
 
@@ -207,15 +207,15 @@ case_kill_one_nats_server() {
 	assert_status 201
 	seed=$(json .seq)
 	reader "$ch" "$seed" &
-	publisher "$ch" 300 &
-	wait_until 30 "50 acknowledged publishes" acked_count_at_least 50 ||
+	publisher "$ch" 200 &
+	wait_until 60 "50 acknowledged publishes" acked_count_at_least 50 ||
 		fail "the publisher is stuck: $(cat "$T/pub.fail" 2>/dev/null)"
 	# The one whose loss hurts most: the leader of the message stream.
 	leader=$(nats_stream_leader "$T/nats" fcpush) || fail "no node names the leader of stream fcpush"
 	nats_node_stop "$T/nats" "$leader" KILL
 	log "killed nats-server n$leader (the stream's leader) after $(wc -l <"$T/acked") acknowledged publishes"
 	await_publisher_and_reader
-	log "300 acknowledged (retries: $(wc -l <"$T/pub.retries" 2>/dev/null || echo 0): $(sort "$T/pub.retries" 2>/dev/null | awk '{ print $2 }' | sort | uniq -c | tr '\n' ' ')); reader errors: $(wc -l <"$T/rd.errors" 2>/dev/null || echo 0)"
+	log "200 acknowledged (retries: $(wc -l <"$T/pub.retries" 2>/dev/null || echo 0): $(sort "$T/pub.retries" 2>/dev/null | awk '{ print $2 }' | sort | uniq -c | tr '\n' ' ')); reader errors: $(wc -l <"$T/rd.errors" 2>/dev/null || echo 0)"
 	assert_exactly_once "$T/acked" "$T/got"
 	# A subscriber that comes back later with its seq resumes from it.
 	req GET "/push/channels/$ch?since=$(sed -n 100p "$T/got")"
@@ -237,7 +237,7 @@ case_kill_web_node() {
 	seed=$(json .seq)
 	reader "$ch" "$seed" "$B_PUSH" "$PUSH" &
 	publisher "$ch" 150 "$PUSH" &
-	wait_until 30 "40 acknowledged publishes" acked_count_at_least 40 ||
+	wait_until 60 "40 acknowledged publishes" acked_count_at_least 40 ||
 		fail "the publisher is stuck: $(cat "$T/pub.fail" 2>/dev/null)"
 	# The web server's children too (Apache's keep the listening socket).
 	kill -KILL "$B_PID" $(cat /proc/"$B_PID"/task/*/children 2>/dev/null) "$(worker_pid workerB)" 2>/dev/null
