@@ -1868,13 +1868,30 @@ ns_watch_drain(struct store_watch *base)
 
 /* ---- idempotency keys --------------------------------------------------- */
 
-/* JetStream keeps Nats-Msg-Id for the stream's duplicate window, set when
- * the stream is made (ns_stream_ensure): a running store cannot change it. */
+/* JetStream keeps Nats-Msg-Id for the stream's duplicate window, one value
+ * for the whole stream: set it to window_ms when it differs (a stream
+ * update), so the window is the last writer's idempotency_window_s (every
+ * process of one store should use the same). A failure is left in errmsg;
+ * the stream keeps its window. */
 static void
 ns_idem_set_window(struct store *base, int64_t window_ms)
 {
-	(void)base;
-	(void)window_ms;
+	struct ns_store *st = (struct ns_store *)base;
+	jsStreamInfo *si = NULL, *updated = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	if (window_ms <= 0)
+		return;
+	s = js_GetStreamInfo(&si, st->js, st->stream, NULL, &jerr);
+	if (s == NATS_OK && si->Config->Duplicates != window_ms * 1000000) {
+		si->Config->Duplicates = window_ms * 1000000;
+		s = js_UpdateStream(&updated, st->js, si->Config, NULL, &jerr);
+	}
+	if (s != NATS_OK)
+		ns_fail(st, "duplicate window update", s, jerr);
+	jsStreamInfo_Destroy(si);
+	jsStreamInfo_Destroy(updated);
 }
 
 /* JetStream forgets expired ids itself. */

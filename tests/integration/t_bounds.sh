@@ -20,6 +20,7 @@ BODY_BYTES=1000000
 # INSERT) of N text/plain messages of BODY_BYTES \x01 bytes each, so the
 # worker's own memory is only what reading and sending them costs.
 insert_ctl() {
+	sqlite_only "sqlite3 INSERT of large rows"
 	"$SQLITE3" -cmd '.timeout 5000' "$DB" \
 		"WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < $2)
 		 INSERT INTO messages(channel, content_type, body)
