@@ -120,9 +120,9 @@ restart_worker() {
 	start_worker worker "$SOCKET" FCPUSH_MAX_MESSAGE_BYTES=200M "$@" || fail "the worker did not restart"
 }
 
-# spool_dir: a spooled body lives there while it is read (a slow upload
-# shows it), and is removed after; a spool_dir that does not exist answers
-# 503, nothing written.
+# spool_dir: a spooled body goes there (one that does not exist answers 503,
+# nothing written), and its spool file is removed after. (lighttpd buffers a
+# request body, so the file lives too briefly to be watched for.)
 case_spool_dir() {
 	local ch
 	ch=$(unique_channel spool)
@@ -131,16 +131,14 @@ case_spool_dir() {
 	req POST "/push/channels/$ch" --data-binary "@$T/three.bin" -H 'Content-Type: application/octet-stream'
 	assert_error 503
 	assert_json '.detail | test("cannot spool the body: No such file or directory")' true
+	req GET "/push/channels/$ch/info"
+	assert_error 404
 	mkdir -p "$T/spool"
 	restart_worker FCPUSH_SPOOL_DIR="$T/spool"
-	bg_req slow POST "$PUSH/channels/$ch" --data-binary "@$T/three.bin" -H 'Content-Type: application/octet-stream' \
-		--limit-rate 1M
-	wait_until 10 "a spool file in spool_dir" compgen -G "$T/spool/fcpush-spool-*" ||
-		fail "no spool file appeared in spool_dir"
-	bg_wait slow
+	req POST "/push/channels/$ch" --data-binary "@$T/three.bin" -H 'Content-Type: application/octet-stream'
 	assert_status 201
-	req GET "/push/channels/$ch/info"
-	assert_json .messages 1
+	req GET "/push/channels/$ch/messages/$(json .seq)"
+	cmp -s "$T/body" "$T/three.bin" || fail "the spooled body differs"
 	compgen -G "$T/spool/*" >/dev/null && fail "a spool file was left behind: $(ls "$T/spool")"
 	return 0
 }
