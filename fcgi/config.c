@@ -94,8 +94,14 @@ static const struct config_option config_options[] = {
 	    "fails with 503."),
 	OPT_INT(max_message_bytes, 268435456, 1, 1073741824, CONFIG_SIZE_SUFFIX,
 	    "Largest body of one published message, in bytes (suffix k, M or G for x1024). A body over "
-	    "1 MiB is spooled to a file next to the database and stored in pieces, never held whole in "
-	    "memory; a batch element and a WebSocket publish are held to it too."),
+	    "1 MiB is spooled to a file in spool_dir and stored in pieces, never held whole in memory; a "
+	    "batch element and a WebSocket publish are held to it too. A store with a lower limit of its "
+	    "own (NATS: the server's max_payload less 1 KiB for headers) refuses past that one, with 413 "
+	    "naming it, before the body is read."),
+	OPT_STRING(spool_dir, "", 0,
+	    "Folder for the spool files of request bodies over 1 MiB while they are read and stored "
+	    "(each removed when its publish ends; it must be writable by the worker and hold the largest "
+	    "bodies in flight). Empty: next to the database for a SQLite file, else $TMPDIR or /tmp."),
 	OPT_INT(max_batch_bytes, 16777216, 1, 1073741824, CONFIG_SIZE_SUFFIX,
 	    "Largest body of one POST /publish batch, in bytes (suffix k, M or G for x1024)."),
 	OPT_INT(max_batch_messages, 10000, 1, 1000000, 0, "Most messages in one POST /publish batch."),

@@ -28,6 +28,7 @@ struct config {
 	int64_t listen_backlog;       /* listen(2) backlog of the socket */
 	int64_t busy_timeout_ms;      /* SQLite busy timeout */
 	int64_t max_message_bytes;    /* largest body of one publish */
+	char *spool_dir;              /* "" next to a SQLite file or $TMPDIR, else where bodies are spooled */
 	int64_t max_batch_bytes;      /* largest body of POST /publish */
 	int64_t max_batch_messages;   /* most messages in one batch */
 	int64_t page_messages;        /* most messages in one poll response */

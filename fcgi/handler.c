@@ -22,8 +22,8 @@
 #include "push.h"
 #include "route.h"
 
-/* Bodies above this many bytes are spooled to a file next to the database
- * and copied into the store in pieces, never held whole in memory. */
+/* Bodies above this many bytes are spooled to a file (spool_dir) and copied
+ * into the store in pieces, never held whole in memory. */
 #define HANDLER_SPOOL_BYTES (1024 * 1024)
 
 /* The buckets of the wake latency histogram, in microseconds: 50 us to 1 s.
@@ -284,7 +284,7 @@ out:
 /* ---- reading bodies and mapping store results ------------------------ */
 
 /* A request body as read: in memory, or past HANDLER_SPOOL_BYTES in a spool
- * file next to the database (the same file system, writable by the worker). */
+ * file (handler_spool_template). */
 struct handler_body {
 	struct buf mem; /* the body while it is in memory */
 	char *path;     /* the spool file once it is not: unlinked and freed by fini */
@@ -333,8 +333,41 @@ handler_spool_error(struct http_response *resp)
 		   "cannot spool the body: %s; nothing was written", strerror(err));
 }
 
-/* Read the request body into out, refusing more than limit bytes as soon as
- * they are exceeded (413, before reading the rest). With spool, a body that
+/* The mkstemp template of a spool file: in spool_dir when set, else next to
+ * the database when it is a SQLite file (the same file system, writable by
+ * the worker), else in $TMPDIR or /tmp. Caller frees. */
+static char *
+handler_spool_template(const struct config *cfg)
+{
+	const char *file = store_local_path(cfg->database), *tmp = getenv("TMPDIR");
+
+	if (cfg->spool_dir[0] != '\0')
+		return xasprintf("%s/fcpush-spool-XXXXXX", cfg->spool_dir);
+	if (file != NULL)
+		return xasprintf("%s-spool-XXXXXX", file);
+	return xasprintf("%s/fcpush-spool-XXXXXX", tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+}
+
+/* The largest body of one message: max_message_bytes, or the store's own
+ * limit when lower (store_max_body). *why names the one that applies (a
+ * static string or owned by h's store). */
+static int64_t
+handler_message_limit(struct handler_ctx *h, const char **why)
+{
+	const char *store_why = NULL;
+	int64_t limit = h->app->cfg->max_message_bytes, own = store_max_body(h->st, &store_why);
+
+	*why = "max_message_bytes";
+	if (own > 0 && own < limit) {
+		limit = own;
+		*why = store_why;
+	}
+	return limit;
+}
+
+/* Read the request body into out, refusing more than limit bytes (named by
+ * what, e.g. "max_message_bytes") as soon as they are exceeded (413, before
+ * reading the rest: at once when Content-Length says so). With spool, a body that
  * outgrows HANDLER_SPOOL_BYTES moves to a spool file, so memory stays under
  * that whatever its size. With utf8, the bytes are checked to be UTF-8 as
  * they arrive (a sequence split between two reads is carried over), so a
@@ -343,8 +376,8 @@ handler_spool_error(struct http_response *resp)
  * read or is not UTF-8, 408 when it stalled, 507 when the disk is full, 503
  * when it cannot be spooled otherwise). */
 static int
-handler_take_body(struct handler_ctx *h, const struct http_request *req, int64_t limit, int spool, int utf8,
-		  struct handler_body *out, struct http_response *resp)
+handler_take_body(struct handler_ctx *h, const struct http_request *req, int64_t limit, const char *what,
+		  int spool, int utf8, struct handler_body *out, struct http_response *resp)
 {
 	unsigned char chunk[4 + 65536];
 	size_t carry = 0, tail = 0;
@@ -352,8 +385,8 @@ handler_take_body(struct handler_ctx *h, const struct http_request *req, int64_t
 	int fd = -1, rc = -1;
 
 	if (req->content_length > limit) {
-		http_error(resp, 413, "too_large", "the body is %lld bytes; the limit is %lld bytes",
-			   (long long)req->content_length, (long long)limit);
+		http_error(resp, 413, "too_large", "the body is %lld bytes; the limit is %lld bytes: %s; nothing was written",
+			   (long long)req->content_length, (long long)limit, what);
 		return -1;
 	}
 	if (req->read_body == NULL)
@@ -372,7 +405,8 @@ handler_take_body(struct handler_ctx *h, const struct http_request *req, int64_t
 			break;
 		out->len += (size_t)n;
 		if ((int64_t)out->len > limit) {
-			http_error(resp, 413, "too_large", "the body is over the limit of %lld bytes", (long long)limit);
+			http_error(resp, 413, "too_large", "the body is over the limit of %lld bytes: %s; nothing was written",
+				   (long long)limit, what);
 			goto out;
 		}
 		if (utf8 && !json_utf8_valid_prefix(chunk, carry + (size_t)n, &tail)) {
@@ -382,7 +416,7 @@ handler_take_body(struct handler_ctx *h, const struct http_request *req, int64_t
 			goto out;
 		}
 		if (fd == -1 && spool && out->mem.len + (size_t)n > HANDLER_SPOOL_BYTES) {
-			out->path = xasprintf("%s-spool-XXXXXX", h->app->cfg->database);
+			out->path = handler_spool_template(h->app->cfg);
 			errno = 0;
 			if ((fd = mkstemp(out->path)) == -1 ||
 			    (out->mem.len > 0 && write(fd, out->mem.data, out->mem.len) != (ssize_t)out->mem.len)) {
@@ -491,13 +525,12 @@ static void
 handler_publish(struct handler_ctx *h, const struct http_request *req, const struct route *r,
 		struct http_response *resp)
 {
-	const struct config *cfg = h->app->cfg;
 	struct store_pub pub = {0};
 	struct store_outcome outcome = {0};
 	struct handler_body body;
 	char *event = NULL, *cause = NULL, key[STORE_IDEM_KEY_MAX_BYTES + 1];
-	const char *ct = req->content_type;
-	int64_t seq = 0, time_ms = 0;
+	const char *ct = req->content_type, *limit_why = NULL;
+	int64_t seq = 0, time_ms = 0, limit;
 	enum store_result sr;
 	int bad = 0;
 
@@ -529,7 +562,8 @@ handler_publish(struct handler_ctx *h, const struct http_request *req, const str
 	/* A large object goes to a file, then into the row in pieces. (Its
 	 * JSON, if declared so, is checked when read: json_valid decides
 	 * whether it is embedded raw or sent as base64.) */
-	if (handler_take_body(h, req, cfg->max_message_bytes, 1, json_content_type_utf8(ct), &body, resp) == -1)
+	limit = handler_message_limit(h, &limit_why);
+	if (handler_take_body(h, req, limit, limit_why, 1, json_content_type_utf8(ct), &body, resp) == -1)
 		goto out;
 	if (body.path == NULL && json_content_type_is_json(ct) &&
 	    json_parse_valid(h->jp, body.mem.data != NULL ? body.mem.data : "", body.mem.len) != 1) {
@@ -619,6 +653,7 @@ handler_publish_batch(struct handler_ctx *h, const struct http_request *req, con
 	struct handler_body body;
 	struct buf keys;
 	char *cause = NULL, key[STORE_IDEM_KEY_MAX_BYTES + 1];
+	const char *limit_why = NULL;
 	enum json_parse_result jr;
 	enum store_result sr;
 	size_t n = 0, i, replayed = 0, *koff = NULL;
@@ -631,10 +666,10 @@ handler_publish_batch(struct handler_ctx *h, const struct http_request *req, con
 	}
 	if (handler_idem_key(req->idempotency_key, key, resp) == -1)
 		goto out;
-	if (handler_take_body(h, req, cfg->max_batch_bytes, 0, 1, &body, resp) == -1)
+	if (handler_take_body(h, req, cfg->max_batch_bytes, "max_batch_bytes", 0, 1, &body, resp) == -1)
 		goto out;
 	jr = json_parse_batch(h->jp, body.mem.data != NULL ? body.mem.data : "", body.mem.len, cfg->max_batch_messages,
-			      cfg->max_message_bytes, &pubs, &n, &cause);
+			      handler_message_limit(h, &limit_why), &pubs, &n, &cause);
 	switch (jr) {
 	case JSON_PARSE_OK: break;
 	case JSON_PARSE_INVALID: http_error(resp, 400, "bad_request", "%s", cause); goto out;

@@ -162,6 +162,20 @@ store_errmsg(struct store *st)
 	return st->ops->errmsg(st);
 }
 
+int64_t
+store_max_body(struct store *st, const char **why)
+{
+	return st->ops->max_body != NULL ? st->ops->max_body(st, why) : 0;
+}
+
+const char *
+store_local_path(const char *location)
+{
+	const char *rest = location;
+
+	return store_backend(location, &rest) == backends[0] ? rest : NULL;
+}
+
 enum store_result
 store_append_groups(struct store *st, struct store_group *groups, size_t ngroups, int64_t now_ms)
 {

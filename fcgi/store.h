@@ -308,6 +308,20 @@ const char *store_backends(void);
 /* The last error message of the connection, for logs. Owned by st. */
 const char *store_errmsg(struct store *st);
 
+/* The largest body (bytes) one message may carry in this backend whatever
+ * its headers, or 0 when the backend has no limit of its own (the
+ * max_message_bytes setting alone applies). When why is not NULL and there
+ * is a limit, *why is a sentence naming it and how to raise it (owned by
+ * st, valid until its next call). A publisher refuses a larger body with
+ * 413 before reading it; the backend refuses it too (STORE_INVALID). */
+int64_t store_max_body(struct store *st, const char **why);
+
+/* The file of the store at location when it is the default backend's (a
+ * bare path or "sqlite:PATH"): a pointer into location; NULL for any other
+ * backend, whose store is not a local file. (Request bodies are spooled
+ * next to that file by default.) */
+const char *store_local_path(const char *location);
+
 /* ---- watching for commits -------------------------------------------------
  * Every append and channel deletion that commits tells every process
  * watching the same store, the committing one included: one readable fd per
@@ -337,7 +351,8 @@ int store_watch_drain(struct store_watch *w);
 /* ---- backends ------------------------------------------------------------
  * What a backend implements: one function per call above, with the same
  * arguments, outcomes and promises (store_open's location arrives without
- * its "SCHEME:" prefix). Every member is required. */
+ * its "SCHEME:" prefix). Every member is required but max_body (NULL: no
+ * limit of its own). */
 struct store_ops {
 	const char *scheme;  /* the location prefix that picks it, without ':' */
 	const char *(*version)(void); /* its library's version, a static string */
@@ -375,6 +390,7 @@ struct store_ops {
 	void (*body_close)(struct store *st);
 	void (*idem_set_window)(struct store *st, int64_t window_ms);
 	enum store_result (*idem_expire)(struct store *st, int64_t now_ms, int64_t limit, int64_t *deleted);
+	int64_t (*max_body)(struct store *st, const char **why);
 	struct store_watch *(*watch_new)(const char *location, char **cause);
 	void (*watch_free)(struct store_watch *w);
 	int (*watch_fd)(const struct store_watch *w);

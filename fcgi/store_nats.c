@@ -30,7 +30,9 @@
  *   ("fcpush epoch <16 hex>").
  * - Bodies: a message is one NATS message, so a body plus headers must fit
  *   the server's max_payload (1 MB by default, up to 64 MB in its config).
- *   Larger ones are refused with STORE_INVALID naming the limit: libnats 3.4
+ *   NS_HEADER_RESERVE bytes of it are kept for headers, so the largest body
+ *   (store_max_body) does not depend on them; larger ones are refused with
+ *   STORE_INVALID naming the limit: libnats 3.4
  *   has no Object Store API, and splitting bodies over several messages
  *   would break "one seq per message".
  * - Groups: published asynchronously, then every PubAck awaited: a 201 is
@@ -73,6 +75,10 @@ extern const struct store_ops store_nats_ops;
 
 #define NS_MAX_SERVERS 16
 #define NS_STREAM_MAX 48 /* leaves room for "_deletions" in a name */
+/* Bytes of max_payload kept for a message's headers: more than the largest
+ * a publish can bring (ns_header_bytes with a 255-byte content type, a
+ * 128-byte event, a 128-byte channel and a stored idempotency key: 885). */
+#define NS_HEADER_RESERVE 1024
 
 /* A parsed location. */
 struct ns_loc {
@@ -97,6 +103,7 @@ struct ns_store {
 	int64_t wait_ms;
 	natsMsg *body; /* the open body (store_body_open) */
 	char err[512];
+	char limit_why[256]; /* store_max_body's sentence */
 
 	/* The append in flight: acks are matched to messages by pointer, in a
 	 * callback on libnats' thread. */
@@ -978,6 +985,25 @@ ns_ack_cb(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure
 	natsMsg_Destroy(msg); /* an AckHandler owns the message (nats.h, jsPubAckHandler) */
 }
 
+/* The largest body of a message: max_payload less NS_HEADER_RESERVE (0 when
+ * the server's max_payload is not known). *why names it. */
+static int64_t
+ns_max_body(struct store *base, const char **why)
+{
+	struct ns_store *st = (struct ns_store *)base;
+	int64_t max = natsConnection_GetMaxPayload(st->nc);
+
+	if (max <= NS_HEADER_RESERVE)
+		return 0;
+	snprintf(st->limit_why, sizeof st->limit_why,
+		 "the NATS server's max_payload of %" PRId64 " bytes less %d for headers (raise max_payload in the "
+		 "nats-server config, at most 64 MB)",
+		 max, NS_HEADER_RESERVE);
+	if (why != NULL)
+		*why = st->limit_why;
+	return max - NS_HEADER_RESERVE;
+}
+
 /* Read a file body into memory (it is bounded by max_payload). */
 static enum store_result
 ns_body_file(const struct store_pub *p, char **data, char **cause)
@@ -998,13 +1024,28 @@ ns_body_file(const struct store_pub *p, char **data, char **cause)
 	return STORE_OK;
 }
 
+/* The bytes of the headers ns_pub_msg gives a message (NATS/1.0 framing
+ * included), for the max_payload check. */
+static size_t
+ns_header_bytes(const char *type, const char *event, const char *channel, const char *idem_key)
+{
+	size_t n = sizeof "NATS/1.0\r\n\r\n" - 1 + sizeof "Fcpush-Time: -9223372036854775808\r\n" - 1 +
+		   sizeof "Content-Type: \r\n" - 1 + strlen(type);
+
+	if (event != NULL)
+		n += sizeof "Fcpush-Event: \r\n" - 1 + strlen(event);
+	if (idem_key != NULL)
+		n += sizeof "Nats-Msg-Id: /\r\n" - 1 + strlen(channel) + strlen(idem_key);
+	return n;
+}
+
 /* The NATS message of pub p, or STORE_INVALID with *cause. */
 static enum store_result
 ns_pub_msg(struct ns_store *st, const struct store_pub *p, int64_t now_ms, natsMsg **out, char **cause)
 {
 	const char *type = p->content_type != NULL ? p->content_type : "application/octet-stream";
 	int64_t max = natsConnection_GetMaxPayload(st->nc);
-	size_t hdr = 64 + strlen(type) + (p->event != NULL ? strlen(p->event) : 0);
+	size_t hdr;
 	char *subj = NULL, *filebody = NULL, ts[24];
 	enum store_result r = STORE_OK;
 	natsStatus s;
@@ -1022,11 +1063,13 @@ ns_pub_msg(struct ns_store *st, const struct store_pub *p, int64_t now_ms, natsM
 		*cause = xasprintf("an idempotency key is 1 to %d bytes of visible ASCII", STORE_IDEM_KEY_MAX_BYTES);
 		return STORE_INVALID;
 	}
-	if (p->idem_key != NULL)
-		hdr += strlen(p->channel) + strlen(p->idem_key) + 16;
+	/* The reserve, or more for headers longer than any a publisher sends */
+	hdr = ns_header_bytes(type, p->event, p->channel, p->idem_key);
+	if (hdr < NS_HEADER_RESERVE)
+		hdr = NS_HEADER_RESERVE;
 	if ((int64_t)(p->body_len + hdr) > max) {
 		*cause = xasprintf("a body of %zu bytes is over the NATS backend's limit: the server's max_payload"
-				   " of %" PRId64 " bytes less %zu of headers (raise max_payload in the nats-server"
+				   " of %" PRId64 " bytes less %zu for headers (raise max_payload in the nats-server"
 				   " config, at most 64 MB)",
 				   p->body_len, max, hdr);
 		return STORE_INVALID;
@@ -1825,13 +1868,30 @@ ns_watch_drain(struct store_watch *base)
 
 /* ---- idempotency keys --------------------------------------------------- */
 
-/* JetStream keeps Nats-Msg-Id for the stream's duplicate window, set when
- * the stream is made (ns_stream_ensure): a running store cannot change it. */
+/* JetStream keeps Nats-Msg-Id for the stream's duplicate window, one value
+ * for the whole stream: set it to window_ms when it differs (a stream
+ * update), so the window is the last writer's idempotency_window_s (every
+ * process of one store should use the same). A failure is left in errmsg;
+ * the stream keeps its window. */
 static void
 ns_idem_set_window(struct store *base, int64_t window_ms)
 {
-	(void)base;
-	(void)window_ms;
+	struct ns_store *st = (struct ns_store *)base;
+	jsStreamInfo *si = NULL, *updated = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	if (window_ms <= 0)
+		return;
+	s = js_GetStreamInfo(&si, st->js, st->stream, NULL, &jerr);
+	if (s == NATS_OK && si->Config->Duplicates != window_ms * 1000000) {
+		si->Config->Duplicates = window_ms * 1000000;
+		s = js_UpdateStream(&updated, st->js, si->Config, NULL, &jerr);
+	}
+	if (s != NATS_OK)
+		ns_fail(st, "duplicate window update", s, jerr);
+	jsStreamInfo_Destroy(si);
+	jsStreamInfo_Destroy(updated);
 }
 
 /* JetStream forgets expired ids itself. */
@@ -1874,6 +1934,7 @@ const struct store_ops store_nats_ops = {
 	.body_close = ns_body_close,
 	.idem_set_window = ns_idem_set_window,
 	.idem_expire = ns_idem_expire,
+	.max_body = ns_max_body,
 	.watch_new = ns_watch_new,
 	.watch_free = ns_watch_free,
 	.watch_fd = ns_watch_fd,

@@ -695,6 +695,25 @@ sqlite_only() {
 	fi
 }
 
+# on_sqlite: 0 when the store is the SQLite file: guards a SQLite-only check
+# inside a case that otherwise runs on every store.
+on_sqlite() {
+	[ "${FCPUSH_TEST_STORE:-sqlite}" = sqlite ]
+}
+
+# db_epoch: the store's epoch, read from the store itself: database_info
+# with sqlite3, or the NATS stream's description ("fcpush epoch HEX") from
+# the first node's monitoring port.
+db_epoch() {
+	if on_sqlite; then
+		"$SQLITE3" -cmd '.timeout 5000' "$DB" 'SELECT epoch FROM database_info'
+		return
+	fi
+	"$CURL" -sf --max-time 5 "http://127.0.0.1:$((NATS_PORTS[0] + 2))/jsz?streams=true&config=true" |
+		"$JQ" -r '[.account_details[]?.stream_detail[]? | select(.name == "fcpush") | .config.description
+			| capture("^fcpush epoch (?<e>[0-9a-f]+)$").e][0] // ""'
+}
+
 # channel_seqs CHANNEL SINCE: the seqs stored on CHANNEL after SINCE, as a
 # JSON array, read with sqlite3 from the SQLite file, through HTTP polls
 # (page by page) on another store.
@@ -726,13 +745,18 @@ assert_exactly_once() {
 }
 
 # db_count SQL-WHERE: count of messages rows matching (sqlite3 CLI). On
-# another store only "channel = 'NAME'" is understood (counted through HTTP
-# polls); anything else skips the case (sqlite_only), so a case that passes
-# more calls sqlite_only itself before it (inside $(...) the skip would not
-# end the case).
+# another store only "channel = 'NAME'" (counted through HTTP polls) and "1"
+# (every message: the sum of GET /push/channels) are understood; anything
+# else skips the case (sqlite_only), so a case that passes more calls
+# sqlite_only itself before it (inside $(...) the skip would not end the
+# case).
 db_count() {
-	if [ "${FCPUSH_TEST_STORE:-sqlite}" != sqlite ] && [[ $1 =~ ^channel\ =\ \'([^\']*)\'$ ]]; then
+	if ! on_sqlite && [[ $1 =~ ^channel\ =\ \'([^\']*)\'$ ]]; then
 		channel_seqs "${BASH_REMATCH[1]}" 0 | "$JQ" length
+		return
+	fi
+	if ! on_sqlite && [ "$1" = 1 ]; then
+		"$CURL" -sf --max-time 10 "$PUSH/channels" | "$JQ" '[.channels[].messages] | add // 0'
 		return
 	fi
 	sqlite_only "sqlite3 count of messages rows"

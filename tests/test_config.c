@@ -264,7 +264,7 @@ START_TEST(test_example_file_loads)
 			keys++;
 		}
 	}
-	ck_assert_uint_eq(keys, 38); /* every key of the table */
+	ck_assert_uint_eq(keys, 39); /* every key of the table */
 	path = write_file(dir, "uncommented.conf", text);
 	config_init(&c);
 	ck_assert_msg(config_load_file(&c, path, &cause) == 0, "%s", cause ? cause : "");

@@ -14,8 +14,10 @@ db_locked() {
 # its transaction open until release_lock; returns once it holds the lock
 # (it touches $T/NAME.held after BEGIN IMMEDIATE succeeded; -bail stops it
 # there if it did not). The shell waits up to 5 s for a writer that holds the
-# lock already (a trim or a publish of the worker's). Writes to fd 7.
+# lock already (a trim or a publish of the worker's). Writes to fd 7. On
+# another store the case is skipped (sqlite_only).
 hold_lock() {
+	sqlite_only "holds the SQLite write lock with sqlite3"
 	mkfifo "$T/$1.fifo"
 	"$SQLITE3" -bail "$DB" <"$T/$1.fifo" >"$T/$1.out" 2>&1 &
 	HOLDER=$!

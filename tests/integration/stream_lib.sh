@@ -421,10 +421,10 @@ info_is() {
 	[ "$(info_field "$1" "$2")" = "$3" ]
 }
 
-# db_seqs CHANNEL: the committed seqs of CHANNEL in order, one line (JSON).
+# db_seqs CHANNEL: the committed seqs of CHANNEL in order, one line (JSON),
+# read from the store (channel_seqs: sqlite3, or polls on another store).
 db_seqs() {
-	"$SQLITE3" -cmd '.timeout 5000' "$DB" "SELECT seq FROM messages WHERE channel='$1' ORDER BY seq;" |
-		"$JQ" -s -c '.'
+	channel_seqs "$1" 0
 }
 
 # ---- switching workers (main shell only, between cases) --------------------

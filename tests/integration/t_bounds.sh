@@ -18,8 +18,18 @@ BODY_BYTES=1000000
 
 # insert_ctl CHANNEL N: one transaction (the sqlite3 CLI, as an operator's
 # INSERT) of N text/plain messages of BODY_BYTES \x01 bytes each, so the
-# worker's own memory is only what reading and sending them costs.
+# worker's own memory is only what reading and sending them costs. On
+# another store `fcpush publish` stores them (one line each, one commit
+# each: the CLI's memory, not the worker's).
 insert_ctl() {
+	local i
+	if ! on_sqlite; then
+		{ head -c "$BODY_BYTES" /dev/zero | tr '\0' '\1'; echo; } >"$T/ctl.line"
+		for i in $(seq 1 "$2"); do cat "$T/ctl.line"; done |
+			"$FCPUSH" --database "$DB" publish "$1" --content-type text/plain >"$T/ctl.out" 2>&1 ||
+			fail "fcpush publish failed: $(cat "$T/ctl.out")"
+		return
+	fi
 	"$SQLITE3" -cmd '.timeout 5000' "$DB" \
 		"WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < $2)
 		 INSERT INTO messages(channel, content_type, body)

@@ -29,8 +29,8 @@ case_defaults() {
 	req GET /push/status
 	assert_status 200
 	assert_json .durability full
-	epoch=$("$SQLITE3" "$DB" 'SELECT epoch FROM database_info')
-	[[ $epoch =~ ^[0-9a-f]{16}$ ]] || fail "database_info.epoch is '$epoch', not 16 hex digits"
+	epoch=$(db_epoch)
+	[[ $epoch =~ ^[0-9a-f]{16}$ ]] || fail "the store's epoch is '$epoch', not 16 hex digits"
 	assert_json .epoch "$epoch"
 	assert_header Push-Epoch "$epoch"
 	ch=$(unique_channel dflt)
@@ -55,8 +55,9 @@ case_defaults() {
 
 case_power_loss() {
 	local ch s=() seq epoch
+	sqlite_only "copies the SQLite file and its WAL back (a simulated power loss)"
 	ch=$(unique_channel power)
-	epoch=$("$SQLITE3" "$DB" 'SELECT epoch FROM database_info')
+	epoch=$(db_epoch)
 	publish "$ch" a1
 	s+=("$SEQ")
 	publish "$ch" a2
@@ -121,7 +122,7 @@ case_power_loss() {
 case_other_epoch() {
 	local ch other epoch
 	ch=$(unique_channel epoch)
-	epoch=$("$SQLITE3" "$DB" 'SELECT epoch FROM database_info')
+	epoch=$(db_epoch)
 	other=0123456789abcdef
 	[ "$other" != "$epoch" ] || other=fedcba9876543210
 	publish "$ch" e1
@@ -155,7 +156,7 @@ case_ws_gap() {
 	publish "$ch" w2
 	wait "$!" || fail "ws_client: $(cat "$T/ws.out" "$T/ws.err")"
 	assert_eq "$("$JQ" -c -r -s '[.[] | select(.type == "gap" or .type == "message") | .type + ":" + (.data // .epoch)] | join(" ")' "$T/ws.out")" \
-		"gap:$("$SQLITE3" "$DB" 'SELECT epoch FROM database_info') message:w2" "WebSocket from a cursor above the highest seq"
+		"gap:$(db_epoch) message:w2" "WebSocket from a cursor above the highest seq"
 	# Another epoch in the URL: the gap, then the history from its start.
 	"$PY" "$FCPUSH_SRCDIR/tests/integration/ws_client.py" listen \
 		"ws://127.0.0.1:$PORT/push/ws/channels/$ch?since=$SEQ&epoch=0000000000000000" \

@@ -91,7 +91,7 @@ case_post_twice_one_row() {
 	assert_header Idempotent-Replayed true
 	assert_json .seq "$seq"
 	assert_eq "$(rows "$ch")" 1 "messages rows (sqlite3)"
-	assert_eq "$(key_rows "$ch")" 1 "idempotency_keys rows (sqlite3)"
+	! on_sqlite || assert_eq "$(key_rows "$ch")" 1 "idempotency_keys rows (sqlite3)"
 	# Another channel: another scope.
 	keyed_post "$ch-2" '"order-1"' 'hello'
 	assert_status 201
@@ -137,8 +137,11 @@ case_malformed_key_400() {
 	assert_status 201
 	keyed_post "$ch" '"q\"\\x"' 'x'
 	assert_status 201
-	assert_eq "$("$SQLITE3" "$DB" "SELECT key FROM idempotency_keys WHERE channel = '$ch' AND key LIKE 'q%';")" 'q"\x' \
-		"the unescaped key"
+	! on_sqlite ||
+		assert_eq "$("$SQLITE3" "$DB" "SELECT key FROM idempotency_keys WHERE channel = '$ch' AND key LIKE 'q%';")" \
+			'q"\x' "the unescaped key"
+	keyed_post "$ch" '"q\"\\x"' 'x'
+	assert_header Idempotent-Replayed true
 	assert_eq "$(rows "$ch")" 2 "messages rows (sqlite3)"
 	# Bad keys in a batch element and over WebSocket.
 	batch "[{\"channel\":\"$ch\",\"data\":\"x\",\"idempotency_key\":\"has space\"}]"
@@ -264,8 +267,7 @@ JS
 	assert_eq "$("$JQ" -c '{replayed, calls, same}' "$T/node.out")" '{"replayed":true,"calls":2,"same":true}' \
 		"the retry (node output $(cat "$T/node.out"))"
 	assert_eq "$(rows "$ch")" 1 "messages rows (sqlite3)"
-	assert_eq "$("$JQ" -r .seq "$T/node.out")" "$("$SQLITE3" "$DB" "SELECT seq FROM messages WHERE channel = '$ch';")" \
-		"the seq fcpush.publish resolved to"
+	assert_eq "[$("$JQ" -r .seq "$T/node.out")]" "$(channel_seqs "$ch" 0)" "the seq fcpush.publish resolved to"
 }
 
 # The worker dies by kill -9 after answering (as if the 201 were lost on
@@ -304,8 +306,10 @@ case_window() {
 	assert_no_header Idempotent-Replayed
 	[ "$(json .seq)" -gt "$seq" ] || fail "the key outlived its window$(what_we_got)"
 	assert_eq "$(rows "$ch")" 2 "messages rows (sqlite3)"
+	# The retention pass a commit schedules deletes expired keys (on NATS,
+	# JetStream forgets them itself).
+	on_sqlite || return 0
 	assert_eq "$(key_rows "$ch")" 1 "idempotency_keys rows (the expired one replaced)"
-	# The retention pass a commit schedules deletes expired keys.
 	sleep 1.1
 	publish "$ch" 'a commit, which schedules a retention pass'
 	wait_until 10 "the expired key's row to go" key_rows_are "$ch" 0 ||

@@ -75,7 +75,7 @@ case_writes_refused() {
 	after=$(requests_total)
 	assert_eq "$((after - before))" "$per_read" "worker requests counted while the server refused five"
 	assert_eq "$(db_count "channel = '$ch'")" 1 "rows of $ch after the refused requests"
-	assert_eq "$(db_count "CAST(body AS TEXT) = 'refused'")" 0 "refused messages stored"
+	! on_sqlite || assert_eq "$(db_count "CAST(body AS TEXT) = 'refused'")" 0 "refused messages stored"
 }
 
 case_writes_with_credentials() {

@@ -86,6 +86,7 @@ case_cli_override() {
 
 case_cli_trim() {
 	local ch i
+	sqlite_only "sqlite3 INSERT, bypassing the worker's trim"
 	ch=$(unique_channel clitrim)
 	# Rows from sqlite3 bypass the worker's trim trigger; `fcpush trim` applies
 	# the stored retention.
