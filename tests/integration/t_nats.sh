@@ -4,7 +4,7 @@
 # 3 replicas), with two web nodes sharing it: node A (the worker and server
 # of fcpush_setup) and node B (a second worker and web server of its own).
 # A subscriber on node A receives what is published on node B (long poll,
-# SSE); the nats-server leading the stream killed (SIGKILL) under publish
+# SSE, WebSocket, NDJSON, poll); the nats-server leading the stream killed (SIGKILL) under publish
 # load loses no
 # acknowledged message, and a subscriber resuming by seq gets every message
 # exactly once, in order. Runs whatever FCPUSH_TEST_STORE says; skipped when
@@ -18,6 +18,7 @@ if [ ! -x "$NATS_SERVER" ] || ! "$FCPUSH" --version | grep -q 'nats '; then
 fi
 export FCPUSH_TEST_STORE=nats FCPUSH_TEST_NATS_NODES=3
 fcpush_setup
+start_ws ws || setup_failed # node A's fcpush-ws, for the WebSocket case
 
 # ---- node B: its own worker and web server, the same cluster --------------
 
@@ -105,6 +106,45 @@ case_cross_node_sse() {
 	# cursor, with no data).
 	assert_eq "$(grep -A1 '^id: ' "$T/sse.out" | grep -B1 '^data: ' | grep '^id: ' | tr '\n' ' ')" \
 		"id: $s1 id: $s2 " "ids of the events on node A (stream: $(tr '\n' '|' <"$T/sse.out"))"
+}
+
+# The other transports on node A (a WebSocket through fcpush-ws, an NDJSON
+# stream, a poll) get what is published on node B, in order. Each is open
+# (the WebSocket's handshake done, the stream's headers sent) before the
+# publishes, so they arrive live; since=0 keeps a late one from missing them.
+case_cross_node_other_transports() {
+	local ch s1 s2
+	ch=$(unique_channel xt)
+	/usr/bin/python3 -c 'import websockets' 2>/dev/null || fail "python3-websockets is missing for /usr/bin/python3"
+	rm -f "$T"/xt-*
+	(
+		/usr/bin/python3 "$FCPUSH_SRCDIR/tests/integration/ws_client.py" listen \
+			"ws://127.0.0.1:$PORT/push/ws/channels/$ch?since=0" --count 2 --ready "$T/xt-ws.ready" --timeout 20 \
+			>"$T/xt-ws.out" 2>"$T/xt-ws.err"
+		put_status "$T/xt-ws.rc" $?
+	) &
+	"$CURL" -sN --max-time 20 -D "$T/xt-nd.head" -H 'Accept: application/x-ndjson' "$PUSH/channels/$ch?since=0" \
+		>"$T/xt-nd.out" 2>/dev/null &
+	wait_until 10 "the WebSocket on node A to open" test -e "$T/xt-ws.ready" ||
+		fail "the WebSocket did not open: $(cat "$T/xt-ws.out" "$T/xt-ws.err" 2>/dev/null)"
+	wait_until 10 "the NDJSON stream on node A to open" test -s "$T/xt-nd.head" || fail "the NDJSON stream did not open"
+	req POST "$B_PUSH/channels/$ch" -H 'Content-Type: text/plain' --data-binary 'one'
+	assert_status 201
+	s1=$(json .seq)
+	req POST "$B_PUSH/channels/$ch" -H 'Content-Type: text/plain' --data-binary 'two'
+	assert_status 201
+	s2=$(json .seq)
+	wait_until 15 "both messages on the WebSocket" test -e "$T/xt-ws.rc" || fail "the WebSocket got: $(cat "$T/xt-ws.out")"
+	assert_eq "$(cat "$T/xt-ws.rc")" 0 "the WebSocket client's exit status ($(cat "$T/xt-ws.err"))"
+	assert_eq "$("$JQ" -r 'select(.type == "message") | "\(.seq) \(.data)"' "$T/xt-ws.out" | tr '\n' ' ')" \
+		"$s1 one $s2 two " "messages on node A's WebSocket"
+	wait_until 15 "both messages on the NDJSON stream" grep -q '"two"' "$T/xt-nd.out" ||
+		fail "the NDJSON stream got: $(cat "$T/xt-nd.out")"
+	assert_eq "$("$JQ" -r 'select(.data != null) | "\(.seq) \(.data)"' "$T/xt-nd.out" | tr '\n' ' ')" \
+		"$s1 one $s2 two " "messages on node A's NDJSON stream"
+	req GET "$PUSH/channels/$ch?since=0"
+	assert_status 200
+	assert_json '[.messages[] | "\(.seq) \(.data)"]' "[\"$s1 one\",\"$s2 two\"]"
 }
 
 # Idempotency keys on JetStream (Nats-Msg-Id): a key sent again through the
@@ -253,6 +293,7 @@ case_kill_web_node() {
 
 run_case "a long poll on node A receives a publish made on node B" case_cross_node_long_poll
 run_case "an SSE stream on node A receives publishes made on node B, in order" case_cross_node_sse
+run_case "a WebSocket, an NDJSON stream and a poll on node A get publishes made on node B, in order" case_cross_node_other_transports
 run_case "an idempotency key is one message across nodes; reused for another body: 422" case_idempotent_across_nodes
 run_case "kill -9 of one nats-server under publish load: no acknowledged message lost, the reader resumes exactly once, in order" case_kill_one_nats_server
 run_case "kill -9 of a whole web node under publish load: its client resumes on the other node by seq, exactly once, in order" case_kill_web_node
