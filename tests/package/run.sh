@@ -173,6 +173,11 @@ check "fcpush is a system user with group fcpush" bash -c \
 	'[ "$(id -u fcpush)" -lt 1000 ] && [ "$(id -gn fcpush)" = fcpush ] && [ "$(getent passwd fcpush | cut -d: -f7)" = /usr/sbin/nologin ]'
 check "/var/lib/fcpush is fcpush's, mode 750, with the database" bash -c \
 	'[ "$(stat -c %U:%G:%a /var/lib/fcpush)" = fcpush:fcpush:750 ] && [ "$(stat -c %U /var/lib/fcpush/fcpush.db)" = fcpush ]'
+# The units take the store location from /etc/fcpush/fcpush.conf: an
+# FCPUSH_DATABASE of theirs would win over the file (README "Scaling out").
+check "the units leave database to /etc/fcpush/fcpush.conf (no FCPUSH_DATABASE)" bash -c \
+	'u=/lib/systemd/system; [ -f $u/fcpush-fcgi.service ] && [ -f $u/fcpush-ws.service ] &&
+	 ! grep -n FCPUSH_DATABASE $u/fcpush-fcgi.service $u/fcpush-ws.service'
 check "fcpush, fcpush.fcgi, fcpush-ws on PATH" bash -c \
 	'fcpush --version && fcpush.fcgi --version && fcpush-ws --version'
 
