@@ -30,7 +30,8 @@ hold_lock() {
 
 # release_lock [--no-check]: end the holder's transaction and wait for it to
 # exit; then the database must be unlocked, unless --no-check says that a
-# writer waiting for the lock (a due trim) may take it at once.
+# writer waiting for the lock (a due trim, a publish or batch of fcpush-ws's)
+# may take it at once.
 release_lock() {
 	echo 'ROLLBACK;' >&7
 	exec 7>&-
