@@ -43,7 +43,7 @@
 # under timeout(1)), and stops every process it started on exit.
 #
 # Environment: BENCH_THREADS (worker and trivial responder request threads,
-# default 4), BENCH_SECONDS (wrk and batch duration, default 5),
+# default 16, the worker's own default), BENCH_SECONDS (wrk and batch duration, default 5),
 # BENCH_IDLE_SECONDS (idle window, default 60; --quick 10), BENCH_LP_MSGS
 # (messages per long-poll latency test, default 100).
 set -euo pipefail
@@ -87,7 +87,7 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-THREADS=${BENCH_THREADS:-4}
+THREADS=${BENCH_THREADS:-16}
 SECS=${BENCH_SECONDS:-5}
 if [ $QUICK = 1 ]; then IDLE_SECS=${BENCH_IDLE_SECONDS:-10}; else IDLE_SECS=${BENCH_IDLE_SECONDS:-60}; fi
 LP_MSGS=${BENCH_LP_MSGS:-100}
