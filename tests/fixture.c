@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -69,4 +70,10 @@ test_append(struct store *st, const char *channel, const char *event, const char
 	ck_assert_ptr_null(g.cause);
 	ck_assert_int_gt(seq, 0);
 	return seq;
+}
+
+int64_t
+test_append_text(struct store *st, const char *channel, const char *text, int64_t now_ms)
+{
+	return test_append(st, channel, NULL, "text/plain", text, strlen(text), now_ms);
 }

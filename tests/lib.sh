@@ -685,20 +685,20 @@ await_parked() {
 		fail "the worker never held $1 parked requests (parked: $(parked))"
 }
 
-# sqlite_only WHAT: end the current case as skipped when the store is not
-# the SQLite file (FCPUSH_TEST_STORE=nats): the case reads or writes that
-# file itself (WHAT says how, e.g. "sqlite3 INSERT").
-sqlite_only() {
-	if [ "${FCPUSH_TEST_STORE:-sqlite}" != sqlite ]; then
-		echo "SQLite-only: $1" >"$T/case.skip"
-		exit 0
-	fi
-}
-
 # on_sqlite: 0 when the store is the SQLite file: guards a SQLite-only check
 # inside a case that otherwise runs on every store.
 on_sqlite() {
 	[ "${FCPUSH_TEST_STORE:-sqlite}" = sqlite ]
+}
+
+# sqlite_only WHAT: end the current case as skipped when the store is not
+# the SQLite file (FCPUSH_TEST_STORE=nats): the case reads or writes that
+# file itself (WHAT says how, e.g. "sqlite3 INSERT").
+sqlite_only() {
+	if ! on_sqlite; then
+		echo "SQLite-only: $1" >"$T/case.skip"
+		exit 0
+	fi
 }
 
 # db_epoch: the store's epoch, read from the store itself: database_info

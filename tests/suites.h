@@ -53,6 +53,8 @@ void test_db_close(struct test_db *t);
  * it was stored; returns its seq. */
 int64_t test_append(struct store *st, const char *channel, const char *event, const char *content_type,
 		    const void *body, size_t len, int64_t now_ms);
+/* test_append of the NUL-terminated text as text/plain, with no event. */
+int64_t test_append_text(struct store *st, const char *channel, const char *text, int64_t now_ms);
 /* A new JSON parser, the test failing when it cannot be opened (caller
  * frees with json_parse_free). Defined in test_json_parse.c. */
 struct json_parse *test_json_parse_open(void);

@@ -68,6 +68,9 @@ on_page(void *arg)
 
 static const struct feed_ops ops = {on_deleted, on_row, on_page};
 
+static struct seen *s; /* what this test's callbacks saw (fresh for each test) */
+static struct feed *f; /* the feed under test, opened by the test (feed_open) */
+
 static void
 setup(void)
 {
@@ -76,11 +79,16 @@ setup(void)
 	test_db_open(&fx);
 	st = store_open(fx.path, 0, 1000, &cause);
 	ck_assert_msg(st != NULL, "store_open: %s", cause != NULL ? cause : "?");
+	s = xcalloc(1, sizeof *s);
 }
 
 static void
 teardown(void)
 {
+	feed_free(f);
+	f = NULL;
+	free(s);
+	s = NULL;
 	store_close(st);
 	test_db_close(&fx);
 }
@@ -109,21 +117,34 @@ add(const char *channel, size_t n, size_t len)
 	return last;
 }
 
+/* A feed on st calling back into s, with pages of at most budget bytes of
+ * bodies (0: no budget). */
 static struct feed *
-feed_open(struct seen *s, size_t budget)
+feed_open(size_t budget)
 {
 	char *cause = NULL;
-	struct feed *f = feed_new(st, fx.path, budget, &ops, s, &cause);
+	struct feed *feed = feed_new(st, fx.path, budget, &ops, s, &cause);
 
-	ck_assert_msg(f != NULL, "feed_new: %s", cause != NULL ? cause : "?");
-	return f;
+	ck_assert_msg(feed != NULL, "feed_new: %s", cause != NULL ? cause : "?");
+	return feed;
+}
+
+/* The next feed_read hands over one row, the first the test sees: seq, on
+ * channel. */
+static void
+assert_one_row(const char *channel, int64_t seq)
+{
+	ck_assert_int_eq(feed_read(f), 1);
+	ck_assert_uint_eq(s->n, 1);
+	ck_assert_int_eq(s->seqs[0], seq);
+	ck_assert_str_eq(s->chans[0], channel);
 }
 
 /* Wait (at most 2 s) for the feed's fd to become readable. */
 static int
-readable(struct feed *f)
+readable(struct feed *feed)
 {
-	struct pollfd pfd = {.fd = feed_fd(f), .events = POLLIN};
+	struct pollfd pfd = {.fd = feed_fd(feed), .events = POLLIN};
 
 	return poll(&pfd, 1, 2000) == 1;
 }
@@ -131,7 +152,7 @@ readable(struct feed *f)
 /* Insert a row with the raw connection db, wait for the feed's wake-up and
  * drain it at now: the WAL write schedules a re-read 1 ms on. */
 static void
-raw_write(sqlite3 *db, struct feed *f, int64_t now)
+raw_write(sqlite3 *db, int64_t now)
 {
 	ck_assert_int_eq(sqlite3_exec(db, "INSERT INTO messages(channel, body) VALUES('raw', 'hi')", NULL, NULL, NULL),
 			 SQLITE_OK);
@@ -142,11 +163,9 @@ raw_write(sqlite3 *db, struct feed *f, int64_t now)
 
 START_TEST(test_rows_once_in_order)
 {
-	struct seen *s = xcalloc(1, sizeof *s);
-	struct feed *f;
 	int64_t before = add("a", 2, 3), last;
 
-	f = feed_open(s, 0);
+	f = feed_open(0);
 	/* Anchored at the rows already there. */
 	ck_assert_int_eq(feed_seen_seq(f), before);
 	ck_assert_int_eq(feed_read(f), 0);
@@ -167,41 +186,33 @@ START_TEST(test_rows_once_in_order)
 	/* Read again: nothing twice. */
 	ck_assert_int_eq(feed_read(f), 0);
 	ck_assert_uint_eq(s->n, 3);
-	feed_free(f);
-	free(s);
 }
 END_TEST
 
 START_TEST(test_deletion_reported)
 {
-	struct seen *s = xcalloc(1, sizeof *s);
-	struct feed *f;
+	int64_t kept;
 
 	add("gone", 1, 3);
-	f = feed_open(s, 0);
+	f = feed_open(0);
 	ck_assert_int_eq(store_channel_delete(fx.st, "gone", util_now_ms()), STORE_OK);
-	add("kept", 1, 3);
-	ck_assert_int_eq(feed_read(f), 1);
+	kept = add("kept", 1, 3);
+	assert_one_row("kept", kept);
 	ck_assert_uint_eq(s->ndeleted, 1);
 	ck_assert_str_eq(s->deleted[0], "gone");
 	ck_assert_uint_eq(s->rows_at_deletion[0], 0); /* before the rows read with it */
-	ck_assert_uint_eq(s->n, 1);
-	ck_assert_str_eq(s->chans[0], "kept");
 	ck_assert_int_gt(feed_seen_deletion(f), 0);
 	/* Once. */
 	ck_assert_int_eq(feed_read(f), 0);
 	ck_assert_uint_eq(s->ndeleted, 1);
-	feed_free(f);
-	free(s);
 }
 END_TEST
 
 START_TEST(test_reanchor_skips)
 {
-	struct seen *s = xcalloc(1, sizeof *s);
-	struct feed *f = feed_open(s, 0);
 	int64_t last;
 
+	f = feed_open(0);
 	add("a", 3, 3);
 	ck_assert_int_eq(store_channel_delete(fx.st, "a", util_now_ms()), STORE_OK);
 	ck_assert_int_eq(feed_reanchor(f), 0);
@@ -209,11 +220,7 @@ START_TEST(test_reanchor_skips)
 	ck_assert_uint_eq(s->n, 0);
 	ck_assert_uint_eq(s->ndeleted, 0);
 	last = add("a", 1, 3);
-	ck_assert_int_eq(feed_read(f), 1);
-	ck_assert_uint_eq(s->n, 1);
-	ck_assert_int_eq(s->seqs[0], last);
-	feed_free(f);
-	free(s);
+	assert_one_row("a", last);
 }
 END_TEST
 
@@ -221,19 +228,14 @@ END_TEST
  * itself (store.h), nobody notifies by hand. */
 START_TEST(test_wake_on_commit)
 {
-	struct seen *s = xcalloc(1, sizeof *s);
-	struct feed *f = feed_open(s, 0);
 	int64_t last;
 
+	f = feed_open(0);
 	feed_discard(f); /* whatever the opens wrote */
 	last = add("a", 1, 3);
 	ck_assert_msg(readable(f), "no wake-up within 2 s of a commit by another connection");
 	ck_assert_int_eq(feed_drain(f, util_mono_ms()), 1);
-	ck_assert_int_eq(feed_read(f), 1);
-	ck_assert_uint_eq(s->n, 1);
-	ck_assert_int_eq(s->seqs[0], last);
-	feed_free(f);
-	free(s);
+	assert_one_row("a", last);
 }
 END_TEST
 
@@ -241,34 +243,28 @@ END_TEST
  * feed, and re-reads are scheduled in case its commit was not visible yet. */
 START_TEST(test_wake_on_raw_write)
 {
-	struct seen *s = xcalloc(1, sizeof *s);
-	struct feed *f = feed_open(s, 0);
 	sqlite3 *db = NULL;
 
+	f = feed_open(0);
 	feed_discard(f);
 	ck_assert_int_eq(feed_recheck_at(f), 0);
 	ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
-	raw_write(db, f, util_mono_ms());
-	ck_assert_int_eq(feed_read(f), 1);
-	ck_assert_uint_eq(s->n, 1);
-	ck_assert_str_eq(s->chans[0], "raw");
+	raw_write(db, util_mono_ms());
+	assert_one_row("raw", sqlite3_last_insert_rowid(db)); /* seq is the rowid */
 	sqlite3_close(db);
-	feed_free(f);
-	free(s);
 }
 END_TEST
 
 START_TEST(test_recheck_backoff)
 {
-	struct seen *s = xcalloc(1, sizeof *s);
-	struct feed *f = feed_open(s, 0);
 	sqlite3 *db = NULL;
 	int64_t delay = 1, now = 1000;
 
 	/* A WAL write schedules the first re-read 1 ms on. */
+	f = feed_open(0);
 	feed_discard(f);
 	ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
-	raw_write(db, f, now);
+	raw_write(db, now);
 	/* Nothing found: 2, 4 ... 512 ms, then no more. */
 	while (delay < FEED_RECHECK_MAX_MS) {
 		feed_recheck_done(f, now, 0);
@@ -278,22 +274,19 @@ START_TEST(test_recheck_backoff)
 	feed_recheck_done(f, now, 0);
 	ck_assert_int_eq(feed_recheck_at(f), 0);
 	/* Rows found: no more either. */
-	raw_write(db, f, now);
+	raw_write(db, now);
 	feed_recheck_done(f, now, 1);
 	ck_assert_int_eq(feed_recheck_at(f), 0);
 	sqlite3_close(db);
-	feed_free(f);
-	free(s);
 }
 END_TEST
 
 /* More rows than a page: every one once, in order, in two pages. */
 START_TEST(test_pages_by_rows)
 {
-	struct seen *s = xcalloc(1, sizeof *s);
-	struct feed *f = feed_open(s, 0);
 	size_t i;
 
+	f = feed_open(0);
 	add("a", FEED_READ_PAGE + 6, 3);
 	ck_assert_int_eq(feed_read(f), 1);
 	ck_assert_uint_eq(s->n, FEED_READ_PAGE + 6);
@@ -302,8 +295,6 @@ START_TEST(test_pages_by_rows)
 	ck_assert_uint_eq(s->page_rows[1], 6);
 	for (i = 1; i < s->n; i++)
 		ck_assert_int_eq(s->seqs[i], s->seqs[i - 1] + 1);
-	feed_free(f);
-	free(s);
 }
 END_TEST
 
@@ -311,11 +302,11 @@ END_TEST
  * once the bodies reach the budget), every row once, in order. */
 START_TEST(test_pages_by_bytes)
 {
-	struct seen *s = xcalloc(1, sizeof *s);
-	struct feed *f = feed_open(s, 250);
-	int64_t last = add("a", 10, 100);
+	int64_t last;
 	size_t i;
 
+	f = feed_open(250);
+	last = add("a", 10, 100);
 	ck_assert_int_eq(feed_read(f), 1);
 	ck_assert_uint_eq(s->n, 10);
 	ck_assert_int_eq(s->seqs[9], last);
@@ -324,8 +315,6 @@ START_TEST(test_pages_by_bytes)
 	ck_assert_uint_ge(s->pages, 4);
 	for (i = 0; i < s->pages; i++)
 		ck_assert_uint_le(s->page_rows[i], 3);
-	feed_free(f);
-	free(s);
 }
 END_TEST
 
@@ -423,7 +412,7 @@ END_TEST
 Suite *
 feed_suite(void)
 {
-	Suite *s = suite_create("feed");
+	Suite *suite = suite_create("feed");
 	TCase *core = tcase_create("Core");
 	TCase *wake = tcase_create("Wake");
 	TCase *pages = tcase_create("Pages");
@@ -432,17 +421,17 @@ feed_suite(void)
 	tcase_add_test(core, test_rows_once_in_order);
 	tcase_add_test(core, test_deletion_reported);
 	tcase_add_test(core, test_reanchor_skips);
-	suite_add_tcase(s, core);
+	suite_add_tcase(suite, core);
 	tcase_add_checked_fixture(wake, setup, teardown);
 	tcase_add_test(wake, test_wake_on_commit);
 	tcase_add_test(wake, test_wake_on_raw_write);
 	tcase_add_test(wake, test_recheck_backoff);
-	suite_add_tcase(s, wake);
+	suite_add_tcase(suite, wake);
 	tcase_add_checked_fixture(pages, setup, teardown);
 	tcase_add_test(pages, test_pages_by_rows);
 	tcase_add_test(pages, test_pages_by_bytes);
 	tcase_add_test(pages, test_catch_up_page);
 	tcase_add_test(pages, test_resume_gap);
-	suite_add_tcase(s, pages);
-	return s;
+	suite_add_tcase(suite, pages);
+	return suite;
 }

@@ -29,17 +29,11 @@ teardown(void)
 	test_db_close(&fx);
 }
 
-/* Append one message in its own group; returns its seq. */
-static int64_t
-append1(const char *channel, const char *event, const char *type, const void *body, size_t len, int64_t now)
-{
-	return test_append(fx.st, channel, event, type, body, len, now);
-}
-
+/* Append text (text/plain) to channel at 1000 ms; returns its seq. */
 static int64_t
 append_text(const char *channel, const char *text)
 {
-	return append1(channel, NULL, "text/plain", text, strlen(text), 1000);
+	return test_append_text(fx.st, channel, text, 1000);
 }
 
 /* Run SQL on a second connection, as the sqlite3 shell would. */
@@ -336,8 +330,8 @@ START_TEST(test_body_is_json)
 	size_t i;
 
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
-		append1("j", NULL, cases[i].type, cases[i].body,
-			cases[i].len != 0 ? cases[i].len : strlen(cases[i].body), 1);
+		test_append(fx.st, "j", NULL, cases[i].type, cases[i].body,
+			    cases[i].len != 0 ? cases[i].len : strlen(cases[i].body), 1);
 	msglist_init(&l);
 	ck_assert_int_eq(store_read_since(fx.st, ch, 1, 0, 100, &l), STORE_OK);
 	ck_assert_uint_eq(l.n, sizeof cases / sizeof cases[0]);
@@ -388,9 +382,9 @@ START_TEST(test_channels)
 	int64_t a1, a2, b1, high, id;
 	size_t n;
 
-	a1 = append1("a", NULL, "text/plain", "12345", 5, 100);
-	b1 = append1("b", NULL, "text/plain", "1", 1, 200);
-	a2 = append1("a", NULL, "text/plain", "123", 3, 300);
+	a1 = test_append_text(fx.st, "a", "12345", 100);
+	b1 = test_append_text(fx.st, "b", "1", 200);
+	a2 = test_append_text(fx.st, "a", "123", 300);
 	ck_assert_int_eq(store_set_retention(fx.st, "c", &r), STORE_OK);
 
 	ck_assert_int_eq(store_channel_info(fx.st, "a", &info), STORE_OK);
@@ -523,7 +517,7 @@ START_TEST(test_large_body)
 
 	for (i = 0; i < len; i++)
 		body[i] = (unsigned char)(i * 7);
-	seq = append1("big", NULL, "application/octet-stream", body, len, 1);
+	seq = test_append(fx.st, "big", NULL, "application/octet-stream", body, len, 1);
 	msglist_init(&l);
 	/* Over STORE_INLINE_MAX_BYTES: announced with its size, not read. */
 	ck_assert_int_eq(store_read_one(fx.st, "big", seq, &l), STORE_OK);

@@ -103,16 +103,12 @@ close_backend(void)
 	location = dir = NULL;
 }
 
+/* Append text (text/plain) to channel on the backend at now_ms; returns its
+ * seq. */
 static int64_t
 append(const char *channel, const char *text, int64_t now_ms)
 {
-	struct store_pub p = { channel, NULL, "text/plain", text, strlen(text), NULL, NULL };
-	int64_t seq = 0;
-	struct store_group g = { &p, 1, &seq, STORE_ERROR, NULL, NULL };
-
-	ck_assert_int_eq(store_append_groups(st, &g, 1, now_ms), STORE_OK);
-	ck_assert_int_eq(g.result, STORE_OK);
-	return seq;
+	return test_append_text(st, channel, text, now_ms);
 }
 
 START_TEST(test_seq_increases_across_channels)
