@@ -376,7 +376,7 @@ server_gone() {
 # test file (status 1) when any of it fails.
 fcpush_setup() {
 	DB="$T/fcpush.db"
-	if [ "${FCPUSH_TEST_STORE:-sqlite}" = nats ]; then
+	if ! on_sqlite; then
 		. "$FCPUSH_SRCDIR/tests/nats_lib.sh"
 		nats_cluster_start "$T/nats" "${FCPUSH_TEST_NATS_NODES:-1}" || setup_failed
 		DB="nats://$NATS_URLS/fcpush?replicas=${FCPUSH_TEST_NATS_NODES:-1}"
@@ -719,7 +719,7 @@ db_epoch() {
 # (page by page) on another store.
 channel_seqs() {
 	local ch=$1 cur=$2 page all='[]'
-	if [ "${FCPUSH_TEST_STORE:-sqlite}" = sqlite ]; then
+	if on_sqlite; then
 		"$SQLITE3" -cmd '.timeout 5000' "$DB" "SELECT seq FROM messages WHERE channel='$ch' AND seq > $cur ORDER BY seq;" |
 			"$JQ" -s -c .
 		return

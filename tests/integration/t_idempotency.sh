@@ -5,9 +5,10 @@
 # "idempotency_key", WebSocket publish "idempotency_key") on the same
 # channel within idempotency_window_s stores one message and answers the
 # original 201 and seq, marked Idempotent-Replayed: true; the same key with
-# another payload is 422, a malformed key 400. The keys live in SQLite: a
-# retry after kill -9 of the worker and a restart gets the original seq.
-# Every case counts the rows with the sqlite3 CLI.
+# another payload is 422, a malformed key 400. The keys are stored (in
+# SQLite, or as JetStream's Nats-Msg-Id on NATS): a retry after kill -9 of the
+# worker and a restart gets the original seq. Every case counts the stored
+# rows: with the sqlite3 CLI on SQLite, through HTTP on NATS (db_count).
 . "$FCPUSH_SRCDIR/tests/lib.sh"
 . "$FCPUSH_SRCDIR/tests/integration/stream_lib.sh" # use_worker
 
@@ -90,7 +91,7 @@ case_post_twice_one_row() {
 	assert_status 201
 	assert_header Idempotent-Replayed true
 	assert_json .seq "$seq"
-	assert_eq "$(rows "$ch")" 1 "messages rows (sqlite3)"
+	assert_eq "$(rows "$ch")" 1 "stored messages"
 	! on_sqlite || assert_eq "$(key_rows "$ch")" 1 "idempotency_keys rows (sqlite3)"
 	# Another channel: another scope.
 	keyed_post "$ch-2" '"order-1"' 'hello'
@@ -117,7 +118,7 @@ case_different_payload_422() {
 	assert_error 422
 	keyed_post "$ch" '"k-1"' 'first' -H 'X-EventSource-Event: other'
 	assert_error 422
-	assert_eq "$(rows "$ch")" 1 "messages rows (sqlite3)"
+	assert_eq "$(rows "$ch")" 1 "stored messages"
 	keyed_post "$ch" '"k-1"' 'first'
 	assert_status 201
 	assert_json .seq "$seq"
@@ -142,7 +143,7 @@ case_malformed_key_400() {
 			'q"\x' "the unescaped key"
 	keyed_post "$ch" '"q\"\\x"' 'x'
 	assert_header Idempotent-Replayed true
-	assert_eq "$(rows "$ch")" 2 "messages rows (sqlite3)"
+	assert_eq "$(rows "$ch")" 2 "stored messages"
 	# Bad keys in a batch element and over WebSocket.
 	batch "[{\"channel\":\"$ch\",\"data\":\"x\",\"idempotency_key\":\"has space\"}]"
 	assert_error 400
@@ -229,7 +230,7 @@ case_ws_publish() {
 	assert_status 201
 	assert_header Idempotent-Replayed true
 	assert_json .seq "$seq"
-	assert_eq "$(rows "$ch")" 1 "messages rows (sqlite3)"
+	assert_eq "$(rows "$ch")" 1 "stored messages"
 }
 
 # fcpush.js publish (www/fcpush.js, run by node): the connection breaks after
@@ -266,7 +267,7 @@ JS
 	[ $? = 0 ] || fail "fcpush.publish failed: $(cat "$T/node.out")"
 	assert_eq "$("$JQ" -c '{replayed, calls, same}' "$T/node.out")" '{"replayed":true,"calls":2,"same":true}' \
 		"the retry (node output $(cat "$T/node.out"))"
-	assert_eq "$(rows "$ch")" 1 "messages rows (sqlite3)"
+	assert_eq "$(rows "$ch")" 1 "stored messages"
 	assert_eq "[$("$JQ" -r .seq "$T/node.out")]" "$(channel_seqs "$ch" 0)" "the seq fcpush.publish resolved to"
 }
 
@@ -288,7 +289,7 @@ case_survives_kill9() {
 	assert_json .seq "$seq"
 	keyed_post "$ch" '"after-crash"' 'changed'
 	assert_error 422
-	assert_eq "$(rows "$ch")" 1 "messages rows (sqlite3)"
+	assert_eq "$(rows "$ch")" 1 "stored messages"
 }
 
 # idempotency_window_s: past it the key is forgotten.
@@ -305,7 +306,7 @@ case_window() {
 	assert_status 201
 	assert_no_header Idempotent-Replayed
 	[ "$(json .seq)" -gt "$seq" ] || fail "the key outlived its window$(what_we_got)"
-	assert_eq "$(rows "$ch")" 2 "messages rows (sqlite3)"
+	assert_eq "$(rows "$ch")" 2 "stored messages"
 	# The retention pass a commit schedules deletes expired keys (on NATS,
 	# JetStream forgets them itself).
 	on_sqlite || return 0
