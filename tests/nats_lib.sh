@@ -54,9 +54,10 @@ nats_node_start() {
 	)
 }
 
-# nats_alive PID: the process runs (a zombie waiting for PID 1 to reap it,
-# which takes seconds in some containers, does not).
-nats_alive() {
+# pid_running PID: the process runs (a zombie waiting for PID 1 to reap it,
+# which takes seconds in some containers, does not). Also used by
+# tests/quickstart/run.sh for the processes ./quickstart starts.
+pid_running() {
 	local st
 	st=$(awk '/^State:/ { print $2 }' "/proc/$1/status" 2>/dev/null) && [ -n "$st" ] && [ "$st" != Z ]
 }
@@ -66,10 +67,10 @@ nats_node_stop() {
 	pid=$(cat "$dir/n$k/pid" 2>/dev/null) || return 0
 	kill "-$sig" "$pid" 2>/dev/null || true
 	for i in $(seq 1 100); do
-		nats_alive "$pid" || break
+		pid_running "$pid" || break
 		sleep 0.1
 	done
-	nats_alive "$pid" && kill -KILL "$pid" 2>/dev/null
+	pid_running "$pid" && kill -KILL "$pid" 2>/dev/null
 	rm -f "$dir/n$k/pid"
 }
 
@@ -106,7 +107,7 @@ nats_cluster_start() {
 	while [ "$SECONDS" -lt "$deadline" ]; do
 		all_ok=1
 		for k in $(seq 1 "$n"); do
-			nats_alive "$(cat "$dir/n$k/pid" 2>/dev/null)" || { all_ok=2; break; }
+			pid_running "$(cat "$dir/n$k/pid" 2>/dev/null)" || { all_ok=2; break; }
 			nats_node_healthy $((base + 3 * (k - 1) + 2)) || { all_ok=0; break; }
 		done
 		[ "$all_ok" = 0 ] || break

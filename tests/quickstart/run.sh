@@ -10,6 +10,7 @@
 set -u
 SRC=${FCPUSH_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 QS=$SRC/quickstart
+. "$SRC/tests/nats_lib.sh" # pid_running
 CURL=${CURL:-curl}
 failed=0
 ok() { echo "ok - quickstart: $*"; }
@@ -38,11 +39,10 @@ trap cleanup EXIT
 # left_running STATE: the pids of processes started from STATE still alive
 # (not zombies).
 left_running() {
-	local f pid st
+	local f pid
 	for f in $(find "$1" -name '*.pid' -o -name pid 2>/dev/null); do
 		pid=$(cat "$f" 2>/dev/null) || continue
-		st=$(awk '/^State:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || continue
-		[ -n "$st" ] && [ "$st" != Z ] && echo "$pid"
+		pid_running "$pid" && echo "$pid"
 	done
 	pgrep -f "$1" 2>/dev/null || true
 }
