@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Stack, BUILDDIR, WS_SKIP, LIGHTTPD, launchBrowser, withPages, unique, waitState, waitMessage, messages } from './harness.mjs';
+import { Stack, BUILDDIR, WS_SKIP, LIGHTTPD, launchBrowser, withPages, unique, waitFor, waitState, waitMessage, messages } from './harness.mjs';
 
 const cli = (...args) => execFileSync(path.join(BUILDDIR, 'fcpush'), args, { encoding: 'utf8', timeout: 10000 }).trim();
 
@@ -47,6 +47,12 @@ describe('demo pages with auth = publish under lighttpd', { skip: !LIGHTTPD && '
 
   // count(ch): messages stored on ch (a poll; subscribing is open).
   const count = async (ch) => (await (await fetch(stack.url(`/push/channels/${ch}?since=0`))).json()).messages.length;
+  // tokenServed(status): wait until lighttpd answers the token file with
+  // status. Its stat cache keeps serving a file for up to a second or two
+  // after it is deleted or written, so a page loaded at once could still get
+  // (or still miss) the token.
+  const tokenServed = (status) => waitFor(`fcpush-token.json to answer ${status}`,
+    async () => (await fetch(stack.url('/fcpush-token.json'), { cache: 'no-store' })).status === status);
 
   const PAGES = [
     { file: 'index.html', how: 'fcpush.publish' },
@@ -75,6 +81,7 @@ describe('demo pages with auth = publish under lighttpd', { skip: !LIGHTTPD && '
     test(`${file} without a token: subscribes, its publish is refused (401) and says so`, async () => {
       fs.rmSync(tokenFile);
       try {
+        await tokenServed(404);
         await withPages(stack, browser, 1, `auth-none-${file}`, async (page) => {
           const ch = unique('noauth');
           await stack.publish(ch, 'still readable');
@@ -94,6 +101,7 @@ describe('demo pages with auth = publish under lighttpd', { skip: !LIGHTTPD && '
         });
       } finally {
         fs.writeFileSync(tokenFile, tokenJson, { mode: 0o644 });
+        await tokenServed(200);
       }
     });
   }
